@@ -1,0 +1,392 @@
+"""Databases, resource links, tables and locations, as a principal sees and changes them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import delete
+
+from meshlake.catalog.locations import covering_location, is_inside, normalize_location
+from meshlake.catalog.models import (
+    ColumnRow,
+    DatabaseRow,
+    GrantRow,
+    LocationRow,
+    TableRow,
+    TagAssignmentRow,
+)
+from meshlake.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidInputError,
+    MeshError,
+    NotFoundError,
+)
+from meshlake.governance.access import database_access, table_access
+from meshlake.governance.engine import ResolvedTable
+from meshlake.governance.state import DbInfo, GovernanceState
+from meshlake.ids import check_name
+from meshlake.resources import Catalog, Location
+from meshlake.runtime import ServiceBase
+from meshlake.storage.iceberg import TableStore, rows_to_arrow
+from meshlake.storage.types import duckdb_type_of_arrow
+
+__all__ = ["CatalogAPI", "DatabaseInfo", "TableDescription"]
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """A database or resource link as the caller sees it."""
+
+    name: str
+    account: str
+    description: str = ""
+    location: str | None = None
+    link: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TableDescription:
+    """A table's metadata limited to what the caller may see (rule 8)."""
+
+    database: str
+    name: str
+    account: str
+    columns: list[dict[str, Any]]
+    location: str
+    creator: str
+    description: str = ""
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    schema_history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Visible column names in table order."""
+        return [c["name"] for c in self.columns]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+class CatalogAPI(ServiceBase):
+    """Databases, links, tables and locations."""
+
+    # ------------------------------------------------------------ helpers
+    def _visible_db(self, st: GovernanceState, name: str, account: str | None) -> DbInfo:
+        db = self.rt.engine.find_database(st, self.principal, name, account)
+        if db is None or not self.rt.engine.database_visible(st, self.principal, db):
+            raise NotFoundError(f"database {name} not found")
+        return db
+
+    def _target_db(self, st: GovernanceState, name: str, account: str | None) -> DbInfo:
+        """A visible database, following a link to its (visible) target."""
+        db = self._visible_db(st, name, account)
+        if db.is_link:
+            target = self.rt.engine.link_target(st, db)
+            if target is None or not self.rt.engine.database_visible(st, self.principal, target):
+                raise NotFoundError(f"database {name} not found (its link target is not visible)")
+            return target
+        return db
+
+    def resolve_table(self, database: str, name: str, account: str | None = None
+                      ) -> ResolvedTable:
+        """A table the caller can see (through a link if named so). Raises NotFoundError."""
+        st = self.state()
+        rt = self.rt.engine.resolve_table(st, self.principal, database, name, account)
+        if rt is None:
+            raise NotFoundError(f"table {database}.{name} not found")
+        return rt
+
+    def _require_table_perm(self, rt: ResolvedTable, perm: str) -> None:
+        acc = table_access(self.state(), self.principal, rt.table.id)
+        if perm not in acc.perms:
+            raise AccessDeniedError(
+                f"{perm} on table {rt.database.name}.{rt.table.name} is not granted to "
+                f"{self.principal}: ask the table's owner or an admin of {rt.database.account}"
+            )
+
+    # ------------------------------------------------------------ databases
+    def create_database(
+        self, name: str, description: str = "", location: str | None = None
+    ) -> DatabaseInfo:
+        """Create a database in the caller's account (needs CREATE_DATABASE, rule 10)."""
+        check_name("database", name)
+        loc = normalize_location(location) if location is not None else None
+        st = self.state()
+        if not self.rt.engine.decide(self.principal, "CREATE_DATABASE", Catalog()):
+            raise AccessDeniedError(
+                f"{self.principal} may not create databases in account {self.account}: "
+                "an admin must grant CREATE_DATABASE on the catalog"
+            )
+        if loc is not None:
+            self._require_location(st, self.account, loc)
+        if (self.account, name) in st.db_by_name:
+            raise ConflictError(f"database {name} already exists in account {self.account}")
+        with self.change("create_database", f"database:{self.account}.{name}", [self.account],
+                         after={"name": name, "location": loc}) as (session, _):
+            session.add(DatabaseRow(account=self.account, name=name, description=description,
+                                    location=loc, creator=self.principal,
+                                    created_at=datetime.now(UTC)))
+        return DatabaseInfo(name, self.account, description, loc)
+
+    def _require_location(self, st: GovernanceState, account: str, uri: str) -> None:
+        covering = covering_location(st, account, uri)
+        if covering is not None and not self.rt.engine.decide(
+            self.principal, "DATA_LOCATION_ACCESS", Location(covering[1], account)
+        ):
+            raise AccessDeniedError(
+                f"{uri} lies inside the registered location {covering[1]}: "
+                f"DATA_LOCATION_ACCESS on it is needed (ask an admin of {account})"
+            )
+
+    def create_resource_link(self, name: str, *, account: str, database: str) -> DatabaseInfo:
+        """Create a database resource link to another account's database (rule 25)."""
+        check_name("resource link", name)
+        check_name("account", account)
+        check_name("database", database)
+        st = self.state()
+        if not self.rt.engine.decide(self.principal, "CREATE_DATABASE", Catalog()):
+            raise AccessDeniedError(
+                f"creating a resource link needs CREATE_DATABASE in account {self.account}"
+            )
+        if (self.account, name) in st.db_by_name:
+            raise ConflictError(f"database or link {name} already exists in {self.account}")
+        with self.change("create_link", f"link:{self.account}.{name}", [self.account],
+                         after={"name": name, "account": account, "database": database}
+                         ) as (session, _):
+            session.add(DatabaseRow(account=self.account, name=name, creator=self.principal,
+                                    link_account=account, link_database=database,
+                                    created_at=datetime.now(UTC)))
+        return DatabaseInfo(name, self.account, link={"account": account, "database": database})
+
+    def get_database(self, name: str, account: str | None = None) -> DatabaseInfo:
+        """A database or link the caller can see."""
+        db = self._visible_db(self.state(), name, account)
+        return _db_info(db)
+
+    def list_databases(self) -> list[DatabaseInfo]:
+        """Databases and links the caller can see, in every account (rule 7)."""
+        st = self.state()
+        out = [
+            _db_info(db) for db in st.databases.values()
+            if self.rt.engine.database_visible(st, self.principal, db)
+        ]
+        return sorted(out, key=lambda d: (d.account != self.account, d.account, d.name))
+
+    def drop_database(self, name: str) -> None:
+        """Drop an empty database or a link of the caller's account (needs DROP)."""
+        st = self.state()
+        db = self._visible_db(st, name, None)
+        if "DROP" not in database_access(st, self.principal, db.id).perms:
+            raise AccessDeniedError(f"DROP on database {name} is not granted to {self.principal}")
+        if st.tables_of_db.get(db.id):
+            raise ConflictError(f"database {name} still has tables: drop them first")
+        with self.change("drop_database", f"database:{db.account}.{name}", [db.account],
+                         before=asdict(_db_info(db))) as (session, _):
+            session.execute(delete(GrantRow).where(GrantRow.kind.in_(["database",
+                            "table_wildcard"]), GrantRow.target_id == db.id))
+            session.execute(delete(TagAssignmentRow).where(TagAssignmentRow.kind == "database",
+                                                           TagAssignmentRow.target_id == db.id))
+            session.execute(delete(DatabaseRow).where(DatabaseRow.id == db.id))
+
+    # ------------------------------------------------------------ locations
+    def register_location(self, uri: str) -> str:
+        """Register a data location with the caller's account (admins only, rule 10)."""
+        loc = normalize_location(uri)
+        st = self.state()
+        if not st.is_admin(self.principal, self.account):
+            raise AccessDeniedError(f"only admins of {self.account} may register locations")
+        if any(a == self.account and u == loc for a, u in st.locations.values()):
+            raise ConflictError(f"location {loc} is already registered")
+        with self.change("register_location", f"location:{loc}", [self.account],
+                         after={"uri": loc}) as (session, _):
+            session.add(LocationRow(account=self.account, uri=loc, registered_by=self.principal))
+        return loc
+
+    def list_locations(self) -> list[str]:
+        """Locations registered with the caller's account."""
+        return sorted(u for a, u in self.state().locations.values() if a == self.account)
+
+    # ------------------------------------------------------------ tables
+    def create_table(
+        self,
+        database: str,
+        name: str,
+        columns: dict[str, str] | None = None,
+        rows: list[list[Any]] | None = None,
+        *,
+        data: pa.Table | None = None,
+        location: str | None = None,
+        description: str = "",
+        account: str | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> TableDescription:
+        """Create an Iceberg table from ``columns`` + ``rows`` or an Arrow ``data`` table.
+
+        Through a resource link the table lives in the target's account (rule 3).
+
+        Raises:
+            NotFoundError: database missing or invisible. InvalidInputError: bad name,
+            types or rows. AccessDeniedError: no CREATE_TABLE, or a registered location
+            without DATA_LOCATION_ACCESS. ConflictError: the table exists.
+        """
+        st = self.state()
+        db = self._target_db(st, database, account)
+        check_name("table", name)
+        if data is None:
+            data = rows_to_arrow(columns or {}, rows)
+        elif columns or rows:
+            raise InvalidInputError("give either columns and rows, or data, not both")
+        for f in data.schema:
+            check_name("column", f.name)
+        if len({f.name.lower() for f in data.schema}) != len(data.schema):
+            raise InvalidInputError("column names must be unique (case-insensitively)")
+        for f in data.schema:
+            duckdb_type_of_arrow(f.type)
+        loc = normalize_location(location) if location is not None else None
+        if "CREATE_TABLE" not in database_access(st, self.principal, db.id).perms:
+            raise AccessDeniedError(
+                f"CREATE_TABLE on database {database} is not granted to {self.principal}"
+            )
+        if loc is not None and not (db.location and is_inside(loc, db.location)):
+            self._require_location(st, db.account, loc)
+        if (db.id, name) in st.table_by_name:
+            raise ConflictError(f"table {database}.{name} already exists")
+        if loc is None:
+            base = db.location or f"{self.rt.tables.warehouse}/{db.account}/{db.name}"
+            loc = f"{base}/{name}-{uuid.uuid4().hex[:8]}"
+        iceberg_id, table = self.rt.tables.create(f"db{db.id}", name, data.schema, loc, data)
+        cols = TableStore.columns(table)
+        try:
+            with self.change("create_table", f"table:{db.account}.{db.name}.{name}",
+                             [db.account, self.account],
+                             after={"columns": [c.name for c in cols], "location": loc,
+                                    "rows": data.num_rows}) as (session, _):
+                row = TableRow(database_id=db.id, name=name, description=description,
+                               creator=self.principal, location=loc, iceberg_id=iceberg_id,
+                               properties=dict(properties or {}), created_at=datetime.now(UTC))
+                session.add(row)
+                session.flush()
+                for i, c in enumerate(cols):
+                    session.add(ColumnRow(table_id=row.id, position=i, name=c.name,
+                                          type=c.type, field_id=c.field_id))
+        except MeshError:
+            self.rt.tables.drop(iceberg_id)
+            raise
+        except Exception:
+            self.rt.tables.drop(iceberg_id)
+            raise
+        return self.get_table(database, name, account=account)
+
+    def get_table(self, database: str, name: str, account: str | None = None
+                  ) -> TableDescription:
+        """A table's visible columns and metadata (rule 8)."""
+        rt = self.resolve_table(database, name, account)
+        st = self.state()
+        acc = table_access(st, self.principal, rt.table.id)
+        if acc.perms:
+            visible = set(rt.table.columns)
+        else:
+            visible = acc.select_columns()
+        columns = [
+            {"name": n, "type": t}
+            for n, t in zip(rt.table.columns, rt.table.types, strict=False) if n in visible
+        ]
+        return TableDescription(rt.database.name, rt.table.name, rt.database.account, columns,
+                                rt.table.location, rt.table.creator)
+
+    def describe_table(self, database: str, name: str, account: str | None = None
+                       ) -> TableDescription:
+        """:meth:`get_table` plus snapshots and the schema history (visible columns only)."""
+        desc = self.get_table(database, name, account)
+        rt = self.resolve_table(database, name, account)
+        table = self.rt.tables.load(rt.table.iceberg_id)
+        visible_ids = {c["name"] for c in desc.columns}
+        snapshots = [
+            {"snapshot_id": s.snapshot_id, "parent_id": s.parent_id,
+             "timestamp": s.timestamp.isoformat(), "operation": s.operation,
+             "schema_id": s.schema_id,
+             "added_rows": s.summary.get("added-records"),
+             "total_rows": s.summary.get("total-records")}
+            for s in TableStore.snapshots(table)
+        ]
+        history = [
+            {"schema_id": h["schema_id"],
+             "columns": [c for c in h["columns"] if c["name"] in visible_ids]}
+            for h in TableStore.schema_history(table)
+        ]
+        return TableDescription(desc.database, desc.name, desc.account, desc.columns,
+                                desc.location, desc.creator, desc.description, snapshots, history)
+
+    def list_tables(self, database: str, account: str | None = None) -> list[str]:
+        """Names of the tables of a database the caller holds some permission on (rule 7)."""
+        st = self.state()
+        db = self._target_db(st, database, account)
+        return sorted(
+            st.tables[tid].name for tid in st.tables_of_db.get(db.id, ())
+            if table_access(st, self.principal, tid).visible
+        )
+
+    def drop_table(self, database: str, name: str, account: str | None = None) -> None:
+        """Drop a table (needs DROP); its grants, filters and tags go with it."""
+        rt = self.resolve_table(database, name, account)
+        self._require_table_perm(rt, "DROP")
+        tid = rt.table.id
+        with self.change("drop_table", f"table:{rt.ref.account}.{rt.ref.qualified}",
+                         [rt.ref.account, self.account],
+                         before={"columns": list(rt.table.columns)}) as (session, _):
+            session.execute(delete(GrantRow).where(GrantRow.kind == "table",
+                                                   GrantRow.target_id == tid))
+            session.execute(delete(TagAssignmentRow).where(TagAssignmentRow.kind == "table",
+                                                           TagAssignmentRow.target_id == tid))
+            session.execute(delete(TableRow).where(TableRow.id == tid))
+        self.rt.tables.drop(rt.table.iceberg_id)
+
+    # ------------------------------------------------------------ table data
+    def append(self, database: str, name: str, rows: list[list[Any]] | None = None, *,
+               data: pa.Table | None = None, account: str | None = None) -> int | None:
+        """Append rows (needs INSERT). Returns the new snapshot id."""
+        rt = self.resolve_table(database, name, account)
+        self._require_table_perm(rt, "INSERT")
+        data = self._as_arrow(rt, rows, data)
+        snap = self.rt.tables.append(rt.table.iceberg_id, data)
+        self._record_write(rt, "append", data.num_rows, snap)
+        return snap
+
+    def overwrite(self, database: str, name: str, rows: list[list[Any]] | None = None, *,
+                  data: pa.Table | None = None, account: str | None = None) -> int | None:
+        """Replace all rows (needs INSERT and DELETE). Returns the new snapshot id."""
+        rt = self.resolve_table(database, name, account)
+        self._require_table_perm(rt, "INSERT")
+        self._require_table_perm(rt, "DELETE")
+        data = self._as_arrow(rt, rows, data)
+        snap = self.rt.tables.overwrite(rt.table.iceberg_id, data)
+        self._record_write(rt, "overwrite", data.num_rows, snap)
+        return snap
+
+    def _as_arrow(self, rt: ResolvedTable, rows: list[list[Any]] | None,
+                  data: pa.Table | None) -> pa.Table:
+        if data is not None:
+            return data
+        return rows_to_arrow(dict(zip(rt.table.columns, rt.table.types, strict=True)), rows)
+
+    def _record_write(self, rt: ResolvedTable, action: str, n: int, snap: int | None) -> None:
+        with self.change(action, f"table:{rt.ref.account}.{rt.ref.qualified}",
+                         [rt.ref.account, self.account], after={"rows": n, "snapshot_id": snap},
+                         bump=False):
+            pass
+
+
+def _db_info(db: DbInfo) -> DatabaseInfo:
+    link = {"account": db.link_account or "", "database": db.link_database or ""} \
+        if db.is_link else None
+    return DatabaseInfo(db.name, db.account, db.description, db.location, link)

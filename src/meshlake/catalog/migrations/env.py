@@ -1,0 +1,32 @@
+"""Alembic environment: runs on the connection the store hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from meshlake.catalog.models import Base
+
+target_metadata = [Base.metadata]
+
+
+def run() -> None:
+    """Run the migrations on the store's connection (or a URL for autogenerate)."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        url = context.config.attributes.get("connection_url") or context.config.get_main_option(
+            "sqlalchemy.url"
+        )
+        engine = create_engine(str(url))
+        with engine.begin() as conn:
+            context.configure(connection=conn, target_metadata=target_metadata,
+                              version_table="ml_alembic_version", render_as_batch=True)
+            context.run_migrations()
+        return
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      version_table="ml_alembic_version", render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

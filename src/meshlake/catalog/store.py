@@ -1,0 +1,127 @@
+"""The catalog store: a SQLAlchemy engine, migrations and transactions.
+
+Every multi-step change runs in one :meth:`CatalogStore.transaction`; each transaction that
+changes governance state bumps the store ``version`` so that every process (embedded, server,
+worker) notices and reloads its in-memory governance state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from meshlake.catalog.models import MetaRow
+from meshlake.errors import StorageError
+
+__all__ = ["CatalogStore", "normalize_url"]
+
+VERSION_KEY = "version"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def normalize_url(url: str) -> str:
+    """Map ``postgresql://`` and ``postgres://`` to the psycopg 3 driver.
+
+    >>> normalize_url("postgresql://u@h/db")
+    'postgresql+psycopg://u@h/db'
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class CatalogStore:
+    """The store behind a mesh.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+        migrate: run the alembic migrations up to head on open.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.RLock()
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection_url"] = self.url
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session."""
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def transaction(self, *, bump: bool = True) -> Iterator[Session]:
+        """One atomic write: commits on success, rolls back on any error.
+
+        Args:
+            bump: increase the store version (governance state changed).
+        """
+        with self._write_lock, self._sessions() as session:
+            try:
+                yield session
+                if bump:
+                    self._bump(session)
+                session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                raise StorageError(f"catalog store error: {exc.orig}") from exc
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _bump(self, session: Session) -> None:
+        row = session.get(MetaRow, VERSION_KEY, with_for_update=not self.is_sqlite)
+        if row is None:
+            session.add(MetaRow(key=VERSION_KEY, value="1"))
+        else:
+            row.value = str(int(row.value) + 1)
+
+    def version(self) -> int:
+        """The current governance version (changes with every governance write)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(MetaRow.value).where(MetaRow.key == VERSION_KEY)).scalar()
+        return int(value or 0)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,143 @@
+"""The meshlake error tree.
+
+Every failure a user can cause is a subclass of :class:`MeshError`. Each class carries the
+HTTP ``status`` the server answers with and a short ``kind`` used by JSON output and the
+acceptance vectors::
+
+    MeshError (500, "error")
+    ├── InvalidInputError (400, "invalid_input")     malformed request or one the rules forbid
+    ├── InvalidQueryError (400, "invalid_query")     SQL that is not one allowed SELECT
+    ├── AccessDeniedError (403, "access_denied")     visible, but the permission is missing
+    ├── NotFoundError     (404, "not_found")         missing, or invisible to the caller
+    ├── ConflictError     (409, "conflict")          conflicts with the current state
+    ├── ExpiredError      (410, "expired")           a stored result past its retention
+    └── StorageError      (500, "storage_error")     the table store failed (not the user's fault)
+
+When several kinds apply, rule 0 of the permission model decides the order:
+``NotFoundError`` before ``InvalidInputError`` before ``AccessDeniedError`` before
+``ConflictError``. A failed request changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AccessDeniedError",
+    "ConflictError",
+    "ExpiredError",
+    "InvalidInputError",
+    "InvalidQueryError",
+    "MeshError",
+    "NotFoundError",
+    "StorageError",
+    "error_class_for_kind",
+]
+
+
+class MeshError(Exception):
+    """Base of every meshlake error.
+
+    Args:
+        message: what went wrong and, where it helps, what to do next.
+        **details: structured fields (shown in JSON output and server responses).
+    """
+
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``{"type": ..., "message": ..., **details}``."""
+        return {"type": self.kind, "message": self.message, **self.details}
+
+
+class InvalidInputError(MeshError):
+    """A malformed request, or one the permission rules forbid for anyone."""
+
+    status = 400
+    kind = "invalid_input"
+
+
+class InvalidQueryError(MeshError):
+    """SQL that is not exactly one allowed SELECT statement.
+
+    ``line`` and ``column`` point at the offending text when the parser knows it.
+    """
+
+    status = 400
+    kind = "invalid_query"
+
+    def __init__(
+        self, message: str, *, line: int | None = None, column: int | None = None, **details: Any
+    ) -> None:
+        if line is not None:
+            details["line"] = line
+        if column is not None:
+            details["column"] = column
+        super().__init__(message, **details)
+        self.line = line
+        self.column = column
+
+
+class AccessDeniedError(MeshError):
+    """The resource is visible to the caller, who lacks the permission asked for."""
+
+    status = 403
+    kind = "access_denied"
+
+
+class NotFoundError(MeshError):
+    """The resource does not exist or the caller may not know it exists."""
+
+    status = 404
+    kind = "not_found"
+
+
+class ConflictError(MeshError):
+    """The request conflicts with the current state (already exists, still in use, ...)."""
+
+    status = 409
+    kind = "conflict"
+
+
+class ExpiredError(MeshError):
+    """A stored object (a query result) has passed its retention and was deleted."""
+
+    status = 410
+    kind = "expired"
+
+
+class StorageError(MeshError):
+    """The table store or catalog database failed in a way that is not the caller's doing."""
+
+    status = 500
+    kind = "storage_error"
+
+
+_BY_KIND: dict[str, type[MeshError]] = {
+    cls.kind: cls
+    for cls in (
+        MeshError,
+        InvalidInputError,
+        InvalidQueryError,
+        AccessDeniedError,
+        NotFoundError,
+        ConflictError,
+        ExpiredError,
+        StorageError,
+    )
+}
+
+
+def error_class_for_kind(kind: str) -> type[MeshError]:
+    """Map a ``kind`` string back to its class (used by the HTTP client and vectors).
+
+    >>> error_class_for_kind("not_found").__name__
+    'NotFoundError'
+    """
+    return _BY_KIND.get(kind, MeshError)

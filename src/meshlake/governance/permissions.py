@@ -1,0 +1,80 @@
+"""Permission names and which resource kinds they apply to (rule 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from meshlake.errors import InvalidInputError
+
+__all__ = [
+    "DATABASE_PERMISSIONS",
+    "PERMISSIONS_BY_KIND",
+    "TABLE_PERMISSIONS",
+    "TAG_VALUE_PERMISSIONS",
+    "WRITE_TABLE_PERMISSIONS",
+    "expand_all",
+    "normalize_permissions",
+]
+
+ALL = "ALL"
+SELECT = "SELECT"
+DESCRIBE = "DESCRIBE"
+TABLE_PERMISSIONS = frozenset({"ALTER", "DELETE", "DESCRIBE", "DROP", "INSERT", "SELECT"})
+WRITE_TABLE_PERMISSIONS = frozenset({"ALTER", "DELETE", "DROP", "INSERT"})
+DATABASE_PERMISSIONS = frozenset({"ALTER", "CREATE_TABLE", "DESCRIBE", "DROP"})
+TAG_VALUE_PERMISSIONS = frozenset({"ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION"})
+TAG_KEY_PERMISSIONS = frozenset({"ALTER", "DROP"})
+TAG_PERMISSIONS = TAG_VALUE_PERMISSIONS | TAG_KEY_PERMISSIONS
+
+#: Permissions that may be granted, by grant kind (ALL allowed where the kind has it).
+PERMISSIONS_BY_KIND: dict[str, frozenset[str]] = {
+    "catalog": frozenset({"CREATE_DATABASE"}),
+    "database": DATABASE_PERMISSIONS | {ALL},
+    "table": TABLE_PERMISSIONS | {ALL},
+    "table_wildcard": TABLE_PERMISSIONS | {ALL},
+    "filter": frozenset({SELECT}),
+    "location": frozenset({"DATA_LOCATION_ACCESS"}),
+    "tag": TAG_PERMISSIONS,
+    "tag_policy_database": DATABASE_PERMISSIONS | {ALL},
+    "tag_policy_table": TABLE_PERMISSIONS | {ALL},
+}
+
+#: What ALL stands for, by kind (rule 6).
+ALL_OF: dict[str, frozenset[str]] = {
+    "database": DATABASE_PERMISSIONS,
+    "table": TABLE_PERMISSIONS,
+    "table_wildcard": TABLE_PERMISSIONS,
+    "tag_policy_database": DATABASE_PERMISSIONS,
+    "tag_policy_table": TABLE_PERMISSIONS,
+}
+
+
+def normalize_permissions(kind: str, permissions: Iterable[str]) -> frozenset[str]:
+    """Upper-case and check permissions for a grant kind.
+
+    >>> sorted(normalize_permissions("table", ["select", "describe"]))
+    ['DESCRIBE', 'SELECT']
+    """
+    if isinstance(permissions, str):
+        permissions = [permissions]
+    result = frozenset(str(p).upper() for p in permissions)
+    allowed = PERMISSIONS_BY_KIND[kind]
+    bad = sorted(result - allowed)
+    if bad:
+        raise InvalidInputError(
+            f"{', '.join(bad)} cannot be granted on a {kind.replace('_', ' ')}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    return result
+
+
+def expand_all(kind: str, permissions: Iterable[str]) -> frozenset[str]:
+    """Replace ALL by the permissions it stands for (keeps ALL itself).
+
+    >>> sorted(expand_all("database", ["ALL"]))
+    ['ALL', 'ALTER', 'CREATE_TABLE', 'DESCRIBE', 'DROP']
+    """
+    perms = set(permissions)
+    if ALL in perms:
+        perms |= ALL_OF.get(kind, frozenset())
+    return frozenset(perms)

@@ -1,0 +1,241 @@
+"""An immutable in-memory snapshot of everything governance decides on.
+
+Decisions are pure functions of a :class:`GovernanceState`. The state is loaded from the
+store in a handful of bulk queries and replaced whenever the store version changes, so a
+decision never touches the database (see ``governance/engine.py``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meshlake.catalog.models import (
+    AccountAdminRow,
+    AccountRow,
+    ColumnRow,
+    DatabaseRow,
+    FilterRow,
+    GrantRow,
+    LocationRow,
+    PrincipalRow,
+    TableRow,
+    TagAssignmentRow,
+    TagKeyRow,
+    TagValueRow,
+)
+
+__all__ = ["DbInfo", "FilterInfo", "GovernanceState", "GrantInfo", "TableInfo", "TagKeyInfo"]
+
+
+@dataclass(frozen=True)
+class DbInfo:
+    """A database or resource link."""
+
+    id: int
+    account: str
+    name: str
+    location: str | None
+    creator: str
+    link_account: str | None = None
+    link_database: str | None = None
+    description: str = ""
+
+    @property
+    def is_link(self) -> bool:
+        """True for a resource link."""
+        return self.link_account is not None
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table with its current columns (table order)."""
+
+    id: int
+    database_id: int
+    name: str
+    creator: str
+    location: str
+    columns: tuple[str, ...]
+    column_ids: tuple[int, ...]
+    types: tuple[str, ...] = ()
+    iceberg_id: str = ""
+
+
+@dataclass(frozen=True)
+class TagKeyInfo:
+    """A tag key and its allowed values."""
+
+    id: int
+    account: str
+    key: str
+    values: frozenset[str]
+    creator: str
+
+
+@dataclass(frozen=True)
+class FilterInfo:
+    """A data filter."""
+
+    id: int
+    table_id: int
+    name: str
+    row_filter: str | None  # canonical SQL; None = all rows
+    columns: tuple[str, ...] | None
+    excluded_columns: tuple[str, ...] | None
+    creator: str
+    row_filter_text: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    """A grant row: permissions and grant options of one grantee on one resource."""
+
+    id: int
+    grantee: str
+    kind: str
+    target_account: str
+    target_id: int
+    spec: dict[str, Any]
+    permissions: frozenset[str]
+    grantable: frozenset[str]
+    grantor: str
+    bounded: bool = False  # a re-grant of what the grantee's account received (rule 23)
+
+
+@dataclass
+class GovernanceState:
+    """Everything decisions need, indexed for constant-time lookups."""
+
+    version: int = 0
+    accounts: set[str] = field(default_factory=set)
+    principals: set[str] = field(default_factory=set)
+    admins: dict[str, frozenset[str]] = field(default_factory=dict)
+    databases: dict[int, DbInfo] = field(default_factory=dict)
+    db_by_name: dict[tuple[str, str], int] = field(default_factory=dict)
+    tables: dict[int, TableInfo] = field(default_factory=dict)
+    table_by_name: dict[tuple[int, str], int] = field(default_factory=dict)
+    tables_of_db: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    column_owner: dict[int, tuple[int, str]] = field(default_factory=dict)
+    tag_keys: dict[int, TagKeyInfo] = field(default_factory=dict)
+    tag_key_by_name: dict[tuple[str, str], int] = field(default_factory=dict)
+    db_tags: dict[int, dict[int, str]] = field(default_factory=dict)
+    table_tags: dict[int, dict[int, str]] = field(default_factory=dict)
+    column_tags: dict[int, dict[str, dict[int, str]]] = field(default_factory=dict)
+    filters: dict[int, FilterInfo] = field(default_factory=dict)
+    filter_by_name: dict[tuple[int, str], int] = field(default_factory=dict)
+    filters_of_table: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    locations: dict[int, tuple[str, str]] = field(default_factory=dict)
+    grants_by_grantee: dict[str, list[GrantInfo]] = field(default_factory=dict)
+    grants_by_id: dict[int, GrantInfo] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, session: Session, version: int) -> GovernanceState:
+        """Load the whole governance state in bulk queries."""
+        st = cls(version=version)
+        st.accounts = set(session.scalars(select(AccountRow.name)))
+        st.principals = set(session.scalars(select(PrincipalRow.id)))
+        admins: dict[str, set[str]] = defaultdict(set)
+        for account, principal in session.execute(
+            select(AccountAdminRow.account, AccountAdminRow.principal)
+        ):
+            admins[account].add(principal)
+        st.admins = {a: frozenset(p) for a, p in admins.items()}
+        for row in session.execute(
+            select(
+                DatabaseRow.id, DatabaseRow.account, DatabaseRow.name, DatabaseRow.location,
+                DatabaseRow.creator, DatabaseRow.link_account, DatabaseRow.link_database,
+                DatabaseRow.description,
+            )
+        ):
+            info = DbInfo(*row)
+            st.databases[info.id] = info
+            st.db_by_name[(info.account, info.name)] = info.id
+        cols: dict[int, list[tuple[int, str, int, str]]] = defaultdict(list)
+        for cid, tid, pos, name, ctype in session.execute(
+            select(ColumnRow.id, ColumnRow.table_id, ColumnRow.position, ColumnRow.name,
+                   ColumnRow.type)
+        ):
+            cols[tid].append((pos, name, cid, ctype))
+            st.column_owner[cid] = (tid, name)
+        for tid, dbid, name, creator, location, iceberg_id in session.execute(
+            select(TableRow.id, TableRow.database_id, TableRow.name, TableRow.creator,
+                   TableRow.location, TableRow.iceberg_id)
+        ):
+            ordered = sorted(cols.get(tid, ()))
+            st.tables[tid] = TableInfo(
+                tid, dbid, name, creator, location,
+                tuple(c[1] for c in ordered), tuple(c[2] for c in ordered),
+                tuple(c[3] for c in ordered), iceberg_id,
+            )
+            st.table_by_name[(dbid, name)] = tid
+            st.tables_of_db[dbid].append(tid)
+        values: dict[int, set[str]] = defaultdict(set)
+        for key_id, value in session.execute(select(TagValueRow.key_id, TagValueRow.value)):
+            values[key_id].add(value)
+        for kid, account, key, creator in session.execute(
+            select(TagKeyRow.id, TagKeyRow.account, TagKeyRow.key, TagKeyRow.creator)
+        ):
+            st.tag_keys[kid] = TagKeyInfo(kid, account, key, frozenset(values[kid]), creator)
+            st.tag_key_by_name[(account, key)] = kid
+        for kind, target, key_id, value in session.execute(
+            select(TagAssignmentRow.kind, TagAssignmentRow.target_id, TagAssignmentRow.key_id,
+                   TagAssignmentRow.value)
+        ):
+            if kind == "database":
+                st.db_tags.setdefault(target, {})[key_id] = value
+            elif kind == "table":
+                st.table_tags.setdefault(target, {})[key_id] = value
+            elif target in st.column_owner:
+                tid, cname = st.column_owner[target]
+                st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
+        for f in session.execute(
+            select(FilterRow.id, FilterRow.table_id, FilterRow.name, FilterRow.row_filter,
+                   FilterRow.columns, FilterRow.excluded_columns, FilterRow.creator,
+                   FilterRow.row_filter_text)
+        ):
+            info = FilterInfo(
+                f[0], f[1], f[2], f[3],
+                tuple(f[4]) if f[4] is not None else None,
+                tuple(f[5]) if f[5] is not None else None,
+                f[6], f[7],
+            )
+            st.filters[info.id] = info
+            st.filter_by_name[(info.table_id, info.name)] = info.id
+            st.filters_of_table[info.table_id].append(info.id)
+        for lid, account, uri in session.execute(
+            select(LocationRow.id, LocationRow.account, LocationRow.uri)
+        ):
+            st.locations[lid] = (account, uri)
+        by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
+        for g in session.execute(
+            select(GrantRow.id, GrantRow.grantee, GrantRow.kind, GrantRow.target_account,
+                   GrantRow.target_id, GrantRow.spec, GrantRow.permissions, GrantRow.grantable,
+                   GrantRow.grantor, GrantRow.bounded)
+        ):
+            info = GrantInfo(g[0], g[1], g[2], g[3], g[4], dict(g[5] or {}),
+                             frozenset(g[6] or ()), frozenset(g[7] or ()), g[8], bool(g[9]))
+            by_grantee[info.grantee].append(info)
+            st.grants_by_id[info.id] = info
+        st.grants_by_grantee = dict(by_grantee)
+        return st
+
+    # ---------------------------------------------------------------- lookups
+    def is_admin(self, principal: str, account: str) -> bool:
+        """True when ``principal`` is an admin of ``account``."""
+        return principal in self.admins.get(account, frozenset())
+
+    def table_of(self, table_id: int) -> tuple[DbInfo, TableInfo]:
+        """The table and its database."""
+        t = self.tables[table_id]
+        return self.databases[t.database_id], t
+
+    def account_of_table(self, table_id: int) -> str:
+        """The account owning a table."""
+        return self.databases[self.tables[table_id].database_id].account

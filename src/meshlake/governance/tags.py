@@ -1,0 +1,76 @@
+"""Effective tags with inheritance (rule 12) and tag expression matching (rule 13).
+
+Tags are keyed by tag-key id inside the engine; names appear only at the edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from meshlake.governance.state import GovernanceState
+
+__all__ = [
+    "WILDCARD",
+    "column_tags",
+    "database_tags",
+    "expression_matches",
+    "matching_columns",
+    "table_tags",
+]
+
+WILDCARD = "*"
+
+Expression = Sequence[tuple[int, Sequence[str]]]
+
+
+def database_tags(st: GovernanceState, db_id: int) -> dict[int, str]:
+    """A database's tags (databases inherit nothing)."""
+    return st.db_tags.get(db_id, {})
+
+
+def table_tags(st: GovernanceState, table_id: int) -> dict[int, str]:
+    """A table's effective tags: its database's, overridden by its own."""
+    key = ("ttags", table_id)
+    cached = st.cache.get(key)
+    if cached is None:
+        t = st.tables[table_id]
+        cached = {**database_tags(st, t.database_id), **st.table_tags.get(table_id, {})}
+        st.cache[key] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def column_tags(st: GovernanceState, table_id: int, column: str) -> dict[int, str]:
+    """A column's effective tags: its table's, overridden by its own."""
+    own = st.column_tags.get(table_id, {}).get(column)
+    base = table_tags(st, table_id)
+    return {**base, **own} if own else base
+
+
+def expression_matches(expression: Expression, tags: Mapping[int, str]) -> bool:
+    """True when every key of the expression is present with one of its values.
+
+    >>> expression_matches([(1, ["a", "b"])], {1: "b", 2: "x"})
+    True
+    >>> expression_matches([(1, ["*"]), (2, ["y"])], {1: "a"})
+    False
+    """
+    for key_id, values in expression:
+        value = tags.get(key_id)
+        if value is None:
+            return False
+        if WILDCARD not in values and value not in values:
+            return False
+    return True
+
+
+def matching_columns(st: GovernanceState, table_id: int, expression: Expression) -> list[str]:
+    """The columns of a table whose effective tags match (rule 14), in table order."""
+    t = st.tables[table_id]
+    ttags = table_tags(st, table_id)
+    own = st.column_tags.get(table_id, {})
+    if not own:
+        return list(t.columns) if expression_matches(expression, ttags) else []
+    return [
+        c for c in t.columns
+        if expression_matches(expression, {**ttags, **own[c]} if c in own else ttags)
+    ]

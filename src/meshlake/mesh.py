@@ -1,0 +1,227 @@
+"""``Mesh`` and ``Session``: the one Python API of meshlake (embedded implementation).
+
+>>> import meshlake, tempfile
+>>> mesh = meshlake.connect(tempfile.mkdtemp())
+>>> root = mesh.bootstrap()
+>>> root.accounts.create("central").name
+'central'
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
+from meshlake.catalog.accounts import AccountsAPI, PrincipalsAPI
+from meshlake.catalog.api import CatalogAPI
+from meshlake.catalog.models import MetaRow
+from meshlake.catalog.store import CatalogStore
+from meshlake.config import Settings, load_settings
+from meshlake.errors import AccessDeniedError, NotFoundError
+from meshlake.governance.engine import Decision, GovernanceEngine
+from meshlake.governance.explain import explain_decision
+from meshlake.governance.filters import FiltersAPI
+from meshlake.governance.grants import GrantInfoView, GrantsAPI
+from meshlake.governance.tagging import TagsAPI
+from meshlake.ids import ROOT, PrincipalId
+from meshlake.resources import Resource
+from meshlake.runtime import MeshRuntime
+from meshlake.storage.iceberg import TableStore
+
+__all__ = ["Mesh", "Session", "connect"]
+
+BOOTSTRAP_KEY = "bootstrapped"
+
+
+def connect(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    catalog_url: str | None = None,
+    warehouse: str | None = None,
+) -> Mesh:
+    """Open (creating if needed) the mesh at ``home``.
+
+    Args:
+        home: mesh home folder; default ``$MESHLAKE_HOME`` or ``./.meshlake``.
+        catalog_url: catalog store URL; default ``$MESHLAKE_CATALOG_URL`` or SQLite in home.
+        warehouse: table data folder URI; default ``<home>/warehouse``.
+    """
+    return Mesh(load_settings(home, catalog_url, warehouse))
+
+
+class Mesh:
+    """One deployment: one catalog store, one warehouse."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        if settings.warehouse.startswith("file://"):
+            Path(settings.warehouse[7:]).mkdir(parents=True, exist_ok=True)
+        store = CatalogStore(settings.catalog_url)
+        self.runtime = MeshRuntime(
+            settings=settings,
+            store=store,
+            engine=GovernanceEngine(store),
+            tables=TableStore(store.url, settings.warehouse),
+            audit=AuditLog(store),
+        )
+
+    @property
+    def home(self) -> Path:
+        """The mesh home folder."""
+        return self.settings.home
+
+    def bootstrap(self) -> Session:
+        """Mark the mesh initialised and return the root session (idempotent)."""
+        with self.runtime.store.transaction(bump=False) as session:
+            if session.get(MetaRow, BOOTSTRAP_KEY) is None:
+                session.add(MetaRow(key=BOOTSTRAP_KEY, value="1"))
+                self.runtime.audit.append(session, category="change", principal=ROOT,
+                                          action="bootstrap", resource="mesh", accounts=[])
+        return Session(self, ROOT)
+
+    @property
+    def bootstrapped(self) -> bool:
+        """True once :meth:`bootstrap` ran."""
+        with self.runtime.store.read() as session:
+            return session.get(MetaRow, BOOTSTRAP_KEY) is not None
+
+    def session(self, principal: str) -> Session:
+        """Act as ``principal`` (``account/name``, or ``root``).
+
+        Raises:
+            NotFoundError: the principal does not exist.
+        """
+        pid = PrincipalId.parse(principal)
+        if pid.is_root:
+            if not self.bootstrapped:
+                raise NotFoundError("the mesh is not bootstrapped: call mesh.bootstrap() first")
+            return Session(self, ROOT)
+        if str(pid) not in self.runtime.engine.state().principals:
+            raise NotFoundError(f"principal {principal} not found")
+        return Session(self, str(pid))
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.runtime.store.dispose()
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Session:
+    """Everything a principal can do, each call authorised as that principal."""
+
+    def __init__(self, mesh: Mesh, principal: str) -> None:
+        self.mesh = mesh
+        self.principal = principal
+        self._rt = mesh.runtime
+
+    def __repr__(self) -> str:
+        return f"Session({self.principal!r})"
+
+    @property
+    def account(self) -> str:
+        """The principal's account."""
+        return self.principal.split("/", 1)[0]
+
+    # ------------------------------------------------------------ sub-APIs
+    @cached_property
+    def accounts(self) -> AccountsAPI:
+        """Accounts (creation and admins: root only)."""
+        return AccountsAPI(self._rt, self.principal)
+
+    @cached_property
+    def principals(self) -> PrincipalsAPI:
+        """Users and roles (creation: root only)."""
+        return PrincipalsAPI(self._rt, self.principal)
+
+    @cached_property
+    def catalog(self) -> CatalogAPI:
+        """Databases, resource links, tables and locations."""
+        return CatalogAPI(self._rt, self.principal)
+
+    @cached_property
+    def tags(self) -> TagsAPI:
+        """Tag keys, values and assignments."""
+        return TagsAPI(self._rt, self.principal)
+
+    @cached_property
+    def filters(self) -> FiltersAPI:
+        """Data filters."""
+        return FiltersAPI(self._rt, self.principal)
+
+    @cached_property
+    def grants(self) -> GrantsAPI:
+        """Grants (also reachable as :meth:`grant` / :meth:`revoke`)."""
+        return GrantsAPI(self._rt, self.principal)
+
+    # ------------------------------------------------------------ permissions
+    def grant(self, grantee: str, resource: Resource, permissions: list[str] | str,
+              grantable: list[str] | None = None) -> GrantInfoView:
+        """Grant permissions on a resource (see :class:`GrantsAPI`)."""
+        return self.grants.grant(grantee, resource, permissions, grantable)
+
+    def revoke(self, grantee: str, resource: Resource, permissions: list[str] | str,
+               grantable: list[str] | None = None) -> None:
+        """Revoke permissions and, separately, grant options."""
+        self.grants.revoke(grantee, resource, permissions, grantable)
+
+    def list_permissions(self, principal: str | None = None,
+                         resource: Resource | None = None) -> list[GrantInfoView]:
+        """Explicit grants the caller may see (rule 26)."""
+        return self.grants.list_permissions(principal, resource)
+
+    def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:
+        """Decide for this principal (or, for admins and root, another one).
+
+        Never raises for visibility (rule 0).
+        """
+        who = principal or self.principal
+        self._require_may_ask_for(who)
+        return self._rt.engine.decide(who, action, resource)
+
+    def check(self, action: str, resource: Resource) -> bool:
+        """``decide(...).allowed`` for this principal."""
+        return self._rt.engine.decide(self.principal, action, resource).allowed
+
+    def explain(self, action: str, resource: Resource, principal: str | None = None
+                ) -> dict[str, Any]:
+        """The decision path for one (principal, action, resource)."""
+        who = principal or self.principal
+        self._require_may_ask_for(who)
+        return explain_decision(self._rt.engine, who, action, resource)
+
+    def _require_may_ask_for(self, who: str) -> None:
+        if who == self.principal or self.principal == ROOT:
+            return
+        st = self._rt.engine.state()
+        if who not in st.principals:
+            raise NotFoundError(f"principal {who} not found")
+        if not st.is_admin(self.principal, who.split("/", 1)[0]):
+            raise AccessDeniedError("only admins of its account may ask about another principal")
+
+    # ------------------------------------------------------------ audit
+    def audit(self, *, category: str | None = None, limit: int | None = None
+              ) -> list[AuditEvent]:
+        """Audit events the caller may see: its own, and its administered accounts'."""
+        if self.principal == ROOT:
+            return self._rt.audit.events(category=category, limit=limit)
+        st = self._rt.engine.state()
+        admin_of = [a for a, ps in st.admins.items() if self.principal in ps]
+        return self._rt.audit.events(viewer=self.principal, admin_of=admin_of,
+                                     category=category, limit=limit)
+
+    def verify_audit(self) -> VerifyReport:
+        """Check the audit hash chain (root and admins)."""
+        st = self._rt.engine.state()
+        if self.principal != ROOT and not any(self.principal in ps for ps in st.admins.values()):
+            raise AccessDeniedError("only admins may verify the audit log")
+        return self._rt.audit.verify()
+
