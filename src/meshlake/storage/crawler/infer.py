@@ -188,6 +188,6 @@ def merge_schemas(
             if f.name in fixed:
                 continue
             new[f.name] = widen(new[f.name], f.type) if f.name in new else f.type
-    fields = [pa.field(f.name, f.type, nullable=True) for f in base] if base is not None else []
+    fields = [pa.field(f.name, f.type, f.nullable) for f in base] if base is not None else []
     fields += [pa.field(name, normalize_type(typ), nullable=True) for name, typ in new.items()]
     return pa.schema(fields), tuple(new)

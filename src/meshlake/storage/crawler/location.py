@@ -99,6 +99,7 @@ class Location:
     fs: pafs.FileSystem
     root: str
     is_file: bool
+    exists: bool = True
 
     @property
     def name(self) -> str:
@@ -107,6 +108,8 @@ class Location:
 
     def list_files(self) -> list[DataFile]:
         """Every data file under the location, sorted by relative path."""
+        if not self.exists:
+            return []
         if self.is_file:
             info = self.fs.get_file_info(self.root)
             return [_data_file(info, posixpath.basename(self.root))]
@@ -154,27 +157,29 @@ def _data_file(info: pafs.FileInfo, rel: str) -> DataFile:
     return DataFile(path=rel, fs_path=info.path, size=int(info.size or 0), mtime_ns=int(mtime or 0))
 
 
-def open_location(location: str) -> Location:
+def open_location(location: str, *, must_exist: bool = True) -> Location:
     """Resolve a location string to a :class:`Location`.
 
     Args:
         location: a local path, a ``file://`` URI, or a URI of any file system pyarrow or
             fsspec knows (``s3://bucket/prefix``, ``memory://landing``).
+        must_exist: raise when nothing is there (else return a location that lists no files).
 
     Returns:
         The resolved location.
 
     Raises:
         InvalidInputError: the string is empty or its scheme is unknown.
-        NotFoundError: nothing exists at the location.
+        NotFoundError: nothing exists at the location (and ``must_exist``).
     """
     if not location or not location.strip():
         raise InvalidInputError("crawl location is empty: give a folder, a file or a URI")
     fs, root, uri = _resolve(location.strip())
     info = fs.get_file_info(root)
-    if info.type == pafs.FileType.NotFound:
+    exists = info.type != pafs.FileType.NotFound
+    if not exists and must_exist:
         raise NotFoundError(f"crawl location {uri!r} does not exist", location=uri)
-    return Location(uri=uri, fs=fs, root=root, is_file=info.type == pafs.FileType.File)
+    return Location(uri, fs, root, is_file=info.type == pafs.FileType.File, exists=exists)
 
 
 def _resolve(location: str) -> tuple[pafs.FileSystem, str, str]:

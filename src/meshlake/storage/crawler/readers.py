@@ -304,8 +304,10 @@ def conform(data: pa.Table, schema: pa.Schema, constants: Mapping[str, Any] | No
                         f"to the table's type {f.type} ({exc})", column=f.name
                     ) from exc
             arrays.append(column)
-        elif f.name in constants and constants[f.name] is not None:
-            arrays.append(pa.repeat(pa.scalar(constants[f.name], f.type), n))
+        elif constants.get(f.name) is not None:
+            value = constants[f.name]
+            scalar = value if isinstance(value, pa.Scalar) else pa.scalar(value)
+            arrays.append(pa.repeat(scalar.cast(f.type), n))
         else:
             arrays.append(pa.nulls(n, f.type))
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,0 +1,197 @@
+"""Qualify a rewritten query and list the columns it reads from each governed view.
+
+Step 3 of the governed query pipeline (ARCHITECTURE.md §5). sqlglot's ``qualify`` runs over
+the rewritten query with a schema made of the **visible** columns of each governed view only,
+so a hidden column is exactly as unknown as a column that does not exist: both give
+:class:`~meshlake.errors.NotFoundError` ``column X not found`` (rule 8), with no position,
+so that neither the message nor its details tell them apart.
+
+Constructs that read "the whole row" (``SELECT t``, ``COLUMNS(...)``, ``#1``, ``t.*`` inside a
+function) count as reading every visible column of the views in scope. When sqlglot cannot
+qualify a query that DuckDB accepts, the analysis falls back to "every visible column of
+every view" (``exact=False``) and DuckDB binds the query against the views, which hold
+visible columns only: the views, not this analysis, are the security boundary.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from meshlake.errors import InvalidQueryError, NotFoundError
+from meshlake.query.context import ScanColumn
+
+__all__ = ["ColumnUsage", "column_not_found", "read_columns"]
+
+_UNRESOLVED = re.compile(
+    r"Column '(?P<column>[^']*)' could not be resolved(?: for table: '(?P<table>[^']*)')?"
+)
+
+
+@dataclass(frozen=True)
+class ColumnUsage:
+    """The columns a query reads.
+
+    Attributes:
+        columns: per governed view, the visible columns read (their real names, table order).
+        analyzed: the qualified query (every column qualified, stars expanded), or the
+            rewritten query unchanged when qualification fell back.
+        exact: False when the analysis fell back to "every visible column".
+    """
+
+    columns: Mapping[str, tuple[str, ...]]
+    analyzed: exp.Expression
+    exact: bool
+
+
+def column_not_found(column: str, table: str | None = None) -> NotFoundError:
+    """The one error for a hidden or missing column (rule 8).
+
+    >>> column_not_found("ssn").message
+    'column ssn not found'
+    """
+    name = f"{table}.{column}" if table else column
+    return NotFoundError(f"column {name} not found")
+
+
+def _has_other_sources(expression: exp.Expression) -> bool:
+    """True when the query reads something besides views and CTEs (VALUES, unnest, range)."""
+    if expression.find(exp.Values, exp.Unnest) is not None:
+        return True
+    return any(not isinstance(t.this, exp.Identifier) for t in expression.find_all(exp.Table))
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_type(type_text: str) -> str:
+    """A type sqlglot can read (``UNKNOWN`` for one it cannot: qualify needs no type)."""
+    try:
+        exp.DataType.build(type_text, dialect="duckdb")
+    except Exception:
+        return "UNKNOWN"
+    return type_text
+
+
+def _aliases(expression: exp.Expression, views: Mapping[str, object]) -> dict[str, set[str]]:
+    """View name -> the aliases it is known by in the query (lower-cased)."""
+    found: dict[str, set[str]] = {}
+    for table in expression.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier) and table.name in views:
+            found.setdefault(table.name, set()).add(table.alias_or_name.lower())
+    return found
+
+
+def _translate(
+    exc: OptimizeError, expression: exp.Expression, visible: Mapping[str, set[str]]
+) -> Exception | None:
+    """The user-facing error for a qualify failure, or None to fall back to DuckDB."""
+    match = _UNRESOLVED.search(str(exc))
+    if match is None:
+        return None
+    column, table = match["column"].lower(), (match["table"] or "").lower()
+    aliases = _aliases(expression, visible)
+    if table:
+        owners = [view for view, names in aliases.items() if table in names]
+        if owners and all(column not in visible[v] for v in owners):
+            return column_not_found(column, table)
+        if not owners and not _has_other_sources(expression):
+            return column_not_found(column, table)
+        return None
+    holders = [view for view in aliases if column in visible[view]]
+    if len(holders) > 1:
+        return InvalidQueryError(f"column {column} is ambiguous: qualify it with a table name")
+    if not holders and not _has_other_sources(expression):
+        return column_not_found(column)
+    return None
+
+
+def _source(scope: Scope | None, alias: str) -> object | None:
+    while scope is not None:
+        if alias in scope.sources:
+            return scope.sources[alias]
+        scope = scope.parent
+    return None
+
+
+def _view_of(source: object, views: Mapping[str, object]) -> str | None:
+    if isinstance(source, exp.Table) and source.name in views:
+        return source.name
+    return None
+
+
+def _scope_views(scope: Scope, views: Mapping[str, object]) -> list[str]:
+    found = (_view_of(source, views) for source in scope.sources.values())
+    return [view for view in found if view is not None]
+
+
+def _usage(qualified: exp.Expression, visible: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """Columns read per view, from the scopes of a qualified query."""
+    read: dict[str, set[str]] = {view: set() for view in visible}
+    for scope in traverse_scope(qualified):
+        for column in scope.columns:
+            view = _view_of(_source(scope, column.table), visible)
+            if view is not None and column.name.lower() in visible[view]:
+                read[view].add(column.name.lower())
+        whole_row: set[str] = set()
+        for star in scope.stars:
+            table = star.table if isinstance(star, exp.Column) else ""
+            view = _view_of(_source(scope, table), visible) if table else None
+            whole_row.update([view] if view else _scope_views(scope, visible))
+        if scope.find(exp.Columns, exp.PositionalColumn) is not None:
+            whole_row.update(_scope_views(scope, visible))
+        for column in scope.find_all(exp.Column):
+            if not column.table and isinstance(column.this, exp.Identifier):
+                view = _view_of(_source(scope, column.name), visible)
+                if view is not None and column.name.lower() not in visible[view]:
+                    whole_row.add(view)
+        for view in whole_row:
+            read[view].update(visible[view])
+    return read
+
+
+def read_columns(
+    expression: exp.Expression,
+    views: Mapping[str, Sequence[ScanColumn]],
+    *,
+    dialect: str = "duckdb",
+) -> ColumnUsage:
+    """Qualify ``expression`` against the views' visible columns and list what it reads.
+
+    Args:
+        expression: the rewritten query (reads governed views by name); left unchanged.
+        views: view name -> its visible columns (table order).
+        dialect: the dialect of ``expression``.
+
+    Returns:
+        The columns read per view and the qualified query.
+
+    Raises:
+        NotFoundError: a column that is hidden or does not exist (same message either way).
+        InvalidQueryError: an ambiguous column name.
+    """
+    visible = {view: {c.name.lower() for c in cols} for view, cols in views.items()}
+    schema = {view: {c.name.lower(): _schema_type(c.type) for c in cols} for view, cols in views.items()}
+    try:
+        qualified = qualify(
+            expression.copy(), schema=schema, dialect=dialect, validate_qualify_columns=True
+        )
+        read = _usage(qualified, visible)
+        exact = True
+    except OptimizeError as exc:
+        error = _translate(exc, expression, visible)
+        if error is not None:
+            raise error from None
+        qualified, read, exact = expression, {v: set(c) for v, c in visible.items()}, False
+    except Exception:  # sqlglot cannot model the query: DuckDB binds it against the views
+        qualified, read, exact = expression, {v: set(c) for v, c in visible.items()}, False
+    columns = {
+        view: tuple(c.name for c in cols if c.name.lower() in read[view])
+        for view, cols in views.items()
+    }
+    return ColumnUsage(columns, qualified, exact)

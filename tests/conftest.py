@@ -1,0 +1,105 @@
+"""Shared fixtures: a fresh embedded mesh, and PostgreSQL databases made per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import meshlake  # noqa: E402
+
+PG_ENV = "MESHLAKE_TEST_POSTGRES_URL"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def postgres_admin_url() -> str | None:
+    """The server URL if a PostgreSQL server answers; skip (or fail under CI) otherwise."""
+    import sqlalchemy as sa
+
+    url = os.environ.get(PG_ENV, PG_DEFAULT)
+    try:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # the server is not there
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {url} does not answer under CI: {exc}")
+        pytest.skip(f"no PostgreSQL server at {url}: {exc}")
+    return url
+
+
+class PostgresDatabases:
+    """Creates uniquely named databases and drops them afterwards."""
+
+    def __init__(self, admin_url: str) -> None:
+        import sqlalchemy as sa
+
+        self.admin_url = admin_url
+        self.engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        """A new empty database; returns its URL."""
+        import sqlalchemy as sa
+
+        name = f"meshlake_test_{uuid.uuid4().hex[:12]}"
+        with self.engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        """Drop every database this object created."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            for name in self.created:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.engine.dispose()
+
+
+@pytest.fixture
+def pg_databases() -> Iterator[PostgresDatabases]:
+    """Fresh PostgreSQL databases for one test, dropped afterwards."""
+    url = postgres_admin_url()
+    assert url is not None
+    dbs = PostgresDatabases(url)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """A catalog store URL on each backend (None = SQLite in the mesh home)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    dbs = PostgresDatabases(postgres_admin_url() or PG_DEFAULT)
+    yield dbs.create()
+    dbs.drop_all()
+
+
+@pytest.fixture
+def mesh(tmp_path: Path, backend_url: str | None) -> Iterator[meshlake.Mesh]:
+    """A fresh, bootstrapped mesh on each catalog backend."""
+    m = meshlake.connect(tmp_path / "home", catalog_url=backend_url)
+    m.bootstrap()
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def sqlite_mesh(tmp_path: Path) -> Iterator[meshlake.Mesh]:
+    """A fresh, bootstrapped embedded mesh (SQLite only)."""
+    m = meshlake.connect(tmp_path / "home")
+    m.bootstrap()
+    yield m
+    m.close()
