@@ -209,7 +209,7 @@ def test_profiles_agree_with_pandas(ints: list[int | None], texts: list[str | No
             "s": pd.array(texts[:size], dtype="string"),
         }
     )
-    table = pa.table({"i": pa.array(ints[:size], pa.int64()), "s": pa.array(texts[:size])})
+    table = pa.table({"i": pa.array(ints[:size], pa.int64()), "s": pa.array(texts[:size], pa.string())})
     contract = load_contract(contract_yaml("- name: i\n- name: s"))
     report = compute_quality(table, contract, now=NOW, last_modified=None)
     for name in ("i", "s"):

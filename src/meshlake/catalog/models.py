@@ -247,3 +247,38 @@ class AuditRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class WorkgroupRow(Base):
+    """A query workgroup: where results are stored and how long they are kept."""
+
+    __tablename__ = "ml_workgroups"
+    __table_args__ = (UniqueConstraint("account", "name"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(ForeignKey("ml_accounts.name"))
+    name: Mapped[str] = mapped_column(String(128))
+    result_location: Mapped[str] = mapped_column(Text)
+    retention_seconds: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(260))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QueryExecutionRow(Base):
+    """One governed query: who ran what, what it read, how it went."""
+
+    __tablename__ = "ml_query_executions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(260), index=True)
+    account: Mapped[str] = mapped_column(String(128), index=True)
+    workgroup: Mapped[str] = mapped_column(String(128))
+    sql: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tables: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

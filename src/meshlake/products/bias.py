@@ -187,7 +187,9 @@ def compute_bias(
         raise InvalidInputError(
             f"positive label {positive_label!r} is not a value of {label_column!r} ({label.type})"
         ) from exc
-    labelled = table.filter(pc.is_valid(label))
+    labelled = table.select([label_column, *dict.fromkeys(sensitive_columns)])
+    if label.null_count:
+        labelled = labelled.filter(pc.is_valid(label))
     positive = pc.fill_null(pc.equal(labelled.column(label_column), wanted), False)
     positive_int = pc.cast(positive, pa.int64())
     columns = tuple(

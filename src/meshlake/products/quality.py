@@ -244,7 +244,7 @@ def _profile(name: str, col: pa.ChunkedArray) -> ColumnQuality:
     non_null = rows - nulls
     distinct: int | None
     try:
-        distinct = pc.count_distinct(col, mode="only_valid").as_py()
+        distinct = 0 if pa.types.is_null(col.type) else pc.count_distinct(col).as_py()
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
         distinct = None  # e.g. nested types
     return ColumnQuality(
@@ -332,7 +332,7 @@ def _column_count(rule: QualityRule, col: pa.ChunkedArray) -> int:
     if rule.kind == NULL_VALUES:
         return col.null_count
     if rule.kind == DUPLICATE_VALUES:
-        distinct = pc.count_distinct(col, mode="only_valid").as_py()
+        distinct = pc.count_distinct(col).as_py()  # mode only_valid: nulls are not values
         return int(len(col) - col.null_count - distinct)
     if rule.kind == MISSING_VALUES:
         values = rule.missing_values or ()
@@ -351,8 +351,8 @@ def _column_count(rule: QualityRule, col: pa.ChunkedArray) -> int:
             matches = pc.match_substring_regex(text, f"^(?:{rule.pattern})$")
             ok = matches if ok is None else pc.and_(ok, matches)
         assert ok is not None
-        invalid = pc.invert(ok)
-        return pc.sum(invalid).as_py() or 0  # nulls stay null and do not count
+        invalid = pc.and_kleene(pc.is_valid(col), pc.invert(ok))  # nulls are never invalid
+        return pc.sum(invalid).as_py() or 0
     raise InvalidInputError(f"unknown quality metric {rule.kind!r}")
 
 

@@ -25,7 +25,7 @@ from meshlake.errors import InvalidQueryError
 from meshlake.query.functions import ALLOWED_TABLE_FUNCTIONS, function_name, is_allowed_function
 from meshlake.query.references import TableReference, table_reference
 
-__all__ = ["RESERVED_PREFIX", "ParsedQuery", "parse_query"]
+__all__ = ["RESERVED_PREFIX", "ParsedQuery", "parse_query", "verify_rewritten"]
 
 #: Names the rewrite gives governed views start with this; a query may not use it.
 RESERVED_PREFIX = "__meshlake"
@@ -173,8 +173,11 @@ def _check_table(table: exp.Table, sql: str) -> None:
         raise _refuse(f"system catalog {table.sql()} is not available", table)
 
 
-def _check_nodes(statement: exp.Expression, sql: str) -> None:
-    """Walk every node: allowed construct, allowed function, allowed table, no reserved name."""
+def _check_nodes(statement: exp.Expression, sql: str, *, reserved: bool = False) -> None:
+    """Walk every node: allowed construct, allowed function, allowed table, no reserved name.
+
+    ``reserved=True`` accepts names with :data:`RESERVED_PREFIX` (rewritten SQL).
+    """
     for node in statement.walk():
         if isinstance(node, exp.Func):
             if not is_allowed_function(node):
@@ -188,7 +191,11 @@ def _check_nodes(statement: exp.Expression, sql: str) -> None:
             raise _refuse(f"{label} is not allowed in a governed query", node)
         if isinstance(node, exp.Table):
             _check_table(node, sql)
-        elif isinstance(node, exp.Identifier) and node.name.lower().startswith(RESERVED_PREFIX):
+        elif (
+            isinstance(node, exp.Identifier)
+            and not reserved
+            and node.name.lower().startswith(RESERVED_PREFIX)
+        ):
             raise _refuse(f"names starting with {RESERVED_PREFIX} are reserved", node)
         elif isinstance(node, exp.Select) and node.args.get("into") is not None:
             raise _refuse("SELECT INTO is not allowed", node)
@@ -224,3 +231,21 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     statement = _parse(sql, dialect)
     _check_nodes(statement, sql)
     return ParsedQuery(sql, dialect, statement, _table_references(statement))
+
+
+def verify_rewritten(sql: str, dialect: str, views: frozenset[str]) -> None:
+    """Check generated SQL again before it runs (defense in depth).
+
+    The rewritten SQL must pass the same checks as the user's, and every table it reads
+    must be one of ``views``, a CTE or an allowed set-returning function.
+
+    Raises:
+        InvalidQueryError: the generated SQL fails a check (the query is refused).
+    """
+    statement = _parse(sql, dialect)
+    _check_nodes(statement, sql, reserved=True)
+    for table in statement.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue
+        if table.db or (table.name not in views and table_reference(table) is not None):
+            raise InvalidQueryError(f"the rewritten query reads {table.sql()}: refused")

@@ -145,10 +145,12 @@ def _usage(qualified: exp.Expression, visible: Mapping[str, set[str]]) -> dict[s
             whole_row.update([view] if view else _scope_views(scope, visible))
         if scope.find(exp.Columns, exp.PositionalColumn) is not None:
             whole_row.update(_scope_views(scope, visible))
-        for column in scope.find_all(exp.Column):
-            if not column.table and isinstance(column.this, exp.Identifier):
+        for column in scope.find_all(exp.Column, exp.TableColumn):
+            if isinstance(column, exp.TableColumn) or not column.table:
                 view = _view_of(_source(scope, column.name), visible)
-                if view is not None and column.name.lower() not in visible[view]:
+                if view is not None and (
+                    isinstance(column, exp.TableColumn) or column.name.lower() not in visible[view]
+                ):
                     whole_row.add(view)
         for view in whole_row:
             read[view].update(visible[view])

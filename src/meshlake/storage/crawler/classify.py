@@ -41,7 +41,7 @@ __all__ = [
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 _PARTITION = re.compile(r"^([^=/]+)=(.*)$")
-_BAD = re.compile(r"[^a-z0-9_\-]+")
+_BAD = re.compile(r"[^a-z0-9_]+")
 _SIMILARITY = 0.5
 
 
@@ -65,16 +65,16 @@ class TableCluster:
 
 
 def table_name(text: str) -> str:
-    """A table name from a folder or file name: lower case, ``_`` for anything unusual.
+    """A table name from a folder or file name: lower case, ``_`` for anything else.
 
     >>> table_name("SouthGermanCredit.asc"), table_name("Credit Card-2024")
-    ('southgermancredit', 'credit_card-2024')
+    ('southgermancredit', 'credit_card_2024')
     """
     stem = text.rsplit("/", 1)[-1]
     for suffix in (".gz", ".gzip"):
         stem = stem.removesuffix(suffix)
     stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
-    name = _BAD.sub("_", stem.lower()).strip("_-")[:128] or "table"
+    name = _BAD.sub("_", stem.lower()).strip("_")[:128] or "table"
     return check_name("table", name)
 
 
@@ -188,4 +188,3 @@ def _free_name(base: str, file: DataFile, clusters: Sequence[TableCluster]) -> s
         n += 1
         name = f"{first}_{n}"
     return name
-

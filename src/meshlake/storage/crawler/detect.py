@@ -267,8 +267,8 @@ def column_names(first_row: Sequence[str], width: int, header: bool) -> tuple[st
         return tuple(f"col{i}" for i in range(width))
     names: list[str] = []
     seen: set[str] = set()
-    for i, cell in enumerate(first_row):
-        base = sanitize_name(cell, i)
+    for i in range(max(width, len(first_row))):
+        base = sanitize_name(first_row[i] if i < len(first_row) else "", i)
         name, n = base, 1
         while name.lower() in seen:
             n += 1

@@ -29,13 +29,14 @@ __all__ = [
 NULL_VALUES: tuple[str, ...] = ("", "NULL", "null", "\\N")
 
 _TIME = r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+_ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)"
 _CHECKS: tuple[tuple[pa.DataType, str], ...] = (
     (pa.bool_(), r"^(?i:true|false)$"),
     (pa.int64(), r"^[+-]?\d{1,18}$"),
     (pa.float64(), r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^(?i:[+-]?(?:nan|inf|infinity))$"),
     (pa.date32(), r"^\d{4}-\d{2}-\d{2}$"),
     (pa.timestamp("us"), rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]{_TIME}$"),
-    (pa.timestamp("us", tz="UTC"), rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]{_TIME}(?:Z|[+-]\d{{2}}(?::?\d{{2}})?)$"),
+    (pa.timestamp("us", tz="UTC"), rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]{_TIME}{_ZONE}$"),
 )
 _PY_CHECKS = tuple((t, re.compile(rx)) for t, rx in _CHECKS)
 
@@ -144,7 +145,14 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
         return pa.date32()
     if pa.types.is_time(t):
         return pa.time64("us")
-    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t):
+    if any(
+        check(t)
+        for check in (
+            pa.types.is_large_binary,
+            pa.types.is_binary_view,
+            pa.types.is_fixed_size_binary,
+        )
+    ):
         return pa.binary()
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         return pa.list_(normalize_type(t.value_type))

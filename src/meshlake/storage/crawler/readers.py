@@ -9,6 +9,7 @@ same pass, so a file is read once.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from collections.abc import Mapping
@@ -79,7 +80,9 @@ def _head(location: Location, file: DataFile, nbytes: int) -> tuple[bytes, str |
     return head, compression, len(head) < nbytes
 
 
-def sniff_file(location: Location, file: DataFile, *, sample_bytes: int = SAMPLE_BYTES) -> FileSniff:
+def sniff_file(
+    location: Location, file: DataFile, *, sample_bytes: int = SAMPLE_BYTES
+) -> FileSniff | None:
     """Detect a file's format, dialect and header and infer its schema from a sample.
 
     Args:
@@ -88,14 +91,21 @@ def sniff_file(location: Location, file: DataFile, *, sample_bytes: int = SAMPLE
         sample_bytes: how many (decompressed) bytes to look at.
 
     Returns:
-        The sniff.
+        The sniff, or None when the file is empty (or only blank lines).
 
     Raises:
-        InvalidInputError: the file is empty, binary, or in no supported format.
+        InvalidInputError: the file is binary, in no supported format, or malformed.
     """
+    try:
+        return _sniff(location, file, sample_bytes)
+    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise InvalidInputError(f"{file.path}: {exc}", path=file.path) from exc
+
+
+def _sniff(location: Location, file: DataFile, sample_bytes: int) -> FileSniff | None:
     head, compression, complete = _head(location, file, sample_bytes)
     if not head.strip():
-        raise InvalidInputError(f"{file.path}: the file is empty")
+        return None
     kind = classify_content(head, file.name)
     if kind is Classification.PARQUET:
         with location.open_random_access(file) as f:
@@ -265,7 +275,9 @@ def _cast_widening(text: Any, name: str, types: dict[str, pa.DataType]) -> Any:
             types[name] = _next_wider(types[name])
 
 
-def conform(data: pa.Table, schema: pa.Schema, constants: Mapping[str, Any] | None = None) -> pa.Table:
+def conform(
+    data: pa.Table, schema: pa.Schema, constants: Mapping[str, Any] | None = None
+) -> pa.Table:
     """Shape a file's rows to a table schema: cast, fill missing columns with NULL.
 
     Args:
@@ -301,7 +313,8 @@ def conform(data: pa.Table, schema: pa.Schema, constants: Mapping[str, Any] | No
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                     raise InvalidInputError(
                         f"column {f.name!r}: values of type {column.type} do not convert "
-                        f"to the table's type {f.type} ({exc})", column=f.name
+                        f"to the table's type {f.type} ({exc})",
+                        column=f.name,
                     ) from exc
             arrays.append(column)
         elif constants.get(f.name) is not None:
@@ -311,4 +324,3 @@ def conform(data: pa.Table, schema: pa.Schema, constants: Mapping[str, Any] | No
         else:
             arrays.append(pa.nulls(n, f.type))
     return pa.Table.from_arrays(arrays, schema=schema)
-

@@ -205,7 +205,9 @@ class _Crawler:
         self._forget_dropped_tables()
         present = {f.path for f in files}
         gone = {p: r for p, r in self.known.items() if p not in present}
-        groups = group_files(files, location_name=self.loc.name, table=table, is_file=self.loc.is_file)
+        groups = group_files(
+            files, location_name=self.loc.name, table=table, is_file=self.loc.is_file
+        )
         for group in groups:
             self._crawl_group(group, gone, single_table=table is not None)
         self._handle_missing(present)
@@ -218,7 +220,9 @@ class _Crawler:
                 self.known = {p: r for p, r in self.known.items() if r.table != name}
 
     # -- one group of files -------------------------------------------------------------
-    def _crawl_group(self, group: FileGroup, gone: dict[str, FileRecord], *, single_table: bool) -> None:
+    def _crawl_group(
+        self, group: FileGroup, gone: dict[str, FileRecord], *, single_table: bool
+    ) -> None:
         fixed: dict[str, list[Pending]] = defaultdict(list)
         free: list[Pending] = []
         all_partitions = [partition_values(f, group.prefix) for f in group.files]
@@ -239,7 +243,7 @@ class _Crawler:
 
     def _seeds(self, group: FileGroup) -> dict[str, pa.Schema]:
         paths = {f.path for f in group.files}
-        names = [group.name] + sorted({r.table for p, r in self.known.items() if p in paths})
+        names = [group.name, *sorted({r.table for p, r in self.known.items() if p in paths})]
         seeds: dict[str, pa.Schema] = {}
         for name in names:
             schema = self.target.table_schema(name) if name not in seeds else None
@@ -253,12 +257,14 @@ class _Crawler:
         table, skip_rows = None, 0
         if record is not None:
             if record.size == file.size and record.mtime_ns == file.mtime_ns and file.mtime_ns:
-                return self._skip(file)
+                self._skip(file)
+                return None
             with self.timer("hash"):
                 digest = self.loc.sha256(file)
             if digest == record.sha256:
-                self._save([replace(record, mtime_ns=file.mtime_ns, size=file.size)])
-                return self._skip(file)
+                self.save_records([replace(record, mtime_ns=file.mtime_ns, size=file.size)])
+                self._skip(file)
+                return None
             with self.timer("hash"):
                 prefix = self.loc.sha256(file, limit=record.size) if file.size > record.size else ""
             if prefix != record.sha256:
@@ -269,15 +275,17 @@ class _Crawler:
                 return None
             table, skip_rows = record.table, record.rows
         elif self._moved(file, gone):
-            return self._skip(file)
+            self._skip(file)
+            return None
         try:
             with self.timer("sniff"):
                 sniff = sniff_file(self.loc, file)
         except MeshError as exc:
-            if "the file is empty" in exc.message:
-                return self._skip(file)
             self.error(file.path, exc.message)
             self.tick(file.path)
+            return None
+        if sniff is None:  # an empty file: nothing to ingest yet
+            self._skip(file)
             return None
         return Pending(file=file, sniff=sniff, table=table, skip_rows=skip_rows)
 
@@ -292,7 +300,7 @@ class _Crawler:
                 self.state.remove_files(self.loc.uri, [old.path])
                 del gone[old.path]
                 self.known.pop(old.path, None)
-                self._save([replace(old, path=file.path, mtime_ns=file.mtime_ns)])
+                self.save_records([replace(old, path=file.path, mtime_ns=file.mtime_ns)])
                 return True
         return False
 
@@ -301,7 +309,7 @@ class _Crawler:
         self.tick(file.path)
         return None
 
-    def _save(self, records: Sequence[FileRecord]) -> None:
+    def save_records(self, records: Sequence[FileRecord]) -> None:
         with self.timer("state"):
             self.state.save_files(self.loc.uri, records)
         self.known.update({r.path: r for r in records})
@@ -317,8 +325,8 @@ class _Crawler:
             try:
                 if len(gone) < len(records):
                     if gone:
-                        self._change(name, "files_removed", f"{len(gone)} of {len(records)} "
-                                     "files are gone; their rows stay in the table", False)  # fmt: skip
+                        detail = f"{len(gone)} of {len(records)} files are gone; their rows stay"
+                        self._change(name, "files_removed", detail, False)
                     if name in deprecated:
                         self._restore(name)
                 elif name not in deprecated:

@@ -141,41 +141,50 @@ class MemoryCrawlState:
         self._deprecated: dict[str, set[str]] = {}
         self._runs: dict[str, CrawlRun] = {}
 
-    def files(self, location: str) -> dict[str, FileRecord]:  # noqa: D102
+    def files(self, location: str) -> dict[str, FileRecord]:
+        """See :meth:`CrawlStateStore.files`."""
         return dict(self._files.get(location, {}))
 
-    def save_files(self, location: str, records: Sequence[FileRecord]) -> None:  # noqa: D102
+    def save_files(self, location: str, records: Sequence[FileRecord]) -> None:
+        """See :meth:`CrawlStateStore.save_files`."""
         self._files.setdefault(location, {}).update({r.path: r for r in records})
 
-    def remove_files(self, location: str, paths: Sequence[str]) -> None:  # noqa: D102
+    def remove_files(self, location: str, paths: Sequence[str]) -> None:
+        """See :meth:`CrawlStateStore.remove_files`."""
         for path in paths:
             self._files.get(location, {}).pop(path, None)
 
-    def remove_table(self, location: str, table: str) -> None:  # noqa: D102
+    def remove_table(self, location: str, table: str) -> None:
+        """See :meth:`CrawlStateStore.remove_table`."""
         files = self._files.get(location, {})
         for path in [p for p, r in files.items() if r.table == table]:
             del files[path]
         self._deprecated.get(location, set()).discard(table)
 
-    def deprecated_tables(self, location: str) -> set[str]:  # noqa: D102
+    def deprecated_tables(self, location: str) -> set[str]:
+        """See :meth:`CrawlStateStore.deprecated_tables`."""
         return set(self._deprecated.get(location, set()))
 
-    def set_deprecated(self, location: str, table: str, deprecated: bool, run_id: str) -> None:  # noqa: D102
+    def set_deprecated(self, location: str, table: str, deprecated: bool, run_id: str) -> None:
+        """See :meth:`CrawlStateStore.set_deprecated`."""
         tables = self._deprecated.setdefault(location, set())
         if deprecated:
             tables.add(table)
         else:
             tables.discard(table)
 
-    def save_run(self, run: CrawlRun) -> None:  # noqa: D102
+    def save_run(self, run: CrawlRun) -> None:
+        """See :meth:`CrawlStateStore.save_run`."""
         self._runs[run.id] = copy.copy(run)
 
-    def get_run(self, run_id: str) -> CrawlRun:  # noqa: D102
+    def get_run(self, run_id: str) -> CrawlRun:
+        """See :meth:`CrawlStateStore.get_run`."""
         if run_id not in self._runs:
             raise NotFoundError(f"crawl run {run_id!r} not found")
         return self._runs[run_id]
 
-    def list_runs(self, location: str | None = None) -> list[CrawlRun]:  # noqa: D102
+    def list_runs(self, location: str | None = None) -> list[CrawlRun]:
+        """See :meth:`CrawlStateStore.list_runs`."""
         runs = [r for r in self._runs.values() if location is None or r.location == location]
         return sorted(runs, key=lambda r: r.started_at, reverse=True)
 
@@ -190,7 +199,8 @@ class SqlCrawlState:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def files(self, location: str) -> dict[str, FileRecord]:  # noqa: D102
+    def files(self, location: str) -> dict[str, FileRecord]:
+        """See :meth:`CrawlStateStore.files`."""
         query = sa.select(crawl_files).where(crawl_files.c.location == location)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
@@ -202,7 +212,8 @@ class SqlCrawlState:
             for r in rows
         }  # fmt: skip
 
-    def save_files(self, location: str, records: Sequence[FileRecord]) -> None:  # noqa: D102
+    def save_files(self, location: str, records: Sequence[FileRecord]) -> None:
+        """See :meth:`CrawlStateStore.save_files`."""
         if not records:
             return
         paths = [r.path for r in records]
@@ -221,7 +232,8 @@ class SqlCrawlState:
                 )
             conn.execute(sa.insert(crawl_files), values)
 
-    def remove_files(self, location: str, paths: Sequence[str]) -> None:  # noqa: D102
+    def remove_files(self, location: str, paths: Sequence[str]) -> None:
+        """See :meth:`CrawlStateStore.remove_files`."""
         with self.engine.begin() as conn:
             for start in range(0, len(paths), 500):
                 chunk = list(paths[start : start + 500])
@@ -231,19 +243,22 @@ class SqlCrawlState:
                     )
                 )
 
-    def remove_table(self, location: str, table: str) -> None:  # noqa: D102
+    def remove_table(self, location: str, table: str) -> None:
+        """See :meth:`CrawlStateStore.remove_table`."""
         with self.engine.begin() as conn:
             for t in (crawl_files, crawl_tables):
                 conn.execute(sa.delete(t).where(t.c.location == location, t.c.table == table))
 
-    def deprecated_tables(self, location: str) -> set[str]:  # noqa: D102
+    def deprecated_tables(self, location: str) -> set[str]:
+        """See :meth:`CrawlStateStore.deprecated_tables`."""
         query = sa.select(crawl_tables.c.table).where(
             crawl_tables.c.location == location, crawl_tables.c.status == _DEPRECATED
         )
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
 
-    def set_deprecated(self, location: str, table: str, deprecated: bool, run_id: str) -> None:  # noqa: D102
+    def set_deprecated(self, location: str, table: str, deprecated: bool, run_id: str) -> None:
+        """See :meth:`CrawlStateStore.set_deprecated`."""
         key = (crawl_tables.c.location == location, crawl_tables.c.table == table)
         with self.engine.begin() as conn:
             conn.execute(sa.delete(crawl_tables).where(*key))
@@ -255,13 +270,15 @@ class SqlCrawlState:
                     )
                 )  # fmt: skip
 
-    def save_run(self, run: CrawlRun) -> None:  # noqa: D102
+    def save_run(self, run: CrawlRun) -> None:
+        """See :meth:`CrawlStateStore.save_run`."""
         values = _run_row(run)
         with self.engine.begin() as conn:
             conn.execute(sa.delete(crawl_runs).where(crawl_runs.c.id == run.id))
             conn.execute(sa.insert(crawl_runs).values(**values))
 
-    def get_run(self, run_id: str) -> CrawlRun:  # noqa: D102
+    def get_run(self, run_id: str) -> CrawlRun:
+        """See :meth:`CrawlStateStore.get_run`."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(crawl_runs).where(crawl_runs.c.id == run_id)).mappings()
             found = row.first()
@@ -269,7 +286,8 @@ class SqlCrawlState:
             raise NotFoundError(f"crawl run {run_id!r} not found")
         return _run_from_row(found)
 
-    def list_runs(self, location: str | None = None) -> list[CrawlRun]:  # noqa: D102
+    def list_runs(self, location: str | None = None) -> list[CrawlRun]:
+        """See :meth:`CrawlStateStore.list_runs`."""
         query = sa.select(crawl_runs).order_by(crawl_runs.c.started_at.desc())
         if location is not None:
             query = query.where(crawl_runs.c.location == location)
