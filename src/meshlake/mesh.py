@@ -12,7 +12,10 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
 from meshlake.catalog.accounts import AccountsAPI, PrincipalsAPI
@@ -28,6 +31,8 @@ from meshlake.governance.grants import GrantInfoView, GrantsAPI
 from meshlake.governance.tagging import TagsAPI
 from meshlake.ids import ROOT, PrincipalId
 from meshlake.resources import Resource
+from meshlake.query.api import QueryAPI
+from meshlake.query.results import QueryResult
 from meshlake.runtime import MeshRuntime
 from meshlake.storage.iceberg import TableStore
 
@@ -161,6 +166,30 @@ class Session:
     def grants(self) -> GrantsAPI:
         """Grants (also reachable as :meth:`grant` / :meth:`revoke`)."""
         return GrantsAPI(self._rt, self.principal)
+
+    @cached_property
+    def queries(self) -> QueryAPI:
+        """Query executions, workgroups and stored results."""
+        return QueryAPI(self._rt, self.principal)
+
+    def query(self, sql: str, database: str | None = None, workgroup: str | None = None
+              ) -> QueryResult:
+        """Run one governed SELECT as this principal.
+
+        Args:
+            sql: one SELECT (DuckDB dialect); tables as ``database.table``.
+            database: default database (or resource link) for bare table names.
+            workgroup: where the result is stored (default ``primary``).
+
+        Returns:
+            The result: ``.to_arrow()``, ``.to_pandas()``, ``.rows()``, ``.query_id``.
+        """
+        return self.queries.run(sql, database=database, workgroup=workgroup)
+
+    def read_sql_query(self, sql: str, database: str | None = None,
+                       workgroup: str | None = None) -> pd.DataFrame:
+        """Run a governed query and return a pandas DataFrame (awswrangler's shape)."""
+        return self.query(sql, database=database, workgroup=workgroup).to_pandas()
 
     # ------------------------------------------------------------ permissions
     def grant(self, grantee: str, resource: Resource, permissions: list[str] | str,

@@ -64,6 +64,7 @@ class TableInfo:
     column_ids: tuple[int, ...]
     types: tuple[str, ...] = ()
     iceberg_id: str = ""
+    field_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,12 @@ class GovernanceState:
             info = DbInfo(*row)
             st.databases[info.id] = info
             st.db_by_name[(info.account, info.name)] = info.id
-        cols: dict[int, list[tuple[int, str, int, str]]] = defaultdict(list)
-        for cid, tid, pos, name, ctype in session.execute(
+        cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
+        for cid, tid, pos, name, ctype, fid in session.execute(
             select(ColumnRow.id, ColumnRow.table_id, ColumnRow.position, ColumnRow.name,
-                   ColumnRow.type)
+                   ColumnRow.type, ColumnRow.field_id)
         ):
-            cols[tid].append((pos, name, cid, ctype))
+            cols[tid].append((pos, name, cid, ctype, fid))
             st.column_owner[cid] = (tid, name)
         for tid, dbid, name, creator, location, iceberg_id in session.execute(
             select(TableRow.id, TableRow.database_id, TableRow.name, TableRow.creator,
@@ -172,7 +173,7 @@ class GovernanceState:
             st.tables[tid] = TableInfo(
                 tid, dbid, name, creator, location,
                 tuple(c[1] for c in ordered), tuple(c[2] for c in ordered),
-                tuple(c[3] for c in ordered), iceberg_id,
+                tuple(c[3] for c in ordered), iceberg_id, tuple(c[4] for c in ordered),
             )
             st.table_by_name[(dbid, name)] = tid
             st.tables_of_db[dbid].append(tid)

@@ -16,8 +16,10 @@ may not discover is never returned, and ``visible`` is called only as often as n
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +39,8 @@ __all__ = [
     "tokenize",
 ]
 
-FIELDS = ("name", "domain", "tags", "columns", "description", "purpose", "column_text")
+# Long fields first: a term's packed per-field counts are decoded until no higher field is left.
+FIELDS = ("column_text", "description", "purpose", "columns", "name", "tags", "domain")
 FIELD_WEIGHTS = {
     "name": 3.0,
     "domain": 2.0,
@@ -53,10 +56,12 @@ PREFIX_WEIGHT = 0.5
 MIN_PREFIX = 3
 SNIPPET = 160
 _WORD = re.compile(r"[^\W_]+")
+_PUNCTUATION = str.maketrans(dict.fromkeys(string.punctuation, " "))
 _BITS = 12  # per-field counts packed into one int, capped at 4095
 _CAP = (1 << _BITS) - 1
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def stem(word: str) -> str:
     """Strip a plural ``s`` (see the module docstring).
 
@@ -80,7 +85,11 @@ def tokenize(text: str) -> list[str]:
     >>> tokenize("Credit_Risk scores for Café owners")
     ['credit', 'risk', 'score', 'for', 'café', 'owner']
     """
-    return [stem(m.group(0).casefold()) for m in _WORD.finditer(text)]
+    text = text.casefold()
+    parts = text.translate(_PUNCTUATION).split()
+    if not all(map(str.isalnum, parts)):  # other separators than ASCII punctuation: exact path
+        parts = _WORD.findall(text)
+    return list(map(stem, parts))
 
 
 @dataclass(frozen=True)
@@ -127,13 +136,13 @@ class ProductDocument:
     def field_texts(self) -> tuple[str, ...]:
         """The text of each field, in :data:`FIELDS` order."""
         return (
-            self.name,
-            self.domain,
-            " ".join(self.tags),
-            " ".join(name for name, _ in self.columns),
+            " ".join(desc for _, desc in self.columns),
             self.description,
             self.purpose,
-            " ".join(desc for _, desc in self.columns),
+            " ".join(name for name, _ in self.columns),
+            self.name,
+            " ".join(self.tags),
+            self.domain,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +224,7 @@ class SearchIndex:
         self._total = [0] * len(FIELDS)
         self._next = 0
         self._vocabulary: list[str] | None = None
+        self._scales: dict[int, tuple[float, ...]] | None = None
         for doc in documents:
             self.add(doc)
 
@@ -229,24 +239,28 @@ class SearchIndex:
         self.remove(document.product_id)
         slot = self._next
         self._next += 1
-        counts = self._counts(document)
-        lengths = [0] * len(FIELDS)
+        counts, lengths = self._counts(document)
+        postings = self._postings
         for term, packed in counts.items():
-            self._postings.setdefault(term, {})[slot] = packed
-        for i, text in enumerate(document.field_texts()):
-            lengths[i] = len(_WORD.findall(text))
-            self._total[i] += lengths[i]
+            entry = postings.get(term)
+            if entry is None:
+                postings[term] = {slot: packed}
+            else:
+                entry[slot] = packed
+        for i, length in enumerate(lengths):
+            self._total[i] += length
         self._docs[slot] = document
-        self._lengths[slot] = tuple(lengths)
+        self._lengths[slot] = lengths
         self._slot_of[document.product_id] = slot
         self._vocabulary = None
+        self._scales = None
 
     def remove(self, product_id: str) -> bool:
         """Drop a product from the index; returns whether it was there."""
         slot = self._slot_of.pop(product_id, None)
         if slot is None:
             return False
-        for term in self._counts(self._docs[slot]):
+        for term in self._counts(self._docs[slot])[0]:
             postings = self._postings[term]
             del postings[slot]
             if not postings:
@@ -255,6 +269,7 @@ class SearchIndex:
             self._total[i] -= length
         del self._docs[slot]
         self._vocabulary = None
+        self._scales = None
         return True
 
     def document(self, product_id: str) -> ProductDocument | None:
@@ -274,19 +289,20 @@ class SearchIndex:
         if not terms or limit <= 0:
             return []
         count = len(self._docs)
-        averages = [max(total / count, 1e-9) for total in self._total]
+        scales = self._field_scales()
         scores: dict[int, float] = {}
         for term, weight in terms.items():
             postings = self._postings[term]
             idf = math.log(1.0 + (count - len(postings) + 0.5) / (len(postings) + 0.5))
             for slot, packed in postings.items():
-                lengths = self._lengths[slot]
-                tf = 0.0
-                for i in range(len(FIELDS)):
-                    n = (packed >> (i * _BITS)) & _CAP
+                scale = scales[slot]
+                tf, i = 0.0, 0
+                while packed:
+                    n = packed & _CAP
                     if n:
-                        norm = 1.0 - B + B * lengths[i] / averages[i]
-                        tf += _WEIGHTS[i] * n / norm
+                        tf += n * scale[i]
+                    packed >>= _BITS
+                    i += 1
                 scores[slot] = scores.get(slot, 0.0) + weight * idf * tf / (K1 + tf)
         ranked = sorted(scores.items(), key=lambda s: (-s[1], self._docs[s[0]].product_id))
         hits: list[Hit] = []
@@ -300,12 +316,38 @@ class SearchIndex:
                 break
         return hits
 
-    def _counts(self, document: ProductDocument) -> dict[str, int]:
+    def _field_scales(self) -> dict[int, tuple[float, ...]]:
+        """Per document, each field's weight over its BM25 length norm (cached until a change)."""
+        if self._scales is None:
+            count = max(len(self._docs), 1)
+            averages = [max(total / count, 1e-9) for total in self._total]
+            self._scales = {
+                slot: tuple(
+                    w / (1.0 - B + B * length / avg)
+                    for w, length, avg in zip(_WEIGHTS, lengths, averages, strict=True)
+                )
+                for slot, lengths in self._lengths.items()
+            }
+        return self._scales
+
+    def _counts(self, document: ProductDocument) -> tuple[dict[str, int], tuple[int, ...]]:
+        """Per term, the per-field counts packed into one int; and each field's length."""
         packed: dict[str, int] = {}
+        lengths = []
         for i, text in enumerate(document.field_texts()):
-            for term, n in Counter(tokenize(text)).items():
-                packed[term] = packed.get(term, 0) + (min(n, _CAP) << (i * _BITS))
-        return packed
+            tokens = tokenize(text)
+            lengths.append(len(tokens))
+            counts = Counter(tokens)
+            if counts and max(counts.values()) > _CAP:
+                counts = Counter({term: min(n, _CAP) for term, n in counts.items()})
+            if i == 0:
+                packed = dict(counts)  # the first field sits in the lowest bits: no shift
+                continue
+            shift = i * _BITS
+            get = packed.get
+            for term, n in counts.items():
+                packed[term] = get(term, 0) + (n << shift)
+        return packed, tuple(lengths)
 
     def _expand(self, words: Iterable[str]) -> dict[str, float]:
         terms: dict[str, float] = {}

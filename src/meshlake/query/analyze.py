@@ -51,7 +51,7 @@ _ALLOWED_NODES: frozenset[type[exp.Expression]] = frozenset(
         exp.Comprehension, exp.HexString, exp.BitString, exp.ByteString, exp.RawString,
         exp.JSONPath, exp.JSONPathRoot, exp.JSONPathKey, exp.JSONPathSubscript,
         exp.JSONPathWildcard, exp.JSONPathSlice, exp.JSONPathUnion, exp.JSONPathFilter,
-        exp.JSONPathSelector, exp.JSONPathRecursive,
+        exp.JSONPathSelector, exp.JSONPathRecursive, exp.JSONKeyValue,
         # operators
         exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg, exp.Not, exp.EQ,
         exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Is,
@@ -93,16 +93,12 @@ class ParsedQuery:
 
 
 def _where(node: exp.Expression) -> dict[str, int]:
-    """Line and column of a node, when the parser recorded them."""
-    for candidate in (node, *(n for n in node.iter_expressions())):
-        meta = candidate.meta if isinstance(candidate, exp.Identifier) else {}
-        if "line" in meta:
-            return {"line": int(meta["line"]), "column": int(meta["col"])}
-        if isinstance(candidate, exp.Identifier):
-            break
-    identifier = node.find(exp.Identifier)
-    if identifier is not None and "line" in identifier.meta:
-        return {"line": int(identifier.meta["line"]), "column": int(identifier.meta["col"])}
+    """Line and (1-based, start) column of a node, from its first positioned identifier."""
+    for identifier in node.find_all(exp.Identifier):
+        meta = identifier.meta
+        if "line" in meta and "col" in meta:
+            width = int(meta.get("end", 0)) - int(meta.get("start", 0))
+            return {"line": int(meta["line"]), "column": max(1, int(meta["col"]) - width)}
     return {}
 
 

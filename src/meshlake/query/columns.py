@@ -30,8 +30,12 @@ from meshlake.query.context import ScanColumn
 
 __all__ = ["ColumnUsage", "column_not_found", "read_columns"]
 
-_UNRESOLVED = re.compile(
-    r"Column '(?P<column>[^']*)' could not be resolved(?: for table: '(?P<table>[^']*)')?"
+_UNRESOLVED = (
+    re.compile(
+        r"Column '(?P<column>[^']*)' could not be resolved(?: for table: '(?P<table>[^']*)')?"
+    ),
+    re.compile(r"Unknown column: (?P<column>.+)$"),
+    re.compile(r"Cannot automatically join: (?P<join>.+)$"),
 )
 
 
@@ -91,10 +95,14 @@ def _translate(
     exc: OptimizeError, expression: exp.Expression, visible: Mapping[str, set[str]]
 ) -> Exception | None:
     """The user-facing error for a qualify failure, or None to fall back to DuckDB."""
-    match = _UNRESOLVED.search(str(exc))
+    match = next((m for p in _UNRESOLVED if (m := p.search(str(exc))) is not None), None)
     if match is None:
         return None
-    column, table = match["column"].lower(), (match["table"] or "").lower()
+    groups = match.groupdict()
+    if groups.get("join"):  # USING (c) with c missing on one side
+        return column_not_found(groups["join"].strip().lower())
+    column = groups["column"].strip().lower()
+    table = (groups.get("table") or "").lower()
     aliases = _aliases(expression, visible)
     if table:
         owners = [view for view, names in aliases.items() if table in names]

@@ -60,7 +60,7 @@ _MATH = _names(
     degrees divide equi_width_bins even exp factorial fdiv floor fmod gamma gcd greatest
     greatest_common_divisor hash isfinite isinf isnan lcm least least_common_multiple lgamma ln
     log log10 log2 multiply nextafter pi pow power radians round round_even roundbankers sign
-    signbit sin sinh sqrt subtract tan tanh trunc
+    signbit sin sinh sqrt subtract tan tanh trunc mod xor
     """
 )
 
@@ -169,7 +169,7 @@ _TYPED = """
     RegrSyy Repeat Replace Reverse Right Round RowNumber SHA SHA2 Second Sign Sin Sinh Skewness
     Split SplitPart Sqrt StartsWith Stddev StddevPop StddevSamp StrPosition StrToTime Struct
     StructExtract Substring Sum Tan Tanh TimeFromParts TimeToStr TimeToUnix TimestampFromParts
-    TimestampTrunc ToBase64 ToBinary ToDays Transform Translate Trim Trunc TryCast Typeof Unhex
+    TimestampTrunc ToBase64 ToBinary ToDays ToMap Transform Translate Trim Trunc TryCast Typeof Unhex
     Unicode Unnest UnixToTime Upper VarMap Variance VariancePop Week WeekOfYear Xor Year
     """
 

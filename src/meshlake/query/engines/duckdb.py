@@ -46,6 +46,8 @@ _VIEW_PATTERN = re.compile(r"__meshlake_scan_\d+")
 _NOT_FOUND = (
     re.compile(r'Referenced column "(?P<column>[^"]+)" not found'),
     re.compile(r'does not have a column named "(?P<column>[^"]+)"'),
+    re.compile(r'Column "(?P<column>[^"]+)" in \w+ list not found'),
+    re.compile(r'Column "(?P<column>[^"]+)" does not exist on \w+ side of join'),
     re.compile(r'Referenced table "(?P<table>[^"]+)" not found'),
 )
 

@@ -30,12 +30,18 @@ NULL_VALUES: tuple[str, ...] = ("", "NULL", "null", "\\N")
 
 _TIME = r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
 _ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)"
+_EXP = r"(?:[eE][+-]?\d+)"
+# integers of up to 18 digits, decimals, exponents, nan / inf; longer digit strings are ids
+_FLOAT = (
+    rf"^[+-]?(?:\d{{1,18}}|\d+\.\d*{_EXP}?|\.\d+{_EXP}?|\d+{_EXP})$"
+    r"|^(?i:[+-]?(?:nan|inf|infinity))$"
+)
 _CHECKS: tuple[tuple[pa.DataType, str], ...] = (
     (pa.bool_(), r"^(?i:true|false)$"),
     (pa.int64(), r"^[+-]?\d{1,18}$"),
-    (pa.float64(), r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^(?i:[+-]?(?:nan|inf|infinity))$"),
+    (pa.float64(), _FLOAT),
     (pa.date32(), r"^\d{4}-\d{2}-\d{2}$"),
-    (pa.timestamp("us"), rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]{_TIME}$"),
+    (pa.timestamp("us"), rf"^\d{{4}}-\d{{2}}-\d{{2}}(?:[ T]{_TIME})?$"),  # dates widen
     (pa.timestamp("us", tz="UTC"), rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]{_TIME}{_ZONE}$"),
 )
 _PY_CHECKS = tuple((t, re.compile(rx)) for t, rx in _CHECKS)

@@ -245,9 +245,9 @@ def _read_whitespace(
             pacsv.ParseOptions(delimiter="\x1f", quote_char=False, ignore_empty_lines=True),
             pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False),
         )["line"]
-    parts = pc.utf8_split_whitespace(lines)
-    lengths = pc.list_value_length(parts)
-    parts = parts.filter(pc.greater(lengths, 0))
+    trimmed = pc.utf8_trim_whitespace(lines)
+    trimmed = trimmed.filter(pc.not_equal(trimmed, ""))  # blank lines
+    parts = pc.utf8_split_whitespace(trimmed)
     lengths = pc.list_value_length(parts)
     names = sniff.schema.names
     bad = pc.not_equal(lengths, len(names))

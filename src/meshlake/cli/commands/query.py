@@ -1,0 +1,153 @@
+"""``meshlake query SQL``: run one governed SELECT and show or save the rows."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import pyarrow as pa
+import typer
+
+from meshlake.cli.output import Output, bold, to_jsonable
+from meshlake.cli.state import get_state
+
+__all__ = ["OutputFormat", "read_sql", "register", "result_document", "write_result"]
+
+SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class OutputFormat(str, Enum):
+    """How ``meshlake query`` writes its result."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+class QueryResultLike(Protocol):
+    """What ``Session.query`` returns (see :class:`meshlake.query.results.QueryResult`)."""
+
+    query_id: str | None
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    def rows(self) -> list[tuple[Any, ...]]: ...
+
+    def to_arrow(self) -> pa.Table: ...
+
+
+def read_sql(text: str) -> str:
+    """The SQL itself: ``-`` reads stdin, ``@FILE`` reads a file, anything else is SQL."""
+    if text == "-":
+        return sys.stdin.read()
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {text[1:]}: {exc.strerror}",
+                                     param_hint="'SQL'") from exc
+    return text
+
+
+def result_document(result: QueryResultLike) -> dict[str, Any]:
+    """The JSON form of a result: ``{"query_id", "columns", "rows"}``."""
+    return {"query_id": result.query_id, "columns": list(result.columns),
+            "rows": to_jsonable([list(r) for r in result.rows()])}
+
+
+def write_result(result: QueryResultLike, fmt: OutputFormat, out: Path | None) -> None:
+    """Write the result as CSV, JSON or Parquet to ``out`` (CSV and JSON: stdout if None)."""
+    if fmt is OutputFormat.parquet:
+        import pyarrow.parquet as pq
+
+        assert out is not None
+        pq.write_table(result.to_arrow(), out)
+        return
+    if fmt is OutputFormat.csv:
+        import pyarrow.csv as pacsv
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(result.to_arrow(), buffer)
+        text = buffer.getvalue().decode("utf-8")
+    else:
+        text = json.dumps(result_document(result), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def _show(out: Output, result: QueryResultLike, max_rows: int) -> None:
+    rows = result.rows()
+    shown = rows[:max_rows]
+    caption = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
+    if len(shown) < len(rows):
+        caption += f", showing the first {len(shown)} (--max-rows)"
+    if result.query_id:
+        caption += f" · query id {result.query_id}"
+    if not rows:
+        out.table(result.columns, [], empty=f"no rows (columns: {', '.join(result.columns)})"
+                  + (f" · query id {result.query_id}" if result.query_id else ""))
+        return
+    out.table(result.columns, shown, caption=caption)
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(
+        metavar="SQL", help="One SELECT statement; @FILE reads it from a file, - from stdin.")],
+    database: Annotated[str | None, typer.Option(
+        "--database", "-d", metavar="DB", help="Default database for unqualified tables.")
+    ] = None,
+    output: Annotated[OutputFormat | None, typer.Option(
+        "--output", "-o",
+        help="table (default on a terminal), csv, json or parquet (needs --out). "
+             "Default: from the --out suffix.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE", help="Write the rows to FILE instead of stdout.")] = None,
+    max_rows: Annotated[int, typer.Option(
+        min=1, help="Rows shown in the table output.")] = 20,
+) -> None:
+    """Run a governed SQL query as --as: only the rows and columns it may read."""
+    state = get_state(ctx)
+    fmt = output or (OutputFormat(SUFFIXES[out.suffix.lower()])
+                     if out is not None and out.suffix.lower() in SUFFIXES else None)
+    if out is not None and fmt in (None, OutputFormat.table):
+        raise typer.BadParameter("--out writes csv, json or parquet: add --output, or use a "
+                                 ".csv, .json or .parquet file name", param_hint="'--out'")
+    fmt = fmt or OutputFormat.table
+    if fmt is OutputFormat.parquet and out is None:
+        raise typer.BadParameter("parquet output needs --out FILE", param_hint="'--output'")
+    text = read_sql(sql)
+    session = state.session()
+    run = getattr(session, "query", None)
+    if run is None:
+        state.out.error("not_available", "this build of meshlake has no query service yet "
+                        "(Session.query is missing)")
+        raise typer.Exit(1)
+    with state.out.status("running query"):
+        result: QueryResultLike = run(text, database=database)
+    if out is not None:
+        write_result(result, fmt, out)
+        rows = result.to_arrow().num_rows
+        state.out.emit({"query_id": result.query_id, "rows": rows, "format": fmt.value,
+                        "out": str(out)},
+                       f"wrote {rows} rows to {bold(out)} ({fmt.value})"
+                       + (f" · query id {bold(result.query_id)}" if result.query_id else ""))
+    elif state.json or fmt is OutputFormat.json:
+        state.out.print_json(result_document(result))
+    elif fmt is OutputFormat.csv:
+        write_result(result, fmt, None)
+    else:
+        _show(state.out, result, max_rows)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``query`` to the root app."""
+    app.command("query", rich_help_panel="Query and audit")(query)

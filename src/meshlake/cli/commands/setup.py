@@ -1,0 +1,51 @@
+"""``meshlake init`` and ``meshlake demo``."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from meshlake.cli.output import bold
+from meshlake.cli.state import get_state
+
+__all__ = ["DEMO_MODULE", "register"]
+
+DEMO_MODULE = "meshlake.demo.scenario"
+
+
+def init(ctx: typer.Context) -> None:
+    """Create the mesh at --home (or open it) and bootstrap its root. Safe to run twice."""
+    state = get_state(ctx)
+    mesh = state.mesh(create=True)
+    created = not mesh.bootstrapped
+    mesh.bootstrap()
+    home = str(mesh.home)
+    if created:
+        message = f"initialised a new mesh at {bold(home)}"
+    else:
+        message = f"the mesh at {bold(home)} is already initialised"
+    state.out.emit({"home": home, "created": created}, message)
+    if created:
+        state.out.note("next: meshlake account create NAME, then meshlake principal create "
+                       "NAME/USER (both as root, the default --as)")
+
+
+def demo(ctx: typer.Context) -> None:
+    """Run the reference scenario (producer, governance and consumer accounts) in --home."""
+    state = get_state(ctx)
+    try:
+        scenario = importlib.import_module(DEMO_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (DEMO_MODULE, DEMO_MODULE.rsplit(".", 1)[0]):
+            raise
+        state.out.error("not_installed", "the demo is not installed yet: this build of "
+                        f"meshlake has no {DEMO_MODULE} module")
+        raise typer.Exit(1) from exc
+    scenario.run(home=state.settings().home, console=state.out.console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``init`` and ``demo`` to the root app."""
+    app.command("init", rich_help_panel="Setup")(init)
+    app.command("demo", rich_help_panel="Setup")(demo)

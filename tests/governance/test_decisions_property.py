@@ -1,0 +1,437 @@
+"""Property tests: the governance engine agrees with a slow reference model of rules 4-17.
+
+Hypothesis draws random worlds of one account (``p``, admin ``p/admin``, principals
+``p/u1..u3``): databases, tables (created by the admin or by ``p/u1``), tag keys, then a random
+sequence of tag assignments and removals, key changes, tag-permission, table, column-limited,
+wildcard, database and tag-policy grants (by the admin or by users holding grant options) and
+revokes. Each operation goes through the public API; the reference model
+(``reference_model.py`` + ``reference_replay.py``) says whether the rules allow it, and the
+engine must agree (and raise rule 0's kind) wherever the rules decide. At the end every
+principal's decisions on every table, database and tag value, its visible and readable columns,
+its table listings and the tag values it sees must be the same in both.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import meshlake
+from meshlake import (
+    AccessDeniedError,
+    Column,
+    ConflictError,
+    Database,
+    InvalidInputError,
+    MeshError,
+    NotFoundError,
+    Table,
+    TagKey,
+    TagPolicy,
+)
+from meshlake.governance import tags as engine_tags
+from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
+
+from .reference_model import ReferenceModel, effective_tags, expression_matches
+from .reference_ops import (
+    AddValue,
+    Assign,
+    ColumnTarget,
+    CreateKey,
+    DatabaseRes,
+    DbTarget,
+    DeleteKey,
+    Grant,
+    GrantResource,
+    Op,
+    PolicyRes,
+    RemoveValue,
+    Revoke,
+    TableRes,
+    TableTarget,
+    TagRes,
+    TagTarget,
+    Unassign,
+    Verdict,
+    WildcardRes,
+)
+from .reference_replay import apply, check
+
+ADMIN = "p/admin"
+USERS = ("p/u1", "p/u2", "p/u3")
+PRINCIPALS = (ADMIN, *USERS)
+COLUMNS = ("a", "b", "c", "d")
+VALUES = ("x", "y", "z")
+KEYS = ("k0", "k1", "k2")
+TABLE_ACTIONS = ("SELECT", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
+DATABASE_ACTIONS = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP")
+VALUE_ACTIONS = ("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
+ERRORS: dict[str, type[MeshError]] = {
+    "not_found": NotFoundError,
+    "invalid_input": InvalidInputError,
+    "access_denied": AccessDeniedError,
+    "conflict": ConflictError,
+}
+
+
+@dataclass(frozen=True)
+class World:
+    """The drawn structure and the operations replayed on it."""
+
+    databases: tuple[str, ...]
+    tables: tuple[tuple[str, str, tuple[str, ...], str], ...]  # db, name, columns, creator
+    keys: tuple[tuple[str, tuple[str, ...]], ...]
+    ops: tuple[Op, ...]
+
+
+# ---------------------------------------------------------------------------- strategies
+def _subset(draw: Callable[..., Any], items: tuple[str, ...], lo: int = 1, hi: int | None = None
+            ) -> tuple[str, ...]:
+    return tuple(sorted(draw(st.sets(st.sampled_from(items), min_size=lo,
+                                     max_size=hi if hi is not None else len(items)))))
+
+
+@st.composite
+def worlds(draw: Callable[..., Any]) -> World:
+    """Random small worlds with a random history of tagging and granting."""
+    dbs = tuple(f"d{i}" for i in range(draw(st.integers(1, 2))))
+    tables = []
+    for i in range(draw(st.integers(len(dbs), 3))):
+        db = dbs[i] if i < len(dbs) else draw(st.sampled_from(dbs))
+        ncols = draw(st.integers(2, 4))
+        creator = draw(st.sampled_from((ADMIN, ADMIN, USERS[0])))
+        tables.append((db, f"t{i}", COLUMNS[:ncols], creator))
+    keys = tuple((KEYS[i], _subset(draw, VALUES, 2)) for i in range(draw(st.integers(1, 3))))
+    values = {k: v for k, v in keys}
+    names = [k for k, _ in keys]
+
+    def value_of(key: str) -> str:
+        return str(draw(st.sampled_from(values.get(key, VALUES) * 4 + VALUES)))
+
+    def target() -> TagTarget:
+        level = draw(st.sampled_from(("table", "column", "database")))
+        db, t, cols, _ = draw(st.sampled_from(tables))
+        if level == "database":
+            return DbTarget(db)
+        if level == "table":
+            return TableTarget(db, t)
+        return ColumnTarget(db, t, draw(st.sampled_from(cols)))
+
+    def perms(choices: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        ps = _subset(draw, choices, 1, 3)
+        go = _subset(draw, ps, 1) if draw(st.integers(0, 2)) == 0 else ()
+        return ps, go
+
+    def grant() -> Grant:
+        actor = draw(st.sampled_from((ADMIN, ADMIN, ADMIN, *USERS)))
+        grantee = draw(st.sampled_from((*USERS, ADMIN)))
+        kind = draw(st.sampled_from(("table", "columns", "policy", "tag", "database",
+                                     "wildcard", "database_policy")))
+        db, t, cols, _ = draw(st.sampled_from(tables))
+        res: GrantResource
+        table_perms = ("SELECT", "ALL", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
+        db_perms = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP", "ALL")
+        if kind == "columns":
+            include = draw(st.booleans())
+            named = _subset(draw, cols, 1, None if include else len(cols) - 1)
+            res = TableRes(db, t, named, None) if include else TableRes(db, t, None, named)
+            ps, go = perms(table_perms) if draw(st.integers(0, 4)) == 0 else (("SELECT",), ())
+            if draw(st.booleans()) and ps == ("SELECT",):
+                go = ps
+            return Grant(actor, grantee, res, ps, go)
+        if kind in ("policy", "database_policy"):
+            keys_used = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2,
+                                      unique=True))
+            expr = tuple((k, ("*",) if draw(st.integers(0, 3)) == 0 else _subset(
+                draw, values[k] * 3 + VALUES, 1, 2)) for k in sorted(keys_used))
+            rtype = "TABLE" if kind == "policy" else "DATABASE"
+            res = PolicyRes(rtype, expr)
+            ps, go = perms(table_perms if rtype == "TABLE" else db_perms)
+        elif kind == "tag":
+            key = draw(st.sampled_from(names))
+            whole = draw(st.booleans())
+            res = TagRes(key, None if whole else _subset(draw, values[key], 1))
+            ps, go = perms(("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
+                           + (("ALTER", "DROP") if whole else ()))
+        elif kind == "database":
+            res, (ps, go) = DatabaseRes(db), perms(db_perms)
+        elif kind == "wildcard":
+            res, (ps, go) = WildcardRes(db), perms(table_perms)
+        else:
+            res, (ps, go) = TableRes(db, t), perms(table_perms)
+        return Grant(actor, grantee, res, ps, go)
+
+    ops: list[Op] = []
+    grants: list[Grant] = []
+    for _ in range(draw(st.integers(4, 24))):
+        kind = draw(st.sampled_from(("assign",) * 7 + ("grant",) * 9 + ("unassign",) * 2
+                                    + ("revoke",) * 2 + ("key",)))
+        op: Op
+        if kind == "assign":
+            key = draw(st.sampled_from(names))
+            actor = draw(st.sampled_from((ADMIN, ADMIN, ADMIN, USERS[0], USERS[1])))
+            op = Assign(actor, target(), key, value_of(key))
+        elif kind == "unassign":
+            actor = draw(st.sampled_from((ADMIN, ADMIN, USERS[0])))
+            op = Unassign(actor, target(), draw(st.sampled_from(names)))
+        elif kind == "revoke" and grants:
+            g = draw(st.sampled_from(grants))
+            if g.grantable and draw(st.booleans()):
+                op = Revoke(ADMIN, g.grantee, g.resource, (), _subset(draw, g.grantable))
+            else:
+                op = Revoke(ADMIN, g.grantee, g.resource, _subset(draw, g.permissions))
+        elif kind == "key":
+            key = draw(st.sampled_from((*names, KEYS[-1])))
+            action = draw(st.sampled_from(("delete", "create", "add", "remove")))
+            op = {"delete": DeleteKey(key), "create": CreateKey(key, _subset(draw, VALUES, 2)),
+                  "add": AddValue(key, draw(st.sampled_from(VALUES))),
+                  "remove": RemoveValue(key, value_of(key))}[action]
+        else:
+            op = grant()
+            grants.append(op)
+        ops.append(op)
+    return World(dbs, tuple(tables), keys, tuple(ops))
+
+
+# ---------------------------------------------------------------------------- replay
+def _resource(res: GrantResource) -> Any:
+    if isinstance(res, TableRes):
+        return Table(res.db, res.table, columns=res.columns, excluded_columns=res.excluded)
+    if isinstance(res, WildcardRes):
+        return Table(res.db, "*")
+    if isinstance(res, DatabaseRes):
+        return Database(res.db)
+    if isinstance(res, PolicyRes):
+        return TagPolicy(res.resource_type, dict(res.expression))
+    return TagKey(res.key, res.values)
+
+
+def _target(t: TagTarget) -> Any:
+    if isinstance(t, DbTarget):
+        return Database(t.db)
+    if isinstance(t, TableTarget):
+        return Table(t.db, t.table)
+    return Column(t.db, t.table, t.column)
+
+
+def _execute(mesh: meshlake.Mesh, op: Op) -> None:
+    s = mesh.session(op.actor)
+    if isinstance(op, CreateKey):
+        s.tags.create(op.key, list(op.values))
+    elif isinstance(op, DeleteKey):
+        s.tags.delete(op.key)
+    elif isinstance(op, AddValue):
+        s.tags.update(op.key, add=[op.value])
+    elif isinstance(op, RemoveValue):
+        s.tags.update(op.key, remove=[op.value])
+    elif isinstance(op, Assign):
+        s.tags.assign(_target(op.target), {op.key: op.value})
+    elif isinstance(op, Unassign):
+        s.tags.remove(_target(op.target), [op.key])
+    elif isinstance(op, Grant):
+        s.grant(op.grantee, _resource(op.resource), list(op.permissions), list(op.grantable))
+    else:
+        s.revoke(op.grantee, _resource(op.resource), list(op.permissions), list(op.grantable))
+
+
+def _replay(mesh: meshlake.Mesh, model: ReferenceModel, op: Op) -> None:
+    """Run ``op`` on both sides; the engine must obey every verdict the rules fix."""
+    verdict: Verdict = check(model, op)
+    error: MeshError | None = None
+    try:
+        _execute(mesh, op)
+    except MeshError as exc:
+        error = exc
+    if verdict.valid is True:
+        assert error is None, f"{op}: the rules allow it ({verdict.why}), engine: {error!r}"
+    elif verdict.valid is False:
+        assert error is not None, f"{op}: the rules forbid it ({verdict.why}), engine accepted"
+        if verdict.error is not None:
+            assert isinstance(error, ERRORS[verdict.error]), (
+                f"{op}: rule 0 wants {verdict.error} ({verdict.why}), engine: {error!r}")
+    event(f"{type(op).__name__}: {'ok' if error is None else type(error).__name__}")
+    if error is None:
+        apply(model, op)
+
+
+def _build(world: World, home: str) -> tuple[meshlake.Mesh, ReferenceModel]:
+    mesh = meshlake.connect(home)
+    root = mesh.bootstrap()
+    root.accounts.create("p")
+    for p in PRINCIPALS:
+        root.principals.create(p)
+    root.accounts.set_admins("p", [ADMIN])
+    model = ReferenceModel([ADMIN])
+    admin = mesh.session(ADMIN)
+    for db in world.databases:
+        admin.catalog.create_database(db)
+        model.add_database(db, ADMIN)
+    for key, values in world.keys:
+        _replay(mesh, model, CreateKey(key, values))
+    for db, t, cols, creator in world.tables:
+        if creator != ADMIN and not check_create(model, creator, db):
+            _replay(mesh, model, Grant(ADMIN, creator, DatabaseRes(db), ("CREATE_TABLE",)))
+        assert check_create(model, creator, db)
+        mesh.session(creator).catalog.create_table(db, t, dict.fromkeys(cols, "int"), [])
+        model.add_table(db, t, cols, creator)
+    for op in world.ops:
+        _replay(mesh, model, op)
+    return mesh, model
+
+
+def check_create(model: ReferenceModel, actor: str, db: str) -> bool:
+    """True when the model lets ``actor`` create a table in ``db``."""
+    return model.check_create_table(actor, db).valid is True
+
+
+# ---------------------------------------------------------------------------- observation
+def _or_none(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except NotFoundError:
+        return None
+
+
+def _observe(world: World, ask: Any) -> dict[tuple[Any, ...], Any]:
+    """Every question of the comparison, answered by ``ask`` (engine or model adapter)."""
+    out: dict[tuple[Any, ...], Any] = {}
+    targets: list[TagTarget] = [DbTarget(db) for db in world.databases]
+    for p in PRINCIPALS:
+        for db, t, cols, _ in world.tables:
+            for action in TABLE_ACTIONS:
+                out[(p, db, t, action)] = ask.table(p, db, t, action)
+            out[(p, db, t, "readable")] = ask.readable(p, db, t, cols)
+            out[(p, db, t, "get_table")] = ask.columns(p, db, t)
+            targets += [TableTarget(db, t)] + [ColumnTarget(db, t, c) for c in cols]
+        for db in world.databases:
+            for action in DATABASE_ACTIONS:
+                out[(p, db, action)] = ask.database(p, db, action)
+            out[(p, db, "list_tables")] = ask.list_tables(p, db)
+        for key, values in ask.tag_keys():
+            for action in VALUE_ACTIONS:
+                for v in (*values, None):
+                    out[(p, key, v, action)] = ask.tag(p, key, v, action)
+            for action in ("ALTER", "DROP"):
+                out[(p, key, action)] = ask.tag(p, key, None, action)
+        for target in dict.fromkeys(targets):
+            out[(p, target, "tags_of")] = ask.tags_of(p, target)
+    out[("keys",)] = ask.tag_keys()
+    return out
+
+
+class _Engine:
+    def __init__(self, mesh: meshlake.Mesh) -> None:
+        self.s = {p: mesh.session(p) for p in PRINCIPALS}
+
+    def table(self, p: str, db: str, t: str, action: str) -> bool:
+        return self.s[p].check(action, Table(db, t))
+
+    def readable(self, p: str, db: str, t: str, cols: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(c for c in cols if self.s[p].check("SELECT", Table(db, t, [c])))
+
+    def columns(self, p: str, db: str, t: str) -> list[str] | None:
+        return _or_none(lambda: self.s[p].catalog.get_table(db, t).column_names)  # type: ignore[no-any-return]
+
+    def database(self, p: str, db: str, action: str) -> bool:
+        return self.s[p].check(action, Database(db))
+
+    def list_tables(self, p: str, db: str) -> list[str] | None:
+        return _or_none(lambda: self.s[p].catalog.list_tables(db))  # type: ignore[no-any-return]
+
+    def tag_keys(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [(k.key, tuple(k.values)) for k in self.s[ADMIN].tags.list()]
+
+    def tag(self, p: str, key: str, value: str | None, action: str) -> bool:
+        return self.s[p].check(action, TagKey(key, None if value is None else [value]))
+
+    def tags_of(self, p: str, target: TagTarget) -> dict[str, str] | None:
+        return _or_none(lambda: self.s[p].tags.tags_of(_target(target)))  # type: ignore[no-any-return]
+
+
+class _Model:
+    def __init__(self, model: ReferenceModel) -> None:
+        self.m = model
+
+    def table(self, p: str, db: str, t: str, action: str) -> bool:
+        return self.m.decide_table(p, db, t, action)
+
+    def readable(self, p: str, db: str, t: str, cols: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(self.m.readable_columns(p, db, t))
+
+    def columns(self, p: str, db: str, t: str) -> list[str] | None:
+        return self.m.shown_columns(p, db, t)
+
+    def database(self, p: str, db: str, action: str) -> bool:
+        return self.m.decide_database(p, db, action)
+
+    def list_tables(self, p: str, db: str) -> list[str] | None:
+        return self.m.list_tables(p, db)
+
+    def tag_keys(self) -> list[tuple[str, tuple[str, ...]]]:
+        return sorted((k, tuple(sorted(vals))) for k, (_, vals) in self.m.keys.items())
+
+    def tag(self, p: str, key: str, value: str | None, action: str) -> bool:
+        return self.m.decide_tag(p, key, None if value is None else [value], action)
+
+    def tags_of(self, p: str, target: TagTarget) -> dict[str, str] | None:
+        return self.m.visible_tags(p, target)
+
+
+# ---------------------------------------------------------------------------- properties
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(worlds())
+def test_engine_agrees_with_reference_model(world: World) -> None:
+    """Every (principal, action, resource) is decided as rules 4-17 say."""
+    with tempfile.TemporaryDirectory() as home:
+        mesh, model = _build(world, home)
+        try:
+            engine_view = _observe(world, _Engine(mesh))
+            model_view = _observe(world, _Model(model))
+        finally:
+            mesh.close()
+    diff = [f"{q}: engine {engine_view.get(q)!r}, rules {model_view.get(q)!r}"
+            for q in dict.fromkeys([*model_view, *engine_view])
+            if engine_view.get(q) != model_view.get(q)]
+    assert not diff, f"{len(diff)} disagreements:\n" + "\n".join(diff[:20])
+
+
+@st.composite
+def tagged_tables(draw: Callable[..., Any]) -> tuple[Any, ...]:
+    """A database, a table and its columns with random tags, and random expressions."""
+    tags = st.dictionaries(st.integers(1, 3), st.sampled_from(VALUES), max_size=3)
+    cols = COLUMNS[: draw(st.integers(1, 4))]
+    values = st.one_of(st.just(("*",)), st.lists(st.sampled_from((*VALUES, "*")), min_size=1,
+                                                 max_size=3).map(tuple))
+    exprs = st.lists(st.dictionaries(st.integers(1, 4), values, min_size=1, max_size=3)
+                     .map(lambda d: tuple(d.items())), min_size=1, max_size=4)
+    return cols, draw(tags), draw(tags), {c: draw(tags) for c in cols}, draw(exprs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tagged_tables())
+def test_inheritance_and_expressions_agree(case: tuple[Any, ...]) -> None:
+    """Rules 12 and 13: effective tags and matching, engine functions against the reference."""
+    cols, db_tags, table_tags, column_tags, expressions = case
+    state = GovernanceState()
+    state.databases[1] = DbInfo(1, "p", "d", None, ADMIN)
+    state.tables[1] = TableInfo(1, 1, "t", ADMIN, "mem://t", cols, tuple(range(len(cols))))
+    state.db_tags[1] = db_tags
+    state.table_tags[1] = table_tags
+    state.column_tags[1] = {c: tags for c, tags in column_tags.items() if tags}
+    expected_table = effective_tags(db_tags, table_tags)
+    assert engine_tags.table_tags(state, 1) == expected_table
+    for c in cols:
+        assert engine_tags.column_tags(state, 1, c) == effective_tags(
+            db_tags, table_tags, column_tags[c])
+    for expr in expressions:
+        for tags in (db_tags, expected_table, *(engine_tags.column_tags(state, 1, c)
+                                                for c in cols)):
+            assert engine_tags.expression_matches(expr, tags) == expression_matches(expr, tags)
+        assert engine_tags.matching_columns(state, 1, expr) == [
+            c for c in cols
+            if expression_matches(expr, effective_tags(db_tags, table_tags, column_tags[c]))]
