@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SHARED, PostgresDatabases, postgres_admin_url
 
 import meshlake
 from meshlake import errors as E
 from meshlake.audit.log import HEAD_KEY
 from meshlake.catalog.models import MetaRow
+from meshlake.testing import SHARED, PostgresDatabases, postgres_admin_url
 
 KINDS = {
     "access_denied": E.AccessDeniedError,

@@ -29,13 +29,18 @@ def contract_yaml(
     items) and ``extra`` (top-level keys) are spliced in; ``header`` replaces the default
     top-level header lines.
     """
-    props = properties or """
+    props = (
+        properties
+        or """
 - name: order_id
   logicalType: integer
 - name: amount
   logicalType: number
 """
-    head = header or """
+    )
+    head = (
+        header
+        or """
 apiVersion: v3.1.0
 kind: DataContract
 id: orders-contract
@@ -43,6 +48,7 @@ name: orders
 version: 1.0.0
 domain: Sales
 """
+    )
     text = textwrap.dedent(head).strip() + "\n" + textwrap.dedent(extra).strip() + "\n"
     text += "schema:\n  - name: orders\n    properties:\n"
     text += textwrap.indent(textwrap.dedent(props).strip(), "      ") + "\n"

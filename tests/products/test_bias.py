@@ -23,12 +23,12 @@ def _pandas_rates(frame: pd.DataFrame, label: str, positive: object, column: str
     positives = (labelled[label] == positive).astype(int)
     grouped = positives.groupby(labelled[column], dropna=False).agg(["size", "sum"])
     return {
-        (None if pd.isna(key) else key): (int(row["size"]), int(row["sum"]))
+        (None if key is None or key != key else key): (int(row["size"]), int(row["sum"]))
         for key, row in grouped.iterrows()
     }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -40,7 +40,9 @@ def _pandas_rates(frame: pd.DataFrame, label: str, positive: object, column: str
         max_size=60,
     )
 )
-def test_group_rates_agree_with_pandas(rows: list[tuple[str | None, int | None, bool | None]]) -> None:
+def test_group_rates_agree_with_pandas(
+    rows: list[tuple[str | None, int | None, bool | None]],
+) -> None:
     groups, labels, flags = zip(*rows, strict=True)
     table = pa.table(
         {
@@ -91,12 +93,12 @@ def test_numeric_column_with_many_values_is_cut_into_quantile_bins() -> None:
     rng = np.random.default_rng(7)
     age = rng.integers(18, 80, 2000)
     label = (rng.random(2000) < np.where(age < 30, 0.5, 0.8)).astype(int)
-    age_with_null = pa.array(list(age[:-1]) + [None], pa.int64())
+    age_with_null = pa.array([*age[:-1].tolist(), None], pa.int64())
     table = pa.table({"age": age_with_null, "y": label})
     col = compute_bias(table, "y", 1, ["age"], max_groups=10, numeric_bins=4).column("age")
     assert col.binned
     edges = np.unique(np.quantile(age[:-1], [0, 0.25, 0.5, 0.75, 1.0]))
-    bins = pd.cut(pd.Series(age[:-1]), edges, right=False, include_lowest=True)
+    bins = pd.cut(pd.Series(age[:-1]), list(edges), right=False, include_lowest=True)
     last = bins.isna()  # the maximum: pd.cut's last interval is open on the right
     codes = np.where(last, len(edges) - 2, bins.cat.codes)
     expected = pd.Series(label[:-1]).groupby(codes).agg(["size", "sum"])

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from meshlake.errors import InvalidInputError
-from meshlake.products.contract import check_contract_against_schema, load_contract
 from meshlake.products.conformance import schema_problems, type_family
+from meshlake.products.contract import check_contract_against_schema, load_contract
 from meshlake.products.model import Contract
 
 from .conftest import DEMO_CONTRACT, contract_yaml
@@ -46,7 +46,8 @@ def test_matching_arrow_schema_passes(contract: Contract) -> None:
             ("anything", pa.list_(pa.int8())),  # no logicalType: only presence is checked
         ]
     )
-    assert check_contract_against_schema(contract, list(zip(schema.names, schema.types))) == []
+    columns = list(zip(schema.names, schema.types, strict=True))
+    assert check_contract_against_schema(contract, columns) == []
 
 
 def test_matching_iceberg_type_strings_pass(contract: Contract) -> None:
@@ -114,7 +115,8 @@ def test_undocumented_columns_are_warnings(contract: Contract) -> None:
 def test_demo_contract_matches_the_curated_table(credit_table: pa.Table) -> None:
     contract = load_contract(DEMO_CONTRACT)
     schema = credit_table.schema
-    assert check_contract_against_schema(contract, list(zip(schema.names, schema.types))) == []
+    columns = list(zip(schema.names, schema.types, strict=True))
+    assert check_contract_against_schema(contract, columns) == []
 
 
 @pytest.mark.parametrize(

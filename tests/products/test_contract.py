@@ -68,7 +68,11 @@ def test_custom_properties_give_classification_discoverable_pii_sensitive_label(
     assert contract.discoverable is False
     table = contract.table
     customer = table.column("cust_id")
-    assert (customer.name, customer.classification, customer.pii) == ("customer_id", "restricted", True)
+    assert (customer.name, customer.classification, customer.pii) == (
+        "customer_id",
+        "restricted",
+        True,
+    )
     assert table.pii_columns == ("cust_id",)
     assert table.sensitive_columns == ("gender",)
     assert (contract.label_column, contract.positive_label) == ("churned", False)
@@ -195,7 +199,8 @@ def test_unknown_top_level_key_is_refused() -> None:
         ("- a\n- b\n", "must be a YAML mapping"),
         ("apiVersion: v3.1.0\nkind: DataContract\n", "id is required; version is required"),
         (
-            "apiVersion: v2.2.0\nkind: DataContract\nid: x\nversion: '1'\nschema: [{name: t, properties: [{name: a}]}]",
+            "apiVersion: v2.2.0\nkind: DataContract\nid: x\nversion: '1'\n"
+            "schema: [{name: t, properties: [{name: a}]}]",
             "is not ODCS v3",
         ),
         ("apiVersion: v3.1.0\nkind: Other\nid: x\nversion: '1'\nschema: []", "kind must be"),
@@ -257,7 +262,9 @@ def test_sla_freshness_without_time_unit_is_refused() -> None:
 
 
 def test_sla_element_targets_one_table_of_several() -> None:
-    text = contract_yaml(extra="slaProperties:\n  - {property: latency, value: 1, unit: h, element: lines.ts}")
+    text = contract_yaml(
+        extra="slaProperties:\n  - {property: latency, value: 1, unit: h, element: lines.ts}"
+    )
     text += "  - name: lines\n    properties:\n      - name: ts\n"
     contract = load_contract(text)
     fresh = {t.physical_name: [r for r in t.rules if r.kind == FRESHNESS] for t in contract.tables}
@@ -283,7 +290,9 @@ def test_demo_contract_loads_and_matches_the_codebook(codebook: dict) -> None:
         for a in codebook["attributes"]
     }
     assert {c.physical_name: c.logical_type for c in table.columns} == expected
-    assert [c.physical_name for c in table.columns] == [a["english"] for a in codebook["attributes"]]
+    assert [c.physical_name for c in table.columns] == [
+        a["english"] for a in codebook["attributes"]
+    ]
     label = next(a["english"] for a in codebook["attributes"] if a["type"] == "label")
     assert (contract.label_column, contract.positive_label) == (label, 1)
     assert set(contract.sensitive_columns) == {"foreign_worker", "personal_status_sex", "age"}

@@ -90,6 +90,15 @@ def test_column_profiles(contract: Contract, table: pa.Table) -> None:
     assert ids.completeness == pytest.approx(0.8)
     assert ids.uniqueness == pytest.approx(0.75)
     assert report.column("score").completeness == 1.0
+    nothing = compute_quality(
+        pa.table({"n": pa.nulls(3)}), contract, now=NOW, last_modified=None
+    ).column("n")
+    assert (nothing.non_null, nothing.distinct, nothing.completeness, nothing.uniqueness) == (
+        0,
+        0,
+        0.0,
+        None,
+    )
     with pytest.raises(InvalidInputError):
         report.column("nope")
 
@@ -131,7 +140,10 @@ def test_sql_rules_use_the_runner() -> None:
     props = """
     - name: amount
       quality:
-        - {type: sql, query: "SELECT count(*) FROM ${table} WHERE ${column} < 0", mustBe: 0, severity: error}
+        - type: sql
+          query: SELECT count(*) FROM ${table} WHERE ${column} < 0
+          mustBe: 0
+          severity: error
     """
     contract = load_contract(contract_yaml(props))
     table = pa.table({"amount": [1, -2]})
@@ -209,7 +221,9 @@ def test_profiles_agree_with_pandas(ints: list[int | None], texts: list[str | No
             "s": pd.array(texts[:size], dtype="string"),
         }
     )
-    table = pa.table({"i": pa.array(ints[:size], pa.int64()), "s": pa.array(texts[:size], pa.string())})
+    table = pa.table(
+        {"i": pa.array(ints[:size], pa.int64()), "s": pa.array(texts[:size], pa.string())}
+    )
     contract = load_contract(contract_yaml("- name: i\n- name: s"))
     report = compute_quality(table, contract, now=NOW, last_modified=None)
     for name in ("i", "s"):

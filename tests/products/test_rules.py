@@ -25,15 +25,24 @@ def _table_rules(quality: str) -> tuple[QualityRule, ...]:
 
 
 def test_library_metric_with_operator_and_severity() -> None:
-    (rule,) = _column_rules("- {metric: nullValues, mustBeLessThan: 5, unit: percent, severity: ERROR}")
-    assert (rule.kind, rule.scope, rule.column, rule.table) == ("nullValues", "column", "code", "orders")
+    (rule,) = _column_rules(
+        "- {metric: nullValues, mustBeLessThan: 5, unit: percent, severity: ERROR}"
+    )
+    assert (rule.kind, rule.scope, rule.column, rule.table) == (
+        "nullValues",
+        "column",
+        "code",
+        "orders",
+    )
     assert rule.threshold == Threshold("mustBeLessThan", 5)
     assert (rule.unit, rule.severity, rule.blocking) == ("percent", "error", True)
     assert rule.name == "code nullValues"
 
 
 def test_default_operators_and_severity() -> None:
-    rules = _table_rules("- {metric: rowCount}\n- {metric: duplicateValues, arguments: {properties: [a, b]}}")
+    rules = _table_rules(
+        "- {metric: rowCount}\n- {metric: duplicateValues, arguments: {properties: [a, b]}}"
+    )
     assert [r.threshold for r in rules] == [
         Threshold("mustBeGreaterThan", 0),
         Threshold("mustBe", 0),
@@ -59,9 +68,7 @@ def test_invalid_values_reads_valid_values_pattern_or_enum() -> None:
     assert listed.valid_values == ("a", "b")
     (pattern,) = _column_rules("- {metric: invalidValues, arguments: {pattern: '[A-Z]{2}'}}")
     assert (pattern.pattern, pattern.valid_values) == ("[A-Z]{2}", None)
-    (enum,) = _column_rules(
-        "- {metric: invalidValues}", enum="[{value: x}, {value: y}]"
-    )
+    (enum,) = _column_rules("- {metric: invalidValues}", enum="[{value: x}, {value: y}]")
     assert enum.valid_values == ("x", "y")
 
 
@@ -78,7 +85,9 @@ def test_sql_rule_renders_placeholders() -> None:
     )
     assert rule.kind == "sql"
     assert rule.render_sql("db.orders") == "SELECT count(*) FROM db.orders WHERE code = 1"
-    (table_rule,) = _table_rules("- {type: sql, query: 'SELECT 1 FROM ${table} WHERE ${column}', mustBe: 1}")
+    (table_rule,) = _table_rules(
+        "- {type: sql, query: 'SELECT 1 FROM ${table} WHERE ${column}', mustBe: 1}"
+    )
     with pytest.raises(InvalidInputError, match="not on a column"):
         table_rule.render_sql("t")
 

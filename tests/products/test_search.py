@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meshlake.products.contract import load_contract
 from meshlake.products.search import (
@@ -55,8 +58,16 @@ def _ids(hits: list) -> list[str]:
 
 @pytest.mark.parametrize(
     ("word", "stemmed"),
-    [("orders", "order"), ("categories", "category"), ("addresses", "address"), ("status", "status"),
-     ("analysis", "analysis"), ("gas", "gas"), ("class", "class"), ("ties", "tie")],
+    [
+        ("orders", "order"),
+        ("categories", "category"),
+        ("addresses", "address"),
+        ("status", "status"),
+        ("analysis", "analysis"),
+        ("gas", "gas"),
+        ("class", "class"),
+        ("ties", "tie"),
+    ],
 )
 def test_stem(word: str, stemmed: str) -> None:
     assert stem(word) == stemmed
@@ -64,8 +75,21 @@ def test_stem(word: str, stemmed: str) -> None:
 
 def test_tokenize_splits_on_underscores_and_punctuation_and_folds_case() -> None:
     assert tokenize("Credit_Risk (DM) Straße naïve-Orders 2024") == [
-        "credit", "risk", "dm", "strasse", "naïve", "order", "2024",
+        "credit",
+        "risk",
+        "dm",
+        "strasse",
+        "naïve",
+        "order",
+        "2024",
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ9_ -.,;(ß)Éé«»—\u00a0\u2003文s"), max_size=60))
+def test_tokenize_fast_path_equals_the_unicode_word_rule(text: str) -> None:
+    words = re.findall(r"[^\W_]+", text.casefold())
+    assert tokenize(text) == [stem(w) for w in words]
 
 
 def test_name_match_ranks_above_a_passing_mention() -> None:
@@ -94,7 +118,12 @@ def test_invisible_products_never_appear_and_visible_is_called_lazily() -> None:
 
     assert _ids(search(index, "credit", visible)) == ["p-loans"]
     asked.clear()
-    hits = search(index, "consumer banking", lambda pid: asked.append(pid) or True, limit=1)
+
+    def count_and_allow(pid: str) -> bool:
+        asked.append(pid)
+        return True
+
+    hits = search(index, "consumer banking", count_and_allow, limit=1)
     assert len(hits) == 1
     assert len(asked) == 1
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +56,6 @@ class FakeCatalog:
         self.links: dict[str, str] = {}
         self.resolved: list[tuple[str | None, str]] = []
         self._ids = itertools.count(1000)
-        self._files = itertools.count(1)
 
     # -- building -------------------------------------------------------------------------
     def add_table(
@@ -79,7 +80,7 @@ class FakeCatalog:
             arrays.append(pa.array(rows[column.name], type=ARROW_TYPES[column.type]))
         folder = self.root / table.ref.database / table.ref.name / "data"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"part-{next(self._files)}.parquet"
+        path = folder / f"part-{uuid.uuid4().hex}.parquet"
         pq.write_table(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), path)
         return str(path)
 
@@ -179,10 +180,10 @@ PEOPLE_TYPES = {
 }
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> FakeCatalog:
-    """A catalog with ``db.people`` (six rows) and ``db.orders``."""
-    cat = FakeCatalog(tmp_path)
+@pytest.fixture(scope="session")
+def base_catalog(tmp_path_factory: pytest.TempPathFactory) -> FakeCatalog:
+    """``db.people`` (six rows) and ``db.orders``, written once per session."""
+    cat = FakeCatalog(tmp_path_factory.mktemp("warehouse"))
     cat.add_table("db", "people", PEOPLE_TYPES, PEOPLE)
     cat.add_table(
         "db",
@@ -191,3 +192,9 @@ def catalog(tmp_path: Path) -> FakeCatalog:
         {"order_id": [10, 11, 12, 13], "person_id": [1, 2, 2, 5], "total": [5.0, 7.5, 1.0, 3.0]},
     )
     return cat
+
+
+@pytest.fixture
+def catalog(base_catalog: FakeCatalog) -> FakeCatalog:
+    """A private copy of the session catalog (same files; policies and snapshots its own)."""
+    return copy.deepcopy(base_catalog)

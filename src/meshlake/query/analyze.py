@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from meshlake.errors import InvalidQueryError
@@ -142,7 +143,14 @@ def _parse(sql: str, dialect: str) -> exp.Expression:
     return statement
 
 
-def _check_table(table: exp.Table, sql: str) -> None:
+@functools.lru_cache(maxsize=32)
+def _identifier_quotes(dialect: str) -> frozenset[str]:
+    """The characters that open a quoted identifier in ``dialect``."""
+    quotes = Dialect.get_or_raise(dialect).tokenizer_class.IDENTIFIERS
+    return frozenset(q if isinstance(q, str) else q[0] for q in quotes)
+
+
+def _check_table(table: exp.Table, sql: str, dialect: str) -> None:
     """Refuse table functions, string-literal file scans and system catalogs."""
     source = table.this
     if isinstance(source, exp.Func):
@@ -152,7 +160,12 @@ def _check_table(table: exp.Table, sql: str) -> None:
     if not isinstance(source, exp.Identifier):
         raise _refuse("unsupported table reference", table)
     start = source.meta.get("start")
-    if source.quoted and isinstance(start, int) and 0 <= start < len(sql) and sql[start] != '"':
+    if (
+        source.quoted
+        and isinstance(start, int)
+        and 0 <= start < len(sql)
+        and sql[start] not in _identifier_quotes(dialect)
+    ):
         raise _refuse("reading files is not allowed: name a catalog table", table)
     if table.catalog:
         raise _refuse(
@@ -169,7 +182,9 @@ def _check_table(table: exp.Table, sql: str) -> None:
         raise _refuse(f"system catalog {table.sql()} is not available", table)
 
 
-def _check_nodes(statement: exp.Expression, sql: str, *, reserved: bool = False) -> None:
+def _check_nodes(
+    statement: exp.Expression, sql: str, dialect: str, *, reserved: bool = False
+) -> None:
     """Walk every node: allowed construct, allowed function, allowed table, no reserved name.
 
     ``reserved=True`` accepts names with :data:`RESERVED_PREFIX` (rewritten SQL).
@@ -186,7 +201,7 @@ def _check_nodes(statement: exp.Expression, sql: str, *, reserved: bool = False)
                 raise _refuse("query parameters and session variables are not supported", node)
             raise _refuse(f"{label} is not allowed in a governed query", node)
         if isinstance(node, exp.Table):
-            _check_table(node, sql)
+            _check_table(node, sql, dialect)
         elif (
             isinstance(node, exp.Identifier)
             and not reserved
@@ -199,7 +214,7 @@ def _check_nodes(statement: exp.Expression, sql: str, *, reserved: bool = False)
 
 def _table_references(statement: exp.Expression) -> tuple[TableReference, ...]:
     seen: dict[TableReference, None] = {}
-    for table in statement.find_all(exp.Table):
+    for table in statement.find_all(exp.Table, bfs=False):
         ref = table_reference(table)
         if ref is not None:
             seen.setdefault(ref, None)
@@ -225,7 +240,7 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     ['sales.orders', 'customers']
     """
     statement = _parse(sql, dialect)
-    _check_nodes(statement, sql)
+    _check_nodes(statement, sql, dialect)
     return ParsedQuery(sql, dialect, statement, _table_references(statement))
 
 
@@ -239,7 +254,7 @@ def verify_rewritten(sql: str, dialect: str, views: frozenset[str]) -> None:
         InvalidQueryError: the generated SQL fails a check (the query is refused).
     """
     statement = _parse(sql, dialect)
-    _check_nodes(statement, sql, reserved=True)
+    _check_nodes(statement, sql, dialect, reserved=True)
     for table in statement.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             continue

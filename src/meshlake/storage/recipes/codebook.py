@@ -41,7 +41,7 @@ class CodebookAttribute:
 
 
 def load_codebook(path: str | os.PathLike[str]) -> tuple[CodebookAttribute, ...]:
-    """Read a codebook YAML file (cached while the file is unchanged).
+    """Read a codebook YAML file (parsed once per distinct content).
 
     Raises:
         NotFoundError: no such file.
@@ -50,13 +50,13 @@ def load_codebook(path: str | os.PathLike[str]) -> tuple[CodebookAttribute, ...]
     file = Path(path).expanduser().resolve()
     if not file.is_file():
         raise NotFoundError(f"codebook {str(file)!r} not found")
-    return _load(str(file), file.stat().st_mtime_ns)
+    return _parse(file.read_text(encoding="utf-8"), str(file))
 
 
 @lru_cache(maxsize=16)
-def _load(path: str, mtime_ns: int) -> tuple[CodebookAttribute, ...]:
+def _parse(text: str, path: str) -> tuple[CodebookAttribute, ...]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
         attributes = []
         for raw in data["attributes"]:
             codes = {

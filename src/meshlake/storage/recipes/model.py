@@ -120,6 +120,8 @@ class DecodeStep(_Model):
             data = dict(data)
             column = data.pop("column")
             data.setdefault("columns", [column])
+        if isinstance(data, dict) and "unmapped" in data and data["unmapped"] is None:
+            data = {**data, "unmapped": "null"}  # YAML reads `unmapped: null` as None
         return data
 
     @model_validator(mode="after")
