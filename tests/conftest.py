@@ -12,8 +12,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MESHLAKE_SHARED", str(Path(__file__).resolve().parents[1].parent / "shared"))
 
-import meshlake  # noqa: E402
-from meshlake.testing import PG_DEFAULT, PostgresDatabases, postgres_admin_url  # noqa: E402
+import meshlake
+from meshlake.testing import PG_DEFAULT, PostgresDatabases, postgres_admin_url
 
 
 @pytest.fixture

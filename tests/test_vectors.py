@@ -75,11 +75,20 @@ def standard_world(mesh: meshlake.Mesh) -> None:
     admin = mesh.session("p/admin")
     admin.catalog.create_database("sales")
     admin.catalog.create_table(
-        "sales", "orders",
-        {"id": "bigint", "region": "varchar", "amount": "double", "customer_name": "varchar",
-         "ssn": "varchar"},
-        [[1, "us", 10.0, "alice", "111"], [2, "eu", 20.0, "bob", "222"],
-         [3, "us", 30.0, "carol", "333"]],
+        "sales",
+        "orders",
+        {
+            "id": "bigint",
+            "region": "varchar",
+            "amount": "double",
+            "customer_name": "varchar",
+            "ssn": "varchar",
+        },
+        [
+            [1, "us", 10.0, "alice", "111"],
+            [2, "eu", 20.0, "bob", "222"],
+            [3, "us", 30.0, "carol", "333"],
+        ],
     )
     admin.tags.create("domain", ["sales", "hr", "finance"])
     admin.tags.assign(meshlake.Database("sales"), {"domain": "sales"})
@@ -104,8 +113,9 @@ def resource(spec: dict[str, Any]) -> Any:
     if "filter" in spec:
         f = dict(spec.pop("filter"))
         _no_more(spec, "filter resource")
-        return meshlake.DataFilter(f["database"], f["table"], f["name"],
-                                   account=f.get("account", account))
+        return meshlake.DataFilter(
+            f["database"], f["table"], f["name"], account=f.get("account", account)
+        )
     if "location" in spec:
         uri = spec.pop("location")
         _no_more(spec, "location resource")
@@ -122,8 +132,9 @@ def resource(spec: dict[str, Any]) -> Any:
     columns = spec.pop("columns", None)
     excluded = spec.pop("excluded_columns", None)
     _no_more(spec, "table resource")
-    return meshlake.Table(database, table, columns=columns, excluded_columns=excluded,
-                          account=account)
+    return meshlake.Table(
+        database, table, columns=columns, excluded_columns=excluded, account=account
+    )
 
 
 def _no_more(spec: dict[str, Any], what: str) -> None:
@@ -151,12 +162,15 @@ def _rows_equal(expected: list[list[Any]], actual: list[tuple[Any, ...]], ordere
     if len(expected) != len(actual):
         return False
     if ordered:
-        return all(len(e) == len(a) and all(map(_same, e, a))
-                   for e, a in zip(expected, actual, strict=True))
+        return all(
+            len(e) == len(a) and all(map(_same, e, a))
+            for e, a in zip(expected, actual, strict=True)
+        )
     remaining = list(actual)
     for e in expected:
-        match = next((i for i, a in enumerate(remaining)
-                      if len(a) == len(e) and all(map(_same, e, a))), None)
+        match = next(
+            (i for i, a in enumerate(remaining) if len(a) == len(e) and all(map(_same, e, a))), None
+        )
         if match is None:
             return False
         remaining.pop(match)
@@ -174,7 +188,8 @@ def _texts(value: Any) -> list[str]:
 def _matches(expected: Any, actual: Any) -> bool:
     if isinstance(expected, list):
         return isinstance(actual, (list, tuple)) and Counter(map(str, expected)) == Counter(
-            map(str, set(actual)))
+            map(str, set(actual))
+        )
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
         return isinstance(actual, (int, float)) and actual == expected
     return str(expected) == str(actual)
@@ -290,8 +305,9 @@ class Runner:
         self._done(a, "remove_tags")
         s.tags.remove(resource(res), [str(k) for k in keys])
 
-    def do_tags_of(self, s: meshlake.Session, a: dict[str, Any], expect_error: bool = False
-                   ) -> None:
+    def do_tags_of(
+        self, s: meshlake.Session, a: dict[str, Any], expect_error: bool = False
+    ) -> None:
         res = a.pop("resource")
         expect = a.pop("expect", None)
         self._done(a, "tags_of")
@@ -314,8 +330,11 @@ class Runner:
 
     def do_create_filter(self, s: meshlake.Session, a: dict[str, Any], **_: Any) -> None:
         db, table, name = self._take(a, "database", "table", "name")
-        kwargs = {k: a.pop(k) for k in ("row_filter", "all_rows", "columns", "excluded_columns",
-                                        "account") if k in a}
+        kwargs = {
+            k: a.pop(k)
+            for k in ("row_filter", "all_rows", "columns", "excluded_columns", "account")
+            if k in a
+        }
         self._done(a, "create_filter")
         s.filters.create(db, table, name, **kwargs)
 
@@ -325,8 +344,9 @@ class Runner:
         decision = s.decide(action, resource(res))
         assert decision.allowed is bool(expect), f"{action}: {decision.reason}"
 
-    def do_list_tables(self, s: meshlake.Session, a: dict[str, Any],
-                       expect_error: bool = False) -> None:
+    def do_list_tables(
+        self, s: meshlake.Session, a: dict[str, Any], expect_error: bool = False
+    ) -> None:
         db = a.pop("database")
         account = a.pop("account", None)
         expect = a.pop("expect", None)
@@ -335,8 +355,9 @@ class Runner:
         if not expect_error:
             assert got == sorted(expect or [])
 
-    def do_get_table(self, s: meshlake.Session, a: dict[str, Any],
-                     expect_error: bool = False) -> None:
+    def do_get_table(
+        self, s: meshlake.Session, a: dict[str, Any], expect_error: bool = False
+    ) -> None:
         db, table = self._take(a, "database", "table")
         account = a.pop("account", None)
         expect = a.pop("expect_columns", None)
@@ -345,8 +366,7 @@ class Runner:
         if not expect_error:
             assert got.column_names == list(expect or [])
 
-    def do_query(self, s: meshlake.Session, a: dict[str, Any],
-                 expect_error: bool = False) -> None:
+    def do_query(self, s: meshlake.Session, a: dict[str, Any], expect_error: bool = False) -> None:
         sql = a.pop("sql")
         columns = a.pop("expect_columns", None)
         rows = a.pop("expect_rows", None)

@@ -30,9 +30,9 @@ from meshlake.governance.filters import FiltersAPI
 from meshlake.governance.grants import GrantInfoView, GrantsAPI
 from meshlake.governance.tagging import TagsAPI
 from meshlake.ids import ROOT, PrincipalId
-from meshlake.resources import Resource
 from meshlake.query.api import QueryAPI
 from meshlake.query.results import QueryResult
+from meshlake.resources import Resource
 from meshlake.runtime import MeshRuntime
 from meshlake.storage.iceberg import TableStore
 
@@ -84,8 +84,14 @@ class Mesh:
         with self.runtime.store.transaction(bump=False) as session:
             if session.get(MetaRow, BOOTSTRAP_KEY) is None:
                 session.add(MetaRow(key=BOOTSTRAP_KEY, value="1"))
-                self.runtime.audit.append(session, category="change", principal=ROOT,
-                                          action="bootstrap", resource="mesh", accounts=[])
+                self.runtime.audit.append(
+                    session,
+                    category="change",
+                    principal=ROOT,
+                    action="bootstrap",
+                    resource="mesh",
+                    accounts=[],
+                )
         return Session(self, ROOT)
 
     @property
@@ -172,8 +178,9 @@ class Session:
         """Query executions, workgroups and stored results."""
         return QueryAPI(self._rt, self.principal)
 
-    def query(self, sql: str, database: str | None = None, workgroup: str | None = None
-              ) -> QueryResult:
+    def query(
+        self, sql: str, database: str | None = None, workgroup: str | None = None
+    ) -> QueryResult:
         """Run one governed SELECT as this principal.
 
         Args:
@@ -186,24 +193,36 @@ class Session:
         """
         return self.queries.run(sql, database=database, workgroup=workgroup)
 
-    def read_sql_query(self, sql: str, database: str | None = None,
-                       workgroup: str | None = None) -> pd.DataFrame:
+    def read_sql_query(
+        self, sql: str, database: str | None = None, workgroup: str | None = None
+    ) -> pd.DataFrame:
         """Run a governed query and return a pandas DataFrame (awswrangler's shape)."""
         return self.query(sql, database=database, workgroup=workgroup).to_pandas()
 
     # ------------------------------------------------------------ permissions
-    def grant(self, grantee: str, resource: Resource, permissions: list[str] | str,
-              grantable: list[str] | None = None) -> GrantInfoView:
+    def grant(
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
+        grantable: list[str] | None = None,
+    ) -> GrantInfoView:
         """Grant permissions on a resource (see :class:`GrantsAPI`)."""
         return self.grants.grant(grantee, resource, permissions, grantable)
 
-    def revoke(self, grantee: str, resource: Resource, permissions: list[str] | str,
-               grantable: list[str] | None = None) -> None:
+    def revoke(
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
+        grantable: list[str] | None = None,
+    ) -> None:
         """Revoke permissions and, separately, grant options."""
         self.grants.revoke(grantee, resource, permissions, grantable)
 
-    def list_permissions(self, principal: str | None = None,
-                         resource: Resource | None = None) -> list[GrantInfoView]:
+    def list_permissions(
+        self, principal: str | None = None, resource: Resource | None = None
+    ) -> list[GrantInfoView]:
         """Explicit grants the caller may see (rule 26)."""
         return self.grants.list_permissions(principal, resource)
 
@@ -220,8 +239,9 @@ class Session:
         """``decide(...).allowed`` for this principal."""
         return self._rt.engine.decide(self.principal, action, resource).allowed
 
-    def explain(self, action: str, resource: Resource, principal: str | None = None
-                ) -> dict[str, Any]:
+    def explain(
+        self, action: str, resource: Resource, principal: str | None = None
+    ) -> dict[str, Any]:
         """The decision path for one (principal, action, resource)."""
         who = principal or self.principal
         self._require_may_ask_for(who)
@@ -237,15 +257,15 @@ class Session:
             raise AccessDeniedError("only admins of its account may ask about another principal")
 
     # ------------------------------------------------------------ audit
-    def audit(self, *, category: str | None = None, limit: int | None = None
-              ) -> list[AuditEvent]:
+    def audit(self, *, category: str | None = None, limit: int | None = None) -> list[AuditEvent]:
         """Audit events the caller may see: its own, and its administered accounts'."""
         if self.principal == ROOT:
             return self._rt.audit.events(category=category, limit=limit)
         st = self._rt.engine.state()
         admin_of = [a for a, ps in st.admins.items() if self.principal in ps]
-        return self._rt.audit.events(viewer=self.principal, admin_of=admin_of,
-                                     category=category, limit=limit)
+        return self._rt.audit.events(
+            viewer=self.principal, admin_of=admin_of, category=category, limit=limit
+        )
 
     def verify_audit(self) -> VerifyReport:
         """Check the audit hash chain (root and admins)."""
@@ -253,4 +273,3 @@ class Session:
         if self.principal != ROOT and not any(self.principal in ps for ps in st.admins.values()):
             raise AccessDeniedError("only admins may verify the audit log")
         return self._rt.audit.verify()
-

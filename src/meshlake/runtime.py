@@ -53,8 +53,14 @@ class ServiceBase:
 
     @contextmanager
     def change(
-        self, action: str, resource: str, accounts: list[str], *,
-        before: Any = None, after: Any = None, bump: bool = True,
+        self,
+        action: str,
+        resource: str,
+        accounts: list[str],
+        *,
+        before: Any = None,
+        after: Any = None,
+        bump: bool = True,
     ) -> Iterator[tuple[Session, dict[str, Any]]]:
         """One audited change: yields the transaction and a dict to fill ``after`` into.
 
@@ -65,7 +71,11 @@ class ServiceBase:
             yield session, record
             session.flush()
             self.rt.audit.append(
-                session, category="change", principal=self.principal, action=action,
-                resource=resource, accounts=[a for a in accounts if a],
+                session,
+                category="change",
+                principal=self.principal,
+                action=action,
+                resource=resource,
+                accounts=[a for a in accounts if a],
                 data={"before": record.get("before"), "after": record.get("after")},
             )

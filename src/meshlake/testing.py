@@ -63,5 +63,3 @@ class PostgresDatabases:
             for name in self.created:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self.engine.dispose()
-
-

@@ -69,15 +69,31 @@ class VerifyReport:
 
 
 def _digest(
-    time: datetime, category: str, principal: str, action: str, resource: str,
-    accounts: Sequence[str], data: dict[str, Any], prev_hash: str,
+    time: datetime,
+    category: str,
+    principal: str,
+    action: str,
+    resource: str,
+    accounts: Sequence[str],
+    data: dict[str, Any],
+    prev_hash: str,
 ) -> str:
     if time.tzinfo is None:
         time = time.replace(tzinfo=UTC)
     payload = json.dumps(
-        [time.astimezone(UTC).isoformat(timespec="microseconds"), category, principal, action,
-         resource, sorted(accounts), data, prev_hash],
-        sort_keys=True, separators=(",", ":"), default=str,
+        [
+            time.astimezone(UTC).isoformat(timespec="microseconds"),
+            category,
+            principal,
+            action,
+            resource,
+            sorted(accounts),
+            data,
+            prev_hash,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -116,9 +132,19 @@ class AuditLog:
         accts = sorted(set(accounts))
         payload = json.loads(json.dumps(data or {}, default=str))
         digest = _digest(now, category, principal, action, resource, accts, payload, prev)
-        session.add(AuditRow(time=now, category=category, principal=principal, action=action,
-                             resource=resource, accounts=accts, data=payload, prev_hash=prev,
-                             hash=digest))
+        session.add(
+            AuditRow(
+                time=now,
+                category=category,
+                principal=principal,
+                action=action,
+                resource=resource,
+                accounts=accts,
+                data=payload,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
         if head is None:
             session.add(MetaRow(key=HEAD_KEY, value=digest))
         else:
@@ -145,13 +171,25 @@ class AuditLog:
         out: list[AuditEvent] = []
         with self.store.read() as session:
             for row in session.scalars(stmt):
-                if viewer is not None and row.principal != viewer and not (
-                    admin_accounts & set(row.accounts or ())
+                if (
+                    viewer is not None
+                    and row.principal != viewer
+                    and not (admin_accounts & set(row.accounts or ()))
                 ):
                     continue
-                out.append(AuditEvent(row.seq, row.time, row.category, row.principal,
-                                      row.action, row.resource, dict(row.data or {}),
-                                      row.prev_hash, row.hash))
+                out.append(
+                    AuditEvent(
+                        row.seq,
+                        row.time,
+                        row.category,
+                        row.principal,
+                        row.action,
+                        row.resource,
+                        dict(row.data or {}),
+                        row.prev_hash,
+                        row.hash,
+                    )
+                )
                 if limit is not None and len(out) >= limit:
                     break
         return out
@@ -164,11 +202,19 @@ class AuditLog:
             for row in session.scalars(select(AuditRow).order_by(AuditRow.seq)):
                 count += 1
                 if row.prev_hash != prev:
-                    return VerifyReport(False, count, row.seq,
-                                        "an event before it was deleted or reordered")
-                expected = _digest(row.time, row.category, row.principal, row.action,
-                                   row.resource, row.accounts or [], dict(row.data or {}),
-                                   row.prev_hash)
+                    return VerifyReport(
+                        False, count, row.seq, "an event before it was deleted or reordered"
+                    )
+                expected = _digest(
+                    row.time,
+                    row.category,
+                    row.principal,
+                    row.action,
+                    row.resource,
+                    row.accounts or [],
+                    dict(row.data or {}),
+                    row.prev_hash,
+                )
                 if expected != row.hash:
                     return VerifyReport(False, count, row.seq, "the event was edited")
                 prev = row.hash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,10 +58,13 @@ class AccountsAPI(_RootOnly):
         self._require_root("create accounts")
         if name in self.state().accounts:
             raise ConflictError(f"account {name} already exists")
-        with self.change("create_account", f"account:{name}", [name],
-                         after={"name": name}) as (session, _):
-            session.add(AccountRow(name=name, description=description,
-                                   created_at=datetime.now(UTC)))
+        with self.change("create_account", f"account:{name}", [name], after={"name": name}) as (
+            session,
+            _,
+        ):
+            session.add(
+                AccountRow(name=name, description=description, created_at=datetime.now(UTC))
+            )
         return AccountInfo(name, (), description)
 
     def list(self) -> list[AccountInfo]:
@@ -75,7 +79,7 @@ class AccountsAPI(_RootOnly):
             raise NotFoundError(f"account {name} not found")
         return AccountInfo(name, tuple(sorted(st.admins.get(name, ()))))
 
-    def set_admins(self, name: str, admins: list[str]) -> AccountInfo:
+    def set_admins(self, name: str, admins: builtins.list[str]) -> AccountInfo:
         """Replace an account's admins (root only); each must be a principal of the account."""
         st = self.state()
         if name not in st.accounts:
@@ -87,8 +91,9 @@ class AccountsAPI(_RootOnly):
                 raise InvalidInputError(f"{p} is not a principal of account {name}")
         self._require_root("set account admins")
         before = sorted(st.admins.get(name, ()))
-        with self.change("set_admins", f"account:{name}", [name], before=before,
-                         after=sorted(set(admins))) as (session, _):
+        with self.change(
+            "set_admins", f"account:{name}", [name], before=before, after=sorted(set(admins))
+        ) as (session, _):
             session.execute(delete(AccountAdminRow).where(AccountAdminRow.account == name))
             for p in sorted(set(admins)):
                 session.add(AccountAdminRow(account=name, principal=p))
@@ -116,10 +121,21 @@ class PrincipalsAPI(_RootOnly):
         self._require_root("create principals")
         if str(pid) in st.principals:
             raise ConflictError(f"principal {pid} already exists")
-        with self.change("create_principal", f"principal:{pid}", [pid.account],
-                         after={"id": str(pid), "kind": kind}) as (session, _):
-            session.add(PrincipalRow(id=str(pid), account=pid.account, name=pid.name, kind=kind,
-                                     created_at=datetime.now(UTC)))
+        with self.change(
+            "create_principal",
+            f"principal:{pid}",
+            [pid.account],
+            after={"id": str(pid), "kind": kind},
+        ) as (session, _):
+            session.add(
+                PrincipalRow(
+                    id=str(pid),
+                    account=pid.account,
+                    name=pid.name,
+                    kind=kind,
+                    created_at=datetime.now(UTC),
+                )
+            )
         return PrincipalInfo(str(pid), pid.account, pid.name, kind)
 
     def list(self, account: str | None = None) -> list[PrincipalInfo]:

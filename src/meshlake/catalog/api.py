@@ -97,8 +97,7 @@ class CatalogAPI(ServiceBase):
             return target
         return db
 
-    def resolve_table(self, database: str, name: str, account: str | None = None
-                      ) -> ResolvedTable:
+    def resolve_table(self, database: str, name: str, account: str | None = None) -> ResolvedTable:
         """A table the caller can see (through a link if named so). Raises NotFoundError."""
         st = self.state()
         rt = self.rt.engine.resolve_table(st, self.principal, database, name, account)
@@ -131,11 +130,22 @@ class CatalogAPI(ServiceBase):
             self._require_location(st, self.account, loc)
         if (self.account, name) in st.db_by_name:
             raise ConflictError(f"database {name} already exists in account {self.account}")
-        with self.change("create_database", f"database:{self.account}.{name}", [self.account],
-                         after={"name": name, "location": loc}) as (session, _):
-            session.add(DatabaseRow(account=self.account, name=name, description=description,
-                                    location=loc, creator=self.principal,
-                                    created_at=datetime.now(UTC)))
+        with self.change(
+            "create_database",
+            f"database:{self.account}.{name}",
+            [self.account],
+            after={"name": name, "location": loc},
+        ) as (session, _):
+            session.add(
+                DatabaseRow(
+                    account=self.account,
+                    name=name,
+                    description=description,
+                    location=loc,
+                    creator=self.principal,
+                    created_at=datetime.now(UTC),
+                )
+            )
         return DatabaseInfo(name, self.account, description, loc)
 
     def _require_location(self, st: GovernanceState, account: str, uri: str) -> None:
@@ -160,12 +170,22 @@ class CatalogAPI(ServiceBase):
             )
         if (self.account, name) in st.db_by_name:
             raise ConflictError(f"database or link {name} already exists in {self.account}")
-        with self.change("create_link", f"link:{self.account}.{name}", [self.account],
-                         after={"name": name, "account": account, "database": database}
-                         ) as (session, _):
-            session.add(DatabaseRow(account=self.account, name=name, creator=self.principal,
-                                    link_account=account, link_database=database,
-                                    created_at=datetime.now(UTC)))
+        with self.change(
+            "create_link",
+            f"link:{self.account}.{name}",
+            [self.account],
+            after={"name": name, "account": account, "database": database},
+        ) as (session, _):
+            session.add(
+                DatabaseRow(
+                    account=self.account,
+                    name=name,
+                    creator=self.principal,
+                    link_account=account,
+                    link_database=database,
+                    created_at=datetime.now(UTC),
+                )
+            )
         return DatabaseInfo(name, self.account, link={"account": account, "database": database})
 
     def get_database(self, name: str, account: str | None = None) -> DatabaseInfo:
@@ -177,7 +197,8 @@ class CatalogAPI(ServiceBase):
         """Databases and links the caller can see, in every account (rule 7)."""
         st = self.state()
         out = [
-            _db_info(db) for db in st.databases.values()
+            _db_info(db)
+            for db in st.databases.values()
             if self.rt.engine.database_visible(st, self.principal, db)
         ]
         return sorted(out, key=lambda d: (d.account != self.account, d.account, d.name))
@@ -190,12 +211,22 @@ class CatalogAPI(ServiceBase):
             raise AccessDeniedError(f"DROP on database {name} is not granted to {self.principal}")
         if st.tables_of_db.get(db.id):
             raise ConflictError(f"database {name} still has tables: drop them first")
-        with self.change("drop_database", f"database:{db.account}.{name}", [db.account],
-                         before=asdict(_db_info(db))) as (session, _):
-            session.execute(delete(GrantRow).where(GrantRow.kind.in_(["database",
-                            "table_wildcard"]), GrantRow.target_id == db.id))
-            session.execute(delete(TagAssignmentRow).where(TagAssignmentRow.kind == "database",
-                                                           TagAssignmentRow.target_id == db.id))
+        with self.change(
+            "drop_database",
+            f"database:{db.account}.{name}",
+            [db.account],
+            before=asdict(_db_info(db)),
+        ) as (session, _):
+            session.execute(
+                delete(GrantRow).where(
+                    GrantRow.kind.in_(["database", "table_wildcard"]), GrantRow.target_id == db.id
+                )
+            )
+            session.execute(
+                delete(TagAssignmentRow).where(
+                    TagAssignmentRow.kind == "database", TagAssignmentRow.target_id == db.id
+                )
+            )
             session.execute(delete(DatabaseRow).where(DatabaseRow.id == db.id))
 
     # ------------------------------------------------------------ locations
@@ -207,8 +238,9 @@ class CatalogAPI(ServiceBase):
             raise AccessDeniedError(f"only admins of {self.account} may register locations")
         if any(a == self.account and u == loc for a, u in st.locations.values()):
             raise ConflictError(f"location {loc} is already registered")
-        with self.change("register_location", f"location:{loc}", [self.account],
-                         after={"uri": loc}) as (session, _):
+        with self.change(
+            "register_location", f"location:{loc}", [self.account], after={"uri": loc}
+        ) as (session, _):
             session.add(LocationRow(account=self.account, uri=loc, registered_by=self.principal))
         return loc
 
@@ -267,18 +299,34 @@ class CatalogAPI(ServiceBase):
         iceberg_id, table = self.rt.tables.create(f"db{db.id}", name, data.schema, loc, data)
         cols = TableStore.columns(table)
         try:
-            with self.change("create_table", f"table:{db.account}.{db.name}.{name}",
-                             [db.account, self.account],
-                             after={"columns": [c.name for c in cols], "location": loc,
-                                    "rows": data.num_rows}) as (session, _):
-                row = TableRow(database_id=db.id, name=name, description=description,
-                               creator=self.principal, location=loc, iceberg_id=iceberg_id,
-                               properties=dict(properties or {}), created_at=datetime.now(UTC))
+            with self.change(
+                "create_table",
+                f"table:{db.account}.{db.name}.{name}",
+                [db.account, self.account],
+                after={"columns": [c.name for c in cols], "location": loc, "rows": data.num_rows},
+            ) as (session, _):
+                row = TableRow(
+                    database_id=db.id,
+                    name=name,
+                    description=description,
+                    creator=self.principal,
+                    location=loc,
+                    iceberg_id=iceberg_id,
+                    properties=dict(properties or {}),
+                    created_at=datetime.now(UTC),
+                )
                 session.add(row)
                 session.flush()
                 for i, c in enumerate(cols):
-                    session.add(ColumnRow(table_id=row.id, position=i, name=c.name,
-                                          type=c.type, field_id=c.field_id))
+                    session.add(
+                        ColumnRow(
+                            table_id=row.id,
+                            position=i,
+                            name=c.name,
+                            type=c.type,
+                            field_id=c.field_id,
+                        )
+                    )
         except MeshError:
             self.rt.tables.drop(iceberg_id)
             raise
@@ -287,52 +335,72 @@ class CatalogAPI(ServiceBase):
             raise
         return self.get_table(database, name, account=account)
 
-    def get_table(self, database: str, name: str, account: str | None = None
-                  ) -> TableDescription:
+    def get_table(self, database: str, name: str, account: str | None = None) -> TableDescription:
         """A table's visible columns and metadata (rule 8)."""
         rt = self.resolve_table(database, name, account)
         st = self.state()
         acc = table_access(st, self.principal, rt.table.id)
-        if acc.perms:
-            visible = set(rt.table.columns)
-        else:
-            visible = acc.select_columns()
+        visible = set(rt.table.columns) if acc.perms else acc.select_columns()
         columns = [
             {"name": n, "type": t}
-            for n, t in zip(rt.table.columns, rt.table.types, strict=False) if n in visible
+            for n, t in zip(rt.table.columns, rt.table.types, strict=False)
+            if n in visible
         ]
-        return TableDescription(rt.database.name, rt.table.name, rt.database.account, columns,
-                                rt.table.location, rt.table.creator)
+        return TableDescription(
+            rt.database.name,
+            rt.table.name,
+            rt.database.account,
+            columns,
+            rt.table.location,
+            rt.table.creator,
+        )
 
-    def describe_table(self, database: str, name: str, account: str | None = None
-                       ) -> TableDescription:
+    def describe_table(
+        self, database: str, name: str, account: str | None = None
+    ) -> TableDescription:
         """:meth:`get_table` plus snapshots and the schema history (visible columns only)."""
         desc = self.get_table(database, name, account)
         rt = self.resolve_table(database, name, account)
         table = self.rt.tables.load(rt.table.iceberg_id)
         visible_ids = {c["name"] for c in desc.columns}
         snapshots = [
-            {"snapshot_id": s.snapshot_id, "parent_id": s.parent_id,
-             "timestamp": s.timestamp.isoformat(), "operation": s.operation,
-             "schema_id": s.schema_id,
-             "added_rows": s.summary.get("added-records"),
-             "total_rows": s.summary.get("total-records")}
+            {
+                "snapshot_id": s.snapshot_id,
+                "parent_id": s.parent_id,
+                "timestamp": s.timestamp.isoformat(),
+                "operation": s.operation,
+                "schema_id": s.schema_id,
+                "added_rows": s.summary.get("added-records"),
+                "total_rows": s.summary.get("total-records"),
+            }
             for s in TableStore.snapshots(table)
         ]
         history = [
-            {"schema_id": h["schema_id"],
-             "columns": [c for c in h["columns"] if c["name"] in visible_ids]}
+            {
+                "schema_id": h["schema_id"],
+                "columns": [c for c in h["columns"] if c["name"] in visible_ids],
+            }
             for h in TableStore.schema_history(table)
         ]
-        return TableDescription(desc.database, desc.name, desc.account, desc.columns,
-                                desc.location, desc.creator, desc.description, snapshots, history)
+        return TableDescription(
+            desc.database,
+            desc.name,
+            desc.account,
+            desc.columns,
+            desc.location,
+            desc.creator,
+            desc.description,
+            snapshots,
+            history,
+        )
 
     def list_tables(self, database: str, account: str | None = None) -> list[str]:
         """Names of the tables of a database the caller holds some permission on (rule 7)."""
         st = self.state()
         db = self._target_db(st, database, account)
         return sorted(
-            st.tables[tid].name for tid in st.tables_of_db.get(db.id, ())
+            st.tables[tid].name
+            for tid in st.tables_of_db.get(db.id, ())
             if table_access(st, self.principal, tid).visible
         )
 
@@ -341,19 +409,33 @@ class CatalogAPI(ServiceBase):
         rt = self.resolve_table(database, name, account)
         self._require_table_perm(rt, "DROP")
         tid = rt.table.id
-        with self.change("drop_table", f"table:{rt.ref.account}.{rt.ref.qualified}",
-                         [rt.ref.account, self.account],
-                         before={"columns": list(rt.table.columns)}) as (session, _):
-            session.execute(delete(GrantRow).where(GrantRow.kind == "table",
-                                                   GrantRow.target_id == tid))
-            session.execute(delete(TagAssignmentRow).where(TagAssignmentRow.kind == "table",
-                                                           TagAssignmentRow.target_id == tid))
+        with self.change(
+            "drop_table",
+            f"table:{rt.ref.account}.{rt.ref.qualified}",
+            [rt.ref.account, self.account],
+            before={"columns": list(rt.table.columns)},
+        ) as (session, _):
+            session.execute(
+                delete(GrantRow).where(GrantRow.kind == "table", GrantRow.target_id == tid)
+            )
+            session.execute(
+                delete(TagAssignmentRow).where(
+                    TagAssignmentRow.kind == "table", TagAssignmentRow.target_id == tid
+                )
+            )
             session.execute(delete(TableRow).where(TableRow.id == tid))
         self.rt.tables.drop(rt.table.iceberg_id)
 
     # ------------------------------------------------------------ table data
-    def append(self, database: str, name: str, rows: list[list[Any]] | None = None, *,
-               data: pa.Table | None = None, account: str | None = None) -> int | None:
+    def append(
+        self,
+        database: str,
+        name: str,
+        rows: list[list[Any]] | None = None,
+        *,
+        data: pa.Table | None = None,
+        account: str | None = None,
+    ) -> int | None:
         """Append rows (needs INSERT). Returns the new snapshot id."""
         rt = self.resolve_table(database, name, account)
         self._require_table_perm(rt, "INSERT")
@@ -362,8 +444,15 @@ class CatalogAPI(ServiceBase):
         self._record_write(rt, "append", data.num_rows, snap)
         return snap
 
-    def overwrite(self, database: str, name: str, rows: list[list[Any]] | None = None, *,
-                  data: pa.Table | None = None, account: str | None = None) -> int | None:
+    def overwrite(
+        self,
+        database: str,
+        name: str,
+        rows: list[list[Any]] | None = None,
+        *,
+        data: pa.Table | None = None,
+        account: str | None = None,
+    ) -> int | None:
         """Replace all rows (needs INSERT and DELETE). Returns the new snapshot id."""
         rt = self.resolve_table(database, name, account)
         self._require_table_perm(rt, "INSERT")
@@ -373,20 +462,28 @@ class CatalogAPI(ServiceBase):
         self._record_write(rt, "overwrite", data.num_rows, snap)
         return snap
 
-    def _as_arrow(self, rt: ResolvedTable, rows: list[list[Any]] | None,
-                  data: pa.Table | None) -> pa.Table:
+    def _as_arrow(
+        self, rt: ResolvedTable, rows: list[list[Any]] | None, data: pa.Table | None
+    ) -> pa.Table:
         if data is not None:
             return data
         return rows_to_arrow(dict(zip(rt.table.columns, rt.table.types, strict=True)), rows)
 
     def _record_write(self, rt: ResolvedTable, action: str, n: int, snap: int | None) -> None:
-        with self.change(action, f"table:{rt.ref.account}.{rt.ref.qualified}",
-                         [rt.ref.account, self.account], after={"rows": n, "snapshot_id": snap},
-                         bump=False):
+        with self.change(
+            action,
+            f"table:{rt.ref.account}.{rt.ref.qualified}",
+            [rt.ref.account, self.account],
+            after={"rows": n, "snapshot_id": snap},
+            bump=False,
+        ):
             pass
 
 
 def _db_info(db: DbInfo) -> DatabaseInfo:
-    link = {"account": db.link_account or "", "database": db.link_database or ""} \
-        if db.is_link else None
+    link = (
+        {"account": db.link_account or "", "database": db.link_database or ""}
+        if db.is_link
+        else None
+    )
     return DatabaseInfo(db.name, db.account, db.description, db.location, link)

@@ -13,7 +13,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-
     DateTime,
     ForeignKey,
     Index,

@@ -141,15 +141,20 @@ class Output:
         title: str | None = None,
         caption: str | None = None,
         empty: str = "nothing to show",
+        no_wrap: Sequence[str] = (),
     ) -> None:
-        """A rich table (human mode); ``empty`` is printed instead when there are no rows."""
+        """A rich table (human mode); ``empty`` is printed instead when there are no rows.
+
+        Columns named in ``no_wrap`` (identifiers, times) are never folded.
+        """
         if not rows:
-            self.console.print(Text(empty, style="dim"))
+            self.console.print(Text(empty, style="dim"), soft_wrap=True)
             return
         table = RichTable(title=title, caption=caption, title_justify="left",
-                          caption_justify="left", header_style="bold")
+                          caption_justify="left", header_style="bold",
+                          min_width=min(len(title or ""), self.console.width))
         for name in columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(name, overflow="fold", no_wrap=name in no_wrap)
         for row in rows:
             table.add_row(*(Text(cell(v)) for v in row))
         self.console.print(table)

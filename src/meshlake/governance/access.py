@@ -77,17 +77,20 @@ def grants_index(st: GovernanceState, grantee: str) -> dict[tuple[str, int], lis
             target = 0 if g.kind == "tag_policy" else g.target_id
             idx.setdefault((g.kind, target), []).append(g)
         st.cache[key] = idx
-    return idx  # type: ignore[no-any-return]
+    return idx
 
 
 def _intersect_rule(a: RowRule, b: RowRule) -> RowRule:
     filters = [f for f in (a.row_filter, b.row_filter) if f is not None]
-    row_filter = None if not filters else filters[0] if len(filters) == 1 else (
-        f"({filters[0]}) AND ({filters[1]})"
+    row_filter = (
+        None
+        if not filters
+        else filters[0]
+        if len(filters) == 1
+        else (f"({filters[0]}) AND ({filters[1]})")
     )
     names = [n for n in (a.name, b.name) if n] + list(a.extra_names) + list(b.extra_names)
-    return RowRule(a.columns & b.columns, row_filter, names[0] if names else None,
-                   tuple(names[1:]))
+    return RowRule(a.columns & b.columns, row_filter, names[0] if names else None, tuple(names[1:]))
 
 
 def _intersect(a: Access, b: Access) -> Access:
@@ -200,7 +203,7 @@ def account_table_access(st: GovernanceState, account: str, table_id: int) -> Ac
         acc = Access()
         _apply_table_grants(st, acc, _table_grants(st, account, table_id), table_id)
         st.cache[key] = acc
-    return acc  # type: ignore[no-any-return]
+    return acc
 
 
 def table_access(st: GovernanceState, principal: str, table_id: int) -> Access:
@@ -208,7 +211,7 @@ def table_access(st: GovernanceState, principal: str, table_id: int) -> Access:
     key = ("ta", principal, table_id)
     cached = st.cache.get(key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     acc = Access()
     t = st.tables[table_id]
     owner = st.account_of_table(table_id)
@@ -266,7 +269,7 @@ def database_access(st: GovernanceState, principal: str, db_id: int) -> Access:
     key = ("da", principal, db_id)
     cached = st.cache.get(key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     acc = Access()
     db = st.databases[db_id]
     account = principal.split("/", 1)[0]

@@ -117,7 +117,11 @@ class GovernanceEngine:
         return None if target is None or target.is_link else target
 
     def resolve_table(
-        self, st: GovernanceState, principal: str, database: str, table: str,
+        self,
+        st: GovernanceState,
+        principal: str,
+        database: str,
+        table: str,
         account: str | None = None,
     ) -> ResolvedTable | None:
         """Resolve ``database.table`` for a principal; None when missing or invisible."""
@@ -128,7 +132,7 @@ class GovernanceEngine:
         if db.is_link:
             if not self.database_visible(st, principal, db):
                 return None
-            link, db = db, self.link_target(st, db)  # type: ignore[assignment]
+            link, db = db, self.link_target(st, db)
             if db is None:
                 return None
         tid = st.table_by_name.get((db.id, table))
@@ -159,8 +163,9 @@ class GovernanceEngine:
                 db = target
             return self._decide_access(database_access(st, principal, db.id), action, True)
         if isinstance(resource, Table):
-            rt = self.resolve_table(st, principal, resource.database, resource.name,
-                                    resource.account)
+            rt = self.resolve_table(
+                st, principal, resource.database, resource.name, resource.account
+            )
             if rt is None:
                 return Decision(False, NOT_VISIBLE)
             acc = table_access(st, principal, rt.table.id)
@@ -207,8 +212,7 @@ class GovernanceEngine:
     def _decide_filter(
         self, st: GovernanceState, principal: str, action: str, resource: DataFilter
     ) -> Decision:
-        rt = self.resolve_table(st, principal, resource.database, resource.table,
-                                resource.account)
+        rt = self.resolve_table(st, principal, resource.database, resource.table, resource.account)
         if rt is None:
             return Decision(False, NOT_VISIBLE)
         fid = st.filter_by_name.get((rt.table.id, resource.name))
@@ -216,20 +220,25 @@ class GovernanceEngine:
             return Decision(False, NOT_VISIBLE)
         f = st.filters[fid]
         owner = rt.database.account
-        if action in (DESCRIBE, "DROP") and (f.creator == principal or st.is_admin(principal,
-                                                                                    owner)):
+        if action in (DESCRIBE, "DROP") and (
+            f.creator == principal or st.is_admin(principal, owner)
+        ):
             return Decision(True, "creator of the filter or admin of the table's account")
         for g in grants_index(st, principal).get(("filter", fid), ()):
             if action in g.permissions or action == DESCRIBE:
                 return Decision(True, f"SELECT on the filter (grant {g.id})")
         return Decision(False, NOT_VISIBLE if action == DESCRIBE else "not granted")
 
-    def _decide_location(
-        self, st: GovernanceState, principal: str, resource: Location
-    ) -> Decision:
+    def _decide_location(self, st: GovernanceState, principal: str, resource: Location) -> Decision:
         account = resource.account or self.account_of(principal)
-        lid = next((i for i, (a, u) in st.locations.items()
-                    if a == account and u == resource.uri.rstrip("/")), None)
+        lid = next(
+            (
+                i
+                for i, (a, u) in st.locations.items()
+                if a == account and u == resource.uri.rstrip("/")
+            ),
+            None,
+        )
         if lid is None:
             return Decision(False, NOT_VISIBLE)
         if st.is_admin(principal, account):

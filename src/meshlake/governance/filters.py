@@ -24,7 +24,7 @@ from meshlake.governance.access import account_table_access, table_access
 from meshlake.ids import check_name
 from meshlake.runtime import ServiceBase
 
-__all__ = ["FilterView", "FiltersAPI", "MAX_FILTER_LENGTH", "compile_row_filter"]
+__all__ = ["MAX_FILTER_LENGTH", "FilterView", "FiltersAPI", "compile_row_filter"]
 
 MAX_FILTER_LENGTH = 2048
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Like)
@@ -60,7 +60,8 @@ def compile_row_filter(text: str, columns: dict[str, str]) -> str:
     Raises:
         InvalidInputError: naming the position of the first problem.
 
-    >>> compile_row_filter("region = 'us' AND amount > 5", {"region": "VARCHAR", "amount": "DOUBLE"})
+    >>> compile_row_filter("region = 'us' AND amount > 5",
+    ...                    {"region": "VARCHAR", "amount": "DOUBLE"})
     '"region" = \\'us\\' AND "amount" > 5'
     """
     if not isinstance(text, str) or not text.strip():
@@ -90,8 +91,12 @@ def compile_row_filter(text: str, columns: dict[str, str]) -> str:
     def constant(node: exp.Expression, col: str) -> None:
         lit = node.this if isinstance(node, exp.Neg) else node
         if not isinstance(lit, exp.Literal) or (isinstance(node, exp.Neg) and lit.is_string):
-            raise _fail(text, node, "compares with something that is not a constant "
-                        "(no functions or column-to-column comparisons)")
+            raise _fail(
+                text,
+                node,
+                "compares with something that is not a constant "
+                "(no functions or column-to-column comparisons)",
+            )
         numeric = columns[col].upper().startswith(_NUMERIC)
         if numeric and lit.is_string:
             try:
@@ -126,7 +131,7 @@ def compile_row_filter(text: str, columns: dict[str, str]) -> str:
         else:
             raise _fail(text, node, f"uses {node.key.upper()}, which the grammar does not allow")
 
-    walk(tree)
+    walk(tree)  # type: ignore[arg-type]
     return tree.sql(dialect="duckdb", identify=True)
 
 
@@ -151,9 +156,16 @@ class FiltersAPI(ServiceBase):
     """Create, list and drop data filters."""
 
     def create(
-        self, database: str, table: str, name: str, *, row_filter: str | None = None,
-        all_rows: bool = False, columns: Sequence[str] | None = None,
-        excluded_columns: Sequence[str] | None = None, account: str | None = None,
+        self,
+        database: str,
+        table: str,
+        name: str,
+        *,
+        row_filter: str | None = None,
+        all_rows: bool = False,
+        columns: Sequence[str] | None = None,
+        excluded_columns: Sequence[str] | None = None,
+        account: str | None = None,
     ) -> FilterView:
         """Create a data filter (rule 18).
 
@@ -168,8 +180,11 @@ class FiltersAPI(ServiceBase):
             raise NotFoundError(f"table {database}.{table} not found")
         check_name("data filter", name)
         acc = table_access(st, self.principal, rt.table.id)
-        seen = list(rt.table.columns) if acc.perms else [
-            c for c in rt.table.columns if c in acc.select_columns()]
+        seen = (
+            list(rt.table.columns)
+            if acc.perms
+            else [c for c in rt.table.columns if c in acc.select_columns()]
+        )
         types = dict(zip(rt.table.columns, rt.table.types, strict=False))
         if (row_filter is None) == (not all_rows):
             raise InvalidInputError("give exactly one of row_filter and all_rows=True")
@@ -180,13 +195,21 @@ class FiltersAPI(ServiceBase):
                 raise InvalidInputError(f"column {c!r} is not a column of {database}.{table}")
         if columns is not None and not columns:
             raise InvalidInputError("columns must name at least one column")
-        canonical = compile_row_filter(row_filter, {c: types[c] for c in seen}) \
-            if row_filter is not None else None
+        canonical = (
+            compile_row_filter(row_filter, {c: types[c] for c in seen})
+            if row_filter is not None
+            else None
+        )
         owner = rt.database.account
-        may = (st.is_admin(self.principal, owner)
-               or set(rt.table.columns) <= acc.grant_columns
-               or (st.is_admin(self.principal, self.account) and self.account != owner
-                   and account_table_access(st, self.account, rt.table.id).visible))
+        may = (
+            st.is_admin(self.principal, owner)
+            or set(rt.table.columns) <= acc.grant_columns
+            or (
+                st.is_admin(self.principal, self.account)
+                and self.account != owner
+                and account_table_access(st, self.account, rt.table.id).visible
+            )
+        )
         if not may:
             raise AccessDeniedError(
                 f"creating a data filter on {database}.{table} needs SELECT with the grant "
@@ -194,17 +217,35 @@ class FiltersAPI(ServiceBase):
             )
         if (rt.table.id, name) in st.filter_by_name:
             raise ConflictError(f"data filter {name} already exists on {database}.{table}")
-        view = FilterView(rt.database.name, rt.table.name, name, canonical,
-                          tuple(columns) if columns is not None else None,
-                          tuple(excluded_columns) if excluded_columns is not None else None,
-                          self.principal)
-        with self.change("create_filter", f"filter:{owner}.{rt.ref.qualified}.{name}",
-                         [owner, self.account], after=view.to_dict()) as (session, _):
-            session.add(FilterRow(
-                table_id=rt.table.id, name=name, row_filter=canonical, row_filter_text=row_filter,
-                columns=list(columns) if columns is not None else None,
-                excluded_columns=list(excluded_columns) if excluded_columns is not None else None,
-                creator=self.principal, created_at=datetime.now(UTC)))
+        view = FilterView(
+            rt.database.name,
+            rt.table.name,
+            name,
+            canonical,
+            tuple(columns) if columns is not None else None,
+            tuple(excluded_columns) if excluded_columns is not None else None,
+            self.principal,
+        )
+        with self.change(
+            "create_filter",
+            f"filter:{owner}.{rt.ref.qualified}.{name}",
+            [owner, self.account],
+            after=view.to_dict(),
+        ) as (session, _):
+            session.add(
+                FilterRow(
+                    table_id=rt.table.id,
+                    name=name,
+                    row_filter=canonical,
+                    row_filter_text=row_filter,
+                    columns=list(columns) if columns is not None else None,
+                    excluded_columns=list(excluded_columns)
+                    if excluded_columns is not None
+                    else None,
+                    creator=self.principal,
+                    created_at=datetime.now(UTC),
+                )
+            )
         return view
 
     def list(self, database: str, table: str, account: str | None = None) -> list[FilterView]:
@@ -217,11 +258,22 @@ class FiltersAPI(ServiceBase):
         out = []
         for fid in st.filters_of_table.get(rt.table.id, []):
             f = st.filters[fid]
-            if (f.creator == self.principal or st.is_admin(self.principal, rt.database.account)
-                    or any(r.name == f.name for r in acc.rules)):
-                out.append(FilterView(rt.database.name, rt.table.name, f.name,
-                                      f.row_filter_text, f.columns, f.excluded_columns,
-                                      f.creator))
+            if (
+                f.creator == self.principal
+                or st.is_admin(self.principal, rt.database.account)
+                or any(r.name == f.name for r in acc.rules)
+            ):
+                out.append(
+                    FilterView(
+                        rt.database.name,
+                        rt.table.name,
+                        f.name,
+                        f.row_filter_text,
+                        f.columns,
+                        f.excluded_columns,
+                        f.creator,
+                    )
+                )
         return sorted(out, key=lambda v: v.name)
 
     def drop(self, database: str, table: str, name: str, account: str | None = None) -> None:
@@ -233,11 +285,16 @@ class FiltersAPI(ServiceBase):
             raise NotFoundError(f"data filter {name} on {database}.{table} not found")
         f = st.filters[fid]
         if not (f.creator == self.principal or st.is_admin(self.principal, rt.database.account)):
-            raise AccessDeniedError(f"only the creator of {name} or an admin of "
-                                    f"{rt.database.account} may drop it")
-        with self.change("drop_filter", f"filter:{rt.ref.account}.{rt.ref.qualified}.{name}",
-                         [rt.database.account, self.account],
-                         before={"row_filter": f.row_filter_text}) as (session, _):
-            session.execute(delete(GrantRow).where(GrantRow.kind == "filter",
-                                                   GrantRow.target_id == fid))
+            raise AccessDeniedError(
+                f"only the creator of {name} or an admin of {rt.database.account} may drop it"
+            )
+        with self.change(
+            "drop_filter",
+            f"filter:{rt.ref.account}.{rt.ref.qualified}.{name}",
+            [rt.database.account, self.account],
+            before={"row_filter": f.row_filter_text},
+        ) as (session, _):
+            session.execute(
+                delete(GrantRow).where(GrantRow.kind == "filter", GrantRow.target_id == fid)
+            )
             session.execute(delete(FilterRow).where(FilterRow.id == fid))

@@ -56,9 +56,13 @@ class GrantInfoView:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"grantee": self.grantee, "resource": self.resource,
-                "permissions": list(self.permissions), "grantable": list(self.grantable),
-                "grantor": self.grantor}
+        return {
+            "grantee": self.grantee,
+            "resource": self.resource,
+            "permissions": list(self.permissions),
+            "grantable": list(self.grantable),
+            "grantor": self.grantor,
+        }
 
 
 class GrantsAPI(ServiceBase):
@@ -71,13 +75,17 @@ class GrantsAPI(ServiceBase):
         if (pid.is_account and pid.account not in st.accounts) or (
             not pid.is_account and str(pid) not in st.principals
         ):
-            raise NotFoundError(f"{'account' if pid.is_account else 'principal'} {grantee} "
-                                "not found")
+            raise NotFoundError(
+                f"{'account' if pid.is_account else 'principal'} {grantee} not found"
+            )
         return pid
 
     # ------------------------------------------------------------------ grant
     def grant(
-        self, grantee: str, resource: Resource, permissions: list[str] | str,
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
         grantable: list[str] | None = None,
     ) -> GrantInfoView:
         """Grant ``permissions`` (``grantable`` of them with the grant option) on ``resource``."""
@@ -94,8 +102,14 @@ class GrantsAPI(ServiceBase):
         bounded = self._authorize(st, target, to, perms, gopt)
         return self._store(target, to, perms, gopt, bounded)
 
-    def _check_rules(self, st: GovernanceState, target: GrantTarget, to: PrincipalId,
-                     perms: frozenset[str], gopt: frozenset[str]) -> None:
+    def _check_rules(
+        self,
+        st: GovernanceState,
+        target: GrantTarget,
+        to: PrincipalId,
+        perms: frozenset[str],
+        gopt: frozenset[str],
+    ) -> None:
         """Rules 8, 22, 23, 24: what no grantor may do."""
         if target.kind == "table" and target.spec:
             if perms != {SELECT}:
@@ -137,12 +151,16 @@ class GrantsAPI(ServiceBase):
                 f"to principals of {grantor_account} (rule 23)"
             )
 
-    def _check_column_limits(self, st: GovernanceState, target: GrantTarget, grantee: str,
-                             perms: frozenset[str]) -> None:
+    def _check_column_limits(
+        self, st: GovernanceState, target: GrantTarget, grantee: str, perms: frozenset[str]
+    ) -> None:
         existing = grants_index(st, grantee).get(("table", target.target_id), [])
         limited = any(g.spec for g in existing if SELECT in g.permissions)
-        whole = set().union(*(expand_all("table", g.permissions) for g in existing
-                              if not g.spec)) if existing else set()
+        whole = (
+            set().union(*(expand_all("table", g.permissions) for g in existing if not g.spec))
+            if existing
+            else set()
+        )
         non_select = expand_all("table", perms) - {SELECT}
         if not target.spec and limited and non_select:
             raise InvalidInputError(
@@ -159,16 +177,25 @@ class GrantsAPI(ServiceBase):
         """True when the grantor's authority comes from what its account received."""
         return target.account != self.account and target.creator != self.principal
 
-    def _authorize(self, st: GovernanceState, target: GrantTarget, to: PrincipalId,
-                   perms: frozenset[str], gopt: frozenset[str]) -> bool:
+    def _authorize(
+        self,
+        st: GovernanceState,
+        target: GrantTarget,
+        to: PrincipalId,
+        perms: frozenset[str],
+        gopt: frozenset[str],
+    ) -> bool:
         """Raise AccessDeniedError unless the grantor holds what it grants.
 
         Returns whether the new grant is bounded by the grantee account's access (rule 23).
         """
         wanted = expand_all(target.perm_kind, perms | gopt)
         p = self.principal
-        bounded = (not to.is_account and to.account == self.account != target.account
-                   and target.creator != p)
+        bounded = (
+            not to.is_account
+            and to.account == self.account != target.account
+            and target.creator != p
+        )
         if st.is_admin(p, target.account):
             return False
         held: set[str] = set()
@@ -181,8 +208,11 @@ class GrantsAPI(ServiceBase):
                     cols -= set(target.spec["excluded"])
                 if cols <= acc.grant_columns:
                     held.add(SELECT)
-                elif (st.is_admin(p, self.account) and self.account != target.account
-                      and account_table_access(st, self.account, target.target_id).rules):
+                elif (
+                    st.is_admin(p, self.account)
+                    and self.account != target.account
+                    and account_table_access(st, self.account, target.target_id).rules
+                ):
                     held.add(SELECT)  # rule 21: the admin may grant SELECT within what it got
         elif target.kind == "table_wildcard":
             for grantee in (p, self.account) if st.is_admin(p, self.account) else (p,):
@@ -193,10 +223,16 @@ class GrantsAPI(ServiceBase):
         elif target.kind == "filter":
             f = st.filters[target.target_id]
             acc = table_access(st, p, f.table_id)
-            if f.name in acc.grant_filters or f.creator == p or (
-                st.is_admin(p, self.account)
-                and any(r.name == f.name for r in account_table_access(
-                    st, self.account, f.table_id).rules)
+            if (
+                f.name in acc.grant_filters
+                or f.creator == p
+                or (
+                    st.is_admin(p, self.account)
+                    and any(
+                        r.name == f.name
+                        for r in account_table_access(st, self.account, f.table_id).rules
+                    )
+                )
             ):
                 held.add(SELECT)
         elif target.kind == "catalog":
@@ -208,16 +244,23 @@ class GrantsAPI(ServiceBase):
                 held |= g.grantable
         elif target.kind == "tag":
             tp = tag_permissions(st, p, target.keys[0])
-            values = target.keys[0].values if target.spec["values"] == ["*"] else \
-                target.spec["values"]
-            held = set.intersection(*(tp.value_grantable.get(v, set()) for v in values)) \
-                if values else set()
+            values = (
+                target.keys[0].values if target.spec["values"] == ["*"] else target.spec["values"]
+            )
+            held = (
+                set.intersection(*(tp.value_grantable.get(v, set()) for v in values))
+                if values
+                else set()
+            )
             held |= tp.key_grantable
         elif target.kind == "tag_policy":
             held = self._tag_policy_held(st, target)
         missing = wanted - held - {ALL}
-        if ALL in wanted and ALL not in held and not (expand_all(target.perm_kind, [ALL]) - {ALL}
-                                                      ) <= held:
+        if (
+            ALL in wanted
+            and ALL not in held
+            and not (expand_all(target.perm_kind, [ALL]) - {ALL}) <= held
+        ):
             missing |= {ALL}
         if missing:
             raise AccessDeniedError(
@@ -246,43 +289,73 @@ class GrantsAPI(ServiceBase):
                 if g.spec.get("type") != target.spec["type"] or g.target_account != target.account:
                     continue
                 orig = {int(k): set(v) for k, v in g.spec.get("expression", [])}
-                if all(k in expr and ("*" in vals or (expr[k] <= vals and "*" not in expr[k]))
-                       for k, vals in orig.items()):
+                if all(
+                    k in expr and ("*" in vals or (expr[k] <= vals and "*" not in expr[k]))
+                    for k, vals in orig.items()
+                ):
                     held |= expand_all(target.perm_kind, g.grantable)
         return held
 
-    def _store(self, target: GrantTarget, to: PrincipalId, perms: frozenset[str],
-               gopt: frozenset[str], bounded: bool) -> GrantInfoView:
+    def _store(
+        self,
+        target: GrantTarget,
+        to: PrincipalId,
+        perms: frozenset[str],
+        gopt: frozenset[str],
+        bounded: bool,
+    ) -> GrantInfoView:
         grantee = str(to)
-        with self.change("grant", target.label, [target.account, self.account, to.account],
-                         after={"grantee": grantee, "permissions": sorted(perms),
-                                "grantable": sorted(gopt)}) as (session, record):
-            row = session.scalars(select(GrantRow).where(
-                GrantRow.grantee == grantee, GrantRow.kind == target.kind,
-                GrantRow.target_account == target.account,
-                GrantRow.target_id == target.target_id, GrantRow.spec_key == target.spec_key,
-            )).first()
+        with self.change(
+            "grant",
+            target.label,
+            [target.account, self.account, to.account],
+            after={"grantee": grantee, "permissions": sorted(perms), "grantable": sorted(gopt)},
+        ) as (session, record):
+            row = session.scalars(
+                select(GrantRow).where(
+                    GrantRow.grantee == grantee,
+                    GrantRow.kind == target.kind,
+                    GrantRow.target_account == target.account,
+                    GrantRow.target_id == target.target_id,
+                    GrantRow.spec_key == target.spec_key,
+                )
+            ).first()
             if row is None:
-                row = GrantRow(grantee=grantee, kind=target.kind, target_account=target.account,
-                               target_id=target.target_id, spec_key=target.spec_key,
-                               spec=target.spec, permissions=sorted(perms),
-                               grantable=sorted(gopt), grantor=self.principal, bounded=bounded,
-                               created_at=datetime.now(UTC))
+                row = GrantRow(
+                    grantee=grantee,
+                    kind=target.kind,
+                    target_account=target.account,
+                    target_id=target.target_id,
+                    spec_key=target.spec_key,
+                    spec=target.spec,
+                    permissions=sorted(perms),
+                    grantable=sorted(gopt),
+                    grantor=self.principal,
+                    bounded=bounded,
+                    created_at=datetime.now(UTC),
+                )
                 session.add(row)
             else:
                 record["before"] = {"permissions": row.permissions, "grantable": row.grantable}
                 row.permissions = sorted(set(row.permissions) | perms)
                 row.grantable = sorted(set(row.grantable) | gopt)
                 row.bounded = row.bounded and bounded
-            record["after"] = {"grantee": grantee, "permissions": row.permissions,
-                               "grantable": row.grantable}
-            view = GrantInfoView(grantee, target.label, tuple(row.permissions),
-                                 tuple(row.grantable), row.grantor)
+            record["after"] = {
+                "grantee": grantee,
+                "permissions": row.permissions,
+                "grantable": row.grantable,
+            }
+            view = GrantInfoView(
+                grantee, target.label, tuple(row.permissions), tuple(row.grantable), row.grantor
+            )
         return view
 
     # ------------------------------------------------------------------ revoke
     def revoke(
-        self, grantee: str, resource: Resource, permissions: list[str] | str,
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
         grantable: list[str] | None = None,
     ) -> None:
         """Remove ``permissions`` and, separately, the grant option of ``grantable``.
@@ -298,15 +371,22 @@ class GrantsAPI(ServiceBase):
         if not perms and not gopt:
             raise InvalidInputError("name at least one permission or grant option to revoke")
         with self.rt.store.read() as session:
-            row = session.scalars(select(GrantRow).where(
-                GrantRow.grantee == str(to), GrantRow.kind == target.kind,
-                GrantRow.target_account == target.account,
-                GrantRow.target_id == target.target_id, GrantRow.spec_key == target.spec_key,
-            )).first()
+            row = session.scalars(
+                select(GrantRow).where(
+                    GrantRow.grantee == str(to),
+                    GrantRow.kind == target.kind,
+                    GrantRow.target_account == target.account,
+                    GrantRow.target_id == target.target_id,
+                    GrantRow.spec_key == target.spec_key,
+                )
+            ).first()
         if row is None or not ((perms & set(row.permissions)) or (gopt & set(row.grantable))):
             raise NotFoundError(f"{to} holds no such grant on {target.label}")
-        if not (st.is_admin(self.principal, target.account) or row.grantor == self.principal
-                or target.creator == self.principal):
+        if not (
+            st.is_admin(self.principal, target.account)
+            or row.grantor == self.principal
+            or target.creator == self.principal
+        ):
             try:
                 self._authorize(st, target, to, perms | gopt, frozenset())
             except AccessDeniedError as exc:
@@ -314,16 +394,18 @@ class GrantsAPI(ServiceBase):
                     f"{self.principal} may not revoke grants on {target.label}: only its "
                     "grantor, an admin of the owning account, or a holder of the grant option may"
                 ) from exc
-        with self.change("revoke", target.label, [target.account, self.account, to.account],
-                         before={"grantee": str(to), "permissions": row.permissions,
-                                 "grantable": row.grantable}) as (session, record):
+        with self.change(
+            "revoke",
+            target.label,
+            [target.account, self.account, to.account],
+            before={"grantee": str(to), "permissions": row.permissions, "grantable": row.grantable},
+        ) as (session, record):
             live = session.get(GrantRow, row.id)
             if live is None:
                 raise NotFoundError(f"{to} holds no such grant on {target.label}")
             new_perms = sorted(set(live.permissions) - perms)
             new_gopt = sorted((set(live.grantable) - gopt - perms) & set(new_perms))
-            record["after"] = {"grantee": str(to), "permissions": new_perms,
-                               "grantable": new_gopt}
+            record["after"] = {"grantee": str(to), "permissions": new_perms, "grantable": new_gopt}
             if new_perms:
                 live.permissions, live.grantable = new_perms, new_gopt
             else:
@@ -335,32 +417,46 @@ class GrantsAPI(ServiceBase):
     ) -> list[GrantInfoView]:
         """Explicit grants the caller may see (rule 26), filtered by grantee and resource."""
         st = self.state()
-        target = resolve_target(self.rt.engine, st, self.principal, resource) if resource \
-            else None
+        target = resolve_target(self.rt.engine, st, self.principal, resource) if resource else None
         out: list[GrantInfoView] = []
         grantees = [principal] if principal else sorted(st.grants_by_grantee)
         for grantee in grantees:
             for g in st.grants_by_grantee.get(grantee, []):
                 if target is not None and (g.kind, g.target_id, g.target_account) != (
-                        target.kind, target.target_id, target.account):
+                    target.kind,
+                    target.target_id,
+                    target.account,
+                ):
                     continue
-                visible = (g.grantee == self.principal or g.grantor == self.principal
-                           or st.is_admin(self.principal, g.target_account)
-                           or st.is_admin(self.principal, g.grantee.split("/", 1)[0]))
+                visible = (
+                    g.grantee == self.principal
+                    or g.grantor == self.principal
+                    or st.is_admin(self.principal, g.target_account)
+                    or st.is_admin(self.principal, g.grantee.split("/", 1)[0])
+                )
                 if not visible:
                     continue
                 label = _label(st, g.kind, g.target_account, g.target_id, g.spec)
-                out.append(GrantInfoView(g.grantee, label, tuple(sorted(g.permissions)),
-                                         tuple(sorted(g.grantable)), g.grantor))
+                out.append(
+                    GrantInfoView(
+                        g.grantee,
+                        label,
+                        tuple(sorted(g.permissions)),
+                        tuple(sorted(g.grantable)),
+                        g.grantor,
+                    )
+                )
         return out
 
 
-def _label(st: GovernanceState, kind: str, account: str, target_id: int,
-           spec: dict[str, Any]) -> str:
+def _label(
+    st: GovernanceState, kind: str, account: str, target_id: int, spec: dict[str, Any]
+) -> str:
     if kind in ("database", "table_wildcard") and target_id in st.databases:
         db = st.databases[target_id]
         return f"{'database' if kind == 'database' else 'tables'}:{db.account}.{db.name}" + (
-            ".*" if kind == "table_wildcard" else "")
+            ".*" if kind == "table_wildcard" else ""
+        )
     if kind == "table" and target_id in st.tables:
         db, t = st.table_of(target_id)
         cols = spec.get("columns") or spec.get("excluded")
@@ -374,9 +470,12 @@ def _label(st: GovernanceState, kind: str, account: str, target_id: int,
         if kind == "tag":
             key = st.tag_keys.get(target_id)
             return f"tag:{account}.{key.key if key else target_id}=" + "|".join(
-                spec.get("values", []))
-        parts = [f"{st.tag_keys[int(k)].key if int(k) in st.tag_keys else k}={'|'.join(v)}"
-                 for k, v in spec.get("expression", [])]
+                spec.get("values", [])
+            )
+        parts = [
+            f"{st.tag_keys[int(k)].key if int(k) in st.tag_keys else k}={'|'.join(v)}"
+            for k, v in spec.get("expression", [])
+        ]
         return f"tag_policy:{spec.get('type')}:{{{', '.join(parts)}}}"
     if kind == "location" and target_id in st.locations:
         return f"location:{st.locations[target_id][1]}"

@@ -150,8 +150,13 @@ class GovernanceState:
         st.admins = {a: frozenset(p) for a, p in admins.items()}
         for row in session.execute(
             select(
-                DatabaseRow.id, DatabaseRow.account, DatabaseRow.name, DatabaseRow.location,
-                DatabaseRow.creator, DatabaseRow.link_account, DatabaseRow.link_database,
+                DatabaseRow.id,
+                DatabaseRow.account,
+                DatabaseRow.name,
+                DatabaseRow.location,
+                DatabaseRow.creator,
+                DatabaseRow.link_account,
+                DatabaseRow.link_database,
                 DatabaseRow.description,
             )
         ):
@@ -160,20 +165,39 @@ class GovernanceState:
             st.db_by_name[(info.account, info.name)] = info.id
         cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
         for cid, tid, pos, name, ctype, fid in session.execute(
-            select(ColumnRow.id, ColumnRow.table_id, ColumnRow.position, ColumnRow.name,
-                   ColumnRow.type, ColumnRow.field_id)
+            select(
+                ColumnRow.id,
+                ColumnRow.table_id,
+                ColumnRow.position,
+                ColumnRow.name,
+                ColumnRow.type,
+                ColumnRow.field_id,
+            )
         ):
             cols[tid].append((pos, name, cid, ctype, fid))
             st.column_owner[cid] = (tid, name)
         for tid, dbid, name, creator, location, iceberg_id in session.execute(
-            select(TableRow.id, TableRow.database_id, TableRow.name, TableRow.creator,
-                   TableRow.location, TableRow.iceberg_id)
+            select(
+                TableRow.id,
+                TableRow.database_id,
+                TableRow.name,
+                TableRow.creator,
+                TableRow.location,
+                TableRow.iceberg_id,
+            )
         ):
             ordered = sorted(cols.get(tid, ()))
             st.tables[tid] = TableInfo(
-                tid, dbid, name, creator, location,
-                tuple(c[1] for c in ordered), tuple(c[2] for c in ordered),
-                tuple(c[3] for c in ordered), iceberg_id, tuple(c[4] for c in ordered),
+                tid,
+                dbid,
+                name,
+                creator,
+                location,
+                tuple(c[1] for c in ordered),
+                tuple(c[2] for c in ordered),
+                tuple(c[3] for c in ordered),
+                iceberg_id,
+                tuple(c[4] for c in ordered),
             )
             st.table_by_name[(dbid, name)] = tid
             st.tables_of_db[dbid].append(tid)
@@ -186,8 +210,12 @@ class GovernanceState:
             st.tag_keys[kid] = TagKeyInfo(kid, account, key, frozenset(values[kid]), creator)
             st.tag_key_by_name[(account, key)] = kid
         for kind, target, key_id, value in session.execute(
-            select(TagAssignmentRow.kind, TagAssignmentRow.target_id, TagAssignmentRow.key_id,
-                   TagAssignmentRow.value)
+            select(
+                TagAssignmentRow.kind,
+                TagAssignmentRow.target_id,
+                TagAssignmentRow.key_id,
+                TagAssignmentRow.value,
+            )
         ):
             if kind == "database":
                 st.db_tags.setdefault(target, {})[key_id] = value
@@ -197,33 +225,63 @@ class GovernanceState:
                 tid, cname = st.column_owner[target]
                 st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
         for f in session.execute(
-            select(FilterRow.id, FilterRow.table_id, FilterRow.name, FilterRow.row_filter,
-                   FilterRow.columns, FilterRow.excluded_columns, FilterRow.creator,
-                   FilterRow.row_filter_text)
+            select(
+                FilterRow.id,
+                FilterRow.table_id,
+                FilterRow.name,
+                FilterRow.row_filter,
+                FilterRow.columns,
+                FilterRow.excluded_columns,
+                FilterRow.creator,
+                FilterRow.row_filter_text,
+            )
         ):
-            info = FilterInfo(
-                f[0], f[1], f[2], f[3],
+            finfo = FilterInfo(
+                f[0],
+                f[1],
+                f[2],
+                f[3],
                 tuple(f[4]) if f[4] is not None else None,
                 tuple(f[5]) if f[5] is not None else None,
-                f[6], f[7],
+                f[6],
+                f[7],
             )
-            st.filters[info.id] = info
-            st.filter_by_name[(info.table_id, info.name)] = info.id
-            st.filters_of_table[info.table_id].append(info.id)
+            st.filters[finfo.id] = finfo
+            st.filter_by_name[(finfo.table_id, finfo.name)] = finfo.id
+            st.filters_of_table[finfo.table_id].append(finfo.id)
         for lid, account, uri in session.execute(
             select(LocationRow.id, LocationRow.account, LocationRow.uri)
         ):
             st.locations[lid] = (account, uri)
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
         for g in session.execute(
-            select(GrantRow.id, GrantRow.grantee, GrantRow.kind, GrantRow.target_account,
-                   GrantRow.target_id, GrantRow.spec, GrantRow.permissions, GrantRow.grantable,
-                   GrantRow.grantor, GrantRow.bounded)
+            select(
+                GrantRow.id,
+                GrantRow.grantee,
+                GrantRow.kind,
+                GrantRow.target_account,
+                GrantRow.target_id,
+                GrantRow.spec,
+                GrantRow.permissions,
+                GrantRow.grantable,
+                GrantRow.grantor,
+                GrantRow.bounded,
+            )
         ):
-            info = GrantInfo(g[0], g[1], g[2], g[3], g[4], dict(g[5] or {}),
-                             frozenset(g[6] or ()), frozenset(g[7] or ()), g[8], bool(g[9]))
-            by_grantee[info.grantee].append(info)
-            st.grants_by_id[info.id] = info
+            ginfo = GrantInfo(
+                g[0],
+                g[1],
+                g[2],
+                g[3],
+                g[4],
+                dict(g[5] or {}),
+                frozenset(g[6] or ()),
+                frozenset(g[7] or ()),
+                g[8],
+                bool(g[9]),
+            )
+            by_grantee[ginfo.grantee].append(ginfo)
+            st.grants_by_id[ginfo.id] = ginfo
         st.grants_by_grantee = dict(by_grantee)
         return st
 

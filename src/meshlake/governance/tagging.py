@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,8 +71,12 @@ class TagsAPI(ServiceBase):
             raise AccessDeniedError(f"only admins of {self.account} may create tag keys")
         if (self.account, k) in st.tag_key_by_name:
             raise ConflictError(f"tag key {k} already exists in {self.account}")
-        with self.change("create_tag", f"tag:{self.account}.{k}", [self.account],
-                         after={"key": k, "values": vals}) as (session, _):
+        with self.change(
+            "create_tag",
+            f"tag:{self.account}.{k}",
+            [self.account],
+            after={"key": k, "values": vals},
+        ) as (session, _):
             row = TagKeyRow(account=self.account, key=k, creator=self.principal)
             session.add(row)
             session.flush()
@@ -85,8 +90,9 @@ class TagsAPI(ServiceBase):
             raise NotFoundError(f"tag key {key} not found")
         return info
 
-    def update(self, key: str, add: list[str] | None = None, remove: list[str] | None = None
-               ) -> TagKeyView:
+    def update(
+        self, key: str, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> TagKeyView:
         """Add and remove allowed values (needs ALTER on the key)."""
         st = self.state()
         info = self._key(st, key)
@@ -98,8 +104,11 @@ class TagsAPI(ServiceBase):
         if "ALTER" not in tag_permissions(st, self.principal, info).key_perms:
             raise AccessDeniedError(f"ALTER on tag key {info.key} is not granted")
         with self.rt.store.read() as session:
-            used = session.scalars(select(TagAssignmentRow.value).where(
-                TagAssignmentRow.key_id == info.id, TagAssignmentRow.value.in_(removes))).all()
+            used = session.scalars(
+                select(TagAssignmentRow.value).where(
+                    TagAssignmentRow.key_id == info.id, TagAssignmentRow.value.in_(removes)
+                )
+            ).all()
         if used:
             raise ConflictError(
                 f"tag value(s) {', '.join(sorted(set(used)))} of {info.key} are still assigned: "
@@ -108,13 +117,21 @@ class TagsAPI(ServiceBase):
         new = sorted((info.values | adds) - removes)
         if not new:
             raise InvalidInputError("a tag key must keep at least one value")
-        with self.change("update_tag", f"tag:{info.account}.{info.key}", [info.account],
-                         before=sorted(info.values), after=new) as (session, _):
+        with self.change(
+            "update_tag",
+            f"tag:{info.account}.{info.key}",
+            [info.account],
+            before=sorted(info.values),
+            after=new,
+        ) as (session, _):
             for v in sorted(adds - info.values):
                 session.add(TagValueRow(key_id=info.id, value=v))
             if removes:
-                session.execute(delete(TagValueRow).where(TagValueRow.key_id == info.id,
-                                                          TagValueRow.value.in_(removes)))
+                session.execute(
+                    delete(TagValueRow).where(
+                        TagValueRow.key_id == info.id, TagValueRow.value.in_(removes)
+                    )
+                )
         return TagKeyView(info.key, info.account, tuple(new))
 
     def delete(self, key: str) -> None:
@@ -123,11 +140,16 @@ class TagsAPI(ServiceBase):
         info = self._key(st, key)
         if "DROP" not in tag_permissions(st, self.principal, info).key_perms:
             raise AccessDeniedError(f"DROP on tag key {info.key} is not granted")
-        with self.change("delete_tag", f"tag:{info.account}.{info.key}", [info.account],
-                         before=sorted(info.values)) as (session, _):
+        with self.change(
+            "delete_tag",
+            f"tag:{info.account}.{info.key}",
+            [info.account],
+            before=sorted(info.values),
+        ) as (session, _):
             session.execute(delete(TagAssignmentRow).where(TagAssignmentRow.key_id == info.id))
-            session.execute(delete(GrantRow).where(GrantRow.kind == "tag",
-                                                   GrantRow.target_id == info.id))
+            session.execute(
+                delete(GrantRow).where(GrantRow.kind == "tag", GrantRow.target_id == info.id)
+            )
             session.execute(delete(TagValueRow).where(TagValueRow.key_id == info.id))
             session.execute(delete(TagKeyRow).where(TagKeyRow.id == info.id))
 
@@ -135,8 +157,11 @@ class TagsAPI(ServiceBase):
         """Tag keys the caller can see: its account's, and others' it holds permissions on."""
         st = self.state()
         return sorted(
-            (TagKeyView(k.key, k.account, tuple(sorted(k.values)))
-             for k in st.tag_keys.values() if key_visible(st, self.principal, k)),
+            (
+                TagKeyView(k.key, k.account, tuple(sorted(k.values)))
+                for k in st.tag_keys.values()
+                if key_visible(st, self.principal, k)
+            ),
             key=lambda v: (v.account, v.key),
         )
 
@@ -150,20 +175,23 @@ class TagsAPI(ServiceBase):
             return _Target("database", db.id, db.account, db.creator)
         if isinstance(resource, (Table, Column)):
             tname = resource.name if isinstance(resource, Table) else resource.table
-            rt = engine.resolve_table(st, self.principal, resource.database, tname,
-                                      resource.account)
+            rt = engine.resolve_table(
+                st, self.principal, resource.database, tname, resource.account
+            )
             if rt is None:
                 raise NotFoundError(f"table {resource.database}.{tname} not found")
             if isinstance(resource, Table):
-                return _Target("table", rt.table.id, rt.database.account, rt.table.creator,
-                               rt.table.id)
+                return _Target(
+                    "table", rt.table.id, rt.database.account, rt.table.creator, rt.table.id
+                )
             acc = table_access(st, self.principal, rt.table.id)
             seen = set(rt.table.columns) if acc.perms else acc.select_columns()
             if resource.name not in seen:
                 raise NotFoundError(f"column {resource.name} not found")
             cid = rt.table.column_ids[rt.table.columns.index(resource.name)]
-            return _Target("column", cid, rt.database.account, rt.table.creator, rt.table.id,
-                           resource.name)
+            return _Target(
+                "column", cid, rt.database.account, rt.table.creator, rt.table.id, resource.name
+            )
         raise InvalidInputError("tags are assigned to a Database, Table or Column")
 
     def _may_tag(self, st: GovernanceState, t: _Target) -> bool:
@@ -205,25 +233,38 @@ class TagsAPI(ServiceBase):
         self._require_associate(st, t, resolved)
         after = {st.tag_keys[k].key: v for k, v in current.items()}
         after.update({i.key: v for i, v in resolved})
-        with self.change("assign_tags", f"{t.kind}:{self._label(st, t)}", [t.account],
-                         before={st.tag_keys[k].key: v for k, v in current.items()},
-                         after=after) as (session, _):
+        with self.change(
+            "assign_tags",
+            f"{t.kind}:{self._label(st, t)}",
+            [t.account],
+            before={st.tag_keys[k].key: v for k, v in current.items()},
+            after=after,
+        ) as (session, _):
             for info, value in resolved:
-                row = session.scalars(select(TagAssignmentRow).where(
-                    TagAssignmentRow.kind == t.kind, TagAssignmentRow.target_id == t.target_id,
-                    TagAssignmentRow.key_id == info.id)).first()
+                row = session.scalars(
+                    select(TagAssignmentRow).where(
+                        TagAssignmentRow.kind == t.kind,
+                        TagAssignmentRow.target_id == t.target_id,
+                        TagAssignmentRow.key_id == info.id,
+                    )
+                ).first()
                 if row is None:
-                    session.add(TagAssignmentRow(kind=t.kind, target_id=t.target_id,
-                                                 key_id=info.id, value=value))
+                    session.add(
+                        TagAssignmentRow(
+                            kind=t.kind, target_id=t.target_id, key_id=info.id, value=value
+                        )
+                    )
                 else:
                     row.value = value
         return after
 
-    def _require_associate(self, st: GovernanceState, t: _Target,
-                           pairs: list[tuple[TagKeyInfo, str]]) -> None:
+    def _require_associate(
+        self, st: GovernanceState, t: _Target, pairs: builtins.list[tuple[TagKeyInfo, str]]
+    ) -> None:
         for info, value in pairs:
             if "ASSOCIATE" not in tag_permissions(st, self.principal, info).value_perms.get(
-                    value, ()):
+                value, ()
+            ):
                 raise AccessDeniedError(
                     f"ASSOCIATE on tag {info.key}={value} is not granted to {self.principal}"
                 )
@@ -233,7 +274,7 @@ class TagsAPI(ServiceBase):
                 "it administers, or resources it holds ALL on with the grant option (rule 16)"
             )
 
-    def remove(self, resource: Resource, keys: list[str]) -> None:
+    def remove(self, resource: Resource, keys: builtins.list[str]) -> None:
         """Remove tags; an override removed restores the inherited value (rule 12)."""
         st = self.state()
         t = self._target(st, resource)
@@ -243,13 +284,22 @@ class TagsAPI(ServiceBase):
         if missing:
             raise NotFoundError(f"the resource carries no tag {', '.join(missing)}")
         self._require_associate(st, t, [(i, current[i.id]) for i in infos])
-        with self.change("remove_tags", f"{t.kind}:{self._label(st, t)}", [t.account],
-                         before={st.tag_keys[k].key: v for k, v in current.items()},
-                         after={st.tag_keys[k].key: v for k, v in current.items()
-                                if k not in {i.id for i in infos}}) as (session, _):
-            session.execute(delete(TagAssignmentRow).where(
-                TagAssignmentRow.kind == t.kind, TagAssignmentRow.target_id == t.target_id,
-                TagAssignmentRow.key_id.in_([i.id for i in infos])))
+        with self.change(
+            "remove_tags",
+            f"{t.kind}:{self._label(st, t)}",
+            [t.account],
+            before={st.tag_keys[k].key: v for k, v in current.items()},
+            after={
+                st.tag_keys[k].key: v for k, v in current.items() if k not in {i.id for i in infos}
+            },
+        ) as (session, _):
+            session.execute(
+                delete(TagAssignmentRow).where(
+                    TagAssignmentRow.kind == t.kind,
+                    TagAssignmentRow.target_id == t.target_id,
+                    TagAssignmentRow.key_id.in_([i.id for i in infos]),
+                )
+            )
 
     def tags_of(self, resource: Resource) -> dict[str, str]:
         """Effective tags (inheritance applied) whose values the caller may see."""

@@ -44,7 +44,7 @@ def tag_permissions(st: GovernanceState, principal: str, key: TagKeyInfo) -> Tag
     cache_key = ("tp", principal, key.id)
     cached = st.cache.get(cache_key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     perms = TagPerms()
     account = principal.split("/", 1)[0]
     if st.is_admin(principal, key.account):

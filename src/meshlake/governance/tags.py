@@ -36,7 +36,7 @@ def table_tags(st: GovernanceState, table_id: int) -> dict[int, str]:
         t = st.tables[table_id]
         cached = {**database_tags(st, t.database_id), **st.table_tags.get(table_id, {})}
         st.cache[key] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def column_tags(st: GovernanceState, table_id: int, column: str) -> dict[int, str]:
@@ -71,6 +71,7 @@ def matching_columns(st: GovernanceState, table_id: int, expression: Expression)
     if not own:
         return list(t.columns) if expression_matches(expression, ttags) else []
     return [
-        c for c in t.columns
+        c
+        for c in t.columns
         if expression_matches(expression, {**ttags, **own[c]} if c in own else ttags)
     ]

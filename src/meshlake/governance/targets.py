@@ -87,8 +87,13 @@ def resolve_target(
         db = engine.find_database(st, principal, resource.name, resource.account)
         if db is None or not engine.database_visible(st, principal, db):
             raise NotFoundError(f"database {resource.name} not found")
-        return GrantTarget("database", db.account, db.id, label=f"database:{db.account}.{db.name}",
-                           creator=db.creator)
+        return GrantTarget(
+            "database",
+            db.account,
+            db.id,
+            label=f"database:{db.account}.{db.name}",
+            creator=db.creator,
+        )
     if isinstance(resource, Table):
         if resource.is_wildcard:
             db = engine.find_database(st, principal, resource.database, resource.account)
@@ -98,10 +103,14 @@ def resolve_target(
                 raise NotFoundError(f"database {resource.database} not found")
             if resource.column_limited:
                 raise InvalidInputError("a table wildcard cannot name columns")
-            return GrantTarget("table_wildcard", db.account, db.id,
-                               label=f"tables:{db.account}.{db.name}.*", creator=db.creator)
-        rt = engine.resolve_table(st, principal, resource.database, resource.name,
-                                  resource.account)
+            return GrantTarget(
+                "table_wildcard",
+                db.account,
+                db.id,
+                label=f"tables:{db.account}.{db.name}.*",
+                creator=db.creator,
+            )
+        rt = engine.resolve_table(st, principal, resource.database, resource.name, resource.account)
         if rt is None:
             raise NotFoundError(f"table {resource.database}.{resource.name} not found")
         spec: dict[str, Any] = {}
@@ -111,26 +120,43 @@ def resolve_target(
             seen = set(rt.table.columns) if acc.perms else acc.select_columns()
             for c in named:
                 if c not in seen:
-                    raise NotFoundError(f"column {c} not found in {resource.database}."
-                                        f"{resource.name}")
+                    raise NotFoundError(
+                        f"column {c} not found in {resource.database}.{resource.name}"
+                    )
             if not named:
                 raise InvalidInputError("a column list must name at least one column")
-            spec = {"columns": sorted(set(named))} if resource.columns is not None else {
-                "excluded": sorted(set(named))}
-        return GrantTarget("table", rt.database.account, rt.table.id, spec,
-                           label=f"table:{rt.ref.account}.{rt.ref.qualified}",
-                           creator=rt.table.creator, table_id=rt.table.id)
+            spec = (
+                {"columns": sorted(set(named))}
+                if resource.columns is not None
+                else {"excluded": sorted(set(named))}
+            )
+        return GrantTarget(
+            "table",
+            rt.database.account,
+            rt.table.id,
+            spec,
+            label=f"table:{rt.ref.account}.{rt.ref.qualified}",
+            creator=rt.table.creator,
+            table_id=rt.table.id,
+        )
     if isinstance(resource, DataFilter):
-        rt = engine.resolve_table(st, principal, resource.database, resource.table,
-                                  resource.account)
+        rt = engine.resolve_table(
+            st, principal, resource.database, resource.table, resource.account
+        )
         fid = st.filter_by_name.get((rt.table.id, resource.name)) if rt else None
         if rt is None or fid is None:
-            raise NotFoundError(f"data filter {resource.name} on {resource.database}."
-                                f"{resource.table} not found")
+            raise NotFoundError(
+                f"data filter {resource.name} on {resource.database}.{resource.table} not found"
+            )
         f = st.filters[fid]
-        return GrantTarget("filter", rt.database.account, fid,
-                           label=f"filter:{rt.ref.account}.{rt.ref.qualified}.{f.name}",
-                           creator=f.creator, table_id=rt.table.id)
+        return GrantTarget(
+            "filter",
+            rt.database.account,
+            fid,
+            label=f"filter:{rt.ref.account}.{rt.ref.qualified}.{f.name}",
+            creator=f.creator,
+            table_id=rt.table.id,
+        )
     if isinstance(resource, Location):
         from meshlake.catalog.locations import normalize_location
 
@@ -145,8 +171,14 @@ def resolve_target(
         if key is None:
             raise NotFoundError(f"tag key {resource.key} not found")
         vals = _tag_values(key, resource.values)
-        return GrantTarget("tag", key.account, key.id, {"values": vals},
-                           label=f"tag:{key.account}.{key.key}={'|'.join(vals)}", keys=(key,))
+        return GrantTarget(
+            "tag",
+            key.account,
+            key.id,
+            {"values": vals},
+            label=f"tag:{key.account}.{key.key}={'|'.join(vals)}",
+            keys=(key,),
+        )
     if isinstance(resource, TagPolicy):
         account = resource.account or own
         if account not in st.accounts:
@@ -161,8 +193,12 @@ def resolve_target(
             expr.append([key.id, _tag_values(key, values)])
         text = ", ".join(f"{k.key}={'|'.join(v)}" for k, (_, v) in zip(keys, expr, strict=True))
         expr.sort()
-        return GrantTarget("tag_policy", account, 0,
-                           {"type": resource.resource_type, "expression": expr},
-                           label=f"tag_policy:{resource.resource_type}:{{{text}}}",
-                           keys=tuple(keys))
+        return GrantTarget(
+            "tag_policy",
+            account,
+            0,
+            {"type": resource.resource_type, "expression": expr},
+            label=f"tag_policy:{resource.resource_type}:{{{text}}}",
+            keys=tuple(keys),
+        )
     raise InvalidInputError(f"cannot grant on {type(resource).__name__}")

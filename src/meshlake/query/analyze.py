@@ -213,11 +213,15 @@ def _check_nodes(
 
 
 def _table_references(statement: exp.Expression) -> tuple[TableReference, ...]:
-    seen: dict[TableReference, None] = {}
-    for table in statement.find_all(exp.Table, bfs=False):
+    """Distinct catalog table references, in the order they appear in the text."""
+    found: list[tuple[int, int, TableReference]] = []
+    for index, table in enumerate(statement.find_all(exp.Table)):
         ref = table_reference(table)
         if ref is not None:
-            seen.setdefault(ref, None)
+            found.append((int(table.this.meta.get("start", 1 << 62)), index, ref))
+    seen: dict[TableReference, None] = {}
+    for _, _, ref in sorted(found, key=lambda item: item[:2]):
+        seen.setdefault(ref, None)
     return tuple(seen)
 
 

@@ -76,10 +76,22 @@ def _execution(row: QueryExecutionRow) -> QueryExecution:
     def iso(t: datetime | None) -> str | None:
         return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()
 
-    return QueryExecution(row.id, row.principal, row.workgroup, row.sql, row.state, row.error,
-                          list(row.tables or []), row.rows, row.bytes, dict(row.timings or {}),
-                          iso(row.submitted_at) or "", iso(row.finished_at), iso(row.expires_at),
-                          row.result_path)
+    return QueryExecution(
+        row.id,
+        row.principal,
+        row.workgroup,
+        row.sql,
+        row.state,
+        row.error,
+        list(row.tables or []),
+        row.rows,
+        row.bytes,
+        dict(row.timings or {}),
+        iso(row.submitted_at) or "",
+        iso(row.finished_at),
+        iso(row.expires_at),
+        row.result_path,
+    )
 
 
 class QueryAPI(ServiceBase):
@@ -93,45 +105,77 @@ class QueryAPI(ServiceBase):
         """A workgroup of the caller's account (``primary`` always exists)."""
         name = name or DEFAULT_WORKGROUP
         with self.rt.store.read() as session:
-            row = session.scalars(select(WorkgroupRow).where(
-                WorkgroupRow.account == self.account, WorkgroupRow.name == name)).first()
+            row = session.scalars(
+                select(WorkgroupRow).where(
+                    WorkgroupRow.account == self.account, WorkgroupRow.name == name
+                )
+            ).first()
         if row is not None:
             return Workgroup(row.name, row.account, row.result_location, row.retention_seconds)
         if name == DEFAULT_WORKGROUP:
-            return Workgroup(name, self.account, self._default_location(name),
-                             int(DEFAULT_RETENTION.total_seconds()))
+            return Workgroup(
+                name,
+                self.account,
+                self._default_location(name),
+                int(DEFAULT_RETENTION.total_seconds()),
+            )
         raise NotFoundError(f"workgroup {name} not found in account {self.account}")
 
-    def create_workgroup(self, name: str, *, result_location: str | None = None,
-                         retention: timedelta = DEFAULT_RETENTION) -> Workgroup:
+    def create_workgroup(
+        self,
+        name: str,
+        *,
+        result_location: str | None = None,
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> Workgroup:
         """Create a workgroup (admins of the account)."""
         check_name("workgroup", name)
         if retention.total_seconds() <= 0:
             raise InvalidInputError("retention must be positive")
         from meshlake.catalog.locations import normalize_location
 
-        loc = normalize_location(result_location) if result_location else \
-            self._default_location(name)
+        loc = (
+            normalize_location(result_location) if result_location else self._default_location(name)
+        )
         st = self.state()
         if not st.is_admin(self.principal, self.account):
             raise AccessDeniedError(f"only admins of {self.account} may create workgroups")
         with self.rt.store.read() as session:
-            exists = session.scalars(select(WorkgroupRow.id).where(
-                WorkgroupRow.account == self.account, WorkgroupRow.name == name)).first()
+            exists = session.scalars(
+                select(WorkgroupRow.id).where(
+                    WorkgroupRow.account == self.account, WorkgroupRow.name == name
+                )
+            ).first()
         if exists is not None:
             raise ConflictError(f"workgroup {name} already exists")
-        with self.change("create_workgroup", f"workgroup:{self.account}.{name}", [self.account],
-                         after={"result_location": loc,
-                                "retention_seconds": int(retention.total_seconds())},
-                         bump=False) as (session, _):
-            session.add(WorkgroupRow(account=self.account, name=name, result_location=loc,
-                                     retention_seconds=int(retention.total_seconds()),
-                                     created_by=self.principal, created_at=datetime.now(UTC)))
+        with self.change(
+            "create_workgroup",
+            f"workgroup:{self.account}.{name}",
+            [self.account],
+            after={"result_location": loc, "retention_seconds": int(retention.total_seconds())},
+            bump=False,
+        ) as (session, _):
+            session.add(
+                WorkgroupRow(
+                    account=self.account,
+                    name=name,
+                    result_location=loc,
+                    retention_seconds=int(retention.total_seconds()),
+                    created_by=self.principal,
+                    created_at=datetime.now(UTC),
+                )
+            )
         return Workgroup(name, self.account, loc, int(retention.total_seconds()))
 
     # ------------------------------------------------------------ running
-    def run(self, sql: str, *, database: str | None = None, workgroup: str | None = None,
-            service: str = "query") -> QueryResult:
+    def run(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        workgroup: str | None = None,
+        service: str = "query",
+    ) -> QueryResult:
         """Run one governed SELECT; record it; store its result; audit every table read.
 
         Raises:
@@ -163,49 +207,104 @@ class QueryAPI(ServiceBase):
         pq.write_table(outcome.result.to_arrow(), path)
         return str(path)
 
-    def _record_failure(self, query_id: str, wg: Workgroup, sql: str, submitted: datetime,
-                        exc: MeshError) -> None:
+    def _record_failure(
+        self, query_id: str, wg: Workgroup, sql: str, submitted: datetime, exc: MeshError
+    ) -> None:
         with self.rt.store.transaction(bump=False) as session:
-            session.add(QueryExecutionRow(
-                id=query_id, principal=self.principal, account=self.account,
-                workgroup=wg.name, sql=sql, state="FAILED", error=f"{exc.kind}: {exc.message}",
-                tables=[], rows=0, bytes=0, timings={}, submitted_at=submitted,
-                finished_at=datetime.now(UTC)))
+            session.add(
+                QueryExecutionRow(
+                    id=query_id,
+                    principal=self.principal,
+                    account=self.account,
+                    workgroup=wg.name,
+                    sql=sql,
+                    state="FAILED",
+                    error=f"{exc.kind}: {exc.message}",
+                    tables=[],
+                    rows=0,
+                    bytes=0,
+                    timings={},
+                    submitted_at=submitted,
+                    finished_at=datetime.now(UTC),
+                )
+            )
 
-    def _record_success(self, query_id: str, wg: Workgroup, outcome: QueryOutcome,
-                        submitted: datetime, path: str, service: str) -> None:
+    def _record_success(
+        self,
+        query_id: str,
+        wg: Workgroup,
+        outcome: QueryOutcome,
+        submitted: datetime,
+        path: str,
+        service: str,
+    ) -> None:
         finished = datetime.now(UTC)
         tables = [
-            {"table": r.ref.qualified, "account": r.ref.account, "link": r.link,
-             "columns": list(r.columns), "filters": list(r.filters),
-             "snapshot_id": r.snapshot_id, "time_travel": r.time_travel}
+            {
+                "table": r.ref.qualified,
+                "account": r.ref.account,
+                "link": r.link,
+                "columns": list(r.columns),
+                "filters": list(r.filters),
+                "snapshot_id": r.snapshot_id,
+                "time_travel": r.time_travel,
+            }
             for r in outcome.tables
         ]
         t = outcome.timings
         with self.rt.store.transaction(bump=False) as session:
-            session.add(QueryExecutionRow(
-                id=query_id, principal=self.principal, account=self.account, workgroup=wg.name,
-                sql=outcome.sql, state="SUCCEEDED", tables=tables, rows=outcome.rows or 0,
-                bytes=outcome.bytes or 0,
-                timings={"parse_ms": t.parse_ms, "plan_ms": t.plan_ms,
-                         "execute_ms": t.execute_ms, "total_ms": t.total_ms},
-                result_path=path, submitted_at=submitted, finished_at=finished,
-                expires_at=finished + timedelta(seconds=wg.retention_seconds)))
+            session.add(
+                QueryExecutionRow(
+                    id=query_id,
+                    principal=self.principal,
+                    account=self.account,
+                    workgroup=wg.name,
+                    sql=outcome.sql,
+                    state="SUCCEEDED",
+                    tables=tables,
+                    rows=outcome.rows or 0,
+                    bytes=outcome.bytes or 0,
+                    timings={
+                        "parse_ms": t.parse_ms,
+                        "plan_ms": t.plan_ms,
+                        "execute_ms": t.execute_ms,
+                        "total_ms": t.total_ms,
+                    },
+                    result_path=path,
+                    submitted_at=submitted,
+                    finished_at=finished,
+                    expires_at=finished + timedelta(seconds=wg.retention_seconds),
+                )
+            )
             for r in outcome.tables:
                 self.rt.audit.append(
-                    session, category="read", principal=self.principal, action="SELECT",
+                    session,
+                    category="read",
+                    principal=self.principal,
+                    action="SELECT",
                     resource=f"table:{r.ref.account}.{r.ref.qualified}",
                     accounts=[self.account, r.ref.account],
-                    data={"account": self.account, "table": r.ref.qualified,
-                          "owner_account": r.ref.account, "link": r.link,
-                          "columns": list(r.columns), "filters": list(r.filters),
-                          "query_id": query_id, "snapshot_id": r.snapshot_id,
-                          "rows": outcome.rows or 0, "service": service})
+                    data={
+                        "account": self.account,
+                        "table": r.ref.qualified,
+                        "owner_account": r.ref.account,
+                        "link": r.link,
+                        "columns": list(r.columns),
+                        "filters": list(r.filters),
+                        "query_id": query_id,
+                        "snapshot_id": r.snapshot_id,
+                        "rows": outcome.rows or 0,
+                        "service": service,
+                    },
+                )
 
     # ------------------------------------------------------------ history
     def _visible(self, row: QueryExecutionRow) -> bool:
-        return (row.principal == self.principal or self.principal == ROOT
-                or self.state().is_admin(self.principal, row.account))
+        return (
+            row.principal == self.principal
+            or self.principal == ROOT
+            or self.state().is_admin(self.principal, row.account)
+        )
 
     def get(self, query_id: str) -> QueryExecution:
         """One execution: the caller's own, or any of an account it administers."""
@@ -240,7 +339,8 @@ class QueryAPI(ServiceBase):
             raise NotFoundError(f"query {query_id} has no result ({ex.state})")
         expires = datetime.fromisoformat(ex.expires_at) if ex.expires_at else None
         if (expires is not None and expires <= datetime.now(UTC)) or not Path(
-                ex.result_path).exists():
+            ex.result_path
+        ).exists():
             raise ExpiredError(
                 f"the result of query {query_id} expired (workgroup {ex.workgroup} keeps results "
                 "for a limited time): run the query again"
@@ -252,9 +352,11 @@ class QueryAPI(ServiceBase):
         now = now or datetime.now(UTC)
         deleted = 0
         with self.rt.store.transaction(bump=False) as session:
-            rows = session.scalars(select(QueryExecutionRow).where(
-                QueryExecutionRow.result_path.is_not(None),
-                QueryExecutionRow.expires_at <= now)).all()
+            rows = session.scalars(
+                select(QueryExecutionRow).where(
+                    QueryExecutionRow.result_path.is_not(None), QueryExecutionRow.expires_at <= now
+                )
+            ).all()
             for row in rows:
                 if row.result_path:
                     Path(row.result_path).unlink(missing_ok=True)

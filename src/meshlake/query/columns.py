@@ -107,7 +107,7 @@ def _translate(
     if table:
         owners = [view for view, names in aliases.items() if table in names]
         if owners and all(column not in visible[v] for v in owners):
-            return column_not_found(column, table)
+            return column_not_found(column)
         if not owners and not _has_other_sources(expression):
             return column_not_found(column, table)
         return None

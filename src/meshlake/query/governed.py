@@ -71,7 +71,10 @@ class MeshQueryCatalog:
         return ResolvedTable(policy.table, rt.link.name if rt.link else None, policy, columns)
 
     def scan(
-        self, table: ResolvedTable, *, snapshot_id: int | None = None,
+        self,
+        table: ResolvedTable,
+        *,
+        snapshot_id: int | None = None,
         as_of: datetime | None = None,
     ) -> TableScan:
         """Plan the read of the current, a given, or the as-of snapshot."""
@@ -79,6 +82,7 @@ class MeshQueryCatalog:
         ref = table.ref
         db_id = st.db_by_name[(ref.account, ref.database)]
         tid = st.table_by_name[(db_id, ref.name)]
-        planned = self.rt.tables.plan(st.tables[tid].iceberg_id, snapshot_id=snapshot_id,
-                                      as_of=as_of)
+        planned = self.rt.tables.plan(
+            st.tables[tid].iceberg_id, snapshot_id=snapshot_id, as_of=as_of
+        )
         return TableScan(ref, planned.snapshot_id, planned.files, table.columns)

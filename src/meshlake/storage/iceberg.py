@@ -7,6 +7,7 @@ callers commit the Iceberg side first and the store second, and undo the Iceberg
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,11 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+)
 from pyiceberg.table import Table as IcebergTable
 
 from meshlake.errors import InvalidInputError, NotFoundError, StorageError
@@ -134,19 +139,23 @@ class TableStore:
             raise NotFoundError(f"table data {iceberg_id} is missing from the warehouse") from exc
 
     def create(
-        self, namespace: str, name: str, schema: pa.Schema, location: str,
-        data: pa.Table | None = None, properties: dict[str, str] | None = None,
+        self,
+        namespace: str,
+        name: str,
+        schema: pa.Schema,
+        location: str,
+        data: pa.Table | None = None,
+        properties: dict[str, str] | None = None,
     ) -> tuple[str, IcebergTable]:
         """Create a table (and its namespace) and write the initial rows in one commit."""
         if namespace not in {n[0] for n in self.catalog.list_namespaces()}:
-            try:
+            with contextlib.suppress(NamespaceAlreadyExistsError):  # another writer was first
                 self.catalog.create_namespace(namespace)
-            except Exception:  # another writer created it first
-                pass
         identifier = f"{namespace}.{name}"
         try:
-            table = self.catalog.create_table(identifier, schema=schema, location=location,
-                                              properties=properties or {})
+            table = self.catalog.create_table(
+                identifier, schema=schema, location=location, properties=properties or {}
+            )
         except Exception as exc:
             raise StorageError(f"could not create table data at {location}: {exc}") from exc
         if data is not None and data.num_rows:
@@ -184,6 +193,7 @@ class TableStore:
 
     def delete_rows(self, iceberg_id: str, predicate: str) -> int | None:
         """Delete the rows matching a pyiceberg filter expression string."""
+
         def go() -> int | None:
             table = self.load(iceberg_id)
             table.delete(predicate)
@@ -220,10 +230,8 @@ class TableStore:
 
     def drop(self, iceberg_id: str) -> None:
         """Drop the table from the Iceberg catalog (data files are left to the caller)."""
-        try:
+        with contextlib.suppress(NoSuchTableError):
             self.catalog.drop_table(iceberg_id)
-        except NoSuchTableError:
-            pass
         self._plans = {k: v for k, v in self._plans.items() if k[0] != iceberg_id}
 
     @staticmethod
@@ -278,17 +286,32 @@ class TableStore:
         for s in table.snapshots():
             summary = dict(s.summary.additional_properties) if s.summary else {}
             op = s.summary.operation.value if s.summary else ""
-            out.append(SnapshotInfo(s.snapshot_id, s.parent_snapshot_id,
-                                    datetime.fromtimestamp(s.timestamp_ms / 1000, UTC), op,
-                                    s.schema_id, summary))
+            out.append(
+                SnapshotInfo(
+                    s.snapshot_id,
+                    s.parent_snapshot_id,
+                    datetime.fromtimestamp(s.timestamp_ms / 1000, UTC),
+                    op,
+                    s.schema_id,
+                    summary,
+                )
+            )
         return out
 
     @staticmethod
     def schema_history(table: IcebergTable) -> list[dict[str, Any]]:
         """Every schema the table has had: id and columns."""
         return [
-            {"schema_id": sid, "columns": [
-                {"name": f.name, "type": duckdb_type_of_iceberg(f.field_type),
-                 "field_id": f.field_id} for f in schema.fields]}
+            {
+                "schema_id": sid,
+                "columns": [
+                    {
+                        "name": f.name,
+                        "type": duckdb_type_of_iceberg(f.field_type),
+                        "field_id": f.field_id,
+                    }
+                    for f in schema.fields
+                ],
+            }
             for sid, schema in sorted(table.schemas().items())
         ]

@@ -12,19 +12,37 @@ from meshlake.errors import InvalidInputError
 __all__ = ["arrow_type", "duckdb_type_of_arrow", "duckdb_type_of_iceberg"]
 
 _SIMPLE: dict[str, pa.DataType] = {
-    "bigint": pa.int64(), "int8": pa.int64(), "long": pa.int64(), "int64": pa.int64(),
-    "integer": pa.int32(), "int": pa.int32(), "int4": pa.int32(), "int32": pa.int32(),
-    "smallint": pa.int32(), "tinyint": pa.int32(),
-    "double": pa.float64(), "float8": pa.float64(), "float64": pa.float64(),
+    "bigint": pa.int64(),
+    "int8": pa.int64(),
+    "long": pa.int64(),
+    "int64": pa.int64(),
+    "integer": pa.int32(),
+    "int": pa.int32(),
+    "int4": pa.int32(),
+    "int32": pa.int32(),
+    "smallint": pa.int32(),
+    "tinyint": pa.int32(),
+    "double": pa.float64(),
+    "float8": pa.float64(),
+    "float64": pa.float64(),
     "double precision": pa.float64(),
-    "float": pa.float32(), "real": pa.float32(), "float4": pa.float32(),
-    "varchar": pa.string(), "string": pa.string(), "text": pa.string(), "char": pa.string(),
-    "boolean": pa.bool_(), "bool": pa.bool_(),
+    "float": pa.float32(),
+    "real": pa.float32(),
+    "float4": pa.float32(),
+    "varchar": pa.string(),
+    "string": pa.string(),
+    "text": pa.string(),
+    "char": pa.string(),
+    "boolean": pa.bool_(),
+    "bool": pa.bool_(),
     "date": pa.date32(),
-    "timestamp": pa.timestamp("us"), "datetime": pa.timestamp("us"),
+    "timestamp": pa.timestamp("us"),
+    "datetime": pa.timestamp("us"),
     "timestamptz": pa.timestamp("us", tz="UTC"),
     "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    "binary": pa.binary(), "blob": pa.binary(), "bytea": pa.binary(),
+    "binary": pa.binary(),
+    "blob": pa.binary(),
+    "bytea": pa.binary(),
 }
 _DECIMAL = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
 _VARCHAR_N = re.compile(r"^(?:varchar|char|character varying)\s*\(\s*\d+\s*\)$")
@@ -80,10 +98,18 @@ def duckdb_type_of_arrow(t: pa.DataType) -> str:
 def duckdb_type_of_iceberg(t: it.IcebergType) -> str:
     """DuckDB's name for an Iceberg type (what governed scans cast to)."""
     simple: dict[type, str] = {
-        it.LongType: "BIGINT", it.IntegerType: "INTEGER", it.DoubleType: "DOUBLE",
-        it.FloatType: "FLOAT", it.StringType: "VARCHAR", it.BooleanType: "BOOLEAN",
-        it.DateType: "DATE", it.TimestampType: "TIMESTAMP", it.TimestamptzType: "TIMESTAMPTZ",
-        it.BinaryType: "BLOB", it.UUIDType: "UUID", it.TimeType: "TIME",
+        it.LongType: "BIGINT",
+        it.IntegerType: "INTEGER",
+        it.DoubleType: "DOUBLE",
+        it.FloatType: "FLOAT",
+        it.StringType: "VARCHAR",
+        it.BooleanType: "BOOLEAN",
+        it.DateType: "DATE",
+        it.TimestampType: "TIMESTAMP",
+        it.TimestamptzType: "TIMESTAMPTZ",
+        it.BinaryType: "BLOB",
+        it.UUIDType: "UUID",
+        it.TimeType: "TIME",
     }
     for cls, name in simple.items():
         if isinstance(t, cls):

@@ -19,12 +19,20 @@ def run() -> None:
         )
         engine = create_engine(str(url))
         with engine.begin() as conn:
-            context.configure(connection=conn, target_metadata=target_metadata,
-                              version_table="ml_alembic_version", render_as_batch=True)
+            context.configure(
+                connection=conn,
+                target_metadata=target_metadata,
+                version_table="ml_alembic_version",
+                render_as_batch=True,
+            )
             context.run_migrations()
         return
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      version_table="ml_alembic_version", render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table="ml_alembic_version",
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

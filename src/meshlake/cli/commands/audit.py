@@ -41,9 +41,9 @@ def audit_list(
         return
     state.out.table(
         ["seq", "time", "principal", "action", "resource"],
-        [[e.seq, e.time.isoformat(timespec="seconds"), e.principal, e.action, e.resource]
+        [[e.seq, e.time.strftime("%Y-%m-%d %H:%M:%S"), e.principal, e.action, e.resource]
          for e in events],
-        title="Audit events", empty="no audit events you can see")
+        title="Audit events", empty="no audit events you can see", no_wrap=["seq", "time"])
 
 
 @audit_app.command("verify")

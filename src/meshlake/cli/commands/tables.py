@@ -103,6 +103,14 @@ def parse_rows(text: str, columns: dict[str, str]) -> list[list[Any]]:
     return rows
 
 
+def _short_time(iso: str) -> str:
+    """``2024-01-31T10:00:00.123+00:00`` as ``2024-01-31 10:00:00``."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return str(iso)
+
+
 def _show(out: Output, desc: TableDescription) -> None:
     out.fields({"table": f"{desc.database}.{desc.name}", "account": desc.account,
                 "location": desc.location, "creator": desc.creator,
@@ -111,9 +119,9 @@ def _show(out: Output, desc: TableDescription) -> None:
               title="Columns", empty="no columns you can see")
     if desc.snapshots:
         out.table(["snapshot id", "time", "operation", "schema", "added rows", "total rows"],
-                  [[s["snapshot_id"], s["timestamp"], s["operation"], s["schema_id"],
-                    s["added_rows"], s["total_rows"]] for s in desc.snapshots],
-                  title="Snapshots")
+                  [[s["snapshot_id"], _short_time(s["timestamp"]), s["operation"],
+                    s["schema_id"], s["added_rows"], s["total_rows"]] for s in desc.snapshots],
+                  title="Snapshots", no_wrap=["snapshot id", "time"])
     if desc.schema_history:
         out.table(["schema", "columns"],
                   [[h["schema_id"], ", ".join(f"{c['name']} {c['type']}" for c in h["columns"])]

@@ -1,0 +1,113 @@
+"""A whole small scenario through the CLI, in human and in --json output."""
+
+from __future__ import annotations
+
+from tests.cli.conftest import Cli
+
+ORDERS = ["sales.orders", "-c", "id:bigint", "-c", "region:varchar", "-c", "amount:double",
+          "-c", "day:date", "--rows-json",
+          '[[1, "us", 5.0, "2024-01-01"], {"id": 2, "region": "eu", "amount": 7.5}]']
+OWNER, ADMIN, ANALYST = "central/owner", "consumer/admin", "consumer/analyst"
+ON_ORDERS = ["--table", "sales.orders", "--account", "central"]
+
+
+def _share_orders(cli: Cli, *, json_mode: bool) -> None:
+    """central tags and shares sales.orders with consumer, whose admin re-grants it."""
+    for args in (("tag", "create", "domain", "sales", "hr"),
+                 ("database", "create", "sales", "--description", "Sales data"),
+                 ("table", "create", *ORDERS),
+                 ("tag", "assign", "--table", "sales.orders", "domain=sales"),
+                 ("grant", "consumer", "--tag-policy", "TABLE:domain=sales",
+                  "--permissions", "SELECT,DESCRIBE", "--grantable", "SELECT,DESCRIBE")):
+        cli(*args, as_=OWNER, json_mode=json_mode)
+    cli("grant", ANALYST, *ON_ORDERS, "-p", "SELECT", as_=ADMIN, json_mode=json_mode)
+
+
+def test_scenario_human_output(mesh_cli: Cli) -> None:
+    cli = mesh_cli
+    assert "already initialised" in cli("init").stdout
+    accounts = cli("account", "list").stdout
+    assert "central" in accounts and "consumer/admin" in accounts
+    assert "consumer/analyst" in cli("principal", "list", "--account", "consumer").stdout
+
+    out = cli("table", "create", *ORDERS[:1], "-c", "x:bigint", as_=ANALYST, code=1)
+    assert out.stdout == ""
+    assert out.stderr.startswith("error (not_found): database sales not found")
+
+    cli("tag", "create", "domain", "sales", "hr", as_=OWNER)
+    cli("database", "create", "sales", as_=OWNER)
+    created = cli("table", "create", *ORDERS, as_=OWNER).stdout
+    assert "created table sales.orders with 4 columns and 2 rows" in created
+    assert "sales.orders now carries domain=sales" in cli(
+        "tag", "assign", "--table", "sales.orders", "domain=sales", as_=OWNER).stdout
+    granted = cli("grant", "consumer", "--tag-policy", "TABLE:domain=sales", "-p",
+                  "SELECT,DESCRIBE", "-g", "SELECT,DESCRIBE", as_=OWNER).stdout
+    assert "granted DESCRIBE, SELECT" in granted and "to consumer" in granted
+    cli("grant", ANALYST, *ON_ORDERS, "-p", "SELECT", as_=ADMIN)
+
+    allowed = cli("check", "SELECT", *ON_ORDERS, as_=ANALYST)
+    assert allowed.stdout.startswith("allowed: consumer/analyst SELECT on table central:sales")
+    denied = cli("check", "DELETE", *ON_ORDERS, as_=ANALYST, code=3)
+    assert denied.stdout.startswith("denied: consumer/analyst DELETE")
+    explained = cli("explain", "SELECT", *ON_ORDERS, as_=ANALYST).stdout
+    assert "allowed" in explained and "grant" in explained
+    # the admin asks about its analyst
+    cli("check", "SELECT", *ON_ORDERS, "--principal", ANALYST, as_=ADMIN)
+
+    assert "orders" in cli("table", "list", "sales", "--account", "central", as_=ANALYST).stdout
+    shown = cli("table", "show", "sales.orders", "--account", "central", as_=ANALYST).stdout
+    for text in ("Columns", "region", "VARCHAR", "Snapshots", "append", "Schema history"):
+        assert text in shown
+    assert "domain" in cli("tag", "show", "--column", "sales.orders.region", as_=OWNER).stdout
+    grants = cli("permissions", "list", as_=ADMIN).stdout
+    assert "consumer/analyst" in grants and "table:central.sales.orders" in grants
+
+    events = cli("audit", "list", "--category", "change", "--limit", "3").stdout
+    assert "grant" in events
+    assert "the audit log is intact" in cli("audit", "verify").stdout
+
+
+def test_scenario_json_output(mesh_cli: Cli) -> None:
+    cli = mesh_cli
+    assert cli.json("init") == {"home": str(cli.home.resolve()), "created": False}
+    accounts = {a["name"]: a["admins"] for a in cli.json("account", "list")}
+    assert accounts == {"central": [OWNER], "consumer": [ADMIN]}
+
+    _share_orders(cli, json_mode=True)
+    grant = cli.json("grant", ANALYST, *ON_ORDERS, "-p", "DESCRIBE", as_=ADMIN)
+    assert grant["grantee"] == ANALYST and grant["permissions"] == ["DESCRIBE", "SELECT"]
+
+    check = cli.json("check", "SELECT", *ON_ORDERS, as_=ANALYST)
+    assert check["allowed"] is True
+    assert check["resource"] == {"kind": "table", "database": "sales", "name": "orders",
+                                 "account": "central"}
+    denied = cli.json("check", "INSERT", *ON_ORDERS, as_=ANALYST, code=3)
+    assert denied["allowed"] is False and denied["reason"]
+    explained = cli.json("explain", "SELECT", *ON_ORDERS, as_=ANALYST)
+    assert explained["allowed"] is True and explained["path"]
+
+    assert cli.json("table", "list", "sales", "--account", "central", as_=ANALYST) == [
+        {"database": "sales", "name": "orders"}]
+    desc = cli.json("table", "show", "sales.orders", "--account", "central", as_=ANALYST)
+    assert [c["name"] for c in desc["columns"]] == ["id", "region", "amount", "day"]
+    assert desc["snapshots"][0]["total_rows"] == "2"
+    assert cli.json("tag", "show", "--table", "sales.orders", as_=OWNER)["tags"] == {
+        "domain": "sales"}
+    databases = cli.json("database", "list", as_=ANALYST)
+    assert [(d["name"], d["account"]) for d in databases] == [("sales", "central")]
+
+    events = cli.json("audit", "list", "--limit", "0")
+    assert [e["action"] for e in events][:2] == ["bootstrap", "create_account"]
+    assert {"grant", "create_table", "assign_tags"} <= {e["action"] for e in events}
+    report = cli.json("audit", "verify")
+    assert report["ok"] is True and report["events"] == len(events)
+
+
+def test_revoke_takes_access_away(mesh_cli: Cli) -> None:
+    cli = mesh_cli
+    _share_orders(cli, json_mode=False)
+    cli("check", "SELECT", *ON_ORDERS, as_=ANALYST)
+    revoked = cli("revoke", ANALYST, *ON_ORDERS, "-p", "SELECT", as_=ADMIN).stdout
+    assert "revoked SELECT" in revoked
+    cli("check", "SELECT", *ON_ORDERS, as_=ANALYST, code=3)
+    assert cli.json("table", "list", "sales", "--account", "central", as_=ANALYST) == []
