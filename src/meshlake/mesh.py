@@ -30,6 +30,8 @@ from meshlake.governance.filters import FiltersAPI
 from meshlake.governance.grants import GrantInfoView, GrantsAPI
 from meshlake.governance.tagging import TagsAPI
 from meshlake.ids import ROOT, PrincipalId
+from meshlake.products.access import AccessAPI
+from meshlake.products.service import ProductsAPI
 from meshlake.query.api import QueryAPI
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource
@@ -172,6 +174,16 @@ class Session:
     def grants(self) -> GrantsAPI:
         """Grants (also reachable as :meth:`grant` / :meth:`revoke`)."""
         return GrantsAPI(self._rt, self.principal)
+
+    @cached_property
+    def products(self) -> ProductsAPI:
+        """Data products: publish, list, versions, search."""
+        return ProductsAPI(self._rt, self.principal)
+
+    @cached_property
+    def access(self) -> AccessAPI:
+        """Access requests to data products."""
+        return AccessAPI(self._rt, self.principal)
 
     @cached_property
     def queries(self) -> QueryAPI:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,14 +54,23 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(CliRunner(), tmp_path / "home")
 
 
-@pytest.fixture
-def mesh_cli(cli: Cli) -> Cli:
-    """The CLI on an initialised home with accounts central (admin central/owner) and
-    consumer (admin consumer/admin, user consumer/analyst)."""
+@pytest.fixture(scope="session")
+def accounts_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home made once through the CLI: accounts central (admin central/owner) and
+    consumer (admin consumer/admin, user consumer/analyst); no databases yet."""
+    cli = Cli(CliRunner(), tmp_path_factory.mktemp("template") / "home")
     cli("init")
     for account, admin in (("central", "owner"), ("consumer", "admin")):
         cli("account", "create", account)
         cli("principal", "create", f"{account}/{admin}")
         cli("account", "set-admins", account, f"{account}/{admin}")
     cli("principal", "create", "consumer/analyst", "--kind", "user")
+    return cli.home
+
+
+@pytest.fixture
+def mesh_cli(cli: Cli, accounts_home: Path) -> Cli:
+    """The CLI on a private copy of :func:`accounts_home` (it holds no table data, so the
+    copy shares no paths with the original)."""
+    shutil.copytree(accounts_home, cli.home)
     return cli

@@ -32,8 +32,8 @@ __all__ = ["Output", "bold", "to_jsonable"]
 def bold(text: object) -> str:
     """``text`` escaped for rich markup and printed in bold.
 
-    >>> bold("db[1]")
-    '[bold]db\\\\[1][/bold]'
+    >>> bold("[red]")
+    '[bold]\\\\[red][/bold]'
     """
     return f"[bold]{escape(str(text))}[/bold]"
 

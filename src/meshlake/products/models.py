@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meshlake.catalog.models import ID, Base
 
-__all__ = ["AccessRequestRow", "ProductRow", "ProductVersionRow", "REQUEST_STATES"]
+__all__ = ["REQUEST_STATES", "AccessRequestRow", "ProductRow", "ProductVersionRow"]
 
 REQUEST_STATES = ("PENDING", "APPROVED", "DENIED", "REVOKED")
 

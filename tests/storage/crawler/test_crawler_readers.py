@@ -104,3 +104,10 @@ def test_conform_casts_fills_and_refuses():
         conform(pa.table({"id": ["a"]}), schema)
     with pytest.raises(InvalidInputError, match="not in the table schema"):
         conform(pa.table({"zzz": [1]}), schema)
+
+
+def test_bom_crlf_and_leading_blank_lines(tmp_path):
+    (tmp_path / "win.csv").write_bytes(b"\xef\xbb\xbf\r\n\r\nid,name\r\n1,ann\r\n2,bob\r\n\r\n")
+    sniff, data = _read(tmp_path / "win.csv")
+    assert sniff.header and sniff.skip_rows == 3
+    assert data.table.to_pydict() == {"id": [1, 2], "name": ["ann", "bob"]}

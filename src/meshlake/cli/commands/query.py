@@ -7,13 +7,14 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
+from rich.text import Text
 
 from meshlake.cli.output import Output, bold, to_jsonable
 from meshlake.cli.state import get_state
+from meshlake.query.results import QueryResult
 
 __all__ = ["OutputFormat", "read_sql", "register", "result_document", "write_result"]
 
@@ -29,19 +30,6 @@ class OutputFormat(str, Enum):
     parquet = "parquet"
 
 
-class QueryResultLike(Protocol):
-    """What ``Session.query`` returns (see :class:`meshlake.query.results.QueryResult`)."""
-
-    query_id: str | None
-
-    @property
-    def columns(self) -> list[str]: ...
-
-    def rows(self) -> list[tuple[Any, ...]]: ...
-
-    def to_arrow(self) -> pa.Table: ...
-
-
 def read_sql(text: str) -> str:
     """The SQL itself: ``-`` reads stdin, ``@FILE`` reads a file, anything else is SQL."""
     if text == "-":
@@ -55,13 +43,13 @@ def read_sql(text: str) -> str:
     return text
 
 
-def result_document(result: QueryResultLike) -> dict[str, Any]:
+def result_document(result: QueryResult) -> dict[str, Any]:
     """The JSON form of a result: ``{"query_id", "columns", "rows"}``."""
     return {"query_id": result.query_id, "columns": list(result.columns),
             "rows": to_jsonable([list(r) for r in result.rows()])}
 
 
-def write_result(result: QueryResultLike, fmt: OutputFormat, out: Path | None) -> None:
+def write_result(result: QueryResult, fmt: OutputFormat, out: Path | None) -> None:
     """Write the result as CSV, JSON or Parquet to ``out`` (CSV and JSON: stdout if None)."""
     if fmt is OutputFormat.parquet:
         import pyarrow.parquet as pq
@@ -83,7 +71,7 @@ def write_result(result: QueryResultLike, fmt: OutputFormat, out: Path | None) -
         out.write_text(text, encoding="utf-8")
 
 
-def _show(out: Output, result: QueryResultLike, max_rows: int) -> None:
+def _show(out: Output, result: QueryResult, max_rows: int) -> None:
     rows = result.rows()
     shown = rows[:max_rows]
     caption = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
@@ -92,10 +80,10 @@ def _show(out: Output, result: QueryResultLike, max_rows: int) -> None:
     if result.query_id:
         caption += f" · query id {result.query_id}"
     if not rows:
-        out.table(result.columns, [], empty=f"no rows (columns: {', '.join(result.columns)})"
-                  + (f" · query id {result.query_id}" if result.query_id else ""))
-        return
-    out.table(result.columns, shown, caption=caption)
+        caption = f"no rows (columns: {', '.join(result.columns)})" + caption[6:]
+    else:
+        out.table(result.columns, shown)
+    out.console.print(Text(caption, style="dim"), soft_wrap=True)
 
 
 def query(
@@ -113,6 +101,8 @@ def query(
         "--out", metavar="FILE", help="Write the rows to FILE instead of stdout.")] = None,
     max_rows: Annotated[int, typer.Option(
         min=1, help="Rows shown in the table output.")] = 20,
+    workgroup: Annotated[str | None, typer.Option(
+        metavar="NAME", help="Workgroup that stores the result (default: primary).")] = None,
 ) -> None:
     """Run a governed SQL query as --as: only the rows and columns it may read."""
     state = get_state(ctx)
@@ -126,13 +116,8 @@ def query(
         raise typer.BadParameter("parquet output needs --out FILE", param_hint="'--output'")
     text = read_sql(sql)
     session = state.session()
-    run = getattr(session, "query", None)
-    if run is None:
-        state.out.error("not_available", "this build of meshlake has no query service yet "
-                        "(Session.query is missing)")
-        raise typer.Exit(1)
     with state.out.status("running query"):
-        result: QueryResultLike = run(text, database=database)
+        result = session.query(text, database=database, workgroup=workgroup)
     if out is not None:
         write_result(result, fmt, out)
         rows = result.to_arrow().num_rows

@@ -90,6 +90,7 @@ class TextSample:
     lines: tuple[str, ...]  # non-empty lines, without their line ends
     encoding: str  # "utf-8", or "latin-1" when the bytes are not UTF-8
     complete: bool  # True when the sample holds the whole file
+    leading_blank: int = 0  # blank lines before the first line (readers must skip them)
 
 
 def _extension(name: str) -> tuple[str, bool]:
@@ -157,8 +158,10 @@ def decode_sample(head: bytes, *, complete: bool, max_lines: int = 20_000) -> Te
     except UnicodeDecodeError:
         text, encoding = head.decode("latin-1"), "latin-1"
     text = text.removeprefix("\ufeff")
-    lines = tuple(line for line in text.splitlines() if line.strip())[:max_lines]
-    return TextSample(lines=lines, encoding=encoding, complete=complete)
+    all_lines = text.splitlines()
+    leading = next((i for i, line in enumerate(all_lines) if line.strip()), len(all_lines))
+    lines = tuple(line for line in all_lines if line.strip())[:max_lines]
+    return TextSample(lines=lines, encoding=encoding, complete=complete, leading_blank=leading)
 
 
 def _field_counts(lines: Sequence[str], delimiter: str) -> list[int]:

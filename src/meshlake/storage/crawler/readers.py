@@ -60,6 +60,7 @@ class FileSniff:
     dialect: Dialect | None = None
     header: bool = False
     encoding: str = "utf-8"
+    skip_rows: int = 0  # raw lines before the data: leading blank lines and the header
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def _sniff(location: Location, file: DataFile, sample_bytes: int) -> FileSniff |
     types = sample_types(rows[1:] if header else rows, width)
     names = column_names(rows[0], width, header)
     schema = normalize_schema(pa.schema(list(zip(names, types, strict=True))))
-    return FileSniff(kind, compression, schema, dialect, header, text.encoding)
+    skip = text.leading_blank + (1 if header else 0)
+    return FileSniff(kind, compression, schema, dialect, header, text.encoding, skip)
 
 
 def _open(location: Location, file: DataFile, compression: str | None) -> tuple[Any, HashingReader]:
@@ -190,7 +192,7 @@ def _read_delimited(
     if sniff.dialect.collapses_spaces:
         return _read_whitespace(location, file, sniff, types)
     read_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1 if sniff.header else 0, encoding=sniff.encoding
+        column_names=names, skip_rows=sniff.skip_rows, encoding=sniff.encoding
     )
     parse_options = pacsv.ParseOptions(
         delimiter=sniff.dialect.delimiter,
@@ -240,7 +242,7 @@ def _read_whitespace(
         lines = pacsv.read_csv(
             source,
             pacsv.ReadOptions(
-                column_names=["line"], skip_rows=1 if sniff.header else 0, encoding=sniff.encoding
+                column_names=["line"], skip_rows=sniff.skip_rows, encoding=sniff.encoding
             ),
             pacsv.ParseOptions(delimiter="\x1f", quote_char=False, ignore_empty_lines=True),
             pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False),

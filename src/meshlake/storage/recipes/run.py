@@ -102,8 +102,8 @@ def _coerce(
 ) -> tuple[Recipe, Path | None]:
     if isinstance(recipe, Recipe | Mapping):
         return parse_recipe(recipe), base_dir
-    if isinstance(recipe, str) and "\n" in recipe:
-        return parse_recipe(recipe), base_dir
+    if isinstance(recipe, str) and not recipe.strip().lower().endswith((".yaml", ".yml")):
+        return parse_recipe(recipe), base_dir  # YAML text
     path = Path(recipe)
     return load_recipe(path), base_dir if base_dir is not None else path.parent
 
@@ -124,8 +124,8 @@ def run_recipe(
     Args:
         source: the table to read.
         target: the table to write.
-        recipe: a :class:`Recipe`, a mapping, YAML text (containing a newline) or the path
-            of a YAML file.
+        recipe: a :class:`Recipe`, a mapping, the path of a YAML file (a ``Path``, or a
+            string ending in ``.yaml`` / ``.yml``) or YAML text (any other string).
         base_dir: where relative codebook paths resolve (default: the recipe file's folder).
         run_id: the run's id (default: a new random id).
 
