@@ -218,11 +218,13 @@ class _Builder:
 
     def _expression(self, table_level: bool) -> dict[str, Any]:
         rng, keys = self.rng, self.keys
-        scope = rng.choice(["domain", "lob"]) if rng.random() < 0.8 else None
+        r = rng.random()  # scoped to 1-2 domains (100 values) or 1 line of business (24)
+        scope = "domain" if r < 0.78 else "lob" if r < 0.98 else None
         expr: list[list[Any]] = []
         if scope is not None:
             vals = keys[scope][1]
-            expr.append([keys[scope][0], sorted(rng.sample(vals, rng.randint(1, 3)))])
+            n = rng.randint(1, 2) if scope == "domain" else 1
+            expr.append([keys[scope][0], sorted(rng.sample(vals, n))])
         if table_level and (scope is None or rng.random() < 0.6):
             key = rng.choice(["classification", "classification", "region", "pii"])
             vals = keys[key][1]

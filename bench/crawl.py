@@ -15,6 +15,7 @@ under ``## crawl`` (other sections are left alone).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -85,38 +86,51 @@ class IcebergTarget:
     def rows(self, table: str) -> int:
         snapshot = self.catalog.load_table(self._id(table)).current_snapshot()
         assert snapshot is not None and snapshot.summary is not None
-        return int(snapshot.summary["total-records"])
+        return int(str(snapshot.summary["total-records"]))
 
 
 def generate_csv(path: Path, size_mb: int, seed: int = 7) -> int:
     """Write a CSV of about ``size_mb`` MB (ints, doubles, strings, bools, dates, timestamps)."""
-    rng = np.random.default_rng(seed)
+    rng, day = np.random.default_rng(seed), "datetime64[D]"
     words = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"])
     target, rows, start = size_mb * 1024 * 1024, 0, np.datetime64("2020-01-01T00:00:00", "s")
     with pacsv.CSVWriter(path, _schema()) as writer:
         while path.stat().st_size < target:
             n = 200_000
             ids = np.arange(rows, rows + n)
-            batch = pa.record_batch([
-                pa.array(ids),
-                pa.array(rng.integers(250, 18_424, n)),
-                pa.array(np.round(rng.normal(1_000, 250, n), 2)),
-                pa.array(words[rng.integers(0, len(words), n)]),
-                pa.array(rng.random(n) < 0.7),
-                pa.array((start + rng.integers(0, 1_500, n).astype("timedelta64[D]")).astype("datetime64[D]")),
-                pa.array(start + rng.integers(0, 10**8, n).astype("timedelta64[s]")),
-                pa.array(np.char.add("note-", (ids * 7919 % 100_003).astype(str))),
-            ], schema=_schema())  # fmt: skip
+            batch = pa.record_batch(
+                [
+                    pa.array(ids),
+                    pa.array(rng.integers(250, 18_424, n)),
+                    pa.array(np.round(rng.normal(1_000, 250, n), 2)),
+                    pa.array(words[rng.integers(0, len(words), n)]),
+                    pa.array(rng.random(n) < 0.7),
+                    pa.array(
+                        (start + rng.integers(0, 1_500, n).astype("timedelta64[D]")).astype(day)
+                    ),
+                    pa.array(start + rng.integers(0, 10**8, n).astype("timedelta64[s]")),
+                    pa.array(np.char.add("note-", (ids * 7919 % 100_003).astype(str))),
+                ],
+                schema=_schema(),
+            )
             writer.write_batch(batch)
             rows += n
     return rows
 
 
 def _schema() -> pa.Schema:
-    return pa.schema([
-        ("id", pa.int64()), ("amount", pa.int64()), ("score", pa.float64()), ("word", pa.string()),
-        ("flag", pa.bool_()), ("day", pa.date32()), ("at", pa.timestamp("s")), ("note", pa.string()),
-    ])  # fmt: skip
+    return pa.schema(
+        [
+            ("id", pa.int64()),
+            ("amount", pa.int64()),
+            ("score", pa.float64()),
+            ("word", pa.string()),
+            ("flag", pa.bool_()),
+            ("day", pa.date32()),
+            ("at", pa.timestamp("s")),
+            ("note", pa.string()),
+        ]
+    )
 
 
 def run_baseline(csv: Path, out: Path) -> tuple[float, int]:
@@ -138,7 +152,7 @@ def run_crawl(csv: Path, root: Path) -> tuple[float, int, Mapping[str, float]]:
 
 def _p99(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def write_readme(section: str) -> None:
@@ -149,8 +163,9 @@ def write_readme(section: str) -> None:
     if start is None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))  # fmt: skip
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
         text = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "")
         text += "".join(lines[end:])
     README.write_text(text)
@@ -163,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args(argv)
     command = "python bench/crawl.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="meshlake-bench-crawl-") as tmp:
         csv = Path(tmp) / "data.csv"
         rows = generate_csv(csv, args.size_mb)
@@ -180,19 +196,24 @@ def main(argv: list[str] | None = None) -> int:
             phases = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
             print(f"run {i + 1}: baseline {base[-1]:.2f} s, crawl {crawled[-1]:.2f} s ({phases})")
     ratio = statistics.median(crawled) / statistics.median(base)
-    parts = {k: statistics.median(t.get(k, 0.0) for t in breakdowns)
-             for k in ("sniff", "read", "conform", "write")}  # fmt: skip
-    print(f"median baseline {statistics.median(base):.2f} s, crawl "
-          f"{statistics.median(crawled):.2f} s, ratio {ratio:.2f}x (target <= {TARGET_RATIO}x)")  # fmt: skip
+    parts = {
+        k: statistics.median(t.get(k, 0.0) for t in breakdowns)
+        for k in ("sniff", "read", "conform", "write")
+    }
+    print(
+        f"median baseline {statistics.median(base):.2f} s, crawl "
+        f"{statistics.median(crawled):.2f} s, ratio {ratio:.2f}x (target <= {TARGET_RATIO}x)"
+    )
     section = (
         f"{SECTION}\n\n"
         f"Crawl of one generated CSV ({size / 2**20:.0f} MiB, {rows:,} rows, 8 columns: ints, "
         "doubles, strings, bools, dates, timestamps) into a new Iceberg table (pyiceberg "
         f"SqlCatalog on SQLite, local warehouse), against `pyarrow.csv.read_csv` + "
-        f"`pyarrow.parquet.write_table(compression=\"{COMPRESSION}\")` of the same file. "
+        f'`pyarrow.parquet.write_table(compression="{COMPRESSION}")` of the same file. '
         f"{args.runs} alternating runs each, {datetime.now(UTC):%Y-%m-%d}, "
         f"{platform.machine()} with {_cpus()} CPUs, Python {platform.python_version()}, "
-        f"pyarrow {pa.__version__}, pyiceberg {pyiceberg.__version__}.\n\n"
+        f"pyarrow {pa.__version__}, pyiceberg {pyiceberg.__version__}; 1-minute load "
+        f"average {load:.1f} at the start (other work on the machine makes runs noisy).\n\n"
         "| | median (s) | p99 (s) | MB/s |\n| --- | ---: | ---: | ---: |\n"
         f"| baseline (read_csv + write_table) | {statistics.median(base):.2f} | "
         f"{_p99(base):.2f} | {size / 2**20 / statistics.median(base):.0f} |\n"
@@ -211,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 1
 
 

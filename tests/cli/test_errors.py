@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from meshlake.cli.commands.setup import DEMO_MODULE
-from tests.cli.conftest import Cli
+
+from .runner import Cli
 
 
 def _one_error_line(text: str) -> str:
@@ -48,13 +49,16 @@ def test_init_is_idempotent(cli: Cli) -> None:
     assert [e["action"] for e in cli.json("audit", "list")] == ["bootstrap"]
 
 
-@pytest.mark.parametrize("policy, message", [
-    ("domain=sales", "start with DATABASE: or TABLE:"),
-    ("TABLE:domain", "each condition is KEY=V1|V2"),
-    ("TABLE:", "name at least one condition"),
-    ("VIEW:domain=sales", "start with DATABASE: or TABLE:"),
-    ("TABLE:domain=a;domain=b", "appears twice"),
-])
+@pytest.mark.parametrize(
+    "policy, message",
+    [
+        ("domain=sales", "start with DATABASE: or TABLE:"),
+        ("TABLE:domain", "each condition is KEY=V1|V2"),
+        ("TABLE:", "name at least one condition"),
+        ("VIEW:domain=sales", "start with DATABASE: or TABLE:"),
+        ("TABLE:domain=a;domain=b", "appears twice"),
+    ],
+)
 def test_bad_tag_policy_is_a_usage_error(cli: Cli, policy: str, message: str) -> None:
     result = cli("grant", "consumer", "--tag-policy", policy, "-p", "SELECT", code=2)
     assert "--tag-policy" in result.stderr and message in result.stderr
@@ -62,22 +66,25 @@ def test_bad_tag_policy_is_a_usage_error(cli: Cli, policy: str, message: str) ->
 
 
 def test_usage_error_in_json_mode_is_a_json_document(cli: Cli) -> None:
-    result = cli("grant", "consumer", "--tag-policy", "TABLE:domain", "-p", "SELECT",
-                      json_mode=True, code=2)
+    result = cli(
+        "grant", "consumer", "--tag-policy", "TABLE:domain", "-p", "SELECT", json_mode=True, code=2
+    )
     error = json.loads(result.stderr)["error"]
     assert error["type"] == "usage" and "--tag-policy" in error["message"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--table", "sales.orders", "--database", "sales"], "give one resource"),
-    (["--columns", "a,b"], "--columns and --excluded-columns go with --table"),
-    (["--table", "orders"], "DB.TABLE"),
-    (["--filter", "sales.orders"], "DB.TABLE.FILTER"),
-    ([], "name the resource with one of"),
-    (["--table", "s.o", "--columns", "a", "--excluded-columns", "b"], "not both"),
-])
-def test_bad_resource_options_are_usage_errors(cli: Cli, args: list[str], message: str
-                                               ) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--table", "sales.orders", "--database", "sales"], "give one resource"),
+        (["--columns", "a,b"], "--columns and --excluded-columns go with --table"),
+        (["--table", "orders"], "DB.TABLE"),
+        (["--filter", "sales.orders"], "DB.TABLE.FILTER"),
+        ([], "name the resource with one of"),
+        (["--table", "s.o", "--columns", "a", "--excluded-columns", "b"], "not both"),
+    ],
+)
+def test_bad_resource_options_are_usage_errors(cli: Cli, args: list[str], message: str) -> None:
     result = cli("grant", "consumer/analyst", *args, "-p", "SELECT", code=2)
     assert message in result.stderr
 
@@ -113,8 +120,11 @@ def test_bad_table_definitions_are_usage_errors(mesh_cli: Cli) -> None:
         result = mesh_cli("table", "create", "sales.t", *args, as_="central/owner", code=2)
         assert message in result.stderr, result.stderr
     # a type the store does not know is the API's invalid_input, with the known types
-    line = _one_error_line(mesh_cli("table", "create", "sales.t", "-c", "id:bigintt",
-                                    as_="central/owner", code=1).stderr)
+    line = _one_error_line(
+        mesh_cli(
+            "table", "create", "sales.t", "-c", "id:bigintt", as_="central/owner", code=1
+        ).stderr
+    )
     assert line.startswith("error (invalid_input): unknown column type 'bigintt'")
 
 
@@ -123,28 +133,29 @@ def test_tampered_audit_log_fails_verify(mesh_cli: Cli) -> None:
         db.execute("UPDATE ml_audit SET principal = 'someone' WHERE seq = 2")
     result = mesh_cli("audit", "verify", code=1)
     assert _one_error_line(result.stderr).startswith(
-        "error (audit_broken): the audit log is broken at event 2: the event was edited")
+        "error (audit_broken): the audit log is broken at event 2: the event was edited"
+    )
     report = mesh_cli.json("audit", "verify", code=1)
     assert report["ok"] is False and report["first_bad_seq"] == 2
 
 
-def test_drop_asks_for_confirmation(mesh_cli: Cli) -> None:
+def test_destructive_commands_ask_first(mesh_cli: Cli) -> None:
     owner = "central/owner"
-    mesh_cli("database", "create", "sales", as_=owner)
-    mesh_cli("table", "create", "sales.t", "-c", "id:bigint", as_=owner)
-    mesh_cli("table", "drop", "sales.t", as_=owner, input="n\n", code=1)
-    assert mesh_cli.json("table", "list", "sales", as_=owner) == [
-        {"database": "sales", "name": "t"}]
-    mesh_cli("table", "drop", "sales.t", "--yes", as_=owner)
-    assert mesh_cli.json("table", "list", "sales", as_=owner) == []
+    mesh_cli("tag", "create", "domain", "sales", as_=owner)
+    mesh_cli("tag", "delete", "domain", as_=owner, input="n\n", code=1)
+    assert [t["key"] for t in mesh_cli.json("tag", "list", as_=owner)] == ["domain"]
+    mesh_cli("tag", "delete", "domain", as_=owner, input="y\n")
+    assert mesh_cli.json("tag", "list", as_=owner) == []
 
 
 def test_version(cli: Cli) -> None:
     assert cli("--version").stdout.startswith("meshlake ")
 
 
-@pytest.mark.skipif(importlib.util.find_spec(DEMO_MODULE) is not None,
-                    reason="the demo is installed: running it is the demo's own test")
+@pytest.mark.skipif(
+    importlib.util.find_spec(DEMO_MODULE) is not None,
+    reason="the demo is installed: running it is the demo's own test",
+)
 def test_demo_not_installed_yet(cli: Cli) -> None:
     line = _one_error_line(cli("demo", code=1).stderr)
     assert "the demo is not installed yet" in line

@@ -26,28 +26,36 @@ from meshlake.resources import (
 )
 
 
-@pytest.mark.parametrize("values, expected", [
-    ({"catalog": True}, Catalog()),
-    ({"catalog": True, "account": "central"}, Catalog("central")),
-    ({"database": "sales"}, Database("sales")),
-    ({"table": "sales.orders"}, Table("sales", "orders")),
-    ({"table": "sales.*", "account": "central"}, Table("sales", "*", account="central")),
-    ({"table": "sales.orders", "columns": "id, amount"},
-     Table("sales", "orders", columns=["id", "amount"])),
-    ({"table": "sales.orders", "excluded_columns": "ssn"},
-     Table("sales", "orders", excluded_columns=["ssn"])),
-    ({"column": "sales.orders.id"}, Column("sales", "orders", "id")),
-    ({"filter": "sales.orders.us"}, DataFilter("sales", "orders", "us")),
-    ({"location": "s3://bucket/landing"}, Location("s3://bucket/landing")),
-    ({"tag": "domain"}, TagKey("domain")),
-    ({"tag": "domain=sales,hr"}, TagKey("domain", ["sales", "hr"])),
-    ({"tag_policy": "database:domain=sales"}, TagPolicy("DATABASE", {"domain": ["sales"]})),
-    ({"tag_policy": "TABLE:Domain=sales|hr; pii=*", "account": "central"},
-     TagPolicy("TABLE", {"domain": ["hr", "sales"], "pii": ["*"]}, account="central")),
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ({"catalog": True}, Catalog()),
+        ({"catalog": True, "account": "central"}, Catalog("central")),
+        ({"database": "sales"}, Database("sales")),
+        ({"table": "sales.orders"}, Table("sales", "orders")),
+        ({"table": "sales.*", "account": "central"}, Table("sales", "*", account="central")),
+        (
+            {"table": "sales.orders", "columns": "id, amount"},
+            Table("sales", "orders", columns=["id", "amount"]),
+        ),
+        (
+            {"table": "sales.orders", "excluded_columns": "ssn"},
+            Table("sales", "orders", excluded_columns=["ssn"]),
+        ),
+        ({"column": "sales.orders.id"}, Column("sales", "orders", "id")),
+        ({"filter": "sales.orders.us"}, DataFilter("sales", "orders", "us")),
+        ({"location": "s3://bucket/landing"}, Location("s3://bucket/landing")),
+        ({"tag": "domain"}, TagKey("domain")),
+        ({"tag": "domain=sales,hr"}, TagKey("domain", ["sales", "hr"])),
+        ({"tag_policy": "database:domain=sales"}, TagPolicy("DATABASE", {"domain": ["sales"]})),
+        (
+            {"tag_policy": "TABLE:Domain=sales|hr; pii=*", "account": "central"},
+            TagPolicy("TABLE", {"domain": ["hr", "sales"], "pii": ["*"]}, account="central"),
+        ),
+    ],
+)
 def test_build_resource(values: dict[str, object], expected: object) -> None:
-    kinds = ("catalog", "database", "table", "column", "filter", "location", "tag",
-             "tag_policy")
+    kinds = ("catalog", "database", "table", "column", "filter", "location", "tag", "tag_policy")
     assert build_resource(values, kinds=kinds) == expected
 
 
@@ -60,8 +68,9 @@ def test_build_resource_optional_and_kinds() -> None:
         build_resource({"column": "a.b.c"})
 
 
-@pytest.mark.parametrize("text", ["", "TABLE", "TABLE:=x", "TABLE:k=", "TABLE:k=|", "X:k=v",
-                                  "TABLE:k=v;k=w"])
+@pytest.mark.parametrize(
+    "text", ["", "TABLE", "TABLE:=x", "TABLE:k=", "TABLE:k=|", "X:k=v", "TABLE:k=v;k=w"]
+)
 def test_bad_tag_policies(text: str) -> None:
     with pytest.raises(typer.BadParameter):
         parse_tag_policy(text)
@@ -73,24 +82,28 @@ def test_tag_policy_values_may_be_comma_separated() -> None:
 
 @pytest.mark.parametrize("text", ["a", "a.b.c", "a.", ".b", "a. "])
 def test_dotted_names_need_exactly_two_parts(text: str) -> None:
-    with pytest.raises(typer.BadParameter, match="DB.TABLE"):
+    with pytest.raises(typer.BadParameter, match=r"DB\.TABLE"):
         parse_dotted(text, 2, "--table", "DB.TABLE")
 
 
 def test_describe_resource() -> None:
     assert describe_resource(Catalog()) == "your account's catalog"
     assert describe_resource(Database("sales", "central")) == "database central:sales"
-    assert describe_resource(Table("s", "t", excluded_columns=["x"])) == \
-        "table s.t (excluding x)"
+    assert describe_resource(Table("s", "t", excluded_columns=["x"])) == "table s.t (excluding x)"
     assert describe_resource(TagKey("domain")) == "tag domain=*"
     assert describe_resource(TagPolicy("TABLE", {"d": ["b", "a"]})) == "tag policy TABLE:d=a|b"
     assert describe_resource(DataFilter("s", "t", "f")) == "data filter s.t.f"
 
 
-@pytest.mark.parametrize("module", [
-    "meshlake.cli.output", "meshlake.cli.resources", "meshlake.cli.commands.tables",
-    "meshlake.cli.commands.tags",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "meshlake.cli.output",
+        "meshlake.cli.resources",
+        "meshlake.cli.commands.tables",
+        "meshlake.cli.commands.tags",
+    ],
+)
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

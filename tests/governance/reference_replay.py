@@ -18,6 +18,7 @@ from .reference_ops import (
     SELECT,
     TABLE_PERMISSIONS,
     TAG_KEY_PERMISSIONS,
+    TAG_VALUE_PERMISSIONS,
     AddValue,
     Assign,
     CreateKey,
@@ -165,10 +166,19 @@ def _authorize(m: ReferenceModel, op: Grant, key: GrantKey) -> Verdict:
     return _covered(wanted - held, False)
 
 
+def _allowed_permissions(key: GrantKey) -> frozenset[str]:
+    """Rule 5: what may be granted on this kind of resource (ALL where the kind has it)."""
+    if key[0] == "tag":
+        return TAG_KEY_PERMISSIONS | TAG_VALUE_PERMISSIONS
+    return _kind(key) | {ALL}
+
+
 def _check_grant(m: ReferenceModel, op: Grant) -> Verdict:
     key = grant_key(m, op.actor, op.resource)
     if isinstance(key, Verdict):
         return key
+    if not set(op.permissions) <= _allowed_permissions(key):
+        return fail("invalid_input", "rule 5: not a permission of this resource kind")
     if key[0] == "table":
         verdict = _rule8(m, op, key)
         if verdict.valid is False:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -51,23 +50,16 @@ from .reference_ops import (
     Op,
     PolicyRes,
     RemoveValue,
-    Revoke,
     TableRes,
     TableTarget,
-    TagRes,
     TagTarget,
     Unassign,
     Verdict,
     WildcardRes,
 )
 from .reference_replay import apply, check
+from .world_strategies import ADMIN, COLUMNS, PRINCIPALS, VALUES, World, worlds
 
-ADMIN = "p/admin"
-USERS = ("p/u1", "p/u2", "p/u3")
-PRINCIPALS = (ADMIN, *USERS)
-COLUMNS = ("a", "b", "c", "d")
-VALUES = ("x", "y", "z")
-KEYS = ("k0", "k1", "k2")
 TABLE_ACTIONS = ("SELECT", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
 DATABASE_ACTIONS = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP")
 VALUE_ACTIONS = ("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
@@ -77,125 +69,6 @@ ERRORS: dict[str, type[MeshError]] = {
     "access_denied": AccessDeniedError,
     "conflict": ConflictError,
 }
-
-
-@dataclass(frozen=True)
-class World:
-    """The drawn structure and the operations replayed on it."""
-
-    databases: tuple[str, ...]
-    tables: tuple[tuple[str, str, tuple[str, ...], str], ...]  # db, name, columns, creator
-    keys: tuple[tuple[str, tuple[str, ...]], ...]
-    ops: tuple[Op, ...]
-
-
-# ---------------------------------------------------------------------------- strategies
-def _subset(draw: Callable[..., Any], items: tuple[str, ...], lo: int = 1, hi: int | None = None
-            ) -> tuple[str, ...]:
-    return tuple(sorted(draw(st.sets(st.sampled_from(items), min_size=lo,
-                                     max_size=hi if hi is not None else len(items)))))
-
-
-@st.composite
-def worlds(draw: Callable[..., Any]) -> World:
-    """Random small worlds with a random history of tagging and granting."""
-    dbs = tuple(f"d{i}" for i in range(draw(st.integers(1, 2))))
-    tables = []
-    for i in range(draw(st.integers(len(dbs), 3))):
-        db = dbs[i] if i < len(dbs) else draw(st.sampled_from(dbs))
-        ncols = draw(st.integers(2, 4))
-        creator = draw(st.sampled_from((ADMIN, ADMIN, USERS[0])))
-        tables.append((db, f"t{i}", COLUMNS[:ncols], creator))
-    keys = tuple((KEYS[i], _subset(draw, VALUES, 2)) for i in range(draw(st.integers(1, 3))))
-    values = {k: v for k, v in keys}
-    names = [k for k, _ in keys]
-
-    def value_of(key: str) -> str:
-        return str(draw(st.sampled_from(values.get(key, VALUES) * 4 + VALUES)))
-
-    def target() -> TagTarget:
-        level = draw(st.sampled_from(("table", "column", "database")))
-        db, t, cols, _ = draw(st.sampled_from(tables))
-        if level == "database":
-            return DbTarget(db)
-        if level == "table":
-            return TableTarget(db, t)
-        return ColumnTarget(db, t, draw(st.sampled_from(cols)))
-
-    def perms(choices: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        ps = _subset(draw, choices, 1, 3)
-        go = _subset(draw, ps, 1) if draw(st.integers(0, 2)) == 0 else ()
-        return ps, go
-
-    def grant() -> Grant:
-        actor = draw(st.sampled_from((ADMIN, ADMIN, ADMIN, *USERS)))
-        grantee = draw(st.sampled_from((*USERS, ADMIN)))
-        kind = draw(st.sampled_from(("table", "columns", "policy", "tag", "database",
-                                     "wildcard", "database_policy")))
-        db, t, cols, _ = draw(st.sampled_from(tables))
-        res: GrantResource
-        table_perms = ("SELECT", "ALL", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
-        db_perms = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP", "ALL")
-        if kind == "columns":
-            include = draw(st.booleans())
-            named = _subset(draw, cols, 1, None if include else len(cols) - 1)
-            res = TableRes(db, t, named, None) if include else TableRes(db, t, None, named)
-            ps, go = perms(table_perms) if draw(st.integers(0, 4)) == 0 else (("SELECT",), ())
-            if draw(st.booleans()) and ps == ("SELECT",):
-                go = ps
-            return Grant(actor, grantee, res, ps, go)
-        if kind in ("policy", "database_policy"):
-            keys_used = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2,
-                                      unique=True))
-            expr = tuple((k, ("*",) if draw(st.integers(0, 3)) == 0 else _subset(
-                draw, values[k] * 3 + VALUES, 1, 2)) for k in sorted(keys_used))
-            rtype = "TABLE" if kind == "policy" else "DATABASE"
-            res = PolicyRes(rtype, expr)
-            ps, go = perms(table_perms if rtype == "TABLE" else db_perms)
-        elif kind == "tag":
-            key = draw(st.sampled_from(names))
-            whole = draw(st.booleans())
-            res = TagRes(key, None if whole else _subset(draw, values[key], 1))
-            ps, go = perms(("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
-                           + (("ALTER", "DROP") if whole else ()))
-        elif kind == "database":
-            res, (ps, go) = DatabaseRes(db), perms(db_perms)
-        elif kind == "wildcard":
-            res, (ps, go) = WildcardRes(db), perms(table_perms)
-        else:
-            res, (ps, go) = TableRes(db, t), perms(table_perms)
-        return Grant(actor, grantee, res, ps, go)
-
-    ops: list[Op] = []
-    grants: list[Grant] = []
-    for _ in range(draw(st.integers(4, 24))):
-        kind = draw(st.sampled_from(("assign",) * 7 + ("grant",) * 9 + ("unassign",) * 2
-                                    + ("revoke",) * 2 + ("key",)))
-        op: Op
-        if kind == "assign":
-            key = draw(st.sampled_from(names))
-            actor = draw(st.sampled_from((ADMIN, ADMIN, ADMIN, USERS[0], USERS[1])))
-            op = Assign(actor, target(), key, value_of(key))
-        elif kind == "unassign":
-            actor = draw(st.sampled_from((ADMIN, ADMIN, USERS[0])))
-            op = Unassign(actor, target(), draw(st.sampled_from(names)))
-        elif kind == "revoke" and grants:
-            g = draw(st.sampled_from(grants))
-            if g.grantable and draw(st.booleans()):
-                op = Revoke(ADMIN, g.grantee, g.resource, (), _subset(draw, g.grantable))
-            else:
-                op = Revoke(ADMIN, g.grantee, g.resource, _subset(draw, g.permissions))
-        elif kind == "key":
-            key = draw(st.sampled_from((*names, KEYS[-1])))
-            action = draw(st.sampled_from(("delete", "create", "add", "remove")))
-            op = {"delete": DeleteKey(key), "create": CreateKey(key, _subset(draw, VALUES, 2)),
-                  "add": AddValue(key, draw(st.sampled_from(VALUES))),
-                  "remove": RemoveValue(key, value_of(key))}[action]
-        else:
-            op = grant()
-            grants.append(op)
-        ops.append(op)
-    return World(dbs, tuple(tables), keys, tuple(ops))
 
 
 # ---------------------------------------------------------------------------- replay
@@ -219,8 +92,8 @@ def _target(t: TagTarget) -> Any:
     return Column(t.db, t.table, t.column)
 
 
-def _execute(mesh: meshlake.Mesh, op: Op) -> None:
-    s = mesh.session(op.actor)
+def _execute(sessions: dict[str, meshlake.Session], op: Op) -> None:
+    s = sessions[op.actor]
     if isinstance(op, CreateKey):
         s.tags.create(op.key, list(op.values))
     elif isinstance(op, DeleteKey):
@@ -239,12 +112,12 @@ def _execute(mesh: meshlake.Mesh, op: Op) -> None:
         s.revoke(op.grantee, _resource(op.resource), list(op.permissions), list(op.grantable))
 
 
-def _replay(mesh: meshlake.Mesh, model: ReferenceModel, op: Op) -> None:
+def _replay(sessions: dict[str, meshlake.Session], model: ReferenceModel, op: Op) -> None:
     """Run ``op`` on both sides; the engine must obey every verdict the rules fix."""
     verdict: Verdict = check(model, op)
     error: MeshError | None = None
     try:
-        _execute(mesh, op)
+        _execute(sessions, op)
     except MeshError as exc:
         error = exc
     if verdict.valid is True:
@@ -267,20 +140,21 @@ def _build(world: World, home: str) -> tuple[meshlake.Mesh, ReferenceModel]:
         root.principals.create(p)
     root.accounts.set_admins("p", [ADMIN])
     model = ReferenceModel([ADMIN])
-    admin = mesh.session(ADMIN)
+    sessions = {p: mesh.session(p) for p in PRINCIPALS}
+    admin = sessions[ADMIN]
     for db in world.databases:
         admin.catalog.create_database(db)
         model.add_database(db, ADMIN)
     for key, values in world.keys:
-        _replay(mesh, model, CreateKey(key, values))
+        _replay(sessions, model, CreateKey(key, values))
     for db, t, cols, creator in world.tables:
         if creator != ADMIN and not check_create(model, creator, db):
-            _replay(mesh, model, Grant(ADMIN, creator, DatabaseRes(db), ("CREATE_TABLE",)))
+            _replay(sessions, model, Grant(ADMIN, creator, DatabaseRes(db), ("CREATE_TABLE",)))
         assert check_create(model, creator, db)
-        mesh.session(creator).catalog.create_table(db, t, dict.fromkeys(cols, "int"), [])
+        sessions[creator].catalog.create_table(db, t, dict.fromkeys(cols, "int"), [])
         model.add_table(db, t, cols, creator)
     for op in world.ops:
-        _replay(mesh, model, op)
+        _replay(sessions, model, op)
     return mesh, model
 
 

@@ -128,9 +128,7 @@ class FakeCatalog:
         if not found.select:
             raise AccessDeniedError(f"no SELECT on {table}")
         names = tuple(c.name for c in found.columns)
-        policy = found.policy or TablePolicy(
-            found.ref, names, ((RowRule(frozenset(names)),),)
-        )
+        policy = found.policy or TablePolicy(found.ref, names, ((RowRule(frozenset(names)),),))
         return ResolvedTable(found.ref, link, policy, tuple(found.columns))
 
     def scan(
@@ -164,7 +162,7 @@ def engine() -> DuckDBEngine:
     return DuckDBEngine()
 
 
-PEOPLE = {
+PEOPLE: dict[str, list[Any]] = {
     "id": [1, 2, 3, 4, 5, 6],
     "name": ["ann", "bob", "cid", "dan", "eve", "fay"],
     "region": ["us", "eu", "us", "eu", "apac", "us"],

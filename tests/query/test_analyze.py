@@ -1,5 +1,6 @@
 """parse_query: one allowed SELECT, decided from the text alone."""
 
+# ruff: noqa: E501  (SQL corpora read best one query per line)
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -104,7 +105,7 @@ def test_refused_constructs(sql: str, message: str) -> None:
 def test_table_references_in_order_and_deduplicated() -> None:
     parsed = parse_query(
         "SELECT * FROM Sales.Orders o JOIN customers c ON o.c = c.id "
-        "WHERE o.id IN (SELECT id FROM sales.orders) AND EXISTS (SELECT 1 FROM \"Returns\")"
+        'WHERE o.id IN (SELECT id FROM sales.orders) AND EXISTS (SELECT 1 FROM "Returns")'
     )
     assert parsed.tables == (
         TableReference("sales", "orders"),
@@ -202,7 +203,7 @@ def test_other_dialects() -> None:
 def test_verify_rewritten_accepts_views_and_refuses_anything_else() -> None:
     views = frozenset({"__meshlake_scan_0"})
     verify_rewritten('SELECT * FROM "__meshlake_scan_0" AS "t"', "duckdb", views)
-    verify_rewritten('WITH c AS (SELECT 1) SELECT * FROM c, range(2)', "duckdb", views)
+    verify_rewritten("WITH c AS (SELECT 1) SELECT * FROM c, range(2)", "duckdb", views)
     for sql in ('SELECT * FROM "__meshlake_scan_1"', "SELECT * FROM people", "SELECT * FROM d.t"):
         with pytest.raises(InvalidQueryError):
             verify_rewritten(sql, "duckdb", views)

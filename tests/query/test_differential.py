@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeCatalog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import FakeCatalog
 from meshlake.governance.policy import RowRule
 from meshlake.query import run_query
 from meshlake.query.engines.duckdb import DuckDBEngine
@@ -33,7 +33,7 @@ DATA: dict[str, list[Any]] = {
 }
 ROWS = [dict(zip(DATA, values, strict=True)) for values in zip(*DATA.values(), strict=True)]
 COLUMNS = list(TYPES)
-LITERALS = {
+LITERALS: dict[str, list[Any]] = {
     "id": [1, 3, 6, 9, 12],
     "grp": ["a", "b", "c"],
     "x": [0, 3, 5, 8],
@@ -57,11 +57,11 @@ def sql_of(p: Pred, alias: str = "") -> str:
     if kind == "cmp":
         return f"{col} {p[2]} {_lit(p[3])}"
     if kind == "in":
-        return f'{col} IN ({", ".join(_lit(v) for v in p[2])})'
+        return f"{col} IN ({', '.join(_lit(v) for v in p[2])})"
     if kind == "between":
         return f"{col} BETWEEN {_lit(p[2])} AND {_lit(p[3])}"
     if kind == "null":
-        return f'{col} IS {"NOT " if p[2] else ""}NULL'
+        return f"{col} IS {'NOT ' if p[2] else ''}NULL"
     if kind == "like":
         return f"{col} LIKE {_lit(p[2])}"
     if kind == "not":
@@ -112,13 +112,27 @@ def holds(p: Pred, row: dict[str, Any]) -> bool | None:
 def atoms(columns: list[str]) -> st.SearchStrategy[Pred]:
     def for_column(c: str) -> st.SearchStrategy[Pred]:
         options = [
-            st.tuples(st.just("cmp"), st.just(c), st.sampled_from(list(_OPS)), st.sampled_from(LITERALS[c])),
-            st.tuples(st.just("in"), st.just(c), st.lists(st.sampled_from(LITERALS[c]), min_size=1, max_size=3).map(tuple)),
+            st.tuples(
+                st.just("cmp"),
+                st.just(c),
+                st.sampled_from(list(_OPS)),
+                st.sampled_from(LITERALS[c]),
+            ),
+            st.tuples(
+                st.just("in"),
+                st.just(c),
+                st.lists(st.sampled_from(LITERALS[c]), min_size=1, max_size=3).map(tuple),
+            ),
             st.tuples(st.just("null"), st.just(c), st.booleans()),
         ]
         if TYPES[c] != "VARCHAR":
             options.append(
-                st.tuples(st.just("between"), st.just(c), st.sampled_from(LITERALS[c]), st.sampled_from(LITERALS[c]))
+                st.tuples(
+                    st.just("between"),
+                    st.just(c),
+                    st.sampled_from(LITERALS[c]),
+                    st.sampled_from(LITERALS[c]),
+                )
             )
         else:
             options.append(st.tuples(st.just("like"), st.just(c), st.sampled_from(PATTERNS)))
@@ -131,7 +145,8 @@ def predicates(columns: list[str]) -> st.SearchStrategy[Pred]:
     return st.recursive(
         atoms(columns),
         lambda inner: st.one_of(
-            st.tuples(st.sampled_from(["and", "or"]), inner, inner), st.tuples(st.just("not"), inner)
+            st.tuples(st.sampled_from(["and", "or"]), inner, inner),
+            st.tuples(st.just("not"), inner),
         ),
         max_leaves=3,
     )
@@ -164,7 +179,10 @@ def expected_view(visible: list[str], views: list[list[Rule]]) -> list[dict[str,
         if not all(matching):
             continue
         out.append(
-            {c: row[c] if all(any(c in r[1] for r in m) for m in matching) else None for c in visible}
+            {
+                c: row[c] if all(any(c in r[1] for r in m) for m in matching) else None
+                for c in visible
+            }
         )
     return out
 
@@ -240,7 +258,11 @@ def test_aggregates(
     seen = expected_view(visible, views)
     column = data.draw(st.sampled_from(visible))
     values = [r[column] for r in seen if r[column] is not None]
-    got = _run(table, engine_for_diff, f"SELECT count(*), count({column}), min({column}), max({column}) FROM t")
+    got = _run(
+        table,
+        engine_for_diff,
+        f"SELECT count(*), count({column}), min({column}), max({column}) FROM t",
+    )
     assert got == [(len(seen), len(values), min(values, default=None), max(values, default=None))]
     if "grp" in visible:
         groups = Counter(r["grp"] for r in seen)
@@ -261,7 +283,9 @@ def test_self_join(
     column = data.draw(st.sampled_from(visible))
     got = _run(table, engine_for_diff, f"SELECT a.id, b.{column} FROM t a JOIN t b ON a.id = b.id")
     by_id = Counter(r["id"] for r in seen if r["id"] is not None)
-    want = [(r["id"], r[column]) for r in seen if r["id"] is not None for _ in range(by_id[r["id"]])]
+    want = [
+        (r["id"], r[column]) for r in seen if r["id"] is not None for _ in range(by_id[r["id"]])
+    ]
     assert _bag(got) == _bag(want)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import FakeCatalog
 
+from conftest import FakeCatalog
 from meshlake.errors import InvalidQueryError, NotFoundError, StorageError
 from meshlake.governance.policy import RowRule, TablePolicy, TableRef
 from meshlake.query.context import ScanColumn, TableScan
@@ -16,10 +17,16 @@ from meshlake.query.engines import GovernedScan, load_engine
 from meshlake.query.engines.duckdb import DuckDBEngine, local_path, view_sql
 
 REF = TableRef("a", "db", "t")
-COLUMNS = (ScanColumn("id", 1, "BIGINT"), ScanColumn("name", 2, "VARCHAR"), ScanColumn("ssn", 3, "VARCHAR"))
+COLUMNS = (
+    ScanColumn("id", 1, "BIGINT"),
+    ScanColumn("name", 2, "VARCHAR"),
+    ScanColumn("ssn", 3, "VARCHAR"),
+)
 
 
-def governed(catalog: FakeCatalog, table: str = "people", view: str = "__meshlake_scan_0") -> GovernedScan:
+def governed(
+    catalog: FakeCatalog, table: str = "people", view: str = "__meshlake_scan_0"
+) -> GovernedScan:
     resolved = catalog.resolve("db", table)
     visible = tuple(c for c in resolved.columns if c.name in resolved.policy.columns)
     return GovernedScan(view, catalog.scan(resolved), resolved.policy, visible)
@@ -29,7 +36,12 @@ def test_view_sql_is_a_secure_view_over_field_ids() -> None:
     policy = TablePolicy(
         REF,
         ("id", "name"),
-        ((RowRule(frozenset({"id", "name"}), "\"id\" > 1", "f"), RowRule(frozenset({"id"}), "\"id\" = 0", "g")),),
+        (
+            (
+                RowRule(frozenset({"id", "name"}), '"id" > 1', "f"),
+                RowRule(frozenset({"id"}), '"id" = 0', "g"),
+            ),
+        ),
     )
     scan = TableScan(REF, 7, ("file:///w/t/data/a.parquet", "/w/t/data/it's.parquet"), COLUMNS)
     sql = view_sql(GovernedScan("__meshlake_scan_0", scan, policy, COLUMNS[:2]))
@@ -54,8 +66,10 @@ def test_view_sql_of_an_empty_table_is_typed_and_empty() -> None:
 
 
 def test_never_visible_cells_are_typed_nulls() -> None:
-    policy = TablePolicy(REF, ("id", "name"), ((RowRule(frozenset({"id"}), "\"id\" > 1", "f"),),))
-    sql = view_sql(GovernedScan("v", TableScan(REF, 1, ("/w/a.parquet",), COLUMNS), policy, COLUMNS[:2]))
+    policy = TablePolicy(REF, ("id", "name"), ((RowRule(frozenset({"id"}), '"id" > 1', "f"),),))
+    sql = view_sql(
+        GovernedScan("v", TableScan(REF, 1, ("/w/a.parquet",), COLUMNS), policy, COLUMNS[:2])
+    )
     assert 'CAST(NULL AS VARCHAR) AS "name"' in sql
 
 
@@ -68,7 +82,9 @@ def test_local_paths() -> None:
 
 def test_renamed_columns_keep_their_values(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
     catalog.rename_column("db", "people", "name", "full_name")
-    table = engine.execute('SELECT id, full_name FROM "__meshlake_scan_0" ORDER BY id', [governed(catalog)])
+    table = engine.execute(
+        'SELECT id, full_name FROM "__meshlake_scan_0" ORDER BY id', [governed(catalog)]
+    )
     assert table.column("full_name").to_pylist() == ["ann", "bob", "cid", "dan", "eve", "fay"]
 
 
@@ -89,7 +105,7 @@ def test_types_survive_the_view(tmp_path: Path, engine: DuckDBEngine) -> None:
 
     cat = FakeCatalog(tmp_path)
     types = {"d": "DATE", "ts": "TIMESTAMP", "dec": "DECIMAL(10,2)", "b": "BOOLEAN", "i": "INTEGER"}
-    values = {
+    values: dict[str, list[Any]] = {
         "d": [dt.date(2024, 2, 29)],
         "ts": [dt.datetime(2024, 2, 29, 12, 30)],
         "dec": [Decimal("12.34")],
@@ -113,10 +129,14 @@ def test_queries_do_not_see_each_others_views(catalog: FakeCatalog, engine: Duck
         engine.execute(sql, [])
 
 
-def test_concurrent_queries_with_different_policies(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
+def test_concurrent_queries_with_different_policies(
+    catalog: FakeCatalog, engine: DuckDBEngine
+) -> None:
     scans = []
     for region in ("us", "eu", "apac"):
-        catalog.set_policy("db", "people", None, [[RowRule(frozenset({"id"}), f"\"region\" = '{region}'", region)]])
+        catalog.set_policy(
+            "db", "people", None, [[RowRule(frozenset({"id"}), f"\"region\" = '{region}'", region)]]
+        )
         scans.append((region, governed(catalog)))
     expected = {"us": 3, "eu": 2, "apac": 1}
     errors: list[BaseException] = []
@@ -138,15 +158,19 @@ def test_concurrent_queries_with_different_policies(catalog: FakeCatalog, engine
 
 
 def test_streaming(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
-    reader = engine.stream('SELECT id FROM "__meshlake_scan_0" ORDER BY id', [governed(catalog)], batch_size=2)
+    reader = engine.stream(
+        'SELECT id FROM "__meshlake_scan_0" ORDER BY id', [governed(catalog)], batch_size=2
+    )
     assert reader.read_all().column("id").to_pylist() == [1, 2, 3, 4, 5, 6]
     with pytest.raises(NotFoundError):
         engine.stream('SELECT nope FROM "__meshlake_scan_0"', [governed(catalog)])
 
 
-def test_errors_are_translated_without_view_names(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
+def test_errors_are_translated_without_view_names(
+    catalog: FakeCatalog, engine: DuckDBEngine
+) -> None:
     gs = governed(catalog)
-    with pytest.raises(NotFoundError, match="^column nope not found$"):
+    with pytest.raises(NotFoundError, match=r"^column nope not found$"):
         engine.execute('SELECT nope FROM "__meshlake_scan_0"', [gs])
     with pytest.raises(InvalidQueryError) as info:
         engine.execute('SELECT CAST(name AS INTEGER) FROM "__meshlake_scan_0"', [gs])
@@ -160,7 +184,10 @@ def test_unreadable_data_is_a_storage_error(catalog: FakeCatalog, engine: DuckDB
     gs = governed(catalog)
     missing = TableScan(gs.scan.table, 1, (gs.scan.files[0] + ".gone",), gs.scan.columns)
     with pytest.raises(StorageError):
-        engine.execute('SELECT * FROM "__meshlake_scan_0"', [GovernedScan(gs.view, missing, gs.policy, gs.visible)])
+        engine.execute(
+            'SELECT * FROM "__meshlake_scan_0"',
+            [GovernedScan(gs.view, missing, gs.policy, gs.visible)],
+        )
 
 
 def test_more_data_directories_than_cached_databases(tmp_path: Path) -> None:
@@ -172,7 +199,9 @@ def test_more_data_directories_than_cached_databases(tmp_path: Path) -> None:
         scans.append(governed(cat, name))
     for _ in range(2):
         for gs in scans:
-            assert small.execute('SELECT sum(x) AS s FROM "__meshlake_scan_0"', [gs]).to_pylist() == [{"s": 3}]
+            assert small.execute(
+                'SELECT sum(x) AS s FROM "__meshlake_scan_0"', [gs]
+            ).to_pylist() == [{"s": 3}]
     small.close()
     assert small.execute('SELECT sum(x) AS s FROM "__meshlake_scan_0"', [scans[0]]).num_rows == 1
 

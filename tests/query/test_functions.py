@@ -40,7 +40,7 @@ SET_RETURNING = {"unnest"}
 
 def _calls(name: str) -> list[exp.Func]:
     """Every function node sqlglot builds for ``name(...)`` with 0-3 arguments."""
-    found = []
+    found: list[exp.Func] = []
     for args in _ARGS:
         try:
             tree = parse_one(f"SELECT {name}({args})", read="duckdb")

@@ -52,7 +52,9 @@ def test_rules_run_in_order() -> None:
 
 
 def test_rewrite_applies_every_rule() -> None:
-    parsed = parse_query("SELECT id /* c */ FROM db.t FOR VERSION AS OF 9 AS x JOIN db.t USING (id)")
+    parsed = parse_query(
+        "SELECT id /* c */ FROM db.t FOR VERSION AS OF 9 AS x JOIN db.t USING (id)"
+    )
     views = {ref: view_name(i) for i, ref in enumerate(parsed.tables)}
     out = rewrite(parsed.expression, ctx=RewriteContext(views)).sql(dialect="duckdb")
     assert out == (

@@ -7,9 +7,11 @@ must be refused or return only those cells.
 
 from __future__ import annotations
 
-import pytest
-from conftest import FakeCatalog
+from pathlib import Path
 
+import pytest
+
+from conftest import FakeCatalog
 from meshlake.errors import AccessDeniedError, InvalidQueryError, MeshError, NotFoundError
 from meshlake.governance.policy import RowRule
 from meshlake.query import run_query
@@ -69,14 +71,18 @@ def rows(cat: FakeCatalog, engine: DuckDBEngine, sql: str) -> list[tuple[object,
         "/* nothing */",
     ],
 )
-def test_non_select_statements_are_refused(cat: FakeCatalog, engine: DuckDBEngine, sql: str) -> None:
+def test_non_select_statements_are_refused(
+    cat: FakeCatalog, engine: DuckDBEngine, sql: str
+) -> None:
     with pytest.raises(InvalidQueryError):
         run_query(cat, sql, engine=engine)
     assert cat.resolved == [], "refused from the text alone, before any catalog lookup"
 
 
 def test_comments_cannot_hide_a_statement(cat: FakeCatalog, engine: DuckDBEngine) -> None:
-    outcome = run_query(cat, "SELECT id /* ; DROP TABLE people */ FROM people -- ; DROP", engine=engine)
+    outcome = run_query(
+        cat, "SELECT id /* ; DROP TABLE people */ FROM people -- ; DROP", engine=engine
+    )
     assert outcome.result is not None and outcome.result.rows() == [(i,) for i in US_IDS]
     assert "DROP" not in outcome.rewritten_sql and "/*" not in outcome.rewritten_sql
 
@@ -179,11 +185,16 @@ def test_hidden_and_missing_columns_get_the_same_error(
 ) -> None:
     errors = []
     for column in ("ssn", "nope"):
-        for template in ("SELECT {c} FROM people", "SELECT id FROM people WHERE {c} = 1",
-                         "SELECT p.{c} FROM people p"):
+        for template in (
+            "SELECT {c} FROM people",
+            "SELECT id FROM people WHERE {c} = 1",
+            "SELECT p.{c} FROM people p",
+        ):
             with pytest.raises(NotFoundError) as info:
                 run_query(cat, template.format(c=column), engine=engine)
-            errors.append(info.value.to_dict() | {"message": info.value.message.replace(column, "X")})
+            errors.append(
+                info.value.to_dict() | {"message": info.value.message.replace(column, "X")}
+            )
     hidden, missing = errors[:3], errors[3:]
     assert hidden == missing
 
@@ -278,28 +289,50 @@ POSITIONS = [
 ]
 
 
-@pytest.mark.parametrize("probe", [ERROR, CAST, DIVIDE, OVERFLOW], ids=["error", "cast", "div", "overflow"])
+# Row filters DuckDB cannot push into the Parquet scan are the ones a plain view leaks through.
+POLICIES = {
+    "region": "\"region\" = 'us'",
+    "or": '"region" = \'us\' OR "amount" > 900',
+    "like": "\"region\" LIKE 'u%' OR \"name\" IN ('bob')",
+}
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+@pytest.mark.parametrize(
+    "probe", [ERROR, CAST, DIVIDE, OVERFLOW], ids=["error", "cast", "div", "overflow"]
+)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_probes_never_fire_on_hidden_rows(
-    cat: FakeCatalog, engine: DuckDBEngine, probe: str, position: str
+    catalog: FakeCatalog, engine: DuckDBEngine, probe: str, position: str, policy: str
 ) -> None:
-    sql = position.format(
-        p=probe.format(a=""), pa=probe.format(a="p."), qa=probe.format(a="q.")
-    )
-    run_query(cat, sql, engine=engine)  # must not raise: the probe is true on visible rows
+    row_filter = POLICIES[policy]
+    catalog.set_policy("db", "people", VISIBLE, [[RowRule(frozenset(VISIBLE), row_filter, "f")]])
+    # The probe's condition holds exactly on the rows the policy hides.
+    guard = {
+        "region": "{a}region <> 'us'",
+        "or": "({a}region <> 'us' AND {a}amount <= 900)",
+        "like": "({a}region <> 'us' AND {a}name <> 'bob')",
+    }[policy]
+    probe = probe.replace("{a}region <> 'us'", guard)
+    sql = position.format(p=probe.format(a=""), pa=probe.format(a="p."), qa=probe.format(a="q."))
+    run_query(catalog, sql, engine=engine)  # must not raise: the probe is true on visible rows
 
 
 def test_probe_fires_on_visible_rows(cat: FakeCatalog, engine: DuckDBEngine) -> None:
     """The probes are real: the same expression raises when its row is visible."""
     with pytest.raises(InvalidQueryError, match="leak"):
-        run_query(cat, "SELECT id FROM people WHERE CASE WHEN id = 3 THEN error('leak') END", engine=engine)
+        run_query(
+            cat,
+            "SELECT id FROM people WHERE CASE WHEN id = 3 THEN error('leak') END",
+            engine=engine,
+        )
 
 
 # -- aggregates and statistics see only visible rows -------------------------------------------
 def test_aggregates_count_only_visible_rows(cat: FakeCatalog, engine: DuckDBEngine) -> None:
-    assert rows(cat, engine, "SELECT count(*), count(id), min(amount), max(amount), sum(amount) FROM people") == [
-        (3, 3, 10.0, 60.0, 100.0)
-    ]
+    assert rows(
+        cat, engine, "SELECT count(*), count(id), min(amount), max(amount), sum(amount) FROM people"
+    ) == [(3, 3, 10.0, 60.0, 100.0)]
     assert rows(cat, engine, "SELECT max(id), min(id) FROM people") == [(6, 1)]
     assert rows(cat, engine, "SELECT count(*) FROM people WHERE region = 'eu'") == [(0,)]
     assert rows(cat, engine, "SELECT approx_count_distinct(region) FROM people") == [(1,)]
@@ -310,19 +343,28 @@ def test_cells_outside_their_rule_are_null(catalog: FakeCatalog, engine: DuckDBE
         "db",
         "people",
         VISIBLE,
-        [[
-            RowRule(frozenset(VISIBLE), "\"region\" = 'us'", "us"),
-            RowRule(frozenset({"id", "region"}), '"amount" > 900', "big"),
-        ]],
+        [
+            [
+                RowRule(frozenset(VISIBLE), "\"region\" = 'us'", "us"),
+                RowRule(frozenset({"id", "region"}), '"amount" > 900', "big"),
+            ]
+        ],
     )
     got = rows(catalog, engine, "SELECT id, name, region, amount FROM people ORDER BY id")
     assert got == [
-        (1, "ann", "us", 10.0), (2, None, "eu", None), (3, "cid", "us", 30.0), (6, "fay", "us", 60.0)
+        (1, "ann", "us", 10.0),
+        (2, None, "eu", None),
+        (3, "cid", "us", 30.0),
+        (6, "fay", "us", 60.0),
     ]
     # A probe on a hidden cell sees NULL, never the value.
     assert rows(catalog, engine, "SELECT id FROM people WHERE name = 'bob'") == []
     assert rows(catalog, engine, "SELECT max(amount) FROM people") == [(60.0,)]
-    run_query(catalog, "SELECT id FROM people WHERE CASE WHEN name = 'bob' THEN error('leak') END IS NULL", engine=engine)
+    run_query(
+        catalog,
+        "SELECT id FROM people WHERE CASE WHEN name = 'bob' THEN error('leak') END IS NULL",
+        engine=engine,
+    )
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -344,7 +386,9 @@ def test_not_found_wins_over_access_denied(cat: FakeCatalog, engine: DuckDBEngin
         run_query(cat, "SELECT * FROM orders, nothing_here", engine=engine)
 
 
-def test_the_engine_cannot_read_other_files(cat: FakeCatalog, engine: DuckDBEngine, tmp_path) -> None:
+def test_the_engine_cannot_read_other_files(
+    cat: FakeCatalog, engine: DuckDBEngine, tmp_path: Path
+) -> None:
     """Defense in depth: even SQL that slipped past analysis cannot open other files."""
     from meshlake.query.engines import GovernedScan
 

@@ -1,5 +1,6 @@
 """run_query end to end over the fake catalog."""
 
+# ruff: noqa: E501  (SQL corpora read best one query per line)
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,8 +8,8 @@ from datetime import timedelta
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import PEOPLE, T0, FakeCatalog
 
+from conftest import PEOPLE, T0, FakeCatalog
 from meshlake.errors import AccessDeniedError, InvalidQueryError, NotFoundError
 from meshlake.governance.policy import RowRule
 from meshlake.query import run_query
@@ -16,7 +17,9 @@ from meshlake.query.engines.duckdb import DuckDBEngine
 from meshlake.query.service import plan_query
 
 
-def rows(cat: FakeCatalog, engine: DuckDBEngine, sql: str, **kwargs: object) -> list[tuple[object, ...]]:
+def rows(
+    cat: FakeCatalog, engine: DuckDBEngine, sql: str, **kwargs: object
+) -> list[tuple[object, ...]]:
     outcome = run_query(cat, sql, engine=engine, **kwargs)  # type: ignore[arg-type]
     assert outcome.result is not None
     return outcome.result.rows()
@@ -24,7 +27,9 @@ def rows(cat: FakeCatalog, engine: DuckDBEngine, sql: str, **kwargs: object) -> 
 
 def test_outcome_describes_what_was_read(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
     visible = ["id", "name", "region", "amount"]
-    catalog.set_policy("db", "people", visible, [[RowRule(frozenset(visible), "\"region\" = 'us'", "us")]])
+    catalog.set_policy(
+        "db", "people", visible, [[RowRule(frozenset(visible), "\"region\" = 'us'", "us")]]
+    )
     outcome = run_query(
         catalog,
         "SELECT p.name, sum(o.total) AS spent FROM db.people p JOIN orders o ON o.person_id = p.id "
@@ -33,8 +38,16 @@ def test_outcome_describes_what_was_read(catalog: FakeCatalog, engine: DuckDBEng
     )
     assert outcome.result is not None and outcome.result.rows() == [("ann", 5.0)]
     people, orders = outcome.tables
-    assert (str(people.ref), people.columns, people.filters) == ("acct:db.people", ("id", "name"), ("us",))
-    assert (str(orders.ref), orders.columns, orders.filters) == ("acct:db.orders", ("person_id", "total"), ())
+    assert (str(people.ref), people.columns, people.filters) == (
+        "acct:db.people",
+        ("id", "name"),
+        ("us",),
+    )
+    assert (str(orders.ref), orders.columns, orders.filters) == (
+        "acct:db.orders",
+        ("person_id", "total"),
+        (),
+    )
     assert people.snapshot_id == catalog.tables[("db", "people")].snapshots[-1][0]
     assert outcome.rows == 1 and outcome.bytes and outcome.bytes > 0
     assert '"__meshlake_scan_0" AS p' in outcome.rewritten_sql
@@ -59,7 +72,9 @@ def test_time_travel(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
     assert rows(catalog, engine, "SELECT count(*) FROM people") == [(7,)]
     assert rows(catalog, engine, f"SELECT count(*) FROM people FOR VERSION AS OF {first}") == [(6,)]
     when = (T0 + timedelta(hours=1)).isoformat()
-    assert rows(catalog, engine, f"SELECT count(*) FROM people FOR TIMESTAMP AS OF '{when}'") == [(6,)]
+    assert rows(catalog, engine, f"SELECT count(*) FROM people FOR TIMESTAMP AS OF '{when}'") == [
+        (6,)
+    ]
     outcome = run_query(
         catalog,
         f"SELECT n.id FROM people n LEFT JOIN people FOR VERSION AS OF {first} AS o USING (id) "
@@ -75,11 +90,18 @@ def test_time_travel(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
         run_query(catalog, "SELECT * FROM people FOR TIMESTAMP AS OF '2000-01-01'", engine=engine)
 
 
-def test_time_travel_stays_under_the_current_policy(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
+def test_time_travel_stays_under_the_current_policy(
+    catalog: FakeCatalog, engine: DuckDBEngine
+) -> None:
     first = catalog.tables[("db", "people")].snapshots[-1][0]
     catalog.append("db", "people", {"id": [7], "name": ["gus"], "region": ["us"]})
-    catalog.set_policy("db", "people", ["id"], [[RowRule(frozenset({"id"}), "\"region\" = 'eu'", "eu")]])
-    assert rows(catalog, engine, f"SELECT * FROM people FOR VERSION AS OF {first} ORDER BY id") == [(2,), (4,)]
+    catalog.set_policy(
+        "db", "people", ["id"], [[RowRule(frozenset({"id"}), "\"region\" = 'eu'", "eu")]]
+    )
+    assert rows(catalog, engine, f"SELECT * FROM people FOR VERSION AS OF {first} ORDER BY id") == [
+        (2,),
+        (4,),
+    ]
     with pytest.raises(NotFoundError):
         run_query(catalog, f"SELECT name FROM people FOR VERSION AS OF {first}", engine=engine)
 
@@ -113,7 +135,9 @@ def test_errors_in_rule_zero_order(catalog: FakeCatalog, engine: DuckDBEngine) -
     catalog.tables[("db", "orders")].select = True
     catalog.tables[("db", "orders")].policy = None
     policy = catalog.set_policy("db", "orders")
-    catalog.tables[("db", "orders")].policy = type(policy)(policy.table, policy.columns, policy.views, select=False)
+    catalog.tables[("db", "orders")].policy = type(policy)(
+        policy.table, policy.columns, policy.views, select=False
+    )
     with pytest.raises(AccessDeniedError):
         run_query(catalog, "SELECT * FROM orders", engine=engine)
 

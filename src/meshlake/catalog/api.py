@@ -426,6 +426,86 @@ class CatalogAPI(ServiceBase):
             session.execute(delete(TableRow).where(TableRow.id == tid))
         self.rt.tables.drop(rt.table.iceberg_id)
 
+    def evolve_schema(self, database: str, name: str, schema: pa.Schema, *,
+                      account: str | None = None) -> TableDescription:
+        """Union ``schema`` into the table's (new columns, widened types): needs ALTER.
+
+        The change is a new Iceberg schema; old rows read NULL for new columns.
+        """
+        rt = self.resolve_table(database, name, account)
+        self._require_table_perm(rt, "ALTER")
+        for f in schema:
+            check_name("column", f.name)
+        self.rt.tables.evolve(rt.table.iceberg_id, schema)
+        self._sync_columns(rt, "alter_table")
+        return self.get_table(database, name, account)
+
+    def rename_column(self, database: str, name: str, old: str, new: str, *,
+                      account: str | None = None) -> TableDescription:
+        """Rename a column (needs ALTER); its field id, data, tags and grants stay."""
+        rt = self.resolve_table(database, name, account)
+        if old not in rt.table.columns:
+            raise NotFoundError(f"column {old} not found in {database}.{name}")
+        check_name("column", new)
+        self._require_table_perm(rt, "ALTER")
+        if new in rt.table.columns:
+            raise ConflictError(f"column {new} already exists in {database}.{name}")
+        self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
+        self._sync_columns(rt, "rename_column")
+        return self.get_table(database, name, account)
+
+    def _sync_columns(self, rt: ResolvedTable, action: str) -> None:
+        """Mirror the Iceberg schema into the store (same field id = same column row)."""
+        cols = TableStore.columns(self.rt.tables.load(rt.table.iceberg_id))
+        by_field = dict(zip(rt.table.field_ids, rt.table.column_ids, strict=True))
+        with self.change(action, f"table:{rt.ref.account}.{rt.ref.qualified}",
+                         [rt.ref.account, self.account],
+                         before={"columns": list(rt.table.columns)},
+                         after={"columns": [c.name for c in cols]}) as (session, _):
+            for i, c in enumerate(cols):
+                row = session.get(ColumnRow, by_field[c.field_id]) if c.field_id in by_field \
+                    else None
+                if row is None:
+                    session.add(ColumnRow(table_id=rt.table.id, position=i, name=c.name,
+                                          type=c.type, field_id=c.field_id))
+                else:
+                    row.position, row.name, row.type = i, c.name, c.type
+
+    def set_properties(self, database: str, name: str, properties: dict[str, str], *,
+                       account: str | None = None) -> None:
+        """Set table properties (needs ALTER); a value of None removes the key."""
+        rt = self.resolve_table(database, name, account)
+        self._require_table_perm(rt, "ALTER")
+        with self.change("set_properties", f"table:{rt.ref.account}.{rt.ref.qualified}",
+                         [rt.ref.account, self.account], after=dict(properties),
+                         bump=False) as (session, record):
+            row = session.get(TableRow, rt.table.id)
+            if row is None:
+                raise NotFoundError(f"table {database}.{name} not found")
+            props = dict(row.properties or {})
+            record["before"] = dict(props)
+            for k, v in properties.items():
+                if v is None:
+                    props.pop(k, None)
+                else:
+                    props[k] = str(v)
+            row.properties = props
+
+    def properties(self, database: str, name: str, *, account: str | None = None
+                   ) -> dict[str, str]:
+        """A visible table's properties."""
+        rt = self.resolve_table(database, name, account)
+        with self.rt.store.read() as session:
+            row = session.get(TableRow, rt.table.id)
+            return dict(row.properties or {}) if row else {}
+
+    def current_snapshot(self, database: str, name: str, *, account: str | None = None
+                         ) -> int | None:
+        """The id of a visible table's current snapshot (None when it has no data)."""
+        rt = self.resolve_table(database, name, account)
+        snap = self.rt.tables.load(rt.table.iceberg_id).current_snapshot()
+        return snap.snapshot_id if snap else None
+
     # ------------------------------------------------------------ table data
     def append(
         self,

@@ -17,8 +17,17 @@ import typer
 from typer.core import TyperGroup
 
 from meshlake import __version__
-from meshlake.cli.commands import accounts, audit, catalog, filters, permissions, query, setup
-from meshlake.cli.commands import tables, tags
+from meshlake.cli.commands import (
+    accounts,
+    audit,
+    catalog,
+    filters,
+    permissions,
+    query,
+    setup,
+    tables,
+    tags,
+)
 from meshlake.cli.output import Output
 from meshlake.cli.state import CliState
 from meshlake.config import ENV_HOME
@@ -30,9 +39,24 @@ __all__ = ["ENV_PRINCIPAL", "app", "main"]
 ENV_PRINCIPAL = "MESHLAKE_PRINCIPAL"
 GLOBAL_OPTIONS = ("--home", "--as", "--json")
 #: The order commands are listed in ``meshlake --help``.
-COMMAND_ORDER = ("init", "account", "principal", "database", "table", "location", "tag",
-                 "filter", "grant", "revoke", "permissions", "check", "explain", "query",
-                 "audit", "demo")
+COMMAND_ORDER = (
+    "init",
+    "account",
+    "principal",
+    "database",
+    "table",
+    "location",
+    "tag",
+    "filter",
+    "grant",
+    "revoke",
+    "permissions",
+    "check",
+    "explain",
+    "query",
+    "audit",
+    "demo",
+)
 
 
 def _usage_error_class() -> type[Exception]:
@@ -63,14 +87,17 @@ class MeshGroup(TyperGroup):
             _output(ctx).mesh_error(exc)
             raise typer.Exit(1) from exc
         except UsageError as exc:
-            option = getattr(exc, "option_name", None)
+            err: Any = exc  # click's UsageError: message, format_message(), exit_code
+            option = getattr(err, "option_name", None)
             if option in GLOBAL_OPTIONS:
-                exc.message = (f"{exc.message} ({option} is a global option: put it before the "
-                               f"command, as in `meshlake {option} ... COMMAND`)")
+                err.message = (
+                    f"{err.message} ({option} is a global option: put it before the "
+                    f"command, as in `meshlake {option} ... COMMAND`)"
+                )
             out = _output(ctx)
             if out.json and type(exc).__name__ != "NoArgsIsHelpError":
-                out.error("usage", exc.format_message())  # type: ignore[attr-defined]
-                raise typer.Exit(2) from exc
+                out.error("usage", err.format_message())
+                raise typer.Exit(err.exit_code) from exc
             raise
         finally:
             if isinstance(ctx.obj, CliState):
@@ -86,9 +113,9 @@ app = typer.Typer(
     cls=MeshGroup,
     name="meshlake",
     help="meshlake: a governed data mesh. Catalog, tag-based access control, governed SQL "
-         "and audit, on your own machine.",
+    "and audit, on your own machine.",
     epilog="Start with `meshlake init`, then create accounts and principals as root. "
-           "Every command has --help.",
+    "Every command has --help.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -104,16 +131,33 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     ctx: typer.Context,
-    home: Annotated[Path | None, typer.Option(
-        "--home", envvar=ENV_HOME, metavar="PATH", show_default="./.meshlake",
-        help="The mesh home folder (its catalog and warehouse).")] = None,
-    principal: Annotated[str, typer.Option(
-        "--as", envvar=ENV_PRINCIPAL, metavar="PRINCIPAL",
-        help="Act as this principal: account/name, or root.")] = ROOT,
-    json_mode: Annotated[bool, typer.Option(
-        "--json", help="Machine output: JSON on stdout, JSON errors on stderr.")] = False,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar=ENV_HOME,
+            metavar="PATH",
+            show_default="./.meshlake",
+            help="The mesh home folder (its catalog and warehouse).",
+        ),
+    ] = None,
+    principal: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            envvar=ENV_PRINCIPAL,
+            metavar="PRINCIPAL",
+            help="Act as this principal: account/name, or root.",
+        ),
+    ] = ROOT,
+    json_mode: Annotated[
+        bool, typer.Option("--json", help="Machine output: JSON on stdout, JSON errors on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Global options; they go before the command."""

@@ -26,7 +26,7 @@ from rich.text import Text
 
 from meshlake.errors import MeshError
 
-__all__ = ["Output", "bold", "to_jsonable"]
+__all__ = ["Output", "bold", "examples", "to_jsonable"]
 
 
 def bold(text: object) -> str:
@@ -36,6 +36,17 @@ def bold(text: object) -> str:
     '[bold]\\\\[red][/bold]'
     """
     return f"[bold]{escape(str(text))}[/bold]"
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog listing example invocations (escaped for rich markup).
+
+    >>> print(examples("meshlake tag create domain sales hr"))
+    Examples:
+    <BLANKLINE>
+      $ meshlake tag create domain sales hr
+    """
+    return "Examples:\n\n" + "\n".join(f"  $ {escape(line)}" for line in lines)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -150,9 +161,14 @@ class Output:
         if not rows:
             self.console.print(Text(empty, style="dim"), soft_wrap=True)
             return
-        table = RichTable(title=title, caption=caption, title_justify="left",
-                          caption_justify="left", header_style="bold",
-                          min_width=min(len(title or ""), self.console.width))
+        table = RichTable(
+            title=title,
+            caption=caption,
+            title_justify="left",
+            caption_justify="left",
+            header_style="bold",
+            min_width=min(len(title or ""), self.console.width),
+        )
         for name in columns:
             table.add_column(name, overflow="fold", no_wrap=name in no_wrap)
         for row in rows:
@@ -160,7 +176,11 @@ class Output:
         self.console.print(table)
 
     def records(
-        self, items: Sequence[Any], columns: Sequence[str], *, title: str | None = None,
+        self,
+        items: Sequence[Any],
+        columns: Sequence[str],
+        *,
+        title: str | None = None,
         empty: str = "nothing to show",
     ) -> None:
         """JSON list of ``items`` or a table of their ``columns`` (keys of their JSON form)."""
@@ -168,13 +188,13 @@ class Output:
         if self.json:
             self.print_json(data)
             return
-        self.table(columns, [[d.get(c) for c in columns] for d in data], title=title,
-                   empty=empty)
+        self.table(columns, [[d.get(c) for c in columns] for d in data], title=title, empty=empty)
 
     def fields(self, pairs: Mapping[str, Any], *, title: str | None = None) -> None:
         """A two-column table of ``name: value`` lines."""
-        table = RichTable(show_header=False, box=None, title=title, title_justify="left",
-                          title_style="bold")
+        table = RichTable(
+            show_header=False, box=None, title=title, title_justify="left", title_style="bold"
+        )
         table.add_column(style="bold")
         table.add_column(overflow="fold")
         for key, value in pairs.items():
@@ -196,8 +216,7 @@ class Output:
         if self.json:
             self.print_json({"error": {"type": kind, "message": message, **details}}, err=True)
         else:
-            self.err_console.print(Text(f"error ({kind}): {message}", style="red"),
-                                   soft_wrap=True)
+            self.err_console.print(Text(f"error ({kind}): {message}", style="red"), soft_wrap=True)
 
     def mesh_error(self, exc: MeshError) -> None:
         """Report a :class:`MeshError` (its kind, message and structured details)."""

@@ -56,38 +56,96 @@ PANEL = "Resource (give one)"
 
 _Str = str | None
 _OPTIONS: dict[str, tuple[Any, Any]] = {
-    "catalog": (bool, typer.Option(
-        "--catalog", help="The account's catalog (where CREATE_DATABASE applies).",
-        rich_help_panel=PANEL)),
-    "database": (_Str, typer.Option(
-        "--database", metavar="DB", help="A database or resource link.", rich_help_panel=PANEL)),
-    "table": (_Str, typer.Option(
-        "--table", metavar="DB.TABLE", help="A table; DB.* means every table of DB.",
-        rich_help_panel=PANEL)),
-    "columns": (_Str, typer.Option(
-        "--columns", metavar="A,B", help="With --table: only these columns.",
-        rich_help_panel=PANEL)),
-    "excluded_columns": (_Str, typer.Option(
-        "--excluded-columns", metavar="A,B", help="With --table: every column except these.",
-        rich_help_panel=PANEL)),
-    "column": (_Str, typer.Option(
-        "--column", metavar="DB.TABLE.COLUMN", help="One column of a table.",
-        rich_help_panel=PANEL)),
-    "filter": (_Str, typer.Option(
-        "--filter", metavar="DB.TABLE.FILTER", help="A data filter.", rich_help_panel=PANEL)),
-    "location": (_Str, typer.Option(
-        "--location", metavar="URI", help="A registered data location.",
-        rich_help_panel=PANEL)),
-    "tag": (_Str, typer.Option(
-        "--tag", metavar="KEY[=V1,V2]", help="Values of one tag key (no values: all of them).",
-        rich_help_panel=PANEL)),
-    "tag_policy": (_Str, typer.Option(
-        "--tag-policy", metavar="TYPE:KEY=V1|V2;KEY2=V3",
-        help="Every DATABASE or TABLE whose tags match: keys are ANDed, the values of one "
-             "key ORed, * matches any value.", rich_help_panel=PANEL)),
-    "account": (_Str, typer.Option(
-        "--account", metavar="ACCOUNT",
-        help="The account owning the resource (default: your own).", rich_help_panel=PANEL)),
+    "catalog": (
+        bool,
+        typer.Option(
+            "--catalog",
+            help="The account's catalog (where CREATE_DATABASE applies).",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "database": (
+        _Str,
+        typer.Option(
+            "--database", metavar="DB", help="A database or resource link.", rich_help_panel=PANEL
+        ),
+    ),
+    "table": (
+        _Str,
+        typer.Option(
+            "--table",
+            metavar="DB.TABLE",
+            help="A table; DB.* means every table of DB.",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "columns": (
+        _Str,
+        typer.Option(
+            "--columns",
+            metavar="A,B",
+            help="With --table: only these columns.",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "excluded_columns": (
+        _Str,
+        typer.Option(
+            "--excluded-columns",
+            metavar="A,B",
+            help="With --table: every column except these.",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "column": (
+        _Str,
+        typer.Option(
+            "--column",
+            metavar="DB.TABLE.COLUMN",
+            help="One column of a table.",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "filter": (
+        _Str,
+        typer.Option(
+            "--filter", metavar="DB.TABLE.FILTER", help="A data filter.", rich_help_panel=PANEL
+        ),
+    ),
+    "location": (
+        _Str,
+        typer.Option(
+            "--location", metavar="URI", help="A registered data location.", rich_help_panel=PANEL
+        ),
+    ),
+    "tag": (
+        _Str,
+        typer.Option(
+            "--tag",
+            metavar="KEY[=V1,V2]",
+            help="Values of one tag key (no values: all of them).",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "tag_policy": (
+        _Str,
+        typer.Option(
+            "--tag-policy",
+            metavar="TYPE:KEY=V1|V2;KEY2=V3",
+            help="Every DATABASE or TABLE whose tags match: keys are ANDed, the values of one "
+            "key ORed, * matches any value.",
+            rich_help_panel=PANEL,
+        ),
+    ),
+    "account": (
+        _Str,
+        typer.Option(
+            "--account",
+            metavar="ACCOUNT",
+            help="The account owning the resource (default: your own).",
+            rich_help_panel=PANEL,
+        ),
+    ),
 }
 _KIND_OPTIONS = {"table": ("table", "columns", "excluded_columns")}
 
@@ -153,8 +211,11 @@ def parse_tag_policy(text: str, option: str = "--tag-policy") -> TagPolicy:
     rtype, sep, body = text.partition(":")
     rtype = rtype.strip().upper()
     if not sep or rtype not in ("DATABASE", "TABLE"):
-        raise _bad(option, f"start with DATABASE: or TABLE:, as in "
-                           f"'TABLE:domain=sales|hr;classification=public' (got {text!r})")
+        raise _bad(
+            option,
+            f"start with DATABASE: or TABLE:, as in "
+            f"'TABLE:domain=sales|hr;classification=public' (got {text!r})",
+        )
     expression: dict[str, list[str]] = {}
     for clause in body.split(";"):
         if not clause.strip():
@@ -167,8 +228,7 @@ def parse_tag_policy(text: str, option: str = "--tag-policy") -> TagPolicy:
             raise _bad(option, f"tag key {key.strip()!r} appears twice: list its values once")
         expression[key.strip().lower()] = names
     if not expression:
-        raise _bad(option, "name at least one condition after the type, as in "
-                           "'TABLE:domain=sales'")
+        raise _bad(option, "name at least one condition after the type, as in 'TABLE:domain=sales'")
     try:
         return TagPolicy(rtype, expression)
     except InvalidInputError as exc:
@@ -189,9 +249,8 @@ def build_resource(
         typer.BadParameter: none or several resources, or a malformed one.
     """
     given = [k for k in kinds if values.get(k)]
-    if values.get("columns") or values.get("excluded_columns"):
-        if "table" not in given:
-            raise _bad("--columns", "--columns and --excluded-columns go with --table")
+    if (values.get("columns") or values.get("excluded_columns")) and "table" not in given:
+        raise _bad("--columns", "--columns and --excluded-columns go with --table")
     if len(given) > 1:
         both = " and ".join(_flag(g) for g in given)
         raise _bad(_flag(given[1]), f"give one resource, not {both}")
@@ -212,8 +271,13 @@ def build_resource(
     if kind == "table":
         db, name = parse_dotted(text, 2, "--table", "DB.TABLE or DB.*")
         try:
-            return Table(db, name, parse_list(values.get("columns")),
-                         parse_list(values.get("excluded_columns")), account)
+            return Table(
+                db,
+                name,
+                parse_list(values.get("columns")),
+                parse_list(values.get("excluded_columns")),
+                account,
+            )
         except InvalidInputError as exc:
             raise _bad("--columns", exc.message) from exc
     if kind == "column":
@@ -286,9 +350,12 @@ def resource_options(
         names.extend(_KIND_OPTIONS.get(kind, (kind,)) if column_lists else (kind,))
     names.append("account")
     extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                          annotation=Annotated[_OPTIONS[name][0], _OPTIONS[name][1]],
-                          default=False if name == "catalog" else None)
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[_OPTIONS[name][0], _OPTIONS[name][1]],
+            default=False if name == "catalog" else None,
+        )
         for name in names
     ]
 

@@ -69,8 +69,9 @@ class CliState:
         """
         mesh = self.mesh()
         if not mesh.bootstrapped:
-            raise NotFoundError(f"the mesh at {mesh.home} is not initialised: run "
-                                "`meshlake init` first")
+            raise NotFoundError(
+                f"the mesh at {mesh.home} is not initialised: run `meshlake init` first"
+            )
         try:
             return mesh.session(self.principal)
         except NotFoundError as exc:

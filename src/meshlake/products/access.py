@@ -40,6 +40,7 @@ class AccessRequest:
     id: int
     product: str
     owner_account: str
+    table_account: str
     database: str
     table: str
     requester: str
@@ -67,6 +68,7 @@ def _view(r: AccessRequestRow, p: ProductRow) -> AccessRequest:
         r.id,
         p.name,
         p.owner_account,
+        p.table_account,
         p.database,
         p.table,
         r.requester,
@@ -218,7 +220,7 @@ class AccessAPI(ServiceBase):
         return admins[0]
 
     def _resource(self, req: AccessRequest) -> Table:
-        return Table(req.database, req.table, columns=req.columns, account=req.owner_account)
+        return Table(req.database, req.table, columns=req.columns, account=req.table_account)
 
     def approve(self, request_id: int) -> AccessRequest:
         """Approve a pending request and grant the access (admins of the owner account).
@@ -240,7 +242,7 @@ class AccessAPI(ServiceBase):
             link = link_name(req.database)
             if (consumer, link) not in self.state().db_by_name:
                 CatalogAPI(self.rt, admin).create_resource_link(
-                    link, account=req.owner_account, database=req.database
+                    link, account=req.table_account, database=req.database
                 )
             c_grants.grant(req.for_principal, Database(link, consumer), ["DESCRIBE"])
         self._set_state(req, "approve_access", "APPROVED", permissions=perms)

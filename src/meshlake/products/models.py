@@ -26,6 +26,7 @@ class ProductRow(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     owner_account: Mapped[str] = mapped_column(ForeignKey("ml_accounts.name"))
+    table_account: Mapped[str] = mapped_column(String(128))
     database: Mapped[str] = mapped_column(String(128))
     table: Mapped[str] = mapped_column(String(128))
     contract_yaml: Mapped[str] = mapped_column(Text)

@@ -57,6 +57,7 @@ class Product:
 
     name: str
     owner_account: str
+    table_account: str
     database: str
     table: str
     status: str
@@ -70,6 +71,7 @@ class Product:
         return {
             "name": self.name,
             "owner_account": self.owner_account,
+            "table_account": self.table_account,
             "database": self.database,
             "table": self.table,
             "status": self.status,
@@ -147,7 +149,8 @@ class ProductsAPI(ServiceBase):
         )
         if resolved is None:
             raise NotFoundError(f"table {database}.{name} not found")
-        info, owner = resolved.table, resolved.database.account
+        info, table_account = resolved.table, resolved.database.account
+        owner = self.account  # the publishing domain owns the product
         check_contract_against_schema(c, list(zip(info.columns, info.types, strict=True)))
         previous = self._existing(c.name)
         if previous is not None and (
@@ -173,7 +176,7 @@ class ProductsAPI(ServiceBase):
         )
         quality.raise_for_blocking()
         bias = _bias(data, c)
-        self._apply_tags(c, resolved.database.name, info.name, owner)
+        self._apply_tags(c, resolved.database.name, info.name, table_account)
         schema = tuple(zip(info.field_ids, info.columns, info.types, strict=True))
         old_schema = None if previous is None or previous[1] is None else previous[1].schema
         changelog = diff_schemas([tuple(x) for x in old_schema] if old_schema else None, schema)
@@ -182,11 +185,11 @@ class ProductsAPI(ServiceBase):
         with self.change(
             "publish_product",
             f"product:{c.name}",
-            [owner],
+            [owner, table_account],
             after={
                 "version": version,
                 "snapshot_id": snap_id,
-                "table": f"{owner}.{database}.{name}",
+                "table": f"{table_account}.{resolved.database.name}.{info.name}",
             },
             bump=False,
         ) as (session, _):
@@ -195,6 +198,7 @@ class ProductsAPI(ServiceBase):
                 row = ProductRow(
                     name=c.name,
                     owner_account=owner,
+                    table_account=table_account,
                     database=resolved.database.name,
                     table=info.name,
                     contract_yaml=text,
@@ -282,6 +286,7 @@ class ProductsAPI(ServiceBase):
                     Product(
                         row.name,
                         row.owner_account,
+                        row.table_account,
                         row.database,
                         row.table,
                         row.status,

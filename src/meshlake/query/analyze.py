@@ -34,7 +34,7 @@ RESERVED_PREFIX = "__meshlake"
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
 
 #: Non-function node types a governed query may contain (functions: see functions.py).
-_ALLOWED_NODES: frozenset[type[exp.Expression]] = frozenset(
+_ALLOWED_NODES: frozenset[type[exp.Expr]] = frozenset(
     {
         # query structure
         exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.With, exp.CTE,
@@ -89,11 +89,11 @@ class ParsedQuery:
 
     sql: str
     dialect: str
-    expression: exp.Expression
+    expression: exp.Expr
     tables: tuple[TableReference, ...]
 
 
-def _where(node: exp.Expression) -> dict[str, int]:
+def _where(node: exp.Expr) -> dict[str, int]:
     """Line and (1-based, start) column of a node, from its first positioned identifier."""
     for identifier in node.find_all(exp.Identifier):
         meta = identifier.meta
@@ -103,7 +103,7 @@ def _where(node: exp.Expression) -> dict[str, int]:
     return {}
 
 
-def _refuse(message: str, node: exp.Expression | None = None) -> InvalidQueryError:
+def _refuse(message: str, node: exp.Expr | None = None) -> InvalidQueryError:
     return InvalidQueryError(message, **(_where(node) if node is not None else {}))
 
 
@@ -116,7 +116,7 @@ def _first_word(sql: str) -> str:
     return tokens[0].text.upper() if tokens else "this statement"
 
 
-def _parse(sql: str, dialect: str) -> exp.Expression:
+def _parse(sql: str, dialect: str) -> exp.Expr:
     """Exactly one statement, or InvalidQueryError with the parser's line and column."""
     if not isinstance(sql, str) or not sql.strip():
         raise InvalidQueryError("empty query: give one SELECT statement")
@@ -168,9 +168,7 @@ def _check_table(table: exp.Table, sql: str, dialect: str) -> None:
     ):
         raise _refuse("reading files is not allowed: name a catalog table", table)
     if table.catalog:
-        raise _refuse(
-            f"table names have at most two parts (database.table): {table.sql()}", table
-        )
+        raise _refuse(f"table names have at most two parts (database.table): {table.sql()}", table)
     name = table.name.lower()
     database = table.db.lower()
     if (
@@ -182,9 +180,7 @@ def _check_table(table: exp.Table, sql: str, dialect: str) -> None:
         raise _refuse(f"system catalog {table.sql()} is not available", table)
 
 
-def _check_nodes(
-    statement: exp.Expression, sql: str, dialect: str, *, reserved: bool = False
-) -> None:
+def _check_nodes(statement: exp.Expr, sql: str, dialect: str, *, reserved: bool = False) -> None:
     """Walk every node: allowed construct, allowed function, allowed table, no reserved name.
 
     ``reserved=True`` accepts names with :data:`RESERVED_PREFIX` (rewritten SQL).
@@ -212,7 +208,7 @@ def _check_nodes(
             raise _refuse("SELECT INTO is not allowed", node)
 
 
-def _table_references(statement: exp.Expression) -> tuple[TableReference, ...]:
+def _table_references(statement: exp.Expr) -> tuple[TableReference, ...]:
     """Distinct catalog table references, in the order they appear in the text."""
     found: list[tuple[int, int, TableReference]] = []
     for index, table in enumerate(statement.find_all(exp.Table)):
@@ -240,7 +236,8 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
         InvalidQueryError: not exactly one SELECT, a refused construct, function, table
             function, file scan or system catalog (with line and column where known).
 
-    >>> [str(t) for t in parse_query("SELECT a FROM sales.orders o JOIN customers c ON o.c = c.id").tables]
+    >>> parsed = parse_query("SELECT a FROM sales.orders o JOIN customers c ON o.c = c.id")
+    >>> [str(t) for t in parsed.tables]
     ['sales.orders', 'customers']
     """
     statement = _parse(sql, dialect)

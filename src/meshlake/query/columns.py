@@ -51,7 +51,7 @@ class ColumnUsage:
     """
 
     columns: Mapping[str, tuple[str, ...]]
-    analyzed: exp.Expression
+    analyzed: exp.Expr
     exact: bool
 
 
@@ -65,7 +65,7 @@ def column_not_found(column: str, table: str | None = None) -> NotFoundError:
     return NotFoundError(f"column {name} not found")
 
 
-def _has_other_sources(expression: exp.Expression) -> bool:
+def _has_other_sources(expression: exp.Expr) -> bool:
     """True when the query reads something besides views and CTEs (VALUES, unnest, range)."""
     if expression.find(exp.Values, exp.Unnest) is not None:
         return True
@@ -82,7 +82,7 @@ def _schema_type(type_text: str) -> str:
     return type_text
 
 
-def _aliases(expression: exp.Expression, views: Mapping[str, object]) -> dict[str, set[str]]:
+def _aliases(expression: exp.Expr, views: Mapping[str, object]) -> dict[str, set[str]]:
     """View name -> the aliases it is known by in the query (lower-cased)."""
     found: dict[str, set[str]] = {}
     for table in expression.find_all(exp.Table):
@@ -92,7 +92,7 @@ def _aliases(expression: exp.Expression, views: Mapping[str, object]) -> dict[st
 
 
 def _translate(
-    exc: OptimizeError, expression: exp.Expression, visible: Mapping[str, set[str]]
+    exc: OptimizeError, expression: exp.Expr, visible: Mapping[str, set[str]]
 ) -> Exception | None:
     """The user-facing error for a qualify failure, or None to fall back to DuckDB."""
     match = next((m for p in _UNRESOLVED if (m := p.search(str(exc))) is not None), None)
@@ -138,7 +138,7 @@ def _scope_views(scope: Scope, views: Mapping[str, object]) -> list[str]:
     return [view for view in found if view is not None]
 
 
-def _usage(qualified: exp.Expression, visible: Mapping[str, set[str]]) -> dict[str, set[str]]:
+def _usage(qualified: exp.Expr, visible: Mapping[str, set[str]]) -> dict[str, set[str]]:
     """Columns read per view, from the scopes of a qualified query."""
     read: dict[str, set[str]] = {view: set() for view in visible}
     for scope in traverse_scope(qualified):
@@ -153,11 +153,11 @@ def _usage(qualified: exp.Expression, visible: Mapping[str, set[str]]) -> dict[s
             whole_row.update([view] if view else _scope_views(scope, visible))
         if scope.find(exp.Columns, exp.PositionalColumn) is not None:
             whole_row.update(_scope_views(scope, visible))
-        for column in scope.find_all(exp.Column, exp.TableColumn):
-            if isinstance(column, exp.TableColumn) or not column.table:
-                view = _view_of(_source(scope, column.name), visible)
+        for node in scope.find_all(exp.Column, exp.TableColumn):
+            if isinstance(node, exp.TableColumn) or not node.text("table"):
+                view = _view_of(_source(scope, node.name), visible)
                 if view is not None and (
-                    isinstance(column, exp.TableColumn) or column.name.lower() not in visible[view]
+                    isinstance(node, exp.TableColumn) or node.name.lower() not in visible[view]
                 ):
                     whole_row.add(view)
         for view in whole_row:
@@ -166,7 +166,7 @@ def _usage(qualified: exp.Expression, visible: Mapping[str, set[str]]) -> dict[s
 
 
 def read_columns(
-    expression: exp.Expression,
+    expression: exp.Expr,
     views: Mapping[str, Sequence[ScanColumn]],
     *,
     dialect: str = "duckdb",
@@ -186,7 +186,9 @@ def read_columns(
         InvalidQueryError: an ambiguous column name.
     """
     visible = {view: {c.name.lower() for c in cols} for view, cols in views.items()}
-    schema = {view: {c.name.lower(): _schema_type(c.type) for c in cols} for view, cols in views.items()}
+    schema: dict[str, object] = {
+        view: {c.name.lower(): _schema_type(c.type) for c in cols} for view, cols in views.items()
+    }
     try:
         qualified = qualify(
             expression.copy(), schema=schema, dialect=dialect, validate_qualify_columns=True

@@ -142,7 +142,7 @@ ALLOWED_FUNCTIONS: frozenset[str] = (
 )
 
 #: Functions allowed in FROM (set-returning, pure): ``range``, ``generate_series``, ``unnest``.
-ALLOWED_TABLE_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+ALLOWED_TABLE_FUNCTIONS: tuple[type[exp.Expr], ...] = (
     exp.GenerateSeries,
     exp.ExplodingGenerateSeries,
     exp.Unnest,
@@ -169,14 +169,14 @@ _TYPED = """
     RegrSyy Repeat Replace Reverse Right Round RowNumber SHA SHA2 Second Sign Sin Sinh Skewness
     Split SplitPart Sqrt StartsWith Stddev StddevPop StddevSamp StrPosition StrToTime Struct
     StructExtract Substring Sum Tan Tanh TimeFromParts TimeToStr TimeToUnix TimestampFromParts
-    TimestampTrunc ToBase64 ToBinary ToDays ToMap Transform Translate Trim Trunc TryCast Typeof Unhex
-    Unicode Unnest UnixToTime Upper VarMap Variance VariancePop Week WeekOfYear Xor Year
+    TimestampTrunc ToBase64 ToBinary ToDays ToMap Transform Translate Trim Trunc TryCast Typeof
+    Unhex Unicode Unnest UnixToTime Upper VarMap Variance VariancePop Week WeekOfYear Xor Year
     """
 
 #: Typed sqlglot function classes a governed query may contain (including SQL syntax such as
 #: ``CASE``, ``CAST``, ``EXTRACT``, ``EXISTS``, ``[...]`` and ``{...}`` that sqlglot models as
 #: functions). :class:`exp.Anonymous` is checked by name against :data:`ALLOWED_FUNCTIONS`.
-ALLOWED_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset(
+ALLOWED_EXPRESSIONS: frozenset[type[exp.Expr]] = frozenset(
     getattr(exp, name) for name in _TYPED.split()
 )
 

@@ -56,7 +56,7 @@ def _cte_names(with_: exp.With, upto: int | None = None) -> set[str]:
     return {cte.alias_or_name.lower() for cte in ctes}
 
 
-def cte_names_in_scope(node: exp.Expression) -> set[str]:
+def cte_names_in_scope(node: exp.Expr) -> set[str]:
     """The CTE names visible where ``node`` stands (lower-cased).
 
     A table inside the body of the i-th CTE of a ``WITH`` sees the CTEs before it (and
@@ -69,7 +69,7 @@ def cte_names_in_scope(node: exp.Expression) -> set[str]:
     ['a', 'b']
     """
     names: set[str] = set()
-    child: exp.Expression = node
+    child: exp.Expr = node
     parent = node.parent
     while parent is not None:
         if isinstance(parent, exp.CTE) and isinstance(parent.parent, exp.With):
@@ -81,14 +81,14 @@ def cte_names_in_scope(node: exp.Expression) -> set[str]:
                 break
             child, parent = owner, owner.parent
             continue
-        with_ = parent.args.get("with_") or parent.args.get("with")
-        if isinstance(with_, exp.With) and child is not with_:
-            names |= _cte_names(with_)
+        owned = parent.args.get("with_") or parent.args.get("with")
+        if isinstance(owned, exp.With) and child is not owned:
+            names |= _cte_names(owned)
         child, parent = parent, parent.parent
     return names
 
 
-def _literal_int(node: exp.Expression | None) -> int | None:
+def _literal_int(node: exp.Expr | None) -> int | None:
     if isinstance(node, exp.Literal) and not node.is_string:
         try:
             return int(node.this)
@@ -100,7 +100,7 @@ def _literal_int(node: exp.Expression | None) -> int | None:
     return None
 
 
-def _literal_time(node: exp.Expression | None) -> datetime | None:
+def _literal_time(node: exp.Expr | None) -> datetime | None:
     if isinstance(node, exp.Cast | exp.TryCast) and node.to.is_type(*exp.DataType.TEMPORAL_TYPES):
         node = node.this
     if not (isinstance(node, exp.Literal) and node.is_string):

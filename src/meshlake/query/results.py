@@ -73,4 +73,6 @@ class QueryResult:
         }
 
     def __repr__(self) -> str:
-        return f"QueryResult(query_id={self.query_id!r}, rows={self.num_rows}, columns={self.columns})"
+        return (
+            f"QueryResult(query_id={self.query_id!r}, rows={self.num_rows}, columns={self.columns})"
+        )

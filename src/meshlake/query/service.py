@@ -186,7 +186,7 @@ def _resolve(
 
 
 def _analyzed_text(
-    analyzed: exp.Expression,
+    analyzed: exp.Expr,
     views: tuple[tuple[TableReference, str], ...],
     database: str | None,
     dialect: str,
@@ -194,7 +194,7 @@ def _analyzed_text(
     """The analysed query with view names mapped back to catalog names."""
     names = {view: ref for ref, view in views}
 
-    def back(node: exp.Expression) -> exp.Expression:
+    def back(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.name in names:
             ref = names[node.name]
             node = node.copy()

@@ -41,7 +41,9 @@ class FakeTarget:
     def append(self, table: str, data: pa.Table) -> int:
         self._need(table)
         if not data.schema.equals(self.tables[table].schema):
-            raise InvalidInputError(f"schema mismatch: {data.schema} vs {self.tables[table].schema}")
+            raise InvalidInputError(
+                f"schema mismatch: {data.schema} vs {self.tables[table].schema}"
+            )
         self.tables[table] = pa.concat_tables([self.tables[table], data])
         return self._commit(table, "append")
 

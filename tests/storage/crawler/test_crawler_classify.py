@@ -70,8 +70,10 @@ def test_cluster_compatible_files_together_incompatible_apart():
     ]
     clusters = cluster_files(group, files, {}, single_table=False)
     assert [(c.table, [f.path for f in c.files]) for c in clusters] == [
-        ("t", ["1.csv", "2.csv"]), ("t_3", ["3.csv"]), ("t_4", ["4.json"])
-    ]  # fmt: skip
+        ("t", ["1.csv", "2.csv"]),
+        ("t_3", ["3.csv"]),
+        ("t_4", ["4.json"]),
+    ]
     named = cluster_files(group, files, {}, single_table=True)
     assert [(c.table, len(c.files)) for c in named] == [("t", 4)]
 
@@ -79,6 +81,7 @@ def test_cluster_compatible_files_together_incompatible_apart():
 def test_cluster_seeds_with_existing_tables():
     group = FileGroup("t", (), ())
     seeds = {"t": _schema("id", "a"), "t_other": _schema("x", "y")}
-    clusters = cluster_files(group, [(_f("n.csv"), CSV, _schema("x", "y", "z"))], seeds,
-                             single_table=False)  # fmt: skip
+    clusters = cluster_files(
+        group, [(_f("n.csv"), CSV, _schema("x", "y", "z"))], seeds, single_table=False
+    )
     assert [(c.table, len(c.files)) for c in clusters] == [("t_other", 1)]

@@ -9,8 +9,8 @@ from meshlake.errors import InvalidInputError
 from meshlake.storage.crawler.detect import (
     WHITESPACE,
     Classification,
-    column_names,
     classify_content,
+    column_names,
     decode_sample,
     detect_compression,
     detect_dialect,
@@ -59,7 +59,7 @@ def test_compression_by_magic_or_suffix():
         (["a b c", "1 2 3"], "x.asc", " "),
         (["  a   b", " 1  2"], "x.data", WHITESPACE),
         (["a  \tb", "1\t\t2"], "x.data", WHITESPACE),
-        (['name,city', '"Smith, J",New York', "Doe,Rome"], "x", ","),  # quoted delimiter
+        (["name,city", '"Smith, J",New York', "Doe,Rome"], "x", ","),  # quoted delimiter
         (["justone", "column"], "x", ","),
     ],
 )
@@ -98,8 +98,13 @@ def test_glue_header_rule(rows, expected):
 
 def test_column_names_sanitised_and_unique_or_positional():
     assert column_names(["Credit Amount", "a.b", "A.B", "", "x"], 6, True) == (
-        "Credit_Amount", "a_b", "A_B_2", "col3", "x", "col5"
-    )  # fmt: skip
+        "Credit_Amount",
+        "a_b",
+        "A_B_2",
+        "col3",
+        "x",
+        "col5",
+    )
     assert column_names(["1", "2"], 3, False) == ("col0", "col1", "col2")
 
 

@@ -50,14 +50,26 @@ def test_value_type_matches_infer_type():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.integers(-(10**17), 10**17), st.floats(allow_nan=False,
-       allow_infinity=False, width=32)), min_size=1, max_size=20))  # fmt: skip
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-(10**17), 10**17),
+            st.floats(allow_nan=False, allow_infinity=False, width=32),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_inferred_numeric_types_are_what_pyarrow_parses(numbers):
     texts = [repr(n) if isinstance(n, float) else str(n) for n in numbers]
     typ = infer_type(texts)
     data = ("x\n" + "\n".join(texts) + "\n").encode()
-    table = pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(
-        column_types={"x": typ}, null_values=list(NULL_VALUES)))  # fmt: skip
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        convert_options=pacsv.ConvertOptions(
+            column_types={"x": typ}, null_values=list(NULL_VALUES)
+        ),
+    )
     assert table.num_rows == len(numbers)
     assert typ == (pa.int64() if all(isinstance(n, int) for n in numbers) else pa.float64())
 
@@ -76,16 +88,29 @@ def test_widen_lattice():
 
 
 def test_normalize_types():
-    schema = pa.schema([
-        pa.field("a", pa.int8(), nullable=False), ("b", pa.float32()), ("c", pa.large_string()),
-        ("d", pa.dictionary(pa.int32(), pa.string())), ("e", pa.timestamp("ns", tz="Europe/Berlin")),
-        ("f", pa.list_(pa.int16())), ("g", pa.null()), ("h", pa.decimal128(10, 2)),
-    ])  # fmt: skip
+    schema = pa.schema(
+        [
+            pa.field("a", pa.int8(), nullable=False),
+            ("b", pa.float32()),
+            ("c", pa.large_string()),
+            ("d", pa.dictionary(pa.int32(), pa.string())),
+            ("e", pa.timestamp("ns", tz="Europe/Berlin")),
+            ("f", pa.list_(pa.int16())),
+            ("g", pa.null()),
+            ("h", pa.decimal128(10, 2)),
+        ]
+    )
     out = normalize_schema(schema)
     assert [str(t) for t in out.types] == [
-        "int64", "double", "string", "string", "timestamp[us, tz=UTC]", "list<item: int64>",
-        "string", "decimal128(10, 2)",
-    ]  # fmt: skip
+        "int64",
+        "double",
+        "string",
+        "string",
+        "timestamp[us, tz=UTC]",
+        "list<item: int64>",
+        "string",
+        "decimal128(10, 2)",
+    ]
     assert all(f.nullable for f in out)
     assert normalize_type(pa.struct([("x", pa.int32())])) == pa.struct([("x", pa.int64())])
 
@@ -98,8 +123,11 @@ def test_merge_schemas_keeps_existing_columns_and_widens_new_ones():
     ]
     merged, added = merge_schemas(base, files)
     assert [(f.name, str(f.type)) for f in merged] == [
-        ("id", "int64"), ("v", "string"), ("w", "double"), ("z", "string")
-    ]  # fmt: skip
+        ("id", "int64"),
+        ("v", "string"),
+        ("w", "double"),
+        ("z", "string"),
+    ]
     assert added == ("w", "z")
     fresh, added_fresh = merge_schemas(None, files)
     assert fresh.names == ["id", "w", "z"] and added_fresh == ("id", "w", "z")

@@ -74,8 +74,9 @@ def test_json_lines_and_parquet(tmp_path):
     sniff, data = _read(tmp_path / "e.jsonl")
     assert sniff.classification is Classification.JSON
     assert data.table["n"].to_pylist() == [1.0, 2.5]
-    pq.write_table(pa.table({"a": pa.array([1, 2], pa.int32()), "b": ["x", None]}),
-                   tmp_path / "p.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"a": pa.array([1, 2], pa.int32()), "b": ["x", None]}), tmp_path / "p.parquet"
+    )
     sniff, data = _read(tmp_path / "p.parquet")
     assert sniff.schema.field("a").type == pa.int64()  # normalised
     assert data.table.num_rows == 2
@@ -98,8 +99,11 @@ def test_empty_and_blank_files_sniff_to_none(tmp_path):
 def test_conform_casts_fills_and_refuses():
     schema = pa.schema([("id", pa.int64()), ("x", pa.float64()), ("p", pa.int64())])
     out = conform(pa.table({"x": [1, 2], "id": [5, 6]}), schema, {"p": "2024"})
-    assert out.schema == schema and out.to_pydict() == {"id": [5, 6], "x": [1.0, 2.0],
-                                                        "p": [2024, 2024]}  # fmt: skip
+    assert out.schema == schema and out.to_pydict() == {
+        "id": [5, 6],
+        "x": [1.0, 2.0],
+        "p": [2024, 2024],
+    }
     with pytest.raises(InvalidInputError, match="'id'"):
         conform(pa.table({"id": ["a"]}), schema)
     with pytest.raises(InvalidInputError, match="not in the table schema"):

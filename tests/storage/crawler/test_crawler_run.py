@@ -24,10 +24,11 @@ from meshlake.storage.crawler import (
 DATA = Path("/work/shared/data")
 SOUTH = DATA / "SouthGermanCredit.asc"
 STATLOG = DATA / "statlog-german.data"
-SOUTH_HEADER = (
-    "laufkont laufzeit moral verw hoehe sparkont beszeit rate famges buerge wohnzeit verm "
-    "alter weitkred wohn bishkred beruf pers telef gastarb kredit"
-).split()
+SOUTH_HEADER = [
+    "laufkont", "laufzeit", "moral", "verw", "hoehe", "sparkont", "beszeit", "rate", "famges",
+    "buerge", "wohnzeit", "verm", "alter", "weitkred", "wohn", "bishkred", "beruf", "pers",
+    "telef", "gastarb", "kredit",
+]  # fmt: skip
 
 
 def _touch_later(path: Path) -> None:
@@ -103,12 +104,15 @@ def test_added_column_is_a_new_schema_and_old_rows_read_null(target, state, tmp_
         ("add_column", "region", True)
     ]
     assert [s.names for s in target.schemas["loans"]] == [
-        ["id", "amount"], ["id", "amount", "region"]
-    ]  # fmt: skip
+        ["id", "amount"],
+        ["id", "amount", "region"],
+    ]
     table = target.tables["loans"]
     assert table.to_pydict() == {
-        "id": [1, 2, 3, 4], "amount": [100, 200, 300, 400], "region": [None, None, "eu", "us"]
-    }  # fmt: skip
+        "id": [1, 2, 3, 4],
+        "amount": [100, 200, 300, 400],
+        "region": [None, None, "eu", "us"],
+    }
 
 
 def test_log_policy_keeps_schema_and_holds_files_back(target, state, tmp_path):
@@ -154,8 +158,9 @@ def test_deleting_the_files_deprecates_then_restores(target, state, landing):
 def test_delete_behaviors(target, state, landing, behavior, exists, deleted):
     crawl(target, str(landing), state=state)
     (landing / "part1.asc").unlink()
-    run = crawl(target, str(landing), state=state, policy=SchemaChangePolicy(
-        delete_behavior=behavior))  # fmt: skip
+    run = crawl(
+        target, str(landing), state=state, policy=SchemaChangePolicy(delete_behavior=behavior)
+    )
     assert ("credit" in target.tables) is exists
     assert run.tables_deleted == deleted and run.tables_deprecated == ()
     assert PROP_DEPRECATED not in target.properties["credit"]
@@ -238,9 +243,11 @@ def test_folders_tables_partitions_and_incompatible_files(target, state, tmp_pat
     sales = target.tables["sales"]
     assert sales.column_names == ["id", "item", "year"]
     assert sales.schema.field("year").type == pa.int64()
-    assert sorted(zip(sales["id"].to_pylist(), sales["year"].to_pylist())) == [
-        (1, 2023), (2, 2023), (3, 2024)
-    ]  # fmt: skip
+    assert sorted(zip(sales["id"].to_pylist(), sales["year"].to_pylist(), strict=True)) == [
+        (1, 2023),
+        (2, 2023),
+        (3, 2024),
+    ]
     assert target.properties["sales"]["crawler.partition_keys"] == "year"
     assert target.properties["users"]["classification"] == "parquet"
     assert target.tables["users_x_events"].to_pylist() == [{"kind": "click", "at": 1}]
@@ -262,8 +269,13 @@ def test_progress_callback_and_batches(target, state, tmp_path):
     for i in range(4):
         (tmp_path / "t" / f"{i}.csv").write_text(f"id\n{i}\n")
     seen: list[tuple[str, int, int]] = []
-    run = crawl(target, str(tmp_path / "t"), state=state, batch_bytes=1,
-                progress=lambda p, d, t: seen.append((p, d, t)))  # fmt: skip
+    run = crawl(
+        target,
+        str(tmp_path / "t"),
+        state=state,
+        batch_bytes=1,
+        progress=lambda p, d, t: seen.append((p, d, t)),
+    )
     assert seen == [(f"{i}.csv", i + 1, 4) for i in range(4)]
     assert [k for _, k in target.commits].count("append") == 3  # one commit per batch
     assert run.rows_added == 4 and set(run.timings) >= {"list", "sniff", "read", "write", "total"}
@@ -304,3 +316,16 @@ def test_memory_filesystem_location(target, state):
         assert crawl(target, "memory://landing/orders", state=state).rows_added == 0
     finally:
         fs.rm("/landing", recursive=True)
+
+
+def test_derived_name_taken_by_another_table_gets_a_suffix_given_name_appends(
+    target, state, landing
+):
+    target.create_table("credit", pa.table({"other": ["x"]}))
+    run = crawl(target, str(landing), state=state)
+    [name] = run.tables_created
+    assert name.startswith("credit_") and len(name) == len("credit_") + 8
+    assert target.tables["credit"].num_rows == 1  # untouched
+    assert crawl(target, str(landing), state=state).tables_created == ()  # stable name
+    named = crawl(target, str(landing), table="credit", state=MemoryCrawlState())
+    assert named.tables_updated == ("credit",) and target.tables["credit"].num_rows == 501

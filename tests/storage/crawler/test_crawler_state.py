@@ -64,11 +64,24 @@ def test_runs_round_trip_newest_first(store):
     first = CrawlRun("r1", LOC, RunState.RUNNING, start, principal="producer/steward")
     store.save_run(first)
     done = CrawlRun(
-        "r1", LOC, RunState.PARTIAL, start, start + timedelta(seconds=2), "credit-card",
-        "producer/steward", ("t",), ("u",), ("v",), ("w",), 10, 2, 1,
+        "r1",
+        LOC,
+        RunState.PARTIAL,
+        start,
+        start + timedelta(seconds=2),
+        "credit-card",
+        "producer/steward",
+        ("t",),
+        ("u",),
+        ("v",),
+        ("w",),
+        10,
+        2,
+        1,
         (FileError("bad.csv", "broken", "t"),),
-        (SchemaChange("u", "add_column", "new column x", True, "x"),), {"total": 2.0},
-    )  # fmt: skip
+        (SchemaChange("u", "add_column", "new column x", True, "x"),),
+        {"total": 2.0},
+    )
     store.save_run(done)
     store.save_run(CrawlRun("r2", "file:///y", RunState.SUCCEEDED, start + timedelta(hours=1)))
     assert store.get_run("r1") == done

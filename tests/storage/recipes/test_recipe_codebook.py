@@ -11,6 +11,8 @@ import yaml
 
 import meshlake
 from meshlake.errors import InvalidInputError, NotFoundError
+from meshlake.storage.crawler.location import open_location
+from meshlake.storage.crawler.readers import read_file, sniff_file
 from meshlake.storage.recipes import (
     apply_recipe,
     codebook_mapping,
@@ -31,8 +33,12 @@ def codebook() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def south_raw() -> pa.Table:
-    opts = pacsv.ParseOptions(delimiter=" ")
-    return pacsv.read_csv(DATA / "SouthGermanCredit.asc", parse_options=opts)
+    """The raw table as the crawler reads it (no hints)."""
+    loc = open_location(str(DATA / "SouthGermanCredit.asc"))
+    file = loc.list_files()[0]
+    sniff = sniff_file(loc, file)
+    assert sniff is not None
+    return read_file(loc, file, sniff).table
 
 
 def test_south_raw_becomes_the_english_curated_table(codebook, south_raw):

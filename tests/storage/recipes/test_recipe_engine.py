@@ -14,15 +14,17 @@ from meshlake.storage.recipes.expressions import parse_expression
 
 @pytest.fixture
 def loans() -> pa.Table:
-    return pa.table({
-        "id": [1, 2, 2, 3, 4],
-        "code": [1, 2, 2, None, 9],
-        "amount": [100, 250, 250, 400, None],
-        "months": [10, 5, 5, 8, 4],
-        "city": ["rome", None, None, "oslo", "rome"],
-        "score": [0.5, float("nan"), float("nan"), 1.5, None],
-        "day": pa.array([dt.date(2024, 1, d) for d in (1, 2, 2, 3, 4)]),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "id": [1, 2, 2, 3, 4],
+            "code": [1, 2, 2, None, 9],
+            "amount": [100, 250, 250, 400, None],
+            "months": [10, 5, 5, 8, 4],
+            "city": ["rome", None, None, "oslo", "rome"],
+            "score": [0.5, float("nan"), float("nan"), 1.5, None],
+            "day": pa.array([dt.date(2024, 1, d) for d in (1, 2, 2, 3, 4)]),
+        }
+    )
 
 
 def _apply(recipe_text: str, table: pa.Table) -> pa.Table:
@@ -30,8 +32,11 @@ def _apply(recipe_text: str, table: pa.Table) -> pa.Table:
 
 
 def test_rename_cast_drop(loans):
-    out = _apply("- rename: {amount: betrag, id: key}\n- cast: {betrag: double, code: varchar}\n"
-                 "- drop: [day, score]", loans)  # fmt: skip
+    out = _apply(
+        "- rename: {amount: betrag, id: key}\n- cast: {betrag: double, code: varchar}\n"
+        "- drop: [day, score]",
+        loans,
+    )
     assert out.column_names == ["key", "code", "betrag", "months", "city"]
     assert out.schema.field("betrag").type == pa.float64()
     assert out["code"].to_pylist() == ["1", "2", "2", None, "9"]
@@ -104,7 +109,7 @@ def test_fill_missing_values_and_strategies(loans):
         ("- rename: {id: code}", "duplicate column(s) code"),
         ("- derive: {column: x, expression: 'nope + 1'}", "unknown column(s) nope"),
         ("- cast: {city: bigint}", "cannot cast to bigint"),
-        ("- derive: {column: x, expression: \"city + 1\"}", "step 1 (derive)"),
+        ('- derive: {column: x, expression: "city + 1"}', "step 1 (derive)"),
     ],
 )
 def test_step_errors_name_the_step(loans, text, words):
@@ -114,7 +119,7 @@ def test_step_errors_name_the_step(loans, text, words):
 
 def test_validate_catches_problems_on_an_empty_table_before_any_data(loans):
     recipe = parse_recipe("- rename: {amount: x}\n- filter: 'amount > 1'")
-    with pytest.raises(InvalidInputError, match="step 2 .*unknown column"):
+    with pytest.raises(InvalidInputError, match=r"step 2 .*unknown column"):
         validate_recipe(recipe, loans.schema)
     good = parse_recipe("- rename: {amount: x}\n- derive: {column: y, expression: 'x * 2'}")
     schema = validate_recipe(good, loans.schema)
@@ -133,8 +138,17 @@ def test_codebook_reference_resolves_relative_to_base_dir(tmp_path, loans):
 
 def test_expressions_are_quoted_and_checked():
     expr = parse_expression("CASE WHEN Age >= 18 THEN 'adult' ELSE 'minor' END")
-    assert expr.sql == 'CASE WHEN "Age" >= 18 THEN \'adult\' ELSE \'minor\' END'
+    assert expr.sql == "CASE WHEN \"Age\" >= 18 THEN 'adult' ELSE 'minor' END"
     assert expr.columns == frozenset({"Age"})
     for bad in ["sum(a)", "t.a", "*", "getenv('HOME')", "a IN (SELECT 1)", "1; SELECT 2"]:
         with pytest.raises(InvalidInputError):
             parse_expression(bad)
+
+
+def test_derived_instants_stay_in_utc_and_strings_stay_strings():
+    table = pa.table({"at": pa.array([0], pa.timestamp("us", tz="UTC")),
+                      "s": pa.array(["x"], pa.large_string())})  # fmt: skip
+    out = _apply("- derive: {column: copy, expression: at}\n"
+                 "- derive: {column: t, expression: \"s || '!'\"}", table)  # fmt: skip
+    assert out.schema.field("copy").type == pa.timestamp("us", tz="UTC")
+    assert out.schema.field("s").type == pa.large_string() and out["t"].to_pylist() == ["x!"]

@@ -40,11 +40,20 @@ def test_short_forms_expand_to_typed_steps():
     recipe = parse_recipe(SHORT)
     kinds = [type(s).__name__ for s in recipe.steps]
     assert kinds == [
-        "RenameStep", "DecodeStep", "DecodeStep", "CastStep", "DeriveStep", "FilterStep",
-        "DropStep", "DeduplicateStep", "DeduplicateStep", "FillMissingStep",
-    ]  # fmt: skip
-    assert recipe.steps[1] == DecodeStep(columns=["status"], mapping={1: "no checking account",
-                                                                       2: "< 0 DM"})  # fmt: skip
+        "RenameStep",
+        "DecodeStep",
+        "DecodeStep",
+        "CastStep",
+        "DeriveStep",
+        "FilterStep",
+        "DropStep",
+        "DeduplicateStep",
+        "DeduplicateStep",
+        "FillMissingStep",
+    ]
+    assert recipe.steps[1] == DecodeStep(
+        columns=["status"], mapping={1: "no checking account", 2: "< 0 DM"}
+    )
     assert recipe.steps[7] == DeduplicateStep() and recipe.steps[8].columns == ["id"]
     fill = recipe.steps[9]
     assert isinstance(fill, FillMissingStep)
@@ -70,14 +79,18 @@ def test_yaml_round_trip_and_hash_is_form_independent():
         ("- derive: {column: x, expression: '(select 1)'}", 1, "expression", "subquery"),
         ("- filter: 'a = 1; drop table t'", 1, "condition", "exactly one expression"),
         ("- decode: {column: a}", 1, "step", "exactly one of mapping and codebook"),
-        ("- decode: {column: a, mapping: {1: x}, default: y, unmapped: keep}", 1, "step",
-         "not both"),
+        (
+            "- decode: {column: a, mapping: {1: x}, default: y, unmapped: keep}",
+            1,
+            "step",
+            "not both",
+        ),
         ("- frobnicate: 1", 1, "step", "unknown or missing action"),
         ("- filter: {condition: a, extra: 1}", 1, "extra", "Extra inputs"),
         ("- fill_missing: {a: {value: 1, strategy: mean}}", 1, "columns.a", "exactly one"),
         ("- derive: {expression: '1'}", 1, "column", "Field required"),
     ],
-)  # fmt: skip
+)
 def test_validation_errors_name_step_and_field(text, step, field, words):
     with pytest.raises(InvalidInputError) as info:
         parse_recipe(text)
@@ -100,7 +113,13 @@ def test_load_recipe_file(tmp_path):
 
 
 def test_programmatic_steps_serialise():
-    recipe = parse_recipe({"steps": [RenameStep(mapping={"a": "b"}),
-                                     CastStep(columns={"b": "double"}),
-                                     FilterStep(condition="b > 1")]})  # fmt: skip
+    recipe = parse_recipe(
+        {
+            "steps": [
+                RenameStep(mapping={"a": "b"}),
+                CastStep(columns={"b": "double"}),
+                FilterStep(condition="b > 1"),
+            ]
+        }
+    )
     assert parse_recipe(recipe_to_yaml(recipe)) == recipe

@@ -38,8 +38,10 @@ def source() -> Source:
 
 def test_run_writes_once_and_records_lineage(source):
     target = Target()
-    recipe = parse_recipe("name: curate\nsteps:\n  - rename: {betrag: amount, stadt: city}\n"
-                          "  - deduplicate\n  - decode: {column: city, mapping: {r: Rome, o: Oslo}}")  # fmt: skip
+    recipe = parse_recipe(
+        "name: curate\nsteps:\n  - rename: {betrag: amount, stadt: city}\n"
+        "  - deduplicate\n  - decode: {column: city, mapping: {r: Rome, o: Oslo}}"
+    )
     run = run_recipe(source, target, recipe)
     assert len(target.writes) == 1
     assert target.writes[0].to_pydict() == {"amount": [5, 7], "city": ["Rome", "Oslo"]}
@@ -56,8 +58,9 @@ def test_failing_recipe_writes_nothing(source):
     with pytest.raises(InvalidInputError, match="recipe step 2"):
         run_recipe(source, target, "- drop: [stadt]\n- filter: 'stadt = 1'\n")
     with pytest.raises(InvalidInputError, match="not in the mapping"):
-        run_recipe(source, target, {"steps": [{"decode": {"column": "stadt",
-                                                          "mapping": {"r": 1}}}]})  # fmt: skip
+        run_recipe(
+            source, target, {"steps": [{"decode": {"column": "stadt", "mapping": {"r": 1}}}]}
+        )
     assert target.writes == []
 
 

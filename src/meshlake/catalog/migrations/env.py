@@ -5,9 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import meshlake.products.models
+import meshlake.storage.models  # noqa: F401  (registers its tables on Base)
 from meshlake.catalog.models import Base
+from meshlake.storage.crawler.state import CRAWLER_METADATA
 
-target_metadata = [Base.metadata]
+target_metadata = [Base.metadata, CRAWLER_METADATA]
+_ = meshlake.products.models
 
 
 def run() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from meshlake.cli.output import bold
+from meshlake.cli.output import bold, examples
 from meshlake.cli.state import get_state
 
 __all__ = ["account_app", "principal_app"]
@@ -22,7 +22,7 @@ principal_app = typer.Typer(
 )
 
 
-class PrincipalKind(str, Enum):
+class PrincipalKind(StrEnum):
     """What a principal stands for."""
 
     user = "user"
@@ -39,8 +39,10 @@ def account_create(
     state = get_state(ctx)
     info = state.session().accounts.create(name, description)
     state.out.emit(info, f"created account {bold(info.name)}")
-    state.out.note(f"next: meshlake principal create {info.name}/NAME, then meshlake account "
-                   f"set-admins {info.name} {info.name}/NAME")
+    state.out.note(
+        f"next: meshlake principal create {info.name}/NAME, then meshlake account "
+        f"set-admins {info.name} {info.name}/NAME"
+    )
 
 
 @account_app.command("list")
@@ -48,16 +50,27 @@ def account_list(ctx: typer.Context) -> None:
     """List every account with its admins (any principal may)."""
     state = get_state(ctx)
     accounts = state.session().accounts.list()
-    state.out.records(accounts, ["name", "admins"], title="Accounts",
-                      empty="no accounts yet: create one with `meshlake account create NAME`")
+    state.out.records(
+        accounts,
+        ["name", "admins"],
+        title="Accounts",
+        empty="no accounts yet: create one with `meshlake account create NAME`",
+    )
 
 
-@account_app.command("set-admins")
+@account_app.command(
+    "set-admins", epilog=examples("meshlake account set-admins central central/DataMeshOwner")
+)
 def account_set_admins(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The account.")],
-    admins: Annotated[list[str], typer.Argument(
-        help="Its admins (account/name principals of that account); replaces the old list.")],
+    admins: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="ADMIN",
+            help="Its admins (account/name principals of that account); replaces the old list.",
+        ),
+    ],
 ) -> None:
     """Set an account's admins (they administer its catalog, tags and grants)."""
     state = get_state(ctx)
@@ -68,8 +81,7 @@ def account_set_admins(
 @principal_app.command("create")
 def principal_create(
     ctx: typer.Context,
-    principal: Annotated[str, typer.Argument(metavar="ACCOUNT/NAME",
-                                             help="The new principal.")],
+    principal: Annotated[str, typer.Argument(metavar="ACCOUNT/NAME", help="The new principal.")],
     kind: Annotated[PrincipalKind, typer.Option(help="A person or a role.")] = PrincipalKind.role,
 ) -> None:
     """Create a user or role in an existing account."""
@@ -86,6 +98,9 @@ def principal_list(
     """List principals."""
     state = get_state(ctx)
     principals = state.session().principals.list(account)
-    state.out.records(principals, ["id", "kind"], title="Principals",
-                      empty="no principals yet: create one with "
-                            "`meshlake principal create ACCOUNT/NAME`")
+    state.out.records(
+        principals,
+        ["id", "kind"],
+        title="Principals",
+        empty="no principals yet: create one with `meshlake principal create ACCOUNT/NAME`",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -17,7 +17,7 @@ audit_app = typer.Typer(
 )
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """Kinds of audit events."""
 
     change = "change"
@@ -27,8 +27,7 @@ class Category(str, Enum):
 @audit_app.command("list")
 def audit_list(
     ctx: typer.Context,
-    category: Annotated[Category | None, typer.Option(help="Only changes or only reads.")
-                        ] = None,
+    category: Annotated[Category | None, typer.Option(help="Only changes or only reads.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Show the newest N events (0: all).")] = 50,
 ) -> None:
     """List the audit events you may see: your own, and your administered accounts'."""
@@ -41,9 +40,14 @@ def audit_list(
         return
     state.out.table(
         ["seq", "time", "principal", "action", "resource"],
-        [[e.seq, e.time.strftime("%Y-%m-%d %H:%M:%S"), e.principal, e.action, e.resource]
-         for e in events],
-        title="Audit events", empty="no audit events you can see", no_wrap=["seq", "time"])
+        [
+            [e.seq, e.time.strftime("%Y-%m-%d %H:%M:%S"), e.principal, e.action, e.resource]
+            for e in events
+        ],
+        title="Audit events",
+        empty="no audit events you can see",
+        no_wrap=["seq", "time"],
+    )
 
 
 @audit_app.command("verify")

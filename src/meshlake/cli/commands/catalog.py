@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from meshlake.catalog.api import DatabaseInfo
-from meshlake.cli.output import bold
+from meshlake.cli.output import bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
 
@@ -25,8 +25,13 @@ location_app = typer.Typer(
 
 def _db_row(db: DatabaseInfo) -> list[str | None]:
     link = f"{db.link['account']}.{db.link['database']}" if db.link else None
-    return [db.name, db.account, "link" if link else "database", link or db.location,
-            db.description]
+    return [
+        db.name,
+        db.account,
+        "link" if link else "database",
+        link or db.location,
+        db.description,
+    ]
 
 
 @database_app.command("create")
@@ -34,8 +39,10 @@ def database_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Database name (letters, digits, _ and -).")],
     description: Annotated[str, typer.Option(help="What the database holds.")] = "",
-    location: Annotated[str | None, typer.Option(
-        metavar="URI", help="Where its tables' data goes (default: the warehouse).")] = None,
+    location: Annotated[
+        str | None,
+        typer.Option(metavar="URI", help="Where its tables' data goes (default: the warehouse)."),
+    ] = None,
 ) -> None:
     """Create a database in your account (needs CREATE_DATABASE on the catalog)."""
     state = get_state(ctx)
@@ -51,23 +58,28 @@ def database_list(ctx: typer.Context) -> None:
     if state.json:
         state.out.print_json(dbs)
         return
-    state.out.table(["name", "account", "kind", "location / target", "description"],
-                    [_db_row(db) for db in dbs], title="Databases",
-                    empty="no databases you can see")
+    state.out.table(
+        ["name", "account", "kind", "location / target", "description"],
+        [_db_row(db) for db in dbs],
+        title="Databases",
+        empty="no databases you can see",
+    )
 
 
-@database_app.command("link")
+@database_app.command(
+    "link", epilog=examples("meshlake --as consumer/admin database link rl_sales central.sales")
+)
 def database_link(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the link in your account.")],
-    target: Annotated[str, typer.Argument(metavar="ACCOUNT.DATABASE",
-                                          help="The database it points to.")],
+    target: Annotated[
+        str, typer.Argument(metavar="ACCOUNT.DATABASE", help="The database it points to.")
+    ],
 ) -> None:
     """Create a resource link to another account's database (needs CREATE_DATABASE)."""
     state = get_state(ctx)
     account, database = parse_dotted(target, 2, "ACCOUNT.DATABASE", "ACCOUNT.DATABASE")
-    info = state.session().catalog.create_resource_link(name, account=account,
-                                                        database=database)
+    info = state.session().catalog.create_resource_link(name, account=account, database=database)
     state.out.emit(info, f"created link {bold(info.name)} -> {bold(target)}")
 
 
@@ -98,5 +110,6 @@ def location_list(ctx: typer.Context) -> None:
     """List the locations registered with your account."""
     state = get_state(ctx)
     locations = state.session().catalog.list_locations()
-    state.out.records([{"uri": u} for u in locations], ["uri"], title="Locations",
-                      empty="no registered locations")
+    state.out.records(
+        [{"uri": u} for u in locations], ["uri"], title="Locations", empty="no registered locations"
+    )

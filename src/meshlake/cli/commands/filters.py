@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from meshlake.cli.output import bold
+from meshlake.cli.output import bold, examples
 from meshlake.cli.resources import parse_dotted, parse_list
 from meshlake.cli.state import get_state
 
@@ -17,37 +17,61 @@ filter_app = typer.Typer(
     no_args_is_help=True,
 )
 
-FilterArg = Annotated[str, typer.Argument(metavar="DB.TABLE.FILTER",
-                                          help="The table and the filter's name.")]
-AccountOpt = Annotated[str | None, typer.Option(
-    metavar="ACCOUNT", help="The account owning the table (default: your own).")]
+FilterArg = Annotated[
+    str, typer.Argument(metavar="DB.TABLE.FILTER", help="The table and the filter's name.")
+]
+AccountOpt = Annotated[
+    str | None,
+    typer.Option(metavar="ACCOUNT", help="The account owning the table (default: your own)."),
+]
 
 
-@filter_app.command("create")
+@filter_app.command(
+    "create",
+    epilog=examples(
+        "meshlake filter create sales.orders.us_only --row-filter \"region = 'us'\" "
+        "--excluded-columns email",
+        "meshlake grant consumer/analyst --filter sales.orders.us_only -p SELECT",
+    ),
+)
 def filter_create(
     ctx: typer.Context,
     filter_name: FilterArg,
-    row_filter: Annotated[str | None, typer.Option(
-        "--row-filter", metavar="EXPR",
-        help="Rows to show: column op constant, joined by AND / OR / NOT, e.g. "
-             "\"region = 'us' AND amount > 100\".")] = None,
+    row_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--row-filter",
+            metavar="EXPR",
+            help="Rows to show: column op constant, joined by AND / OR / NOT, e.g. "
+            "\"region = 'us' AND amount > 100\".",
+        ),
+    ] = None,
     all_rows: Annotated[bool, typer.Option("--all-rows", help="Show every row.")] = False,
-    columns: Annotated[str | None, typer.Option(
-        metavar="A,B", help="Only these columns show values.")] = None,
-    excluded_columns: Annotated[str | None, typer.Option(
-        metavar="A,B", help="These columns show NULL.")] = None,
+    columns: Annotated[
+        str | None, typer.Option(metavar="A,B", help="Only these columns show values.")
+    ] = None,
+    excluded_columns: Annotated[
+        str | None, typer.Option(metavar="A,B", help="These columns show NULL.")
+    ] = None,
     account: AccountOpt = None,
 ) -> None:
     """Create a data filter on a table; grant SELECT on it with `meshlake grant --filter`."""
     state = get_state(ctx)
     db, table, name = parse_dotted(filter_name, 3, "DB.TABLE.FILTER", "DB.TABLE.FILTER")
     if (row_filter is None) == (not all_rows):
-        raise typer.BadParameter("give exactly one of --row-filter and --all-rows",
-                                 param_hint="'--row-filter'")
+        raise typer.BadParameter(
+            "give exactly one of --row-filter and --all-rows", param_hint="'--row-filter'"
+        )
     view = state.session().filters.create(
-        db, table, name, row_filter=row_filter, all_rows=all_rows,
-        columns=parse_list(columns), excluded_columns=parse_list(excluded_columns),
-        account=account)
+        db,
+        table,
+        name,
+        row_filter=row_filter,
+        all_rows=all_rows,
+        columns=parse_list(columns),
+        excluded_columns=parse_list(excluded_columns),
+        account=account,
+    )
     state.out.emit(view, f"created data filter {bold(name)} on {bold(f'{db}.{table}')}")
 
 
@@ -61,8 +85,12 @@ def filter_list(
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
     views = state.session().filters.list(db, name, account=account)
-    state.out.records(views, ["name", "row_filter", "columns", "excluded_columns", "creator"],
-                      title=f"Data filters of {db}.{name}", empty="no data filters you can see")
+    state.out.records(
+        views,
+        ["name", "row_filter", "columns", "excluded_columns", "creator"],
+        title=f"Data filters of {db}.{name}",
+        empty="no data filters you can see",
+    )
 
 
 @filter_app.command("drop")

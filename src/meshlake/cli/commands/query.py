@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from meshlake.cli.output import Output, bold, to_jsonable
+from meshlake.cli.output import Output, bold, examples, to_jsonable
 from meshlake.cli.state import get_state
 from meshlake.query.results import QueryResult
 
@@ -21,7 +21,7 @@ __all__ = ["OutputFormat", "read_sql", "register", "result_document", "write_res
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """How ``meshlake query`` writes its result."""
 
     table = "table"
@@ -38,15 +38,19 @@ def read_sql(text: str) -> str:
         try:
             return Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            raise typer.BadParameter(f"cannot read {text[1:]}: {exc.strerror}",
-                                     param_hint="'SQL'") from exc
+            raise typer.BadParameter(
+                f"cannot read {text[1:]}: {exc.strerror}", param_hint="'SQL'"
+            ) from exc
     return text
 
 
 def result_document(result: QueryResult) -> dict[str, Any]:
     """The JSON form of a result: ``{"query_id", "columns", "rows"}``."""
-    return {"query_id": result.query_id, "columns": list(result.columns),
-            "rows": to_jsonable([list(r) for r in result.rows()])}
+    return {
+        "query_id": result.query_id,
+        "columns": list(result.columns),
+        "rows": to_jsonable([list(r) for r in result.rows()]),
+    }
 
 
 def write_result(result: QueryResult, fmt: OutputFormat, out: Path | None) -> None:
@@ -54,7 +58,8 @@ def write_result(result: QueryResult, fmt: OutputFormat, out: Path | None) -> No
     if fmt is OutputFormat.parquet:
         import pyarrow.parquet as pq
 
-        assert out is not None
+        if out is None:
+            raise ValueError("parquet output needs a file")
         pq.write_table(result.to_arrow(), out)
         return
     if fmt is OutputFormat.csv:
@@ -74,43 +79,64 @@ def write_result(result: QueryResult, fmt: OutputFormat, out: Path | None) -> No
 def _show(out: Output, result: QueryResult, max_rows: int) -> None:
     rows = result.rows()
     shown = rows[:max_rows]
-    caption = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
-    if len(shown) < len(rows):
-        caption += f", showing the first {len(shown)} (--max-rows)"
-    if result.query_id:
-        caption += f" · query id {result.query_id}"
-    if not rows:
-        caption = f"no rows (columns: {', '.join(result.columns)})" + caption[6:]
-    else:
+    if rows:
         out.table(result.columns, shown)
-    out.console.print(Text(caption, style="dim"), soft_wrap=True)
+        summary = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
+    else:
+        summary = f"no rows (columns: {', '.join(result.columns)})"
+    if len(shown) < len(rows):
+        summary += f", showing the first {len(shown)} (--max-rows)"
+    if result.query_id:
+        summary += f" · query id {result.query_id}"
+    out.console.print(Text(summary, style="dim"), soft_wrap=True)
 
 
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(
-        metavar="SQL", help="One SELECT statement; @FILE reads it from a file, - from stdin.")],
-    database: Annotated[str | None, typer.Option(
-        "--database", "-d", metavar="DB", help="Default database for unqualified tables.")
+    sql: Annotated[
+        str,
+        typer.Argument(
+            metavar="SQL", help="One SELECT statement; @FILE reads it from a file, - from stdin."
+        ),
+    ],
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database", "-d", metavar="DB", help="Default database for unqualified tables."
+        ),
     ] = None,
-    output: Annotated[OutputFormat | None, typer.Option(
-        "--output", "-o",
-        help="table (default on a terminal), csv, json or parquet (needs --out). "
-             "Default: from the --out suffix.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", metavar="FILE", help="Write the rows to FILE instead of stdout.")] = None,
-    max_rows: Annotated[int, typer.Option(
-        min=1, help="Rows shown in the table output.")] = 20,
-    workgroup: Annotated[str | None, typer.Option(
-        metavar="NAME", help="Workgroup that stores the result (default: primary).")] = None,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="table (the default), csv, json, or parquet (needs --out); with --out the "
+            "default comes from the file's suffix.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Write the rows to FILE instead of stdout."),
+    ] = None,
+    max_rows: Annotated[int, typer.Option(min=1, help="Rows shown in the table output.")] = 20,
+    workgroup: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Workgroup that stores the result (default: primary)."),
+    ] = None,
 ) -> None:
     """Run a governed SQL query as --as: only the rows and columns it may read."""
     state = get_state(ctx)
-    fmt = output or (OutputFormat(SUFFIXES[out.suffix.lower()])
-                     if out is not None and out.suffix.lower() in SUFFIXES else None)
+    fmt = output or (
+        OutputFormat(SUFFIXES[out.suffix.lower()])
+        if out is not None and out.suffix.lower() in SUFFIXES
+        else None
+    )
     if out is not None and fmt in (None, OutputFormat.table):
-        raise typer.BadParameter("--out writes csv, json or parquet: add --output, or use a "
-                                 ".csv, .json or .parquet file name", param_hint="'--out'")
+        raise typer.BadParameter(
+            "--out writes csv, json or parquet: add --output, or use a "
+            ".csv, .json or .parquet file name",
+            param_hint="'--out'",
+        )
     fmt = fmt or OutputFormat.table
     if fmt is OutputFormat.parquet and out is None:
         raise typer.BadParameter("parquet output needs --out FILE", param_hint="'--output'")
@@ -121,10 +147,11 @@ def query(
     if out is not None:
         write_result(result, fmt, out)
         rows = result.to_arrow().num_rows
-        state.out.emit({"query_id": result.query_id, "rows": rows, "format": fmt.value,
-                        "out": str(out)},
-                       f"wrote {rows} rows to {bold(out)} ({fmt.value})"
-                       + (f" · query id {bold(result.query_id)}" if result.query_id else ""))
+        state.out.emit(
+            {"query_id": result.query_id, "rows": rows, "format": fmt.value, "out": str(out)},
+            f"wrote {rows} rows to {bold(out)} ({fmt.value})"
+            + (f" · query id {bold(result.query_id)}" if result.query_id else ""),
+        )
     elif state.json or fmt is OutputFormat.json:
         state.out.print_json(result_document(result))
     elif fmt is OutputFormat.csv:
@@ -135,4 +162,12 @@ def query(
 
 def register(app: typer.Typer) -> None:
     """Add ``query`` to the root app."""
-    app.command("query", rich_help_panel="Query and audit")(query)
+    app.command(
+        "query",
+        rich_help_panel="Query and audit",
+        epilog=examples(
+            'meshlake --as consumer/analyst query "SELECT * FROM rl_sales.orders LIMIT 5"',
+            'meshlake query "SELECT region, count(*) AS n FROM orders GROUP BY 1" -d sales -o csv',
+            "meshlake query @monthly.sql --out monthly.parquet",
+        ),
+    )(query)

@@ -27,8 +27,10 @@ def init(ctx: typer.Context) -> None:
         message = f"the mesh at {bold(home)} is already initialised"
     state.out.emit({"home": home, "created": created}, message)
     if created:
-        state.out.note("next: meshlake account create NAME, then meshlake principal create "
-                       "NAME/USER (both as root, the default --as)")
+        state.out.note(
+            "next: meshlake account create NAME, then meshlake principal create "
+            "NAME/USER (both as root, the default --as)"
+        )
 
 
 def demo(ctx: typer.Context) -> None:
@@ -39,8 +41,10 @@ def demo(ctx: typer.Context) -> None:
     except ModuleNotFoundError as exc:
         if exc.name not in (DEMO_MODULE, DEMO_MODULE.rsplit(".", 1)[0]):
             raise
-        state.out.error("not_installed", "the demo is not installed yet: this build of "
-                        f"meshlake has no {DEMO_MODULE} module")
+        state.out.error(
+            "not_installed",
+            f"the demo is not installed yet: this build of meshlake has no {DEMO_MODULE} module",
+        )
         raise typer.Exit(1) from exc
     scenario.run(home=state.settings().home, console=state.out.console)
 

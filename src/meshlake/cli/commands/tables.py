@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from meshlake.catalog.api import TableDescription
-from meshlake.cli.output import Output, bold
+from meshlake.cli.output import Output, bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
 
@@ -20,8 +20,10 @@ __all__ = ["coerce_value", "parse_columns", "parse_rows", "table_app"]
 table_app = typer.Typer(help="Tables (Apache Iceberg) of a database.", no_args_is_help=True)
 
 TableArg = Annotated[str, typer.Argument(metavar="DB.TABLE", help="The table.")]
-AccountOpt = Annotated[str | None, typer.Option(
-    metavar="ACCOUNT", help="The account owning the database (default: your own).")]
+AccountOpt = Annotated[
+    str | None,
+    typer.Option(metavar="ACCOUNT", help="The account owning the database (default: your own)."),
+]
 
 
 def parse_columns(specs: list[str]) -> dict[str, str]:
@@ -34,11 +36,13 @@ def parse_columns(specs: list[str]) -> dict[str, str]:
     for spec in specs:
         name, sep, type_name = spec.partition(":")
         if not sep or not name.strip() or not type_name.strip():
-            raise typer.BadParameter(f"write NAME:TYPE, as in id:bigint, not {spec!r}",
-                                     param_hint="'--column'")
+            raise typer.BadParameter(
+                f"write NAME:TYPE, as in id:bigint, not {spec!r}", param_hint="'--column'"
+            )
         if name.strip() in columns:
-            raise typer.BadParameter(f"column {name.strip()!r} is given twice",
-                                     param_hint="'--column'")
+            raise typer.BadParameter(
+                f"column {name.strip()!r} is given twice", param_hint="'--column'"
+            )
         columns[name.strip()] = type_name.strip()
     return columns
 
@@ -62,8 +66,9 @@ def coerce_value(value: Any, type_name: str) -> Any:
         if kind.startswith(("decimal", "numeric")):
             return Decimal(str(value))
     except (ValueError, InvalidOperation) as exc:
-        raise typer.BadParameter(f"{value!r} is not a valid {type_name}",
-                                 param_hint="'--rows-json'") from exc
+        raise typer.BadParameter(
+            f"{value!r} is not a valid {type_name}", param_hint="'--rows-json'"
+        ) from exc
     return value
 
 
@@ -78,13 +83,15 @@ def parse_rows(text: str, columns: dict[str, str]) -> list[list[Any]]:
         try:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            raise typer.BadParameter(f"cannot read {text[1:]}: {exc.strerror}",
-                                     param_hint=hint) from exc
+            raise typer.BadParameter(
+                f"cannot read {text[1:]}: {exc.strerror}", param_hint=hint
+            ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not valid JSON ({exc.msg} at line {exc.lineno}, column "
-                                 f"{exc.colno})", param_hint=hint) from exc
+        raise typer.BadParameter(
+            f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", param_hint=hint
+        ) from exc
     if not isinstance(data, list):
         raise typer.BadParameter("give a JSON list of rows", param_hint=hint)
     names, types = list(columns), list(columns.values())
@@ -93,13 +100,15 @@ def parse_rows(text: str, columns: dict[str, str]) -> list[list[Any]]:
         if isinstance(row, dict):
             unknown = sorted(set(row) - set(names))
             if unknown:
-                raise typer.BadParameter(f"row {i} names unknown column(s) {', '.join(unknown)}",
-                                         param_hint=hint)
+                raise typer.BadParameter(
+                    f"row {i} names unknown column(s) {', '.join(unknown)}", param_hint=hint
+                )
             row = [row.get(n) for n in names]
         if not isinstance(row, list):
             raise typer.BadParameter(f"row {i} is neither a list nor an object", param_hint=hint)
-        rows.append([coerce_value(v, t) for v, t in zip(row, types, strict=False)]
-                    + row[len(types):])
+        rows.append(
+            [coerce_value(v, t) for v, t in zip(row, types, strict=False)] + row[len(types) :]
+        )
     return rows
 
 
@@ -112,36 +121,84 @@ def _short_time(iso: str) -> str:
 
 
 def _show(out: Output, desc: TableDescription) -> None:
-    out.fields({"table": f"{desc.database}.{desc.name}", "account": desc.account,
-                "location": desc.location, "creator": desc.creator,
-                "description": desc.description or None}, title="Table")
-    out.table(["column", "type"], [[c["name"], c["type"]] for c in desc.columns],
-              title="Columns", empty="no columns you can see")
+    out.fields(
+        {
+            "table": f"{desc.database}.{desc.name}",
+            "account": desc.account,
+            "location": desc.location,
+            "creator": desc.creator,
+            "description": desc.description or None,
+        },
+        title="Table",
+    )
+    out.table(
+        ["column", "type"],
+        [[c["name"], c["type"]] for c in desc.columns],
+        title="Columns",
+        empty="no columns you can see",
+    )
     if desc.snapshots:
-        out.table(["snapshot id", "time", "operation", "schema", "added rows", "total rows"],
-                  [[s["snapshot_id"], _short_time(s["timestamp"]), s["operation"],
-                    s["schema_id"], s["added_rows"], s["total_rows"]] for s in desc.snapshots],
-                  title="Snapshots", no_wrap=["snapshot id", "time"])
+        out.table(
+            ["snapshot id", "time", "operation", "schema", "added rows", "total rows"],
+            [
+                [
+                    s["snapshot_id"],
+                    _short_time(s["timestamp"]),
+                    s["operation"],
+                    s["schema_id"],
+                    s["added_rows"],
+                    s["total_rows"],
+                ]
+                for s in desc.snapshots
+            ],
+            title="Snapshots",
+            no_wrap=["snapshot id", "time"],
+        )
     if desc.schema_history:
-        out.table(["schema", "columns"],
-                  [[h["schema_id"], ", ".join(f"{c['name']} {c['type']}" for c in h["columns"])]
-                   for h in desc.schema_history], title="Schema history")
+        out.table(
+            ["schema", "columns"],
+            [
+                [h["schema_id"], ", ".join(f"{c['name']} {c['type']}" for c in h["columns"])]
+                for h in desc.schema_history
+            ],
+            title="Schema history",
+        )
 
 
-@table_app.command("create")
+@table_app.command(
+    "create",
+    epilog=examples(
+        "meshlake table create sales.orders -c id:bigint -c region:varchar -c amount:double "
+        '--rows-json \'[[1, "us", 9.5], {"id": 2, "region": "eu"}]\'',
+        "meshlake table create sales.orders -c id:bigint -c day:date --rows-json @rows.json",
+    ),
+)
 def table_create(
     ctx: typer.Context,
     table: TableArg,
-    column: Annotated[list[str], typer.Option(
-        "--column", "-c", metavar="NAME:TYPE",
-        help="A column, repeated in order: bigint, integer, double, varchar, boolean, date, "
-             "timestamp, timestamptz, decimal(p,s), binary.")],
-    rows_json: Annotated[str | None, typer.Option(
-        "--rows-json", metavar="JSON|@FILE",
-        help="Initial rows: a JSON list of lists or of objects; @FILE reads a file.")] = None,
+    column: Annotated[
+        list[str],
+        typer.Option(
+            "--column",
+            "-c",
+            metavar="NAME:TYPE",
+            help="A column, repeated in order: bigint, integer, double, varchar, boolean, date, "
+            "timestamp, timestamptz, decimal(p,s), binary.",
+        ),
+    ],
+    rows_json: Annotated[
+        str | None,
+        typer.Option(
+            "--rows-json",
+            metavar="JSON|@FILE",
+            help="Initial rows: a JSON list of lists or of objects; @FILE reads a file.",
+        ),
+    ] = None,
     description: Annotated[str, typer.Option(help="What the table holds.")] = "",
-    location: Annotated[str | None, typer.Option(
-        metavar="URI", help="Where its data goes (default: under the database).")] = None,
+    location: Annotated[
+        str | None,
+        typer.Option(metavar="URI", help="Where its data goes (default: under the database)."),
+    ] = None,
     account: AccountOpt = None,
 ) -> None:
     """Create a table from column definitions and optional rows (needs CREATE_TABLE)."""
@@ -151,10 +208,14 @@ def table_create(
     rows = parse_rows(rows_json, columns) if rows_json is not None else None
     session = state.session()
     with state.out.status(f"creating table {db}.{name}"):
-        desc = session.catalog.create_table(db, name, columns, rows, location=location,
-                                            description=description, account=account)
-    state.out.emit(desc, f"created table {bold(f'{db}.{name}')} with {len(desc.columns)} "
-                         f"columns and {len(rows or [])} rows")
+        desc = session.catalog.create_table(
+            db, name, columns, rows, location=location, description=description, account=account
+        )
+    state.out.emit(
+        desc,
+        f"created table {bold(f'{db}.{name}')} with {len(desc.columns)} "
+        f"columns and {len(rows or [])} rows",
+    )
 
 
 @table_app.command("list")
@@ -166,8 +227,12 @@ def table_list(
     """List the tables of a database that you hold some permission on."""
     state = get_state(ctx)
     names = state.session().catalog.list_tables(database, account=account)
-    state.out.records([{"database": database, "name": n} for n in names], ["name"],
-                      title=f"Tables of {database}", empty=f"no tables of {database} you can see")
+    state.out.records(
+        [{"database": database, "name": n} for n in names],
+        ["name"],
+        title=f"Tables of {database}",
+        empty=f"no tables of {database} you can see",
+    )
 
 
 @table_app.command("show")

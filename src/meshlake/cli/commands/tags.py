@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from meshlake.cli.output import bold
+from meshlake.cli.output import bold, examples
 from meshlake.cli.resources import TAGGABLE_KINDS, describe_resource, parse_list, resource_options
 from meshlake.cli.state import get_state
 from meshlake.resources import Resource, resource_to_dict
@@ -15,12 +15,13 @@ __all__ = ["parse_assignments", "tag_app"]
 
 tag_app = typer.Typer(
     help="Tags: keys with allowed values, assigned to databases, tables and columns "
-         "(inherited downwards). Grants by tag policy follow them.",
+    "(inherited downwards). Grants by tag policy follow them.",
     no_args_is_help=True,
 )
 
-ValuesOpt = Annotated[list[str] | None, typer.Option(metavar="V1,V2",
-                                                     help="Values (comma separated, repeatable).")]
+ValuesOpt = Annotated[
+    list[str] | None, typer.Option(metavar="V1,V2", help="Values (comma separated, repeatable).")
+]
 
 
 def _values(options: list[str] | None) -> list[str]:
@@ -42,11 +43,13 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     return tags
 
 
-@tag_app.command("create")
+@tag_app.command(
+    "create", epilog=examples("meshlake tag create classification public internal restricted")
+)
 def tag_create(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The tag key.")],
-    values: Annotated[list[str], typer.Argument(help="Its allowed values.")],
+    values: Annotated[list[str], typer.Argument(metavar="VALUE", help="Its allowed values.")],
 ) -> None:
     """Create a tag key with its allowed values (admins of your account)."""
     state = get_state(ctx)
@@ -90,37 +93,49 @@ def tag_list(ctx: typer.Context) -> None:
     """List the tag keys you can see, with their values."""
     state = get_state(ctx)
     views = state.session().tags.list()
-    state.out.records(views, ["key", "account", "values"], title="Tags",
-                      empty="no tags you can see")
+    state.out.records(
+        views, ["key", "account", "values"], title="Tags", empty="no tags you can see"
+    )
 
 
-@tag_app.command("assign")
+@tag_app.command(
+    "assign",
+    epilog=examples(
+        "meshlake tag assign --database sales domain=sales",
+        "meshlake tag assign --table sales.orders classification=internal",
+        "meshlake tag assign --column sales.orders.email classification=restricted",
+    ),
+)
 @resource_options(TAGGABLE_KINDS, column_lists=False)
 def tag_assign(
     ctx: typer.Context,
-    tags: Annotated[list[str], typer.Argument(metavar="KEY=VALUE...", help="Tags to assign.")],
+    tags: Annotated[list[str], typer.Argument(metavar="KEY=VALUE", help="Tags to assign.")],
     resource: Resource,
 ) -> None:
     """Assign tags to a database, table or column (needs ASSOCIATE on the values)."""
     state = get_state(ctx)
     after = state.session().tags.assign(resource, parse_assignments(tags))
     label = describe_resource(resource)
-    state.out.emit({"resource": resource_to_dict(resource), "tags": after},
-                   f"{bold(label)} now carries {bold(_pairs(after))}")
+    state.out.emit(
+        {"resource": resource_to_dict(resource), "tags": after},
+        f"{bold(label)} now carries {bold(_pairs(after))}",
+    )
 
 
 @tag_app.command("remove")
 @resource_options(TAGGABLE_KINDS, column_lists=False)
 def tag_remove(
     ctx: typer.Context,
-    keys: Annotated[list[str], typer.Argument(metavar="KEY...", help="Tag keys to remove.")],
+    keys: Annotated[list[str], typer.Argument(metavar="KEY", help="Tag keys to remove.")],
     resource: Resource,
 ) -> None:
     """Remove tags from a resource; a removed override restores the inherited value."""
     state = get_state(ctx)
     state.session().tags.remove(resource, keys)
-    state.out.emit({"resource": resource_to_dict(resource), "removed": keys},
-                   f"removed {bold(', '.join(keys))} from {bold(describe_resource(resource))}")
+    state.out.emit(
+        {"resource": resource_to_dict(resource), "removed": keys},
+        f"removed {bold(', '.join(keys))} from {bold(describe_resource(resource))}",
+    )
 
 
 @tag_app.command("show")
@@ -132,9 +147,12 @@ def tag_show(ctx: typer.Context, resource: Resource) -> None:
     if state.json:
         state.out.print_json({"resource": resource_to_dict(resource), "tags": tags})
         return
-    state.out.table(["key", "value"], sorted(tags.items()),
-                    title=f"Tags of {describe_resource(resource)}",
-                    empty=f"{describe_resource(resource)} carries no tags you can see")
+    state.out.table(
+        ["key", "value"],
+        sorted(tags.items()),
+        title=f"Tags of {describe_resource(resource)}",
+        empty=f"{describe_resource(resource)} carries no tags you can see",
+    )
 
 
 def _pairs(tags: dict[str, str]) -> str:

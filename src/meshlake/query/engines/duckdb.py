@@ -106,8 +106,7 @@ def view_sql(gs: GovernedScan) -> str:
         return head + nulls + " WHERE FALSE"
     files = ", ".join(_literal(local_path(f)) for f in gs.scan.files)
     fields = ", ".join(
-        f"{c.field_id}: {{name: {_literal(c.name)}, type: {_literal(c.type)}, "
-        "default_value: NULL}"
+        f"{c.field_id}: {{name: {_literal(c.name)}, type: {_literal(c.type)}, default_value: NULL}}"
         for c in gs.scan.columns
     )
     source = f"read_parquet([{files}], schema=MAP {{{fields}}}, hive_partitioning=false)"

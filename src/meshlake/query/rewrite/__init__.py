@@ -34,7 +34,7 @@ class RewriteContext:
     views: Mapping[TableReference, str] = field(default_factory=dict)
 
 
-Rule = Callable[..., exp.Expression]
+Rule = Callable[..., exp.Expr]
 
 #: The rewrite rules, in order.
 RULES: tuple[Rule, ...] = (strip_comments, governed_views, strip_time_travel)
@@ -49,7 +49,7 @@ def view_name(index: int) -> str:
     return f"__meshlake_scan_{index}"
 
 
-def rewrite(expression: exp.Expression, *, ctx: RewriteContext) -> exp.Expression:
+def rewrite(expression: exp.Expr, *, ctx: RewriteContext) -> exp.Expr:
     """Apply every rule of :data:`RULES` in order.
 
     Args:

@@ -18,7 +18,7 @@ from meshlake.query.references import table_reference
 __all__ = ["governed_views"]
 
 
-def governed_views(expression: exp.Expression, *, ctx: Any) -> exp.Expression:
+def governed_views(expression: exp.Expr, *, ctx: Any) -> exp.Expr:
     """Return a copy of ``expression`` reading governed views instead of catalog tables.
 
     Args:

@@ -9,7 +9,7 @@ from sqlglot import exp
 __all__ = ["strip_comments"]
 
 
-def strip_comments(expression: exp.Expression, *, ctx: Any = None) -> exp.Expression:
+def strip_comments(expression: exp.Expr, *, ctx: Any = None) -> exp.Expr:
     """Return a copy of ``expression`` without comments.
 
     Args:

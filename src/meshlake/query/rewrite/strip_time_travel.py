@@ -19,7 +19,7 @@ def _is_view(table: exp.Table, views: set[str]) -> bool:
     return isinstance(table.this, exp.Identifier) and not table.db and table.name in views
 
 
-def strip_time_travel(expression: exp.Expression, *, ctx: Any) -> exp.Expression:
+def strip_time_travel(expression: exp.Expr, *, ctx: Any) -> exp.Expr:
     """Return a copy of ``expression`` whose view references carry no time travel clause.
 
     Args:

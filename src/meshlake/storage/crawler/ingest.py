@@ -109,9 +109,8 @@ class TableIngest:
         partition_types: Mapping[str, pa.DataType],
     ) -> None:
         self.ctx, self.table, self.pendings = ctx, table, list(pendings)
-        self.current: pa.Schema | None = None
         existing = ctx.target.table_schema(table)
-        self.current = existing
+        self.current: pa.Schema | None = existing
         self.partition_types = {
             k: existing.field(k).type if existing is not None and k in existing.names else t
             for k, t in partition_types.items()

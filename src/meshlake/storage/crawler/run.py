@@ -12,6 +12,8 @@ A re-crawl reads only what changed since the last run:
 * new files are sniffed, grouped into tables, merged into the table's schema (new columns
   are a new Iceberg schema under ``UPDATE_IN_DATABASE``; under ``LOG`` the change is logged
   and the files that need it are held back) and appended in batches, one commit per batch;
+* a table name derived from a folder that an unrelated table already has gets a hash
+  suffix (Glue's rule); a name given with ``table=`` is appended to as is;
 * tables whose files all disappeared are deprecated, dropped or only logged (delete
   behaviour); a deprecated table whose files come back is restored.
 
@@ -20,6 +22,7 @@ A file that cannot be read is an error of the run, never fatal to it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import defaultdict
@@ -233,6 +236,7 @@ class _Crawler:
             pending.partitions = partitions
             (fixed[pending.table] if pending.table else free).append(pending)
         types = partition_types(all_partitions)
+        group = self._own_name(group, single_table=single_table)
         seeds = self._seeds(group)
         schemas = [(p.file, p.sniff.classification, p.schema(types)) for p in free]
         for cluster in cluster_files(group, schemas, seeds, single_table=single_table):
@@ -240,6 +244,17 @@ class _Crawler:
             fixed[cluster.table].extend(by_path[f.path] for f in cluster.files)
         for name, pendings in fixed.items():
             TableIngest(self, name, pendings, types).run()
+
+    def _own_name(self, group: FileGroup, *, single_table: bool) -> FileGroup:
+        """Glue: a derived table name taken by a table of another location gets a hash suffix.
+
+        A name the caller gave (``table=``) is used as is: appending to it is the point.
+        """
+        own = {r.table for r in self.known.values()}
+        if single_table or group.name in own or self.target.table_schema(group.name) is None:
+            return group
+        digest = hashlib.sha256(f"{self.loc.uri}/{'/'.join(group.prefix)}".encode()).hexdigest()
+        return replace(group, name=f"{group.name}_{digest[:8]}")
 
     def _seeds(self, group: FileGroup) -> dict[str, pa.Schema]:
         paths = {f.path for f in group.files}

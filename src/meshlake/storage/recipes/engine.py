@@ -167,7 +167,15 @@ def _derive(step: DeriveStep, table: pa.Table, ctx: _Context) -> pa.Table:
         query = f"SELECT * REPLACE (({expr.sql}) AS {_quote(column)}) FROM src"
     else:
         query = f"SELECT *, ({expr.sql}) AS {_quote(column)} FROM src"
-    return _restore_types(ctx.sql(table, query), table.schema, skip={column})
+    result = _restore_types(ctx.sql(table, query), table.schema, skip={column})
+    derived = result.schema.field(column).type
+    if pa.types.is_timestamp(derived) and derived.tz is not None and derived.tz != "UTC":
+        # DuckDB labels instants with its session time zone; meshlake keeps them in UTC
+        i = result.column_names.index(column)
+        result = result.set_column(
+            i, column, pc.cast(result[column], pa.timestamp(derived.unit, "UTC"))
+        )
+    return result
 
 
 def _filter(step: FilterStep, table: pa.Table, ctx: _Context) -> pa.Table:

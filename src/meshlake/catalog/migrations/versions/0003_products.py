@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("owner_account", sa.String(length=128), nullable=False),
+        sa.Column("table_account", sa.String(length=128), nullable=False),
         sa.Column("database", sa.String(length=128), nullable=False),
         sa.Column("table", sa.String(length=128), nullable=False),
         sa.Column("contract_yaml", sa.Text(), nullable=False),
