@@ -22,9 +22,9 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from meshlake.catalog.models import (
     AccountAdminRow,
@@ -46,17 +46,30 @@ __all__ = ["CENTRAL", "Catalog", "build_catalog"]
 
 CENTRAL = "central"
 #: Accounts and how many principals each has (500 in all by default).
-ACCOUNT_SHARES = {CENTRAL: 0.10, "producer_a": 0.15, "producer_b": 0.15,
-                  "consumer_a": 0.30, "consumer_b": 0.30}
+ACCOUNT_SHARES = {
+    CENTRAL: 0.10,
+    "producer_a": 0.15,
+    "producer_b": 0.15,
+    "consumer_a": 0.30,
+    "consumer_b": 0.30,
+}
 EXTERNAL = ("producer_a", "producer_b", "consumer_a", "consumer_b")
 TABLES_PER_DB = 100
 COLUMNS = 20
 COLUMN_TYPES = ("VARCHAR", "BIGINT", "DOUBLE", "DATE")
 CLASSIFICATION = ("public", "internal", "confidential", "restricted")
 #: Kinds of grants and their share of all grants (grants = 5 per table).
-GRANT_MIX = {"table": 0.45, "filter": 0.02, "table_wildcard": 0.05, "database": 0.08,
-             "tag_policy_table": 0.08, "tag_policy_database": 0.02, "tag": 0.02,
-             "account": 0.05, "bounded": 0.23}
+GRANT_MIX = {
+    "table": 0.45,
+    "filter": 0.02,
+    "table_wildcard": 0.05,
+    "database": 0.08,
+    "tag_policy_table": 0.08,
+    "tag_policy_database": 0.02,
+    "tag": 0.02,
+    "account": 0.05,
+    "bounded": 0.23,
+}
 GRANTS_PER_TABLE = 5
 COLUMN_TAGS_PER_TABLE = 10
 
@@ -121,8 +134,16 @@ class _Builder:
             self.by_account[account] = names
             self.admins[account] = names[:2]
             for pid in names:
-                self.add(PrincipalRow, {"id": pid, "account": account, "name": pid.split("/")[1],
-                                        "kind": "user", "created_at": self.now})
+                self.add(
+                    PrincipalRow,
+                    {
+                        "id": pid,
+                        "account": account,
+                        "name": pid.split("/")[1],
+                        "kind": "user",
+                        "created_at": self.now,
+                    },
+                )
             for pid in names[:2]:
                 self.add(AccountAdminRow, {"account": account, "principal": pid})
             self.cat.principals.extend(names)
@@ -131,18 +152,29 @@ class _Builder:
         rng, central_admin = self.rng, self.admins[CENTRAL][0]
         for kid, (key, values) in enumerate(_ontology(), start=1):
             self.keys[key] = (kid, values)
-            self.add(TagKeyRow, {"id": kid, "account": CENTRAL, "key": key,
-                                 "creator": central_admin})
+            self.add(
+                TagKeyRow, {"id": kid, "account": CENTRAL, "key": key, "creator": central_admin}
+            )
             for v in values:
                 self.add(TagValueRow, {"key_id": kid, "value": v})
         tid = cid = 0
         for d in range(1, self.n_dbs + 1):
             name = f"db{d:04d}"
             self.cat.databases.append(name)
-            self.add(DatabaseRow, {"id": d, "account": CENTRAL, "name": name, "description": "",
-                                   "location": None, "creator": central_admin,
-                                   "link_account": None, "link_database": None,
-                                   "created_at": self.now})
+            self.add(
+                DatabaseRow,
+                {
+                    "id": d,
+                    "account": CENTRAL,
+                    "name": name,
+                    "description": "",
+                    "location": None,
+                    "creator": central_admin,
+                    "link_account": None,
+                    "link_database": None,
+                    "created_at": self.now,
+                },
+            )
             self._tag("database", d, "domain", f"d{(d - 1) % 100:03d}")
             self._tag("database", d, "lob", rng.choice(self.keys["lob"][1]))
             steward = self.admins[("producer_a", "producer_b")[d % 2]][0]
@@ -150,33 +182,58 @@ class _Builder:
             for t in range(min(TABLES_PER_DB, self.n_tables - tid)):
                 tid += 1
                 self.cat.table_names[tid] = (name, f"t{t:03d}")
-                self.add(TableRow, {"id": tid, "database_id": d, "name": f"t{t:03d}",
-                                    "description": "", "creator": steward,
-                                    "location": f"file:///bench/{name}/t{t:03d}",
-                                    "iceberg_id": f"db{d}.t{t:03d}", "properties": {},
-                                    "created_at": self.now})
+                self.add(
+                    TableRow,
+                    {
+                        "id": tid,
+                        "database_id": d,
+                        "name": f"t{t:03d}",
+                        "description": "",
+                        "creator": steward,
+                        "location": f"file:///bench/{name}/t{t:03d}",
+                        "iceberg_id": f"db{d}.t{t:03d}",
+                        "properties": {},
+                        "created_at": self.now,
+                    },
+                )
                 for c in range(COLUMNS):
                     cid += 1
-                    self.add(ColumnRow, {"id": cid, "table_id": tid, "position": c,
-                                         "name": f"c{c:02d}", "type": COLUMN_TYPES[c % 4],
-                                         "field_id": c + 1, "description": ""})
+                    self.add(
+                        ColumnRow,
+                        {
+                            "id": cid,
+                            "table_id": tid,
+                            "position": c,
+                            "name": f"c{c:02d}",
+                            "type": COLUMN_TYPES[c % 4],
+                            "field_id": c + 1,
+                            "description": "",
+                        },
+                    )
                 self._tag_table(tid, cid - COLUMNS + 1)
             self.cat.tables_of_db[d] = list(range(first, tid + 1))
 
     def _tag(self, kind: str, target: int, key: str, value: str) -> None:
-        self.add(TagAssignmentRow, {"kind": kind, "target_id": target,
-                                    "key_id": self.keys[key][0], "value": value})
+        self.add(
+            TagAssignmentRow,
+            {"kind": kind, "target_id": target, "key_id": self.keys[key][0], "value": value},
+        )
 
     def _tag_table(self, tid: int, first_col: int) -> None:
         rng = self.rng
-        self._tag("table", tid, "classification",
-                  rng.choices(CLASSIFICATION, weights=(20, 50, 25, 5))[0])
+        self._tag(
+            "table", tid, "classification", rng.choices(CLASSIFICATION, weights=(20, 50, 25, 5))[0]
+        )
         self._tag("table", tid, "region", rng.choice(self.keys["region"][1]))
         self._tag("table", tid, "pii", "false")
         cols = rng.sample(range(COLUMNS), 7)
         for c in cols[:5]:
-            self._tag("column", first_col + c, "classification",
-                      rng.choices(CLASSIFICATION, weights=(10, 20, 45, 25))[0])
+            self._tag(
+                "column",
+                first_col + c,
+                "classification",
+                rng.choices(CLASSIFICATION, weights=(10, 20, 45, 25))[0],
+            )
         for c in cols[5:]:
             self._tag("column", first_col + c, "pii", "true")
         others = [f"k{i:02d}" for i in range(5, 20)]
@@ -184,22 +241,44 @@ class _Builder:
             self._tag("column", first_col + c, key, rng.choice(self.keys[key][1]))
 
     # ------------------------------------------------------------------ grants
-    def grant(self, grantee: str, kind: str, target_id: int, spec: dict[str, Any],
-              perms: list[str], grantable: list[str] | None = None, *, grantor: str = "",
-              bounded: bool = False) -> bool:
+    def grant(
+        self,
+        grantee: str,
+        kind: str,
+        target_id: int,
+        spec: dict[str, Any],
+        perms: list[str],
+        grantable: list[str] | None = None,
+        *,
+        grantor: str = "",
+        bounded: bool = False,
+    ) -> bool:
         key = (grantee, kind, CENTRAL, target_id, _spec_key(spec))
         if key in self.seen:
             return False
         self.seen.add(key)
-        self.add(GrantRow, {"grantee": grantee, "kind": kind, "target_account": CENTRAL,
-                            "target_id": target_id, "spec_key": key[4], "spec": spec,
-                            "permissions": sorted(perms), "grantable": sorted(grantable or []),
-                            "grantor": grantor or self.admins[CENTRAL][0], "bounded": bounded,
-                            "created_at": self.now})
+        self.add(
+            GrantRow,
+            {
+                "grantee": grantee,
+                "kind": kind,
+                "target_account": CENTRAL,
+                "target_id": target_id,
+                "spec_key": key[4],
+                "spec": spec,
+                "permissions": sorted(perms),
+                "grantable": sorted(grantable or []),
+                "grantor": grantor or self.admins[CENTRAL][0],
+                "bounded": bounded,
+                "created_at": self.now,
+            },
+        )
         if kind == "table" and "SELECT" in perms and "/" in grantee:
             self.cat.select_pairs.append((grantee, target_id))
         elif kind == "table_wildcard" and "SELECT" in perms and "/" in grantee:
-            self.cat.select_pairs.append((grantee, self.rng.choice(self.cat.tables_of_db[target_id])))
+            self.cat.select_pairs.append(
+                (grantee, self.rng.choice(self.cat.tables_of_db[target_id]))
+            )
         return True
 
     def _table_target(self) -> tuple[str, int, dict[str, Any], list[str]]:
@@ -212,8 +291,10 @@ class _Builder:
         if r < 0.35:
             cols = sorted(rng.sample([f"c{c:02d}" for c in range(COLUMNS)], rng.randint(1, 3)))
             return "table", tid, {"excluded": cols}, ["SELECT"]
-        perms = rng.choices([["SELECT"], ["DESCRIBE", "SELECT"], ["DESCRIBE"], ["ALL"],
-                             ["INSERT", "SELECT"]], weights=(50, 25, 10, 5, 10))[0]
+        perms = rng.choices(
+            [["SELECT"], ["DESCRIBE", "SELECT"], ["DESCRIBE"], ["ALL"], ["INSERT", "SELECT"]],
+            weights=(50, 25, 10, 5, 10),
+        )[0]
         return "table", tid, {}, perms
 
     def _expression(self, table_level: bool) -> dict[str, Any]:
@@ -251,8 +332,9 @@ class _Builder:
             return self.grant(who, kind, rng.randint(1, self.n_dbs), {}, perms)
         if kind.startswith("tag_policy"):
             table_level = kind == "tag_policy_table"
-            perms = rng.choice([["SELECT"], ["DESCRIBE", "SELECT"]]) if table_level else \
-                ["DESCRIBE"]
+            perms = (
+                rng.choice([["SELECT"], ["DESCRIBE", "SELECT"]]) if table_level else ["DESCRIBE"]
+            )
             return self.grant(who, "tag_policy", 0, self._expression(table_level), perms)
         if kind == "tag":
             key = rng.choice(list(self.keys))
@@ -266,17 +348,17 @@ class _Builder:
     def _account_grant(self, account: str) -> bool:
         rng = self.rng
         r = rng.random()
+        spec: dict[str, Any] = {}
         if r < 0.90:
             tid = rng.randint(1, self.n_tables)
-            k, spec, perms = "table", {}, rng.choice([["SELECT"], ["DESCRIBE", "SELECT"]])
+            k, perms = "table", rng.choice([["SELECT"], ["DESCRIBE", "SELECT"]])
         elif r < 0.97:
-            k, tid, spec, perms = "table_wildcard", rng.randint(1, self.n_dbs), {}, ["SELECT"]
+            k, tid, perms = "table_wildcard", rng.randint(1, self.n_dbs), ["SELECT"]
         else:
             k, tid, spec, perms = "tag_policy", 0, self._expression(True), ["SELECT"]
         if not self.grant(account, k, tid, spec, perms, perms):
             return False
-        self.received[account].append({"kind": k, "target_id": tid, "spec": spec,
-                                       "perms": perms})
+        self.received[account].append({"kind": k, "target_id": tid, "spec": spec, "perms": perms})
         return True
 
     def _bounded(self, account: str) -> bool:
@@ -285,8 +367,15 @@ class _Builder:
             return self._account_grant(account)
         g = self.rng.choice(got)
         who = self.rng.choice(self.by_account[account][2:])
-        return self.grant(who, g["kind"], g["target_id"], g["spec"], ["SELECT"],
-                          grantor=self.admins[account][0], bounded=True)
+        return self.grant(
+            who,
+            g["kind"],
+            g["target_id"],
+            g["spec"],
+            ["SELECT"],
+            grantor=self.admins[account][0],
+            bounded=True,
+        )
 
     def grants(self) -> None:
         rng = self.rng
@@ -294,12 +383,21 @@ class _Builder:
             tid = rng.randint(1, self.n_tables)
             text = f"c00 = 'x{n % 7}' OR c01 > {n % 1000}"
             sql = compile_row_filter(text, {"c00": "VARCHAR", "c01": "BIGINT"})
-            cols = sorted(rng.sample([f"c{c:02d}" for c in range(COLUMNS)], 8)) \
-                if n % 2 else None
-            self.add(FilterRow, {"id": n + 1, "table_id": tid, "name": f"f{n:04d}",
-                                 "row_filter": sql, "row_filter_text": text, "columns": cols,
-                                 "excluded_columns": None, "creator": self.admins[CENTRAL][0],
-                                 "created_at": self.now})
+            cols = sorted(rng.sample([f"c{c:02d}" for c in range(COLUMNS)], 8)) if n % 2 else None
+            self.add(
+                FilterRow,
+                {
+                    "id": n + 1,
+                    "table_id": tid,
+                    "name": f"f{n:04d}",
+                    "row_filter": sql,
+                    "row_filter_text": text,
+                    "columns": cols,
+                    "excluded_columns": None,
+                    "creator": self.admins[CENTRAL][0],
+                    "created_at": self.now,
+                },
+            )
             self.filters.append((n + 1, tid))
         total = GRANTS_PER_TABLE * self.n_tables
         kinds = list(GRANT_MIX)
@@ -310,8 +408,9 @@ class _Builder:
                 made += 1
 
 
-def build_catalog(store: CatalogStore, tables: int, *, principals: int = 500,
-                  seed: int = 7) -> Catalog:
+def build_catalog(
+    store: CatalogStore, tables: int, *, principals: int = 500, seed: int = 7
+) -> Catalog:
     """Write the synthetic catalog into an empty, migrated store and bump its version.
 
     Args:
@@ -327,13 +426,26 @@ def build_catalog(store: CatalogStore, tables: int, *, principals: int = 500,
     b.catalog()
     b.grants()
     with store.transaction() as session:  # bumps the store version
-        for table in (AccountRow, PrincipalRow, AccountAdminRow, TagKeyRow, TagValueRow,
-                      DatabaseRow, TableRow, ColumnRow, TagAssignmentRow, FilterRow, GrantRow):
-            rows = b.rows.get(table.__table__, [])
+        for table in (
+            AccountRow,
+            PrincipalRow,
+            AccountAdminRow,
+            TagKeyRow,
+            TagValueRow,
+            DatabaseRow,
+            TableRow,
+            ColumnRow,
+            TagAssignmentRow,
+            FilterRow,
+            GrantRow,
+        ):
+            core = cast(Table, table.__table__)
+            rows = b.rows.get(core, [])
             for i in range(0, len(rows), 20_000):
-                session.execute(insert(table.__table__), rows[i:i + 20_000])
+                session.execute(insert(core), rows[i : i + 20_000])
     b.cat.counts = {t.name: len(r) for t, r in b.rows.items()}
     b.cat.counts["column_tag_assignments"] = sum(
-        1 for r in b.rows[TagAssignmentRow.__table__] if r["kind"] == "column")
+        1 for r in b.rows[TagAssignmentRow.__table__] if r["kind"] == "column"
+    )
     b.cat.counts["tag_values_total"] = len(b.rows[TagValueRow.__table__])
     return b.cat

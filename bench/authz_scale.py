@@ -38,6 +38,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ from meshlake.catalog.api import CatalogAPI
 from meshlake.errors import MeshError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from authz_catalog import CENTRAL, Catalog, build_catalog  # noqa: E402
-from authz_report import render_section, write_section  # noqa: E402
+from authz_catalog import CENTRAL, Catalog, build_catalog
+from authz_report import render_section, write_section
 
 CATALOG_FILE = "bench_catalog.pkl"
 TABLE_ACTIONS = ("SELECT", "SELECT", "DESCRIBE", "INSERT", "ALTER")
@@ -103,8 +104,9 @@ def timed(calls: Sequence[Callable[[], Any]]) -> tuple[list[int], list[int], int
 class Bench:
     """The measurements of one scale, on an already built mesh home."""
 
-    def __init__(self, home: Path, samples: int, list_samples: int, db_samples: int,
-                 seed: int) -> None:
+    def __init__(
+        self, home: Path, samples: int, list_samples: int, db_samples: int, seed: int
+    ) -> None:
         self.mesh = meshlake.connect(home)
         self.rt = self.mesh.runtime
         self.engine = self.rt.engine
@@ -129,16 +131,19 @@ class Bench:
         self.reload()
         cold, cold_cpu, errors = timed(calls)
         warm, warm_cpu, _ = timed(calls)
-        self.result[name] = {"cold": percentiles(cold), "warm": percentiles(warm),
-                             "cold_cpu": percentiles(cold_cpu),
-                             "warm_cpu": percentiles(warm_cpu), "errors": errors}
+        self.result[name] = {
+            "cold": percentiles(cold),
+            "warm": percentiles(warm),
+            "cold_cpu": percentiles(cold_cpu),
+            "warm_cpu": percentiles(warm_cpu),
+            "errors": errors,
+        }
 
     # ------------------------------------------------------------------ samples
     def _pairs(self, n: int) -> list[tuple[str, int]]:
         seen: set[tuple[str, int]] = set()
         while len(seen) < min(n, len(self.cat.principals) * self.cat.tables):
-            seen.add((self.rng.choice(self.cat.principals),
-                      self.rng.randint(1, self.cat.tables)))
+            seen.add((self.rng.choice(self.cat.principals), self.rng.randint(1, self.cat.tables)))
         out = sorted(seen)
         self.rng.shuffle(out)
         return out
@@ -156,14 +161,14 @@ class Bench:
                 cols = ["c01", "c07"] if rng.random() < 0.1 else None
                 res = meshlake.Table(db, name, columns=cols, account=CENTRAL)
                 action = rng.choice(TABLE_ACTIONS)
-            calls.append(lambda p=principal, a=action, r=res: decide(p, a, r))
+            calls.append(partial(decide, principal, action, res))
         return calls
 
     def policy_calls(self, pairs: Sequence[tuple[str, int]]) -> list[Callable[[], Any]]:
         """``table_policy`` for each (principal, table id)."""
         policy = self.engine.table_policy
-        return [lambda p=p, t=self.cat.table_names[tid]: policy(p, t[0], t[1], CENTRAL)
-                for p, tid in pairs]
+        names = self.cat.table_names
+        return [partial(policy, p, *names[tid], CENTRAL) for p, tid in pairs]
 
     def granted_pairs(self) -> list[tuple[str, int]]:
         """Distinct pairs where a named, wildcard or re-granted grant gives SELECT."""
@@ -173,12 +178,13 @@ class Bench:
 
     def list_calls(self) -> list[Callable[[], Any]]:
         """``list_tables`` of a random database by a random principal (distinct pairs)."""
-        pairs = {(self.rng.choice(self.cat.principals), self.rng.choice(self.cat.databases))
-                 for _ in range(self.list_samples * 3)}
+        pairs = {
+            (self.rng.choice(self.cat.principals), self.rng.choice(self.cat.databases))
+            for _ in range(self.list_samples * 3)
+        }
         chosen = sorted(pairs)[: self.list_samples]
         self.rng.shuffle(chosen)
-        return [lambda p=p, d=d: CatalogAPI(self.rt, p).list_tables(d, account=CENTRAL)
-                for p, d in chosen]
+        return [partial(CatalogAPI(self.rt, p).list_tables, d, account=CENTRAL) for p, d in chosen]
 
     # ------------------------------------------------------------------ runs
     def run(self, loads: int, profile: Path | None) -> dict[str, Any]:
@@ -205,11 +211,14 @@ class Bench:
         self.series("policy_granted", self.policy_calls(granted))
         self.series("policy_random", self.policy_calls(self._pairs(self.samples)))
         self.series("list_tables", self.list_calls())
-        dbs_by = [CatalogAPI(self.rt, p) for p in self.rng.sample(
-            self.cat.principals, min(self.db_samples, len(self.cat.principals)))]
+        dbs_by = [
+            CatalogAPI(self.rt, p)
+            for p in self.rng.sample(
+                self.cat.principals, min(self.db_samples, len(self.cat.principals))
+            )
+        ]
         self.series("list_databases", [api.list_databases for api in dbs_by])
-        self.result["allowed_decisions"] = sum(
-            bool(c()) for c in self.decide_calls()[:500]) / 500
+        self.result["allowed_decisions"] = sum(bool(c()) for c in self.decide_calls()[:500]) / 500
         self.result["rss_after_queries_mb"] = rss_mb()
         self.result["cache_entries_end"] = len(self.engine.state().cache)
         self.result["loadavg_end"] = os.getloadavg()
@@ -231,9 +240,11 @@ class Bench:
         tracemalloc.stop()
         pairs = len({k[1:] for k in st.cache if k[0] == "ta"})
         self.result["memory"] = {
-            "state_mb": round(loaded / 2**20, 1), "load_peak_mb": round(peak / 2**20, 1),
+            "state_mb": round(loaded / 2**20, 1),
+            "load_peak_mb": round(peak / 2**20, 1),
             "cache_bytes_per_pair": round((after - loaded) / max(1, pairs)),
-            "cache_entries": len(st.cache) - entries, "pairs": pairs,
+            "cache_entries": len(st.cache) - entries,
+            "pairs": pairs,
         }
 
     def profile(self, out: Path, granted: Sequence[tuple[str, int]]) -> None:
@@ -241,9 +252,11 @@ class Bench:
         import cProfile
         import pstats
 
-        for name, calls in (("policy_granted", self.policy_calls(granted)),
-                            ("list_tables", self.list_calls()),
-                            ("state_load", [self.reload])):
+        for name, calls in (
+            ("policy_granted", self.policy_calls(granted)),
+            ("list_tables", self.list_calls()),
+            ("state_load", [self.reload]),
+        ):
             self.reload()
             prof = cProfile.Profile()
             prof.enable()
@@ -262,8 +275,9 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "build":
         mesh = meshlake.connect(home)
         start = time.perf_counter()
-        cat = build_catalog(mesh.runtime.store, args.tables, principals=args.principals,
-                            seed=args.seed)
+        cat = build_catalog(
+            mesh.runtime.store, args.tables, principals=args.principals, seed=args.seed
+        )
         cat.counts["build_s"] = round(time.perf_counter() - start, 1)  # type: ignore[assignment]
         with (home / CATALOG_FILE).open("wb") as fh:
             pickle.dump(cat, fh)
@@ -277,13 +291,33 @@ def child(args: argparse.Namespace) -> None:
 def run_scale(args: argparse.Namespace, tables: int) -> dict[str, Any]:
     """Build and measure one scale in two fresh processes."""
     home = Path(tempfile.mkdtemp(prefix=f"authz{tables}_", dir=args.workdir))
-    common = [sys.executable, __file__, "--home", str(home), "--tables", str(tables),
-              "--principals", str(args.principals), "--seed", str(args.seed)]
+    common = [
+        sys.executable,
+        __file__,
+        "--home",
+        str(home),
+        "--tables",
+        str(tables),
+        "--principals",
+        str(args.principals),
+        "--seed",
+        str(args.seed),
+    ]
     try:
         subprocess.run([*common, "--child", "build"], check=True)
-        cmd = [*common, "--child", "measure", "--samples", str(args.samples),
-               "--list-samples", str(args.list_samples), "--db-samples", str(args.db_samples),
-               "--loads", str(args.loads)]
+        cmd = [
+            *common,
+            "--child",
+            "measure",
+            "--samples",
+            str(args.samples),
+            "--list-samples",
+            str(args.list_samples),
+            "--db-samples",
+            str(args.db_samples),
+            "--loads",
+            str(args.loads),
+        ]
         if args.profile:
             cmd += ["--profile", args.profile]
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -297,19 +331,28 @@ def run_scale(args: argparse.Namespace, tables: int) -> dict[str, Any]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scales", default="100,1000,10000",
-                   help="table counts, comma-separated (default: 100,1000,10000)")
+    p.add_argument(
+        "--scales",
+        default="100,1000,10000",
+        help="table counts, comma-separated (default: 100,1000,10000)",
+    )
     p.add_argument("--samples", type=int, default=2000, help="decisions/policies per series")
     p.add_argument("--list-samples", type=int, default=500, help="list_tables calls")
     p.add_argument("--db-samples", type=int, default=30, help="list_databases calls")
     p.add_argument("--loads", type=int, default=5, help="timed state reloads")
     p.add_argument("--principals", type=int, default=500)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--readme", default=str(Path(__file__).with_name("README.md")),
-                   help="markdown file to write the results into ('' to skip)")
+    p.add_argument(
+        "--readme",
+        default=str(Path(__file__).with_name("README.md")),
+        help="markdown file to write the results into ('' to skip)",
+    )
     p.add_argument("--json", default="", help="also write raw results to this file")
-    p.add_argument("--profile", default="",
-                   help="write cProfile reports next to this path (one per scale and series)")
+    p.add_argument(
+        "--profile",
+        default="",
+        help="write cProfile reports next to this path (one per scale and series)",
+    )
     p.add_argument("--workdir", default=None, help="where the temporary mesh homes go")
     p.add_argument("--child", choices=["build", "measure"], help=argparse.SUPPRESS)
     p.add_argument("--home", help=argparse.SUPPRESS)
@@ -328,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"authz_scale: {tables} tables ...", file=sys.stderr, flush=True)
         results.append(run_scale(args, tables))
     command = "python bench/authz_scale.py " + " ".join(
-        a for a in (sys.argv[1:] if argv is None else argv))
+        a for a in (sys.argv[1:] if argv is None else argv)
+    )
     section = render_section(results, command.strip(), os.cpu_count() or 0)
     print(section)
     if args.json:

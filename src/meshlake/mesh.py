@@ -36,6 +36,8 @@ from meshlake.query.api import QueryAPI
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource
 from meshlake.runtime import MeshRuntime
+from meshlake.storage.api import StorageAPI
+from meshlake.storage.crawler import CrawlRun
 from meshlake.storage.iceberg import TableStore
 
 __all__ = ["Mesh", "Session", "connect"]
@@ -184,6 +186,16 @@ class Session:
     def access(self) -> AccessAPI:
         """Access requests to data products."""
         return AccessAPI(self._rt, self.principal)
+
+    @cached_property
+    def storage(self) -> StorageAPI:
+        """Crawling locations into tables and running curation recipes."""
+        return StorageAPI(self._rt, self.principal)
+
+    def crawl(self, location: str, *, database: str, table: str | None = None,
+              **kwargs: Any) -> CrawlRun:
+        """Crawl files into tables of ``database`` (see :meth:`StorageAPI.crawl`)."""
+        return self.storage.crawl(location, database=database, table=table, **kwargs)
 
     @cached_property
     def queries(self) -> QueryAPI:

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from meshlake.cli import app
 from meshlake.cli.commands.setup import DEMO_MODULE
 
 from .runner import Cli
@@ -159,3 +160,16 @@ def test_version(cli: Cli) -> None:
 def test_demo_not_installed_yet(cli: Cli) -> None:
     line = _one_error_line(cli("demo", code=1).stderr)
     assert "the demo is not installed yet" in line
+
+
+def test_environment_chooses_home_and_principal(mesh_cli: Cli) -> None:
+    env = {
+        "MESHLAKE_HOME": str(mesh_cli.home),
+        "MESHLAKE_PRINCIPAL": "consumer/analyst",
+        "COLUMNS": "200",
+    }
+    result = mesh_cli.runner.invoke(app, ["--json", "database", "create", "x"], env=env)
+    assert result.exit_code == 1
+    assert json.loads(result.stderr)["error"]["type"] == "access_denied"
+    listed = mesh_cli.runner.invoke(app, ["--as", "root", "--json", "account", "list"], env=env)
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 2

@@ -65,8 +65,9 @@ def cte_names_in_scope(node: exp.Expr) -> set[str]:
 
     >>> from sqlglot import parse_one
     >>> q = parse_one("WITH a AS (SELECT 1), b AS (SELECT * FROM a) SELECT * FROM b, c")
-    >>> sorted(cte_names_in_scope(list(q.find_all(exp.Table))[-1]))
-    ['a', 'b']
+    >>> tables = {t.name: t for t in q.find_all(exp.Table)}
+    >>> sorted(cte_names_in_scope(tables["c"])), sorted(cte_names_in_scope(tables["a"]))
+    (['a', 'b'], ['a'])
     """
     names: set[str] = set()
     child: exp.Expr = node
