@@ -1,0 +1,81 @@
+"""Query executions, workgroups, stored results with retention, and read audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import meshlake
+
+
+@pytest.fixture
+def world(mesh: meshlake.Mesh) -> meshlake.Mesh:
+    root = mesh.bootstrap()
+    root.accounts.create("p")
+    for p in ("p/admin", "p/u", "p/v"):
+        root.principals.create(p)
+    root.accounts.set_admins("p", ["p/admin"])
+    admin = mesh.session("p/admin")
+    admin.catalog.create_database("sales")
+    admin.catalog.create_table("sales", "orders", {"id": "bigint", "region": "varchar"},
+                               [[1, "us"], [2, "eu"], [3, "us"]])
+    admin.filters.create("sales", "orders", "us", row_filter="region = 'us'")
+    admin.grant("p/u", meshlake.DataFilter("sales", "orders", "us"), ["SELECT"])
+    return mesh
+
+
+def test_executions_are_recorded_and_visible_to_owner_and_admins(world: meshlake.Mesh) -> None:
+    u = world.session("p/u")
+    result = u.query("SELECT id FROM orders ORDER BY id", database="sales")
+    assert result.rows() == [(1,), (3,)]
+    ex = u.queries.get(result.query_id or "")
+    assert ex.state == "SUCCEEDED" and ex.rows == 2
+    assert ex.tables[0]["filters"] == ["us"] and ex.tables[0]["columns"] == ["id"]
+    assert ex.tables[0]["snapshot_id"] is not None
+    assert world.session("p/admin").queries.get(ex.query_id).principal == "p/u"
+    with pytest.raises(meshlake.NotFoundError):
+        world.session("p/v").queries.get(ex.query_id)
+    assert [e.query_id for e in u.queries.list()] == [ex.query_id]
+    assert u.read_sql_query("SELECT count(*) AS n FROM sales.orders")["n"][0] == 2
+
+
+def test_failed_queries_are_recorded_without_leaking(world: meshlake.Mesh) -> None:
+    v = world.session("p/v")
+    with pytest.raises(meshlake.NotFoundError):
+        v.query("SELECT * FROM sales.orders")
+    (ex,) = v.queries.list()
+    assert ex.state == "FAILED" and "not_found" in (ex.error or "")
+    with pytest.raises(meshlake.InvalidQueryError):
+        v.query("DELETE FROM sales.orders")
+
+
+def test_reads_are_audited_for_reader_and_owner_admins(world: meshlake.Mesh) -> None:
+    u = world.session("p/u")
+    result = u.query("SELECT * FROM sales.orders")
+    events = [e.to_dict() for e in world.session("p/admin").audit(category="read")]
+    (event,) = [e for e in events if e["query_id"] == result.query_id]
+    assert event["principal"] == "p/u" and event["table"] == "sales.orders"
+    assert event["filters"] == ["us"] and event["rows"] == 2 and event["service"] == "query"
+    assert event["columns"] == ["id", "region"]
+    assert world.session("p/v").audit(category="read") == []
+    assert world.session("p/admin").verify_audit().ok
+
+
+def test_workgroup_results_expire(world: meshlake.Mesh, tmp_path: object) -> None:
+    admin = world.session("p/admin")
+    wg = admin.queries.create_workgroup("short", retention=timedelta(hours=1))
+    assert wg.retention_seconds == 3600
+    with pytest.raises(meshlake.ConflictError):
+        admin.queries.create_workgroup("short")
+    with pytest.raises(meshlake.AccessDeniedError):
+        world.session("p/u").queries.create_workgroup("mine")
+    u = world.session("p/u")
+    result = u.query("SELECT id FROM sales.orders", workgroup="short")
+    assert u.queries.result(result.query_id or "").rows() == result.rows()
+    assert u.queries.sweep() == 0
+    assert u.queries.sweep(now=datetime.now(UTC) + timedelta(hours=2)) == 1
+    with pytest.raises(meshlake.ExpiredError):
+        u.queries.result(result.query_id or "")
+    with pytest.raises(meshlake.NotFoundError):
+        u.query("SELECT 1", workgroup="nosuch")
