@@ -57,6 +57,17 @@ class FakeCatalog:
         self.resolved: list[tuple[str | None, str]] = []
         self._ids = itertools.count(1000)
 
+    def clone(self) -> FakeCatalog:
+        """A copy sharing the data files: tables, snapshots and policies are its own."""
+        other = FakeCatalog(self.root, default=self.default, account=self.account)
+        other.links = dict(self.links)
+        other.tables = {
+            key: replace(t, columns=list(t.columns), snapshots=list(t.snapshots))
+            for key, t in self.tables.items()
+        }
+        other._ids = itertools.count(next(copy.copy(self._ids)))
+        return other
+
     # -- building -------------------------------------------------------------------------
     def add_table(
         self, database: str, name: str, types: dict[str, str], rows: dict[str, list[Any]] | None
@@ -195,4 +206,4 @@ def base_catalog(tmp_path_factory: pytest.TempPathFactory) -> FakeCatalog:
 @pytest.fixture
 def catalog(base_catalog: FakeCatalog) -> FakeCatalog:
     """A private copy of the session catalog (same files; policies and snapshots its own)."""
-    return copy.deepcopy(base_catalog)
+    return base_catalog.clone()

@@ -46,7 +46,11 @@ def demo(ctx: typer.Context) -> None:
             f"the demo is not installed yet: this build of meshlake has no {DEMO_MODULE} module",
         )
         raise typer.Exit(1) from exc
-    scenario.run(home=state.settings().home, console=state.out.console)
+    # under --json the demo's narration goes to stderr and its summary to stdout
+    console = state.out.err_console if state.json else state.out.console
+    summary = scenario.run(home=state.settings().home, console=console)
+    if state.json:
+        state.out.print_json(summary)
 
 
 def register(app: typer.Typer) -> None:
