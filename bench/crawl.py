@@ -30,63 +30,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyiceberg
-from pyiceberg.catalog.sql import SqlCatalog
 
-from meshlake.storage.crawler import MemoryCrawlState, RunState, crawl
+import meshlake
+from meshlake.storage.crawler import RunState
 
 README = Path(__file__).with_name("README.md")
 SECTION = "## crawl"
 TARGET_RATIO = 1.5
 COMPRESSION = "zstd"  # pyiceberg's default write.parquet.compression-codec
-
-
-class IcebergTarget:
-    """A CrawlTarget on a pyiceberg SqlCatalog (SQLite + local warehouse), no governance."""
-
-    def __init__(self, root: Path) -> None:
-        (root / "warehouse").mkdir(parents=True)
-        self.catalog = SqlCatalog(
-            "bench", uri=f"sqlite:///{root / 'catalog.db'}", warehouse=(root / "warehouse").as_uri()
-        )
-        self.catalog.create_namespace("bench")
-
-    def _id(self, table: str) -> str:
-        return f"bench.{table}"
-
-    def table_schema(self, table: str) -> pa.Schema | None:
-        if not self.catalog.table_exists(self._id(table)):
-            return None
-        return self.catalog.load_table(self._id(table)).schema().as_arrow()
-
-    def create_table(self, table: str, data: pa.Table) -> int:
-        with self.catalog.create_table_transaction(self._id(table), schema=data.schema) as txn:
-            txn.append(data)
-        return self._snapshot(table)
-
-    def append(self, table: str, data: pa.Table) -> int:
-        self.catalog.load_table(self._id(table)).append(data)
-        return self._snapshot(table)
-
-    def evolve_schema(self, table: str, schema: pa.Schema) -> None:
-        with self.catalog.load_table(self._id(table)).update_schema() as update:
-            update.union_by_name(schema)
-
-    def set_properties(self, table: str, properties: Mapping[str, str]) -> None:
-        tbl = self.catalog.load_table(self._id(table))
-        tbl.transaction().set_properties(dict(properties)).commit_transaction()
-
-    def drop_table(self, table: str) -> None:
-        self.catalog.drop_table(self._id(table))
-
-    def _snapshot(self, table: str) -> int:
-        snapshot = self.catalog.load_table(self._id(table)).current_snapshot()
-        assert snapshot is not None
-        return snapshot.snapshot_id
-
-    def rows(self, table: str) -> int:
-        snapshot = self.catalog.load_table(self._id(table)).current_snapshot()
-        assert snapshot is not None and snapshot.summary is not None
-        return int(str(snapshot.summary["total-records"]))
 
 
 def generate_csv(path: Path, size_mb: int, seed: int = 7) -> int:
@@ -141,13 +92,23 @@ def run_baseline(csv: Path, out: Path) -> tuple[float, int]:
 
 
 def run_crawl(csv: Path, root: Path) -> tuple[float, int, Mapping[str, float]]:
-    target = IcebergTarget(root)
+    """Crawl through meshlake itself: a mesh, a principal, governance and the catalog store."""
+    mesh = meshlake.connect(root / "home")
+    admin_id = "bench/admin"
+    boot = mesh.bootstrap()
+    boot.accounts.create("bench")
+    boot.principals.create(admin_id)
+    boot.accounts.set_admins("bench", [admin_id])
+    admin = mesh.session(admin_id)
+    admin.catalog.create_database("bench")
     start = time.perf_counter()
-    result = crawl(target, str(csv), table="bench", state=MemoryCrawlState())
+    result = admin.crawl(str(csv), database="bench", table="bench")
     elapsed = time.perf_counter() - start
     if result.state is not RunState.SUCCEEDED:
         raise SystemExit(f"crawl failed: {result.errors}")
-    return elapsed, target.rows("bench"), result.timings
+    rows = admin.query("SELECT count(*) AS n FROM bench.bench").rows()[0][0]
+    mesh.close()
+    return elapsed, int(rows), result.timings
 
 
 def _p99(values: list[float]) -> float:
@@ -207,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     section = (
         f"{SECTION}\n\n"
         f"Crawl of one generated CSV ({size / 2**20:.0f} MiB, {rows:,} rows, 8 columns: ints, "
-        "doubles, strings, bools, dates, timestamps) into a new Iceberg table (pyiceberg "
-        f"SqlCatalog on SQLite, local warehouse), against `pyarrow.csv.read_csv` + "
+        "doubles, strings, bools, dates, timestamps) into a new Iceberg table through "
+        f"the meshlake session API (admin principal, SQLite catalog store, local warehouse), against `pyarrow.csv.read_csv` + "
         f'`pyarrow.parquet.write_table(compression="{COMPRESSION}")` of the same file. '
         f"{args.runs} alternating runs each, {datetime.now(UTC):%Y-%m-%d}, "
         f"{platform.machine()} with {_cpus()} CPUs, Python {platform.python_version()}, "
