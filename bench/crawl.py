@@ -34,6 +34,9 @@ import pyiceberg
 import meshlake
 from meshlake.storage.crawler import RunState
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _readme import write_section
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## crawl"
 TARGET_RATIO = 1.5
@@ -118,18 +121,7 @@ def _p99(values: list[float]) -> float:
 
 def write_readme(section: str) -> None:
     """Replace (or append) this benchmark's section of bench/README.md."""
-    text = README.read_text() if README.exists() else "# meshlake benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        text = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "")
-        text += "".join(lines[end:])
-    README.write_text(text)
+    write_section(SECTION, section, README)
 
 
 def main(argv: list[str] | None = None) -> int:

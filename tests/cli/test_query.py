@@ -79,6 +79,9 @@ def test_query_outputs_only_allowed_columns(shared_cli: Cli, tmp_path: Path) -> 
     assert "region" in shown and "amount" not in shown
     assert "3 rows, showing the first 2 (--max-rows) · query id " in shown
 
+    expanded = cli("query", sql, "--max-rows", "1", "--expanded", as_=ANALYST).stdout
+    lines = [line.rstrip() for line in expanded.splitlines()]
+    assert lines[:3] == ["row 1", " id      1", " region  us"]
     doc = cli.json("query", "SELECT * FROM orders ORDER BY id", "-d", "rl_sales", as_=ANALYST)
     assert doc["columns"] == ["id", "region"]
     assert doc["rows"] == [[1, "us"], [2, "eu"], [3, "us"]] and doc["query_id"]

@@ -102,6 +102,7 @@ def test_describe_resource() -> None:
         "meshlake.cli.resources",
         "meshlake.cli.commands.tables",
         "meshlake.cli.commands.tags",
+        "meshlake.cli.commands.query",
     ],
 )
 def test_doctests(module: str) -> None:

@@ -174,6 +174,7 @@ class ReferenceModel:
 
         def some(cols: Iterable[str], perms: set[str], go: set[str]) -> None:
             acc.visible = True
+            acc.described |= set(cols)
             if SELECT in perms:
                 acc.select |= set(cols)
             if SELECT in go:

@@ -18,8 +18,9 @@ def world(mesh: meshlake.Mesh) -> meshlake.Mesh:
     root.accounts.set_admins("p", ["p/admin"])
     admin = mesh.session("p/admin")
     admin.catalog.create_database("sales")
-    admin.catalog.create_table("sales", "orders", {"id": "bigint", "region": "varchar"},
-                               [[1, "us"], [2, "eu"], [3, "us"]])
+    admin.catalog.create_table(
+        "sales", "orders", {"id": "bigint", "region": "varchar"}, [[1, "us"], [2, "eu"], [3, "us"]]
+    )
     admin.filters.create("sales", "orders", "us", row_filter="region = 'us'")
     admin.grant("p/u", meshlake.DataFilter("sales", "orders", "us"), ["SELECT"])
     return mesh

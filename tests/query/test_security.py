@@ -173,6 +173,9 @@ def test_files_functions_and_system_catalogs_are_refused(
         "SELECT {'s': ssn} FROM people",
         "SELECT id FROM people WHERE rowid = 1",
         "SELECT filename FROM people",
+        "SELECT current_role",
+        "SELECT user FROM people, range(2)",
+        'SELECT "CURRENT_SCHEMA" FROM range(1)',
     ],
 )
 def test_hidden_columns_are_not_found(cat: FakeCatalog, engine: DuckDBEngine, sql: str) -> None:
@@ -406,3 +409,31 @@ def test_the_engine_cannot_read_other_files(
     ):
         with pytest.raises(MeshError):
             engine.execute(sql, [gs])
+
+
+def test_python_variables_are_never_tables(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
+    """DuckDB's replacement scans (Python variables as tables) are off on engine connections."""
+    from meshlake.query.engines import GovernedScan
+
+    resolved = catalog.resolve("db", "people")
+    gs = GovernedScan(
+        "__meshlake_scan_0", catalog.scan(resolved), resolved.policy, resolved.columns
+    )
+    secret_frame = __import__("pyarrow").table({"a": [42]})
+    assert secret_frame.num_rows == 1
+    with pytest.raises(MeshError):
+        engine.execute("SELECT * FROM secret_frame", [gs])
+
+
+def test_storage_errors_do_not_show_paths(catalog: FakeCatalog, engine: DuckDBEngine) -> None:
+    from meshlake.errors import StorageError
+    from meshlake.query.context import TableScan
+    from meshlake.query.engines import GovernedScan
+
+    resolved = catalog.resolve("db", "people")
+    scan = catalog.scan(resolved)
+    gone = TableScan(scan.table, scan.snapshot_id, (scan.files[0] + ".gone",), scan.columns)
+    gs = GovernedScan("__meshlake_scan_0", gone, resolved.policy, resolved.columns)
+    with pytest.raises(StorageError) as info:
+        engine.execute('SELECT * FROM "__meshlake_scan_0"', [gs])
+    assert str(catalog.root) not in info.value.message and ".parquet" not in info.value.message

@@ -26,7 +26,7 @@ from rich.text import Text
 
 from meshlake.errors import MeshError
 
-__all__ = ["Output", "bold", "examples", "to_jsonable"]
+__all__ = ["Output", "bold", "cell", "examples", "to_jsonable"]
 
 
 def bold(text: object) -> str:
@@ -150,27 +150,31 @@ class Output:
         rows: Sequence[Sequence[Any]],
         *,
         title: str | None = None,
-        caption: str | None = None,
         empty: str = "nothing to show",
         no_wrap: Sequence[str] = (),
+        right: Sequence[int] = (),
     ) -> None:
         """A rich table (human mode); ``empty`` is printed instead when there are no rows.
 
-        Columns named in ``no_wrap`` (identifiers, times) are never folded.
+        Columns named in ``no_wrap`` (identifiers, times) are never folded; the columns at
+        the positions in ``right`` (numbers) are right-aligned.
         """
         if not rows:
             self.console.print(Text(empty, style="dim"), soft_wrap=True)
             return
         table = RichTable(
             title=title,
-            caption=caption,
             title_justify="left",
-            caption_justify="left",
             header_style="bold",
             min_width=min(len(title or ""), self.console.width),
         )
-        for name in columns:
-            table.add_column(name, overflow="fold", no_wrap=name in no_wrap)
+        for i, name in enumerate(columns):
+            table.add_column(
+                name,
+                overflow="fold",
+                no_wrap=name in no_wrap,
+                justify="right" if i in right else "left",
+            )
         for row in rows:
             table.add_row(*(Text(cell(v)) for v in row))
         self.console.print(table)
@@ -190,14 +194,19 @@ class Output:
             return
         self.table(columns, [[d.get(c) for c in columns] for d in data], title=title, empty=empty)
 
-    def fields(self, pairs: Mapping[str, Any], *, title: str | None = None) -> None:
-        """A two-column table of ``name: value`` lines."""
+    def fields(
+        self,
+        pairs: Mapping[str, Any] | Sequence[tuple[str, Any]],
+        *,
+        title: str | None = None,
+    ) -> None:
+        """``name  value`` lines without borders (a record, or a table's properties)."""
         table = RichTable(
             show_header=False, box=None, title=title, title_justify="left", title_style="bold"
         )
         table.add_column(style="bold")
         table.add_column(overflow="fold")
-        for key, value in pairs.items():
+        for key, value in pairs.items() if isinstance(pairs, Mapping) else pairs:
             table.add_row(key, Text(cell(value)))
         self.console.print(table)
 

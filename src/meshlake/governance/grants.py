@@ -31,7 +31,7 @@ from meshlake.governance.permissions import (
 from meshlake.governance.state import GovernanceState
 from meshlake.governance.tagperms import tag_permissions
 from meshlake.governance.targets import GrantTarget, resolve_target
-from meshlake.ids import PrincipalId
+from meshlake.ids import ROOT, PrincipalId
 from meshlake.resources import Resource
 from meshlake.runtime import ServiceBase
 
@@ -345,8 +345,12 @@ class GrantsAPI(ServiceBase):
                 "permissions": row.permissions,
                 "grantable": row.grantable,
             }
+            label = target.label
+            if target.spec.get("columns") or target.spec.get("excluded"):
+                cols = target.spec.get("columns") or target.spec.get("excluded")
+                label += f" ({'' if 'columns' in target.spec else 'excluding '}{', '.join(cols)})"
             view = GrantInfoView(
-                grantee, target.label, tuple(row.permissions), tuple(row.grantable), row.grantor
+                grantee, label, tuple(row.permissions), tuple(row.grantable), row.grantor
             )
         return view
 
@@ -429,7 +433,8 @@ class GrantsAPI(ServiceBase):
                 ):
                     continue
                 visible = (
-                    g.grantee == self.principal
+                    self.principal == ROOT
+                    or g.grantee == self.principal
                     or g.grantor == self.principal
                     or st.is_admin(self.principal, g.target_account)
                     or st.is_admin(self.principal, g.grantee.split("/", 1)[0])

@@ -39,6 +39,12 @@ _UNRESOLVED = (
 )
 
 
+#: Names DuckDB resolves, when no column has them, to session values (``SELECT user``).
+_SESSION_WORDS = frozenset(
+    {"current_role", "user", "current_schema", "current_user", "session_user", "current_catalog"}
+)
+
+
 @dataclass(frozen=True)
 class ColumnUsage:
     """The columns a query reads.
@@ -111,12 +117,35 @@ def _translate(
         if not owners and not _has_other_sources(expression):
             return column_not_found(column, table)
         return None
+    if column in _SESSION_WORDS:  # DuckDB would answer these itself: never leave them to it
+        return column_not_found(column)
     holders = [view for view in aliases if column in visible[view]]
     if len(holders) > 1:
         return InvalidQueryError(f"column {column} is ambiguous: qualify it with a table name")
     if not holders and not _has_other_sources(expression):
         return column_not_found(column)
     return None
+
+
+def _check_session_words(expression: exp.Expr, visible: Mapping[str, set[str]]) -> None:
+    """Refuse ``user``, ``current_schema``... unless the query defines a column of that name.
+
+    DuckDB binds such a bare name to a column when one is in scope and otherwise answers a
+    session value; sqlglot may attribute it to a table function's output instead of failing.
+    """
+    names = {
+        c.name.lower()
+        for c in expression.find_all(exp.Column)
+        if not c.text("table") and c.name.lower() in _SESSION_WORDS
+    }
+    if not names:
+        return
+    defined = set().union(*visible.values()) if visible else set()
+    defined |= {a.alias.lower() for a in expression.find_all(exp.Alias)}
+    for alias in expression.find_all(exp.TableAlias):
+        defined |= {c.name.lower() for c in alias.columns}
+    for name in sorted(names - defined):
+        raise column_not_found(name)
 
 
 def _source(scope: Scope | None, alias: str) -> object | None:
@@ -189,6 +218,7 @@ def read_columns(
     schema: dict[str, object] = {
         view: {c.name.lower(): _schema_type(c.type) for c in cols} for view, cols in views.items()
     }
+    _check_session_words(expression, visible)
     try:
         qualified = qualify(
             expression.copy(), schema=schema, dialect=dialect, validate_qualify_columns=True

@@ -9,14 +9,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow as pa
 import typer
 from rich.text import Text
 
-from meshlake.cli.output import Output, bold, examples, to_jsonable
+from meshlake.cli.output import Output, bold, cell, examples, to_jsonable
 from meshlake.cli.state import get_state
 from meshlake.query.results import QueryResult
 
-__all__ = ["OutputFormat", "read_sql", "register", "result_document", "write_result"]
+__all__ = ["OutputFormat", "fits", "read_sql", "register", "result_document", "write_result"]
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -76,19 +77,48 @@ def write_result(result: QueryResult, fmt: OutputFormat, out: Path | None) -> No
         out.write_text(text, encoding="utf-8")
 
 
-def _show(out: Output, result: QueryResult, max_rows: int) -> None:
+#: Widest a cell counts when deciding whether a result fits the terminal as a table.
+CELL_WIDTH = 24
+
+
+def fits(columns: list[str], rows: list[tuple[Any, ...]], width: int) -> bool:
+    """Whether a table of ``rows`` fits ``width`` columns without folding cells.
+
+    >>> fits(["a", "b"], [(1, "x")], 80), fits([f"c{i}" for i in range(30)], [], 80)
+    (True, False)
+    """
+    needed = 1
+    for i, name in enumerate(columns):
+        longest = max([len(name), *(len(cell(r[i])) for r in rows)])
+        needed += min(longest, CELL_WIDTH) + 3
+    return needed <= width
+
+
+def _show(out: Output, result: QueryResult, max_rows: int, expanded: bool | None) -> None:
     rows = result.rows()
     shown = rows[:max_rows]
+    columns = result.columns
+    if shown and expanded is None:
+        expanded = not fits(columns, shown, out.console.width)
+    if shown and expanded:
+        for i, row in enumerate(shown, 1):
+            out.fields(list(zip(columns, row, strict=True)), title=f"row {i}")
+    elif shown:
+        numeric = [i for i, f in enumerate(result.schema) if _is_number(f.type)]
+        out.table(columns, shown, right=numeric)
     if rows:
-        out.table(result.columns, shown)
         summary = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
     else:
-        summary = f"no rows (columns: {', '.join(result.columns)})"
+        summary = f"no rows (columns: {', '.join(columns)})"
     if len(shown) < len(rows):
         summary += f", showing the first {len(shown)} (--max-rows)"
     if result.query_id:
         summary += f" · query id {result.query_id}"
     out.console.print(Text(summary, style="dim"), soft_wrap=True)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 def query(
@@ -119,6 +149,15 @@ def query(
         typer.Option("--out", metavar="FILE", help="Write the rows to FILE instead of stdout."),
     ] = None,
     max_rows: Annotated[int, typer.Option(min=1, help="Rows shown in the table output.")] = 20,
+    expanded: Annotated[
+        bool | None,
+        typer.Option(
+            "--expanded/--no-expanded",
+            "-x",
+            help="Show each row as a list of column: value lines (default: when the table "
+            "is wider than the terminal).",
+        ),
+    ] = None,
     workgroup: Annotated[
         str | None,
         typer.Option(metavar="NAME", help="Workgroup that stores the result (default: primary)."),
@@ -157,7 +196,7 @@ def query(
     elif fmt is OutputFormat.csv:
         write_result(result, fmt, None)
     else:
-        _show(state.out, result, max_rows)
+        _show(state.out, result, max_rows, expanded)
 
 
 def register(app: typer.Typer) -> None:

@@ -188,7 +188,7 @@ class DuckDBEngine(Engine):
                 cursor.execute("; ".join(view_sql(gs) for gs in scans))
         except duckdb.Error as exc:
             cursor.close()
-            raise StorageError(f"cannot read the table data: {_first_line(exc, scans)}") from exc
+            raise _storage_error(scans) from exc
         try:
             return cursor, cursor.sql(sql)
         except duckdb.Error as exc:
@@ -238,6 +238,12 @@ def _first_line(exc: BaseException, scans: Sequence[GovernedScan]) -> str:
     return _VIEW_PATTERN.sub(lambda m: names.get(m.group(0), "table"), line)
 
 
+def _storage_error(scans: Sequence[GovernedScan]) -> StorageError:
+    """A failure to read the data; DuckDB's message (file paths, policy text) stays in the cause."""
+    tables = ", ".join(sorted({gs.scan.table.qualified for gs in scans})) or "the tables"
+    return StorageError(f"could not read the data of {tables}")
+
+
 def _translate(exc: duckdb.Error, scans: Sequence[GovernedScan]) -> MeshError:
     """Map a DuckDB error on the user's query to the meshlake error tree."""
     message = _first_line(exc, scans)
@@ -248,13 +254,14 @@ def _translate(exc: duckdb.Error, scans: Sequence[GovernedScan]) -> MeshError:
                 return column_not_found(match["column"].lower())
             if match:
                 return InvalidQueryError(f"table {match['table']} is not in the query")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return InvalidQueryError(f"the query needs more memory than the engine may use: {message}")
     if isinstance(
         exc,
         duckdb.IOException
         | duckdb.PermissionException
         | duckdb.InternalException
-        | duckdb.OutOfMemoryException
         | duckdb.FatalException,
     ):
-        return StorageError(f"the query failed: {message}")
+        return _storage_error(scans)
     return InvalidQueryError(f"the query failed: {message}")

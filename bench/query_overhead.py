@@ -1,0 +1,538 @@
+"""Benchmark: governed query overhead against raw DuckDB over the same snapshot's files.
+
+Writes a table ``bench.events`` (``--rows`` rows, default 10 million: id BIGINT, region VARCHAR
+of 5 values, amount DOUBLE uniform in [0, 1000), customer VARCHAR, ssn VARCHAR, ts TIMESTAMP)
+and ``bench.customers`` (100,000 rows) through meshlake, then times four queries (full-scan
+aggregate, selective filter hitting ~0.1%, point lookup with LIMIT, join + aggregate) for two
+principals: ``p/full`` (SELECT on the tables) and ``p/u`` (a data filter ``region = 'eu'``
+excluding ``ssn``), each three ways, in one process:
+
+* **raw**: DuckDB ``read_parquet`` over the data files of the same snapshot, with the
+  principal's row filter and projection written by hand (ARCHITECTURE.md §10);
+* **engine**: :func:`meshlake.query.service.run_query` (parse, resolve, authorize, plan the
+  scans, secure views, execute), nothing recorded;
+* **session**: ``session.query(sql)``, which also stores the result as Parquet, records the
+  execution and writes one audit event per table read.
+
+Each series gets a warm-up run, then ``--runs`` timed runs; within a run the three ways go
+in rotating order. Results are checked equal across the three ways. Medians, p99, ratios, the
+session's time by phase and the uncached sqlglot planning cost go to ``bench/README.md`` under
+``## query_overhead`` (other sections are left alone).
+
+    python bench/query_overhead.py                       # 10M rows, 7 runs
+    python bench/query_overhead.py --rows 1000000 --runs 5 --no-readme
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyiceberg
+import sqlglot
+
+import meshlake
+from meshlake.query.analyze import parse_query
+from meshlake.query.governed import MeshQueryCatalog
+from meshlake.query.service import _resolve, _visible, plan_query, run_query
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _readme import README, write_section
+
+SECTION = "## query_overhead"
+TARGET_RATIO = 1.15
+TARGET_ADDED_MS = 5.0
+REGIONS = ("eu", "us", "apac", "latam", "mea")
+SEGMENTS = ("retail", "business", "private", "public")
+CUSTOMERS = 100_000
+MODES = ("raw", "engine", "session")
+DUCKDB_CONFIG: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# Restricted principal: the data filter, and the same policy written by hand for raw DuckDB.
+ROW_FILTER = "region = 'eu'"
+EXCLUDED = ("ssn",)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A benchmark query: governed SQL and its raw form over ``{events}``/``{customers}``."""
+
+    name: str
+    kind: str  # "scan" (ratio target) or "lookup" (added-milliseconds target)
+    template: str
+
+    def governed(self) -> str:
+        return self.template.format(events="bench.events", customers="bench.customers")
+
+    def raw(self, events: str, customers: str) -> str:
+        return self.template.format(events=events, customers=customers)
+
+
+def queries(lookup_id: int) -> tuple[Query, ...]:
+    """The four queries of the issue."""
+    return (
+        Query(
+            "full-scan aggregate",
+            "scan",
+            "SELECT region, sum(amount) AS total, count(*) AS n FROM {events} GROUP BY region",
+        ),
+        Query(
+            "selective filter (~0.1%)",
+            "scan",
+            "SELECT id, region, customer, amount, ts FROM {events} WHERE amount > 999.0",
+        ),
+        Query("point lookup", "lookup", f"SELECT * FROM {{events}} WHERE id = {lookup_id} LIMIT 1"),
+        Query(
+            "join + aggregate",
+            "scan",
+            "SELECT c.segment, count(*) AS n, sum(e.amount) AS total FROM {events} AS e "
+            "JOIN {customers} AS c ON e.customer = c.customer GROUP BY c.segment",
+        ),
+    )
+
+
+# ------------------------------------------------------------------ data
+
+
+def customer_keys() -> pa.Array:
+    return pc.binary_join_element_wise(
+        "C", pc.utf8_lpad(pc.cast(pa.array(np.arange(CUSTOMERS)), pa.string()), 6, "0"), ""
+    )
+
+
+def generate_customers(seed: int = 11) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    return pa.table(
+        {
+            "customer": customer_keys(),
+            "segment": pa.array(np.array(SEGMENTS)[rng.integers(0, len(SEGMENTS), CUSTOMERS)]),
+            "since": pa.array(rng.integers(1990, 2026, CUSTOMERS)),
+        }
+    )
+
+
+def generate_events(
+    rows: int, batch_rows: int, lookup_id: int, seed: int = 7
+) -> Iterator[pa.Table]:
+    """``rows`` events in batches; the row ``lookup_id`` is in region ``eu``."""
+    rng = np.random.default_rng(seed)
+    keys, regions = customer_keys(), np.array(REGIONS)
+    start_ts = np.datetime64("2025-01-01T00:00:00", "us")
+    for start in range(0, rows, batch_rows):
+        n = min(batch_rows, rows - start)
+        ids = np.arange(start, start + n, dtype=np.int64)
+        region = rng.integers(0, len(REGIONS), n)
+        if start <= lookup_id < start + n:
+            region[lookup_id - start] = 0
+        digits = [
+            pc.utf8_lpad(pc.cast(pa.array(rng.integers(0, 10**w, n)), pa.string()), w, "0")
+            for w in (3, 2, 4)
+        ]
+        yield pa.table(
+            {
+                "id": pa.array(ids),
+                "region": pa.array(regions[region]),
+                "amount": pa.array(np.round(rng.random(n) * 1000.0, 2)),
+                "customer": keys.take(pa.array(rng.integers(0, CUSTOMERS, n))),
+                "ssn": pc.binary_join_element_wise(*digits, "-"),
+                "ts": pa.array(start_ts + rng.integers(0, 365 * 86_400 * 10**6, n)),
+            }
+        )
+
+
+@dataclass
+class Fixture:
+    """The mesh, the two principals' sessions and the planned data files."""
+
+    mesh: meshlake.Mesh
+    sessions: dict[str, meshlake.Session]
+    events_files: tuple[str, ...]
+    customers_files: tuple[str, ...]
+    events_columns: tuple[str, ...]
+
+
+def build(home: Path, rows: int, batch_rows: int, lookup_id: int) -> Fixture:
+    """Create the mesh, write the tables through meshlake, grant the two principals."""
+    mesh = meshlake.connect(home)
+    root = mesh.bootstrap()
+    root.accounts.create("p")
+    for name in ("admin", "full", "u"):
+        root.principals.create(f"p/{name}")
+    root.accounts.set_admins("p", ["p/admin"])
+    admin = mesh.session("p/admin")
+    admin.catalog.create_database("bench")
+    batches = generate_events(rows, batch_rows, lookup_id)
+    admin.catalog.create_table("bench", "events", data=next(batches))
+    for batch in batches:
+        admin.catalog.append("bench", "events", data=batch)
+    admin.catalog.create_table("bench", "customers", data=generate_customers())
+    admin.filters.create(
+        "bench", "events", "eu_only", row_filter=ROW_FILTER, excluded_columns=list(EXCLUDED)
+    )
+    admin.grant("p/u", meshlake.DataFilter("bench", "events", "eu_only"), ["SELECT"])
+    admin.grant("p/full", meshlake.Table("bench", "events"), ["SELECT"])
+    for who in ("p/full", "p/u"):
+        admin.grant(who, meshlake.Table("bench", "customers"), ["SELECT"])
+
+    def files(table: str) -> tuple[str, ...]:
+        rt = admin.catalog.resolve_table("bench", table)
+        return mesh.runtime.tables.plan(rt.table.iceberg_id).files
+
+    events = admin.catalog.resolve_table("bench", "events").table
+    return Fixture(
+        mesh,
+        {"full": mesh.session("p/full"), "restricted": mesh.session("p/u")},
+        files("events"),
+        files("customers"),
+        tuple(events.columns),
+    )
+
+
+# ------------------------------------------------------------------ timing
+
+
+@dataclass
+class Series:
+    """Timings (ms) of one query for one principal, per mode, and the session's phases."""
+
+    times: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    rows: int = 0
+
+    def add_phase(self, name: str, ms: float) -> None:
+        self.phases.setdefault(name, []).append(ms)
+
+
+class PhaseClock:
+    """Times the bookkeeping steps of ``session.queries`` by wrapping its bound methods."""
+
+    STEPS = ("workgroup", "_store_result", "_record_success")
+
+    def __init__(self, session: meshlake.Session) -> None:
+        self.last: dict[str, float] = {}
+        api = session.queries
+        for step in self.STEPS:
+            setattr(api, step, self._wrap(step, getattr(api, step)))
+
+    def _wrap(self, step: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.last[step] = (time.perf_counter() - start) * 1000
+                if step == "_store_result":
+                    t = args[2].timings  # the QueryOutcome
+                    self.last.update(parse=t.parse_ms, plan=t.plan_ms, execute=t.execute_ms)
+
+        return timed
+
+
+class Runner:
+    """Runs one query one way and returns (milliseconds, result)."""
+
+    def __init__(self, fx: Fixture) -> None:
+        self.fx = fx
+        self.raw = duckdb.connect(config=DUCKDB_CONFIG)
+        # The engine caches Parquet metadata too; give the baseline the same advantage.
+        self.raw.execute("SET parquet_metadata_cache = true")
+        self.clocks = {who: PhaseClock(s) for who, s in fx.sessions.items()}
+
+    def raw_sql(self, query: Query, who: str) -> str:
+        def scan(files: tuple[str, ...]) -> str:
+            return "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "])"
+
+        events = scan(self.fx.events_files)
+        if who == "restricted":
+            cols = ", ".join(c for c in self.fx.events_columns if c not in EXCLUDED)
+            events = f"(SELECT {cols} FROM {events} WHERE {ROW_FILTER})"
+        return query.raw(events, scan(self.fx.customers_files))
+
+    def run(self, mode: str, query: Query, who: str) -> tuple[float, pa.Table]:
+        if mode == "raw":
+            sql = self.raw_sql(query, who)
+            start = time.perf_counter()
+            table = self.raw.sql(sql).to_arrow_table()
+        elif mode == "engine":
+            principal = self.fx.sessions[who].principal
+            start = time.perf_counter()
+            outcome = run_query(MeshQueryCatalog(self.fx.mesh.runtime, principal), query.governed())
+            assert outcome.result is not None
+            table = outcome.result.to_arrow()
+        else:
+            start = time.perf_counter()
+            table = self.fx.sessions[who].query(query.governed()).to_arrow()
+        return (time.perf_counter() - start) * 1000, table
+
+
+def measure(runner: Runner, query: Query, who: str, runs: int) -> Series:
+    series = Series()
+    results = {mode: runner.run(mode, query, who)[1] for mode in MODES}  # warm-up
+    for mode in MODES[1:]:
+        check_same(results["raw"], results[mode], f"{query.name}/{who}/{mode}")
+    series.rows = results["raw"].num_rows
+    clock = runner.clocks[who]
+    for i in range(runs):
+        for mode in MODES[i % 3 :] + MODES[: i % 3]:
+            ms, _ = runner.run(mode, query, who)
+            series.times[mode].append(ms)
+            if mode == "session":
+                steps = dict(clock.last)
+                series.add_phase("parse", steps["parse"])
+                series.add_phase("plan", steps["plan"])
+                series.add_phase("execute", steps["execute"])
+                series.add_phase("workgroup", steps["workgroup"])
+                series.add_phase("store result", steps["_store_result"])
+                series.add_phase("record + audit", steps["_record_success"])
+                known = sum(steps[k] for k in ("parse", "plan", "execute"))
+                known += sum(steps[k] for k in PhaseClock.STEPS)
+                series.add_phase("other", ms - known)
+    return series
+
+
+def check_same(expected: pa.Table, actual: pa.Table, label: str) -> None:
+    """Same column names and rows (any order; doubles compared to 1e-9 relative)."""
+    if expected.column_names != actual.column_names or expected.num_rows != actual.num_rows:
+        raise SystemExit(f"{label}: result differs from raw DuckDB")
+    key = [(name, "ascending") for name in expected.column_names]
+    a, b = expected.sort_by(key).to_pylist(), actual.sort_by(key).to_pylist()
+    for x, y in zip(a, b, strict=True):
+        for k, v in x.items():
+            w = y[k]
+            same = math.isclose(v, w, rel_tol=1e-9) if isinstance(v, float) else v == w
+            if not same:
+                raise SystemExit(f"{label}: column {k} differs from raw DuckDB ({v!r} != {w!r})")
+
+
+def uncached_planning_ms(fx: Fixture, query: Query, who: str, runs: int = 5) -> float:
+    """Median ms of the sqlglot work a new query text pays: parse + check, rewrite, columns.
+
+    ``run_query`` caches both per query text (and visible schema); this clears the caches
+    and times the two steps alone, on the same inputs ``run_query`` gives them.
+    """
+    catalog = MeshQueryCatalog(fx.mesh.runtime, fx.sessions[who].principal)
+    sql = query.governed()
+    times = []
+    for _ in range(runs):
+        parse_query.cache_clear()
+        plan_query.cache_clear()
+        t0 = time.perf_counter()
+        parsed = parse_query(sql, "duckdb")
+        t1 = time.perf_counter()
+        resolved = _resolve(catalog, parsed.tables, None)
+        sources = tuple((r, _visible(resolved[(r.database, r.name)])) for r in parsed.tables)
+        t2 = time.perf_counter()
+        plan_query(sql, "duckdb", sources, "duckdb", None)
+        times.append((t1 - t0 + time.perf_counter() - t2) * 1000)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------ report
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def verdicts(results: dict[tuple[str, str], Series], qs: tuple[Query, ...]) -> list[str]:
+    """One line per target and governed way: worst case over queries and principals."""
+    lines = []
+    for mode, label in (("engine", "governed engine"), ("session", "`session.query`")):
+        ratios = [
+            (med(s.times[mode]) / med(s.times["raw"]), q.name, who)
+            for q in qs
+            if q.kind == "scan"
+            for who in ("full", "restricted")
+            for s in [results[(q.name, who)]]
+        ]
+        worst = max(ratios)
+        ok = "met" if worst[0] <= TARGET_RATIO else "**missed**"
+        lines.append(
+            f"- Scans, {label}: worst ratio {worst[0]:.2f}x ({worst[1]}, {worst[2]}); "
+            f"target within {TARGET_RATIO}x: {ok}."
+        )
+        added = [
+            (med(s.times[mode]) - med(s.times["raw"]), who)
+            for q in qs
+            if q.kind == "lookup"
+            for who in ("full", "restricted")
+            for s in [results[(q.name, who)]]
+        ]
+        most = max(added)
+        ok = "met" if most[0] < TARGET_ADDED_MS else "**missed**"
+        lines.append(
+            f"- Point lookup, {label}: at most {most[0]:+.1f} ms added ({most[1]}); "
+            f"target under {TARGET_ADDED_MS:.0f} ms: {ok}."
+        )
+    return lines
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.machine()} {model}, {os.cpu_count()} CPUs, {memory:.0f} GiB; Python "
+        f"{platform.python_version()}, DuckDB {duckdb.__version__}, pyarrow {pa.__version__}, "
+        f"pyiceberg {pyiceberg.__version__}, sqlglot {sqlglot.__version__}"
+    )
+
+
+def render(
+    results: dict[tuple[str, str], Series],
+    qs: tuple[Query, ...],
+    planning: dict[str, float],
+    facts: dict[str, Any],
+) -> str:
+    out = [
+        f"{SECTION}\n",
+        f"Governed SQL against raw DuckDB over the same snapshot's files, {facts['rows']:,}-row "
+        f"table `bench.events` ({facts['files']} Parquet files, {facts['mib']:.0f} MiB, written "
+        "through meshlake in one create + appends) and 100,000-row `bench.customers`. Principals: "
+        "**full** (SELECT on both tables) and **restricted** (data filter "
+        f"`{ROW_FILTER}` excluding `ssn`; SELECT on customers). **raw**: DuckDB "
+        "`read_parquet([files])` with the restricted policy's filter and projection written by "
+        "hand (same connection settings as the engine's: no extensions, Parquet metadata cache "
+        "on). **engine**: `meshlake.query.service.run_query` (parse, resolve, authorize, plan "
+        "scans, secure views, execute; nothing recorded). **session**: `session.query(sql)` "
+        "(engine + result Parquet + execution record + audit event per table). "
+        f"1 warm-up then {facts['runs']} runs per series, the three ways in rotating order; "
+        "results checked equal. Times in ms, wall clock including Arrow result. "
+        f"{facts['date']}, {facts['machine']}. Load average (1/5 min) "
+        f"{facts['load_start'][0]:.1f}/{facts['load_start'][1]:.1f} at the start, "
+        f"{facts['load_end'][0]:.1f}/{facts['load_end'][1]:.1f} at the end (other work on the "
+        "machine makes runs noisy).\n",
+        "| query | principal | rows out | raw median | raw p99 | engine median | engine p99 "
+        "| session median | session p99 | engine / raw | session / raw | session - raw |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for q in qs:
+        for who in ("full", "restricted"):
+            s = results[(q.name, who)]
+            raw, eng, ses = (med(s.times[m]) for m in MODES)
+            out.append(
+                f"| {q.name} | {who} | {s.rows:,} | {raw:.1f} | {p99(s.times['raw']):.1f} | "
+                f"{eng:.1f} | {p99(s.times['engine']):.1f} | {ses:.1f} | "
+                f"{p99(s.times['session']):.1f} | {eng / raw:.2f}x | {ses / raw:.2f}x | "
+                f"{ses - raw:+.1f} |"
+            )
+    out += [
+        "",
+        f"Targets (scans: within {TARGET_RATIO}x of raw; point lookup: under "
+        f"{TARGET_ADDED_MS:.0f} ms added):",
+        "",
+        *verdicts(results, qs),
+        "",
+    ]
+    phases = list(next(iter(results.values())).phases)
+    out += [
+        "Where `session.query` spends its time (medians, ms; parse/plan/execute are the engine's "
+        "own timings, plan = resolve + policy + cached rewrite + scan planning; other = result "
+        "wrapping, ids, catalog object):",
+        "",
+        "| query | principal | " + " | ".join(phases) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in phases) + " |",
+    ]
+    for q in qs:
+        for who in ("full", "restricted"):
+            s = results[(q.name, who)]
+            cells = " | ".join(f"{med(s.phases[p]):.2f}" for p in phases)
+            out.append(f"| {q.name} | {who} | {cells} |")
+    out += [
+        "",
+        "A query text seen for the first time also pays its sqlglot work (parse + checks, "
+        "rewrite to secure views, column analysis; cached per text and visible schema "
+        "afterwards), medians in ms, restricted principal: "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in planning.items())
+        + ".",
+        "",
+        f"Command: `{facts['command']}`",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="events rows (10M)")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per series (7)")
+    parser.add_argument("--batch-rows", type=int, default=2_000_000, help="rows per commit")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    args = parser.parse_args(argv)
+    command = "python bench/query_overhead.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    load_start = os.getloadavg()
+    lookup_id = min(1_234_567, args.rows // 2)
+    tmp = Path(tempfile.mkdtemp(prefix="meshlake-bench-query-"))
+    try:
+        start = time.perf_counter()
+        fx = build(tmp / "home", args.rows, args.batch_rows, lookup_id)
+        mib = sum(os.path.getsize(f) for f in fx.events_files) / 2**20
+        print(
+            f"wrote {args.rows:,} rows in {len(fx.events_files)} files ({mib:.0f} MiB) "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+        runner = Runner(fx)
+        qs = queries(lookup_id)
+        results: dict[tuple[str, str], Series] = {}
+        for q in qs:
+            for who in ("full", "restricted"):
+                s = results[(q.name, who)] = measure(runner, q, who, args.runs)
+                raw, eng, ses = (med(s.times[m]) for m in MODES)
+                print(
+                    f"{q.name:26} {who:10} raw {raw:9.1f}  engine {eng:9.1f} ({eng / raw:.2f}x)"
+                    f"  session {ses:9.1f} ({ses / raw:.2f}x, {ses - raw:+.1f} ms)"
+                )
+        planning = {q.name: uncached_planning_ms(fx, q, "restricted") for q in qs}
+        fx.mesh.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    facts = {
+        "rows": args.rows,
+        "files": len(fx.events_files),
+        "mib": mib,
+        "runs": args.runs,
+        "date": f"{datetime.now(UTC):%Y-%m-%d}",
+        "machine": machine(),
+        "load_start": load_start,
+        "load_end": os.getloadavg(),
+        "command": command.strip(),
+    }
+    section = render(results, qs, planning, facts)
+    print()
+    print(section)
+    if not args.no_readme:
+        write_section(SECTION, section, README)
+        print(f"updated {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
