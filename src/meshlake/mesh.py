@@ -192,8 +192,9 @@ class Session:
         """Crawling locations into tables and running curation recipes."""
         return StorageAPI(self._rt, self.principal)
 
-    def crawl(self, location: str, *, database: str, table: str | None = None,
-              **kwargs: Any) -> CrawlRun:
+    def crawl(
+        self, location: str, *, database: str, table: str | None = None, **kwargs: Any
+    ) -> CrawlRun:
         """Crawl files into tables of ``database`` (see :meth:`StorageAPI.crawl`)."""
         return self.storage.crawl(location, database=database, table=table, **kwargs)
 

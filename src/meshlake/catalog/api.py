@@ -426,8 +426,9 @@ class CatalogAPI(ServiceBase):
             session.execute(delete(TableRow).where(TableRow.id == tid))
         self.rt.tables.drop(rt.table.iceberg_id)
 
-    def evolve_schema(self, database: str, name: str, schema: pa.Schema, *,
-                      account: str | None = None) -> TableDescription:
+    def evolve_schema(
+        self, database: str, name: str, schema: pa.Schema, *, account: str | None = None
+    ) -> TableDescription:
         """Union ``schema`` into the table's (new columns, widened types): needs ALTER.
 
         The change is a new Iceberg schema; old rows read NULL for new columns.
@@ -440,8 +441,9 @@ class CatalogAPI(ServiceBase):
         self._sync_columns(rt, "alter_table")
         return self.get_table(database, name, account)
 
-    def rename_column(self, database: str, name: str, old: str, new: str, *,
-                      account: str | None = None) -> TableDescription:
+    def rename_column(
+        self, database: str, name: str, old: str, new: str, *, account: str | None = None
+    ) -> TableDescription:
         """Rename a column (needs ALTER); its field id, data, tags and grants stay."""
         rt = self.resolve_table(database, name, account)
         if old not in rt.table.columns:
@@ -458,27 +460,43 @@ class CatalogAPI(ServiceBase):
         """Mirror the Iceberg schema into the store (same field id = same column row)."""
         cols = TableStore.columns(self.rt.tables.load(rt.table.iceberg_id))
         by_field = dict(zip(rt.table.field_ids, rt.table.column_ids, strict=True))
-        with self.change(action, f"table:{rt.ref.account}.{rt.ref.qualified}",
-                         [rt.ref.account, self.account],
-                         before={"columns": list(rt.table.columns)},
-                         after={"columns": [c.name for c in cols]}) as (session, _):
+        with self.change(
+            action,
+            f"table:{rt.ref.account}.{rt.ref.qualified}",
+            [rt.ref.account, self.account],
+            before={"columns": list(rt.table.columns)},
+            after={"columns": [c.name for c in cols]},
+        ) as (session, _):
             for i, c in enumerate(cols):
-                row = session.get(ColumnRow, by_field[c.field_id]) if c.field_id in by_field \
-                    else None
+                row = (
+                    session.get(ColumnRow, by_field[c.field_id]) if c.field_id in by_field else None
+                )
                 if row is None:
-                    session.add(ColumnRow(table_id=rt.table.id, position=i, name=c.name,
-                                          type=c.type, field_id=c.field_id))
+                    session.add(
+                        ColumnRow(
+                            table_id=rt.table.id,
+                            position=i,
+                            name=c.name,
+                            type=c.type,
+                            field_id=c.field_id,
+                        )
+                    )
                 else:
                     row.position, row.name, row.type = i, c.name, c.type
 
-    def set_properties(self, database: str, name: str, properties: dict[str, str], *,
-                       account: str | None = None) -> None:
+    def set_properties(
+        self, database: str, name: str, properties: dict[str, str], *, account: str | None = None
+    ) -> None:
         """Set table properties (needs ALTER); a value of None removes the key."""
         rt = self.resolve_table(database, name, account)
         self._require_table_perm(rt, "ALTER")
-        with self.change("set_properties", f"table:{rt.ref.account}.{rt.ref.qualified}",
-                         [rt.ref.account, self.account], after=dict(properties),
-                         bump=False) as (session, record):
+        with self.change(
+            "set_properties",
+            f"table:{rt.ref.account}.{rt.ref.qualified}",
+            [rt.ref.account, self.account],
+            after=dict(properties),
+            bump=False,
+        ) as (session, record):
             row = session.get(TableRow, rt.table.id)
             if row is None:
                 raise NotFoundError(f"table {database}.{name} not found")
@@ -491,16 +509,16 @@ class CatalogAPI(ServiceBase):
                     props[k] = str(v)
             row.properties = props
 
-    def properties(self, database: str, name: str, *, account: str | None = None
-                   ) -> dict[str, str]:
+    def properties(self, database: str, name: str, *, account: str | None = None) -> dict[str, str]:
         """A visible table's properties."""
         rt = self.resolve_table(database, name, account)
         with self.rt.store.read() as session:
             row = session.get(TableRow, rt.table.id)
             return dict(row.properties or {}) if row else {}
 
-    def current_snapshot(self, database: str, name: str, *, account: str | None = None
-                         ) -> int | None:
+    def current_snapshot(
+        self, database: str, name: str, *, account: str | None = None
+    ) -> int | None:
         """The id of a visible table's current snapshot (None when it has no data)."""
         rt = self.resolve_table(database, name, account)
         snap = self.rt.tables.load(rt.table.iceberg_id).current_snapshot()
@@ -517,12 +535,7 @@ class CatalogAPI(ServiceBase):
         account: str | None = None,
     ) -> int | None:
         """Append rows (needs INSERT). Returns the new snapshot id."""
-        rt = self.resolve_table(database, name, account)
-        self._require_table_perm(rt, "INSERT")
-        data = self._as_arrow(rt, rows, data)
-        snap = self.rt.tables.append(rt.table.iceberg_id, data)
-        self._record_write(rt, "append", data.num_rows, snap)
-        return snap
+        return self._write(database, name, rows, data, account, overwrite=False)
 
     def overwrite(
         self,
@@ -534,12 +547,26 @@ class CatalogAPI(ServiceBase):
         account: str | None = None,
     ) -> int | None:
         """Replace all rows (needs INSERT and DELETE). Returns the new snapshot id."""
+        return self._write(database, name, rows, data, account, overwrite=True)
+
+    def _write(
+        self,
+        database: str,
+        name: str,
+        rows: list[list[Any]] | None,
+        data: pa.Table | None,
+        account: str | None,
+        *,
+        overwrite: bool,
+    ) -> int | None:
         rt = self.resolve_table(database, name, account)
         self._require_table_perm(rt, "INSERT")
-        self._require_table_perm(rt, "DELETE")
+        if overwrite:
+            self._require_table_perm(rt, "DELETE")
         data = self._as_arrow(rt, rows, data)
-        snap = self.rt.tables.overwrite(rt.table.iceberg_id, data)
-        self._record_write(rt, "overwrite", data.num_rows, snap)
+        write = self.rt.tables.overwrite if overwrite else self.rt.tables.append
+        snap = write(rt.table.iceberg_id, data)
+        self._record_write(rt, "overwrite" if overwrite else "append", data.num_rows, snap)
         return snap
 
     def _as_arrow(

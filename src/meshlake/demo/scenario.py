@@ -127,72 +127,107 @@ def run(home: str | Path = ".meshlake", console: Console | None = None) -> dict[
     try:
         with steps.step("root", "creates the accounts, their admins and principals") as note:
             root = mesh.bootstrap()
-            for account, admin in [("central", "DataMeshOwner"),
-                                   ("producer", "ProducerSteward"),
-                                   ("consumer", "ConsumerAdmin")]:
+            for account, admin in [
+                ("central", "DataMeshOwner"),
+                ("producer", "ProducerSteward"),
+                ("consumer", "ConsumerAdmin"),
+            ]:
                 root.accounts.create(account)
                 root.principals.create(f"{account}/{admin}")
                 root.accounts.set_admins(account, [f"{account}/{admin}"])
             root.principals.create("consumer/analyst1", kind="user")
-            note("central/DataMeshOwner, producer/ProducerSteward, consumer/ConsumerAdmin, "
-                 "consumer/analyst1")
+            note(
+                "central/DataMeshOwner, producer/ProducerSteward, consumer/ConsumerAdmin, "
+                "consumer/analyst1"
+            )
 
         owner = mesh.session("central/DataMeshOwner")
-        with steps.step("central/DataMeshOwner", "creates the tag ontology and the "
-                        f"{DATABASE} database, and shares them with the producer") as note:
+        with steps.step(
+            "central/DataMeshOwner",
+            "creates the tag ontology and the "
+            f"{DATABASE} database, and shares them with the producer",
+        ) as note:
             for key, values in ONTOLOGY.items():
                 owner.tags.create(key, values)
             owner.catalog.create_database(DATABASE, description="Consumer credit applications")
             owner.tags.assign(Database(DATABASE), {"database": DATABASE})
             for key, values in ONTOLOGY.items():
-                owner.grant("producer", TagKey(key, values), ["DESCRIBE", "ASSOCIATE"],
-                            grantable=["DESCRIBE", "ASSOCIATE"])
-            owner.grant("producer", TagPolicy("DATABASE", {"database": [DATABASE]}),
-                        ["CREATE_TABLE", "DESCRIBE"], grantable=["CREATE_TABLE", "DESCRIBE"])
-            owner.grant("producer", TagPolicy("TABLE", {"database": [DATABASE]}),
-                        ["ALL"], grantable=["ALL"])
+                owner.grant(
+                    "producer",
+                    TagKey(key, values),
+                    ["DESCRIBE", "ASSOCIATE"],
+                    grantable=["DESCRIBE", "ASSOCIATE"],
+                )
+            owner.grant(
+                "producer",
+                TagPolicy("DATABASE", {"database": [DATABASE]}),
+                ["CREATE_TABLE", "DESCRIBE"],
+                grantable=["CREATE_TABLE", "DESCRIBE"],
+            )
+            owner.grant(
+                "producer", TagPolicy("TABLE", {"database": [DATABASE]}), ["ALL"], grantable=["ALL"]
+            )
             note(f"tag keys: {', '.join(ONTOLOGY)}; shared by tag policy database={DATABASE}")
 
         steward = mesh.session("producer/ProducerSteward")
         landing = home / "landing" / "credit"
-        with steps.step("producer/ProducerSteward", "links the shared database and crawls the "
-                        "source system's raw export") as note:
+        with steps.step(
+            "producer/ProducerSteward",
+            "links the shared database and crawls the source system's raw export",
+        ) as note:
             steward.catalog.create_resource_link(LINK, account="central", database=DATABASE)
             export = write_raw_export(landing)
             crawl = steward.crawl(str(landing), database=LINK, table="credit_card_raw")
             raw = steward.catalog.get_table(LINK, "credit_card_raw")
-            note(f"{export.name}: {crawl.rows_added} rows, {len(raw.columns)} columns "
-                 f"({', '.join(raw.column_names[:4])}, ...), state {crawl.state.value}")
+            note(
+                f"{export.name}: {crawl.rows_added} rows, {len(raw.columns)} columns "
+                f"({', '.join(raw.column_names[:4])}, ...), state {crawl.state.value}"
+            )
             summary["crawl"] = {"rows": crawl.rows_added, "columns": raw.column_names}
 
-        with steps.step("producer/ProducerSteward", "curates it with the German-to-English "
-                        "recipe") as note:
+        with steps.step(
+            "producer/ProducerSteward", "curates it with the German-to-English recipe"
+        ) as note:
             recipe = translation_recipe(home / "recipes")
-            run_ = steward.storage.run_recipe(recipe, source=f"{LINK}.credit_card_raw",
-                                              target=f"{LINK}.credit_card")
-            note(f"{recipe.name}: {run_.rows_out} rows -> credit_card "
-                 f"(snapshot {run_.target_snapshot}, recipe sha256 {run_.recipe_sha256[:12]})")
+            run_ = steward.storage.run_recipe(
+                recipe, source=f"{LINK}.credit_card_raw", target=f"{LINK}.credit_card"
+            )
+            note(
+                f"{recipe.name}: {run_.rows_out} rows -> credit_card "
+                f"(snapshot {run_.target_snapshot}, recipe sha256 {run_.recipe_sha256[:12]})"
+            )
 
-        with steps.step("producer/ProducerSteward", "publishes the credit_card data product "
-                        "under its ODCS contract") as note:
+        with steps.step(
+            "producer/ProducerSteward",
+            "publishes the credit_card data product under its ODCS contract",
+        ) as note:
             version = steward.products.publish(CONTRACT, database=LINK)
             q = version.quality
-            note(f"version {version.version}: {q.row_count} rows, "
-                 f"{len(q.blocking_failures)} blocking failures")
+            note(
+                f"version {version.version}: {q.row_count} rows, "
+                f"{len(q.blocking_failures)} blocking failures"
+            )
             if version.bias is not None:
                 for cb in version.bias.columns:
                     ratio = "n/a" if cb.ratio is None else f"{cb.ratio:.2f}"
-                    note(f"bias {cb.column}: lowest/highest good-credit rate = {ratio} "
-                         f"({cb.min_group} vs {cb.max_group})")
+                    note(
+                        f"bias {cb.column}: lowest/highest good-credit rate = {ratio} "
+                        f"({cb.min_group} vs {cb.max_group})"
+                    )
             summary["product"] = version.to_dict()
 
         consumer_admin = mesh.session("consumer/ConsumerAdmin")
-        with steps.step("consumer/ConsumerAdmin", "discovers the product and requests access "
-                        "for consumer/analyst1") as note:
+        with steps.step(
+            "consumer/ConsumerAdmin",
+            "discovers the product and requests access for consumer/analyst1",
+        ) as note:
             hits = consumer_admin.products.search("credit risk")
             request = consumer_admin.access.request(
-                "credit_card", ["SELECT"], "credit risk model (ML CoE)",
-                for_principal="consumer/analyst1")
+                "credit_card",
+                ["SELECT"],
+                "credit risk model (ML CoE)",
+                for_principal="consumer/analyst1",
+            )
             note(f"search 'credit risk': {[h.product_id for h in hits]}; request #{request.id}")
 
         with steps.step("producer/ProducerSteward", "approves the request") as note:
@@ -204,9 +239,12 @@ def run(home: str | Path = ".meshlake", console: Console | None = None) -> dict[
             sample = analyst.query(f'SELECT * FROM "{LINK}".credit_card LIMIT 10')
             balance = analyst.query(
                 f'SELECT credit_risk, count(*) AS n FROM "{LINK}".credit_card '
-                "GROUP BY credit_risk ORDER BY credit_risk")
-            note(f"sample: {sample.num_rows} rows x {len(sample.columns)} columns "
-                 f"(query {sample.query_id})")
+                "GROUP BY credit_risk ORDER BY credit_risk"
+            )
+            note(
+                f"sample: {sample.num_rows} rows x {len(sample.columns)} columns "
+                f"(query {sample.query_id})"
+            )
             summary["class_balance"] = {int(k): int(n) for k, n in balance.rows()}
         _print_results(console, sample.to_pandas(), summary["class_balance"])
         report = owner.verify_audit()
@@ -224,8 +262,11 @@ def run(home: str | Path = ".meshlake", console: Console | None = None) -> dict[
 
 def _print_results(console: Console, sample: Any, balance: dict[int, int]) -> None:
     table = RichTable(title=f'SELECT * FROM "{LINK}".credit_card LIMIT 10 (some columns)')
-    cols = [c for c in ("duration", "amount", "age", "purpose", "housing", "credit_risk")
-            if c in sample.columns]
+    cols = [
+        c
+        for c in ("duration", "amount", "age", "purpose", "housing", "credit_risk")
+        if c in sample.columns
+    ]
     for c in cols:
         table.add_column(c, no_wrap=True, max_width=24, overflow="ellipsis")
     for _, row in sample.iterrows():

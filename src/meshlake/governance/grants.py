@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import GrantRow
 from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
@@ -311,15 +312,7 @@ class GrantsAPI(ServiceBase):
             [target.account, self.account, to.account],
             after={"grantee": grantee, "permissions": sorted(perms), "grantable": sorted(gopt)},
         ) as (session, record):
-            row = session.scalars(
-                select(GrantRow).where(
-                    GrantRow.grantee == grantee,
-                    GrantRow.kind == target.kind,
-                    GrantRow.target_account == target.account,
-                    GrantRow.target_id == target.target_id,
-                    GrantRow.spec_key == target.spec_key,
-                )
-            ).first()
+            row = _find_row(session, grantee, target)
             if row is None:
                 row = GrantRow(
                     grantee=grantee,
@@ -375,15 +368,7 @@ class GrantsAPI(ServiceBase):
         if not perms and not gopt:
             raise InvalidInputError("name at least one permission or grant option to revoke")
         with self.rt.store.read() as session:
-            row = session.scalars(
-                select(GrantRow).where(
-                    GrantRow.grantee == str(to),
-                    GrantRow.kind == target.kind,
-                    GrantRow.target_account == target.account,
-                    GrantRow.target_id == target.target_id,
-                    GrantRow.spec_key == target.spec_key,
-                )
-            ).first()
+            row = _find_row(session, str(to), target)
         if row is None or not ((perms & set(row.permissions)) or (gopt & set(row.grantable))):
             raise NotFoundError(f"{to} holds no such grant on {target.label}")
         if not (
@@ -452,6 +437,19 @@ class GrantsAPI(ServiceBase):
                     )
                 )
         return out
+
+
+def _find_row(session: Session, grantee: str, target: GrantTarget) -> GrantRow | None:
+    """The grant row of ``grantee`` on ``target`` (one per grantee, target and spec)."""
+    return session.scalars(
+        select(GrantRow).where(
+            GrantRow.grantee == grantee,
+            GrantRow.kind == target.kind,
+            GrantRow.target_account == target.account,
+            GrantRow.target_id == target.target_id,
+            GrantRow.spec_key == target.spec_key,
+        )
+    ).first()
 
 
 def _label(

@@ -83,8 +83,13 @@ class SessionCrawlTarget:
 
     def create_table(self, table: str, data: pa.Table) -> int:
         """Create the table with the first rows."""
-        self.catalog.create_table(self.database, table, data=data, account=self.account,
-                                  properties={"crawler.created": "true"})
+        self.catalog.create_table(
+            self.database,
+            table,
+            data=data,
+            account=self.account,
+            properties={"crawler.created": "true"},
+        )
         return self.catalog.current_snapshot(self.database, table, account=self.account) or 0
 
     def append(self, table: str, data: pa.Table) -> int:
@@ -146,8 +151,9 @@ class SessionRecipeTarget:
         except NotFoundError:
             self.catalog.create_table(database, table, data=data)
             return self.catalog.current_snapshot(database, table) or 0
-        current = _plain_schema(self.catalog.rt.tables.load(rt.table.iceberg_id).schema()
-                                .as_arrow())
+        current = _plain_schema(
+            self.catalog.rt.tables.load(rt.table.iceberg_id).schema().as_arrow()
+        )
         if current != _plain_schema(data.schema):
             raise InvalidInputError(
                 f"the recipe's output does not match the schema of {self._name}: drop the "
@@ -164,8 +170,13 @@ class StorageAPI(ServiceBase):
         return CatalogAPI(self.rt, self.principal)
 
     def crawl(
-        self, location: str, *, database: str, table: str | None = None,
-        policy: SchemaChangePolicy | None = None, progress: ProgressCallback | None = None,
+        self,
+        location: str,
+        *,
+        database: str,
+        table: str | None = None,
+        policy: SchemaChangePolicy | None = None,
+        progress: ProgressCallback | None = None,
         account: str | None = None,
     ) -> CrawlRun:
         """Crawl a folder or URI into tables of ``database`` (or a resource link).
@@ -178,16 +189,24 @@ class StorageAPI(ServiceBase):
         st = self.state()
         covering = covering_location(st, self.account, uri)
         if covering is not None and not self.rt.engine.decide(
-                self.principal, "DATA_LOCATION_ACCESS", Location(covering[1])):
+            self.principal, "DATA_LOCATION_ACCESS", Location(covering[1])
+        ):
             raise AccessDeniedError(
                 f"{uri} lies inside the registered location {covering[1]}: crawling it needs "
                 "DATA_LOCATION_ACCESS"
             )
         self._catalog.get_database(database, account)
         target = SessionCrawlTarget(self._catalog, database, account)
-        run = crawl(target, location, table=table, policy=policy,
-                    state=SqlCrawlState(self.rt.store.engine), progress=progress,
-                    database=database, principal=self.principal)
+        run = crawl(
+            target,
+            location,
+            table=table,
+            policy=policy,
+            state=SqlCrawlState(self.rt.store.engine),
+            progress=progress,
+            database=database,
+            principal=self.principal,
+        )
         return run
 
     def crawl_runs(self, location: str | None = None) -> list[dict[str, Any]]:
@@ -195,19 +214,39 @@ class StorageAPI(ServiceBase):
         state = SqlCrawlState(self.rt.store.engine)
         return [r.to_dict() for r in state.list_runs(location)]
 
-    def run_recipe(self, recipe: Recipe | Mapping[str, Any] | str | os.PathLike[str], *,
-                   source: str, target: str) -> RecipeRun:
+    def run_recipe(
+        self,
+        recipe: Recipe | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        source: str,
+        target: str,
+    ) -> RecipeRun:
         """Run a recipe from ``source`` to ``target`` (both ``database.table``)."""
-        run = run_recipe(SessionRecipeSource(QueryAPI(self.rt, self.principal), source),
-                         SessionRecipeTarget(self._catalog, target), recipe)
-        with self.change("run_recipe", f"table:{target}", [self.account], bump=False,
-                         after=run.to_dict()) as (session, _):
-            session.add(RecipeRunRow(
-                id=run.id, principal=self.principal, recipe_name=run.recipe_name,
-                recipe_sha256=run.recipe_sha256, source_table=run.source_table,
-                source_snapshot=run.source_snapshot, target_table=run.target_table,
-                target_snapshot=run.target_snapshot, rows_in=run.rows_in, rows_out=run.rows_out,
-                detail=run.to_dict(), started_at=run.started_at, finished_at=run.finished_at))
+        run = run_recipe(
+            SessionRecipeSource(QueryAPI(self.rt, self.principal), source),
+            SessionRecipeTarget(self._catalog, target),
+            recipe,
+        )
+        with self.change(
+            "run_recipe", f"table:{target}", [self.account], bump=False, after=run.to_dict()
+        ) as (session, _):
+            session.add(
+                RecipeRunRow(
+                    id=run.id,
+                    principal=self.principal,
+                    recipe_name=run.recipe_name,
+                    recipe_sha256=run.recipe_sha256,
+                    source_table=run.source_table,
+                    source_snapshot=run.source_snapshot,
+                    target_table=run.target_table,
+                    target_snapshot=run.target_snapshot,
+                    rows_in=run.rows_in,
+                    rows_out=run.rows_out,
+                    detail=run.to_dict(),
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                )
+            )
         return run
 
     def recipe_runs(self, target: str | None = None) -> list[dict[str, Any]]:
@@ -217,4 +256,3 @@ class StorageAPI(ServiceBase):
             stmt = stmt.where(RecipeRunRow.target_table == target)
         with self.rt.store.read() as session:
             return [dict(r.detail, principal=r.principal) for r in session.scalars(stmt)]
-

@@ -6,12 +6,13 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import meshlake.products.models
-import meshlake.storage.models  # noqa: F401  (registers its tables on Base)
+import meshlake.storage.models
 from meshlake.catalog.models import Base
 from meshlake.storage.crawler.state import CRAWLER_METADATA
 
+# Importing the model modules registers their tables on Base (for autogenerate).
+_MODELS = (meshlake.products.models, meshlake.storage.models)
 target_metadata = [Base.metadata, CRAWLER_METADATA]
-_ = meshlake.products.models
 
 
 def run() -> None:
