@@ -32,13 +32,15 @@ def test_scenario_end_to_end_and_rerun(tmp_path: Path) -> None:
 
     mesh = meshlake.connect(home)
     analyst = mesh.session("consumer/analyst1")
-    df = analyst.query('SELECT purpose, count(*) AS n FROM "rl_credit-card".credit_card '
-                       "GROUP BY purpose").to_pandas()
+    df = analyst.query(
+        'SELECT purpose, count(*) AS n FROM "rl_credit-card".credit_card GROUP BY purpose'
+    ).to_pandas()
     assert df["n"].sum() == 1000
     assert "car (new)" in set(df["purpose"])
     with pytest.raises(meshlake.NotFoundError):
         mesh.session("consumer/ConsumerAdmin").query(
-            'SELECT * FROM "rl_credit-card".credit_card_raw')
+            'SELECT * FROM "rl_credit-card".credit_card_raw'
+        )
     assert mesh.session("central/DataMeshOwner").verify_audit().ok
     mesh.close()
 
