@@ -65,11 +65,14 @@ def effective_tags(*levels: Mapping[K, str]) -> dict[K, str]:
     return out
 
 
-def expression_matches(expression: Iterable[tuple[K, Iterable[str]]], tags: Mapping[K, str]
-                       ) -> bool:
+def expression_matches(
+    expression: Iterable[tuple[K, Iterable[str]]], tags: Mapping[K, str]
+) -> bool:
     """Rule 13: keys ANDed, values ORed, ``*`` any value; a missing key never matches."""
-    return all(key in tags and (WILDCARD in set(vals) or tags[key] in set(vals))
-               for key, vals in expression)
+    return all(
+        key in tags and (WILDCARD in set(vals) or tags[key] in set(vals))
+        for key, vals in expression
+    )
 
 
 def expand_all(kind: frozenset[str], perms: Iterable[str]) -> set[str]:
@@ -199,8 +202,11 @@ class ReferenceModel:
                 whole(perms, go)
             elif key[0] == "policy" and key[1] == "TABLE":
                 expr = key[2]
-                matched = [c for c in columns
-                           if expression_matches(expr, self.tags(ColumnTarget(db, table, c)))]
+                matched = [
+                    c
+                    for c in columns
+                    if expression_matches(expr, self.tags(ColumnTarget(db, table, c)))
+                ]
                 if len(matched) == len(columns):
                     whole(perms, go)
                 elif matched or expression_matches(expr, self.tags(TableTarget(db, table))):
@@ -245,7 +251,8 @@ class ReferenceModel:
             perms.add(DESCRIBE)
         for key, row in self._rows_of(principal):
             if key == ("database", db) or (
-                key[0] == "policy" and key[1] == "DATABASE"
+                key[0] == "policy"
+                and key[1] == "DATABASE"
                 and expression_matches(key[2], self.tags(DbTarget(db)))
             ):
                 perms |= expand_all(DATABASE_PERMISSIONS, row.permissions)
@@ -270,8 +277,9 @@ class ReferenceModel:
         """Rule 7: the tables listed (None: the database is not visible)."""
         if not self.database_visible(principal, db):
             return None
-        return sorted(t for d, t in self.tables if d == db
-                      and self.table_access(principal, d, t).visible)
+        return sorted(
+            t for d, t in self.tables if d == db and self.table_access(principal, d, t).visible
+        )
 
     # ------------------------------------------------------------ tag permissions (rule 16)
     def tag_permissions(self, principal: str, key: str) -> _TagPerms:
@@ -292,8 +300,9 @@ class ReferenceModel:
             out.key_go |= row.grantable & TAG_KEY_PERMISSIONS
         return out
 
-    def decide_tag(self, principal: str, key: str, values: Sequence[str] | None,
-                   action: str) -> bool:
+    def decide_tag(
+        self, principal: str, key: str, values: Sequence[str] | None, action: str
+    ) -> bool:
         """May ``principal`` do ``action`` on these values of ``key`` (None: all)?"""
         if key not in self.keys:
             return False

@@ -51,16 +51,21 @@ GrantKey = tuple[Any, ...]
 def grant_key(m: ReferenceModel, actor: str, res: GrantResource) -> GrantKey | Verdict:
     """The identity of the grant row ``res`` names, as ``actor`` sees it, or why not."""
     if isinstance(res, TableRes):
-        shown = m.shown_columns(actor, res.db, res.table) if (res.db, res.table) in m.tables \
-            else None
+        shown = (
+            m.shown_columns(actor, res.db, res.table) if (res.db, res.table) in m.tables else None
+        )
         if shown is None:
             return fail("not_found", "table not visible to the grantor")
         named = res.columns if res.columns is not None else res.excluded
         if named is not None and not set(named) <= set(shown):
             return fail("not_found", "column not visible to the grantor")
-        return ("table", res.db, res.table,
-                frozenset(res.columns) if res.columns is not None else None,
-                frozenset(res.excluded) if res.excluded is not None else None)
+        return (
+            "table",
+            res.db,
+            res.table,
+            frozenset(res.columns) if res.columns is not None else None,
+            frozenset(res.excluded) if res.excluded is not None else None,
+        )
     if isinstance(res, (WildcardRes, DatabaseRes)):
         if not m.database_visible(actor, res.db):
             return fail("not_found", "database not visible to the grantor")
@@ -144,24 +149,34 @@ def _authorize(m: ReferenceModel, op: Grant, key: GrantKey) -> Verdict:
         names = {kid: n for n, (kid, _) in m.keys.items()}
         tp = m.tag_permissions(actor, names[key[1]])
         values = m.keys[names[key[1]]][1] if WILDCARD in key[2] else key[2]
-        missing = {p for p in wanted if p not in (
-            tp.key_go if p in TAG_KEY_PERMISSIONS
-            else set.intersection(*(tp.values_go.get(v, set()) for v in values)))}
+        missing = {
+            p
+            for p in wanted
+            if p
+            not in (
+                tp.key_go
+                if p in TAG_KEY_PERMISSIONS
+                else set.intersection(*(tp.values_go.get(v, set()) for v in values))
+            )
+        }
         return _covered(missing, False)
     # a tag policy (rule 17)
     names = {kid: n for n, (kid, _) in m.keys.items()}
     new = dict(key[2])
-    if all(GWTE in m.tag_permissions(actor, names[kid]).values.get(v, set())
-           for kid, vals in new.items()
-           for v in (m.keys[names[kid]][1] if WILDCARD in vals else vals)):
+    if all(
+        GWTE in m.tag_permissions(actor, names[kid]).values.get(v, set())
+        for kid, vals in new.items()
+        for v in (m.keys[names[kid]][1] if WILDCARD in vals else vals)
+    ):
         return Verdict(None, None, "open: what GRANT_WITH_TAG_EXPRESSION allows granting")
     held = set()
     for (who, k), row in m.grants.items():
         if who != actor or k[:2] != key[:2]:
             continue
-        if all(kid in new and (WILDCARD in vals or (WILDCARD not in new[kid]
-                                                    and new[kid] <= vals))
-               for kid, vals in dict(k[2]).items()):
+        if all(
+            kid in new and (WILDCARD in vals or (WILDCARD not in new[kid] and new[kid] <= vals))
+            for kid, vals in dict(k[2]).items()
+        ):
             held |= expand_all(_kind(key), row.grantable)
     return _covered(wanted - held, False)
 
@@ -208,8 +223,10 @@ def _may_tag(m: ReferenceModel, actor: str, target: TagTarget) -> bool:
         go = m.database_permissions(actor, target.db)[1]
         return m.databases[target.db] == actor or go >= DATABASE_PERMISSIONS
     table = (target.db, target.table)
-    return m.tables[table][1] == actor or m.table_access(
-        actor, *table).grant_whole >= TABLE_PERMISSIONS
+    return (
+        m.tables[table][1] == actor
+        or m.table_access(actor, *table).grant_whole >= TABLE_PERMISSIONS
+    )
 
 
 def _check_tagging(m: ReferenceModel, op: Assign | Unassign) -> Verdict:
@@ -286,8 +303,8 @@ def apply(m: ReferenceModel, op: Op) -> None:
             row.grantable |= set(op.grantable)
         elif row is not None:
             row.permissions -= set(op.permissions)
-            row.grantable = (row.grantable - set(op.grantable) - set(op.permissions)
-                             ) & row.permissions
+            row.grantable = (
+                row.grantable - set(op.grantable) - set(op.permissions)
+            ) & row.permissions
             if not row.permissions:
                 del m.grants[(op.grantee, key)]
-

@@ -128,9 +128,12 @@ def _replay(sessions: dict[str, meshlake.Session], model: ReferenceModel, op: Op
         assert error is not None, f"{op}: the rules forbid it ({verdict.why}), engine accepted"
         if verdict.error is not None:
             assert isinstance(error, ERRORS[verdict.error]), (
-                f"{op}: rule 0 wants {verdict.error} ({verdict.why}), engine: {error!r}")
+                f"{op}: rule 0 wants {verdict.error} ({verdict.why}), engine: {error!r}"
+            )
     if currently_in_test_context():
         event(f"{type(op).__name__}: {'ok' if error is None else type(error).__name__}")
+        if verdict.valid is None:
+            event(verdict.why)
     if error is None:
         apply(model, op)
 
@@ -213,28 +216,29 @@ class _Engine:
         self.s = {p: mesh.session(p) for p in PRINCIPALS}
 
     def table(self, p: str, db: str, t: str, action: str) -> bool:
-        return self.s[p].check(action, Table(db, t))
+        return self.s[p].decide(action, Table(db, t)).allowed
 
     def readable(self, p: str, db: str, t: str, cols: tuple[str, ...]) -> frozenset[str]:
-        return frozenset(c for c in cols if self.s[p].check("SELECT", Table(db, t, [c])))
+        return frozenset(c for c in cols if self.s[p].decide("SELECT", Table(db, t, [c])).allowed)
 
     def columns(self, p: str, db: str, t: str) -> list[str] | None:
-        return _or_none(lambda: self.s[p].catalog.get_table(db, t).column_names)  # type: ignore[no-any-return]
+        return _or_none(lambda: self.s[p].catalog.get_table(db, t).column_names)
 
     def database(self, p: str, db: str, action: str) -> bool:
-        return self.s[p].check(action, Database(db))
+        return self.s[p].decide(action, Database(db)).allowed
 
     def list_tables(self, p: str, db: str) -> list[str] | None:
-        return _or_none(lambda: self.s[p].catalog.list_tables(db))  # type: ignore[no-any-return]
+        return _or_none(lambda: self.s[p].catalog.list_tables(db))
 
     def tag_keys(self) -> list[tuple[str, tuple[str, ...]]]:
         return [(k.key, tuple(k.values)) for k in self.s[ADMIN].tags.list()]
 
     def tag(self, p: str, key: str, value: str | None, action: str) -> bool:
-        return self.s[p].check(action, TagKey(key, None if value is None else [value]))
+        values = None if value is None else [value]
+        return self.s[p].decide(action, TagKey(key, values)).allowed
 
     def tags_of(self, p: str, target: TagTarget) -> dict[str, str] | None:
-        return _or_none(lambda: self.s[p].tags.tags_of(_target(target)))  # type: ignore[no-any-return]
+        return _or_none(lambda: self.s[p].tags.tags_of(_target(target)))
 
 
 class _Model:
@@ -267,8 +271,11 @@ class _Model:
 
 
 # ---------------------------------------------------------------------------- properties
-def _world(*ops: Op, columns: tuple[str, ...] = ("a", "b"),
-           keys: tuple[tuple[str, tuple[str, ...]], ...] = (("k0", ("x", "y")),)) -> World:
+def _world(
+    *ops: Op,
+    columns: tuple[str, ...] = ("a", "b"),
+    keys: tuple[tuple[str, tuple[str, ...]], ...] = (("k0", ("x", "y")),),
+) -> World:
     """A one-table world for the explicit examples below."""
     return World(("d0",), (("d0", "t0", columns, ADMIN),), keys, ops)
 
@@ -280,25 +287,49 @@ K0X = PolicyRes("TABLE", (("k0", ("x",)),))
 # Worlds the property found once, kept so every run checks them.
 FOUND = (
     # rules 8, 14: a DESCRIBE policy matching column a only shows a's metadata.
-    ("partial-policy-shows-matched-columns",
-     _world(Assign(ADMIN, A, "k0", "x"), Grant(ADMIN, U1, K0X, ("DESCRIBE",)))),
+    (
+        "partial-policy-shows-matched-columns",
+        _world(Assign(ADMIN, A, "k0", "x"), Grant(ADMIN, U1, K0X, ("DESCRIBE",))),
+    ),
     # rule 14: the table's tags match but no column's: the policy applies (DESCRIBE).
-    ("table-match-without-column-match",
-     _world(Assign(ADMIN, T0, "k0", "x"), Assign(ADMIN, A, "k0", "y"),
-            Assign(ADMIN, B, "k0", "y"), Grant(ADMIN, U1, K0X, ("SELECT",)))),
+    (
+        "table-match-without-column-match",
+        _world(
+            Assign(ADMIN, T0, "k0", "x"),
+            Assign(ADMIN, A, "k0", "y"),
+            Assign(ADMIN, B, "k0", "y"),
+            Grant(ADMIN, U1, K0X, ("SELECT",)),
+        ),
+    ),
     # rule 16: ALL with the grant option on a database lets its holder tag it.
-    ("all-with-grant-option-tags-database",
-     _world(Grant(ADMIN, U1, TagRes("k0", ("x",)), ("ASSOCIATE",)),
+    (
+        "all-with-grant-option-tags-database",
+        _world(
+            Grant(ADMIN, U1, TagRes("k0", ("x",)), ("ASSOCIATE",)),
             Grant(ADMIN, U1, DatabaseRes("d0"), ("ALL",), ("ALL",)),
-            Assign(U1, DbTarget("d0"), "k0", "x"))),
+            Assign(U1, DbTarget("d0"), "k0", "x"),
+        ),
+    ),
     # rule 15: a deleted key's grants stop matching, also after a key is re-created.
-    ("deleted-key-grants-stay-dead",
-     _world(Grant(ADMIN, U1, K0X, ("SELECT",)), Assign(ADMIN, T0, "k0", "x"), DeleteKey("k0"),
-            CreateKey("k0", ("x", "y")), Assign(ADMIN, T0, "k0", "x"))),
+    (
+        "deleted-key-grants-stay-dead",
+        _world(
+            Grant(ADMIN, U1, K0X, ("SELECT",)),
+            Assign(ADMIN, T0, "k0", "x"),
+            DeleteKey("k0"),
+            CreateKey("k0", ("x", "y")),
+            Assign(ADMIN, T0, "k0", "x"),
+        ),
+    ),
     # rule 0: a missing key (NotFoundError) wins over another key's bad value (InvalidInput).
-    ("missing-key-before-bad-value",
-     _world(DeleteKey("k1"), Grant(ADMIN, U1, PolicyRes("TABLE", (("k0", ("z",)), ("k1", ("x",)))),
-                                   ("SELECT",)), keys=(("k0", ("x", "y")), ("k1", ("x", "y"))))),
+    (
+        "missing-key-before-bad-value",
+        _world(
+            DeleteKey("k1"),
+            Grant(ADMIN, U1, PolicyRes("TABLE", (("k0", ("z",)), ("k1", ("x",)))), ("SELECT",)),
+            keys=(("k0", ("x", "y")), ("k1", ("x", "y"))),
+        ),
+    ),
 )
 
 
@@ -312,9 +343,11 @@ def _agree(world: World) -> None:
             model_view = _observe(world, _Model(model))
         finally:
             mesh.close()
-    diff = [f"{q}: engine {engine_view.get(q)!r}, rules {model_view.get(q)!r}"
-            for q in dict.fromkeys([*model_view, *engine_view])
-            if engine_view.get(q) != model_view.get(q)]
+    diff = [
+        f"{q}: engine {engine_view.get(q)!r}, rules {model_view.get(q)!r}"
+        for q in dict.fromkeys([*model_view, *engine_view])
+        if engine_view.get(q) != model_view.get(q)
+    ]
     assert not diff, f"{len(diff)} disagreements:\n" + "\n".join(diff[:20])
 
 
@@ -336,10 +369,17 @@ def tagged_tables(draw: Callable[..., Any]) -> tuple[Any, ...]:
     """A database, a table and its columns with random tags, and random expressions."""
     tags = st.dictionaries(st.integers(1, 3), st.sampled_from(VALUES), max_size=3)
     cols = COLUMNS[: draw(st.integers(1, 4))]
-    values = st.one_of(st.just(("*",)), st.lists(st.sampled_from((*VALUES, "*")), min_size=1,
-                                                 max_size=3).map(tuple))
-    exprs = st.lists(st.dictionaries(st.integers(1, 4), values, min_size=1, max_size=3)
-                     .map(lambda d: tuple(d.items())), min_size=1, max_size=4)
+    values = st.one_of(
+        st.just(("*",)),
+        st.lists(st.sampled_from((*VALUES, "*")), min_size=1, max_size=3).map(tuple),
+    )
+    exprs = st.lists(
+        st.dictionaries(st.integers(1, 4), values, min_size=1, max_size=3).map(
+            lambda d: tuple(d.items())
+        ),
+        min_size=1,
+        max_size=4,
+    )
     return cols, draw(tags), draw(tags), {c: draw(tags) for c in cols}, draw(exprs)
 
 
@@ -358,11 +398,17 @@ def test_inheritance_and_expressions_agree(case: tuple[Any, ...]) -> None:
     assert engine_tags.table_tags(state, 1) == expected_table
     for c in cols:
         assert engine_tags.column_tags(state, 1, c) == effective_tags(
-            db_tags, table_tags, column_tags[c])
+            db_tags, table_tags, column_tags[c]
+        )
     for expr in expressions:
-        for tags in (db_tags, expected_table, *(engine_tags.column_tags(state, 1, c)
-                                                for c in cols)):
+        for tags in (
+            db_tags,
+            expected_table,
+            *(engine_tags.column_tags(state, 1, c) for c in cols),
+        ):
             assert engine_tags.expression_matches(expr, tags) == expression_matches(expr, tags)
         assert engine_tags.matching_columns(state, 1, expr) == [
-            c for c in cols
-            if expression_matches(expr, effective_tags(db_tags, table_tags, column_tags[c]))]
+            c
+            for c in cols
+            if expression_matches(expr, effective_tags(db_tags, table_tags, column_tags[c]))
+        ]

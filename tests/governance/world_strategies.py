@@ -49,10 +49,23 @@ KEYS = ("k0", "k1", "k2")
 TABLE_PERMS = ("SELECT", "ALL", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
 DB_PERMS = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP", "ALL")
 VALUE_PERMS = ("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
-OP_KINDS = (("assign",) * 5 + ("grant",) * 6 + ("regrant", "user_tagging") * 3
-            + ("unassign", "revoke", "empower") * 2 + ("key",))
-GRANT_KINDS = ("table", "columns", "policy", "tag", "tag", "database", "wildcard",
-               "database_policy")
+OP_KINDS = (
+    ("assign",) * 5
+    + ("grant",) * 6
+    + ("regrant", "user_tagging") * 3
+    + ("unassign", "revoke", "empower") * 2
+    + ("key",)
+)
+GRANT_KINDS = (
+    "table",
+    "columns",
+    "policy",
+    "tag",
+    "tag",
+    "database",
+    "wildcard",
+    "database_policy",
+)
 
 
 @dataclass(frozen=True)
@@ -78,11 +91,11 @@ class _Drawer:
     def pick(self, items: Any) -> Any:
         return self.draw(st.sampled_from(tuple(items)))
 
-    def subset(self, items: tuple[str, ...], lo: int = 1, hi: int | None = None
-               ) -> tuple[str, ...]:
+    def subset(self, items: tuple[str, ...], lo: int = 1, hi: int | None = None) -> tuple[str, ...]:
         hi = len(items) if hi is None else hi
-        return tuple(sorted(self.draw(st.sets(st.sampled_from(items), min_size=lo,
-                                              max_size=max(lo, hi)))))
+        return tuple(
+            sorted(self.draw(st.sets(st.sampled_from(items), min_size=lo, max_size=max(lo, hi))))
+        )
 
     def chance(self, one_in: int) -> bool:
         return bool(self.draw(st.integers(0, one_in - 1)) == 0)
@@ -103,8 +116,10 @@ class _Drawer:
         return ps, self.subset(ps) if self.chance(2) else ()
 
     def expression(self, keys: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return tuple((k, ("*",) if self.chance(4) else self.subset(
-            self.values[k] * 3 + VALUES, 1, 2)) for k in sorted(keys))
+        return tuple(
+            (k, ("*",) if self.chance(4) else self.subset(self.values[k] * 3 + VALUES, 1, 2))
+            for k in sorted(keys)
+        )
 
     # ------------------------------------------------------------ operations
     def grant(self) -> Grant:
@@ -118,11 +133,13 @@ class _Drawer:
             named = self.subset(cols, 1, None if include else len(cols) - 1)
             res = TableRes(db, t, named, None) if include else TableRes(db, t, None, named)
             ps, go = self.perms(TABLE_PERMS) if self.chance(5) else (("SELECT",), ())
-            return Grant(actor, grantee, res, ps, ps if ps == ("SELECT",) and self.chance(2)
-                         else go)
+            return Grant(
+                actor, grantee, res, ps, ps if ps == ("SELECT",) and self.chance(2) else go
+            )
         if kind in ("policy", "database_policy"):
-            keys = self.draw(st.lists(st.sampled_from(self.names), min_size=1, max_size=2,
-                                      unique=True))
+            keys = self.draw(
+                st.lists(st.sampled_from(self.names), min_size=1, max_size=2, unique=True)
+            )
             table = kind == "policy"
             res = PolicyRes("TABLE" if table else "DATABASE", self.expression(keys))
             ps, go = self.perms(TABLE_PERMS if table else DB_PERMS)
@@ -143,8 +160,9 @@ class _Drawer:
         """The admin hands a user ALL or ASSOCIATE with the grant option."""
         db, t, _, _ = self.pick(self.world.tables)
         user = self.pick(USERS)
-        res: GrantResource = self.pick((DatabaseRes(db), TableRes(db, t), WildcardRes(db),
-                                        TagRes(self.pick(self.names))))
+        res: GrantResource = self.pick(
+            (DatabaseRes(db), TableRes(db, t), WildcardRes(db), TagRes(self.pick(self.names)))
+        )
         perms = ("ASSOCIATE", "DESCRIBE") if isinstance(res, TagRes) else ("ALL",)
         return Grant(ADMIN, user, res, perms, perms)
 
@@ -153,8 +171,9 @@ class _Drawer:
         if self.chance(2):
             return res
         if isinstance(res, TableRes) and res.excluded is None:
-            cols = res.columns or next(c for d, t, c, _ in self.world.tables
-                                       if (d, t) == (res.db, res.table))
+            cols = res.columns or next(
+                c for d, t, c, _ in self.world.tables if (d, t) == (res.db, res.table)
+            )
             return TableRes(res.db, res.table, self.subset(cols), None)
         if isinstance(res, PolicyRes):
             expr = dict(res.expression)
@@ -185,19 +204,35 @@ class _Drawer:
             choices = kinds.get(type(g.resource), TABLE_PERMS)
             if isinstance(g.resource, PolicyRes) and g.resource.resource_type == "DATABASE":
                 choices = DB_PERMS
-            perms = tuple(sorted({*perms, self.pick(choices if self.chance(5) is False
-                                                    else TABLE_PERMS + DB_PERMS)}))
+            perms = tuple(
+                sorted(
+                    {
+                        *perms,
+                        self.pick(choices if self.chance(5) is False else TABLE_PERMS + DB_PERMS),
+                    }
+                )
+            )
         grantee = self.pick([u for u in USERS if u != g.grantee])
         go = self.subset(perms) if self.chance(3) else ()
         return Grant(g.grantee, grantee, self.narrower(g.resource), perms, go)
 
     def user_tagging(self) -> Op:
         """A principal that received ASSOCIATE tags what it created or holds ALL on."""
-        associates = [g for g in self.grants if isinstance(g.resource, TagRes)
-                      and "ASSOCIATE" in g.permissions and g.grantee != ADMIN]
+        associates = [
+            g
+            for g in self.grants
+            if isinstance(g.resource, TagRes)
+            and "ASSOCIATE" in g.permissions
+            and g.grantee != ADMIN
+        ]
         if not associates:
-            empower = Grant(ADMIN, self.pick(USERS), TagRes(self.pick(self.names)),
-                            ("ASSOCIATE",), ("ASSOCIATE",) if self.chance(2) else ())
+            empower = Grant(
+                ADMIN,
+                self.pick(USERS),
+                TagRes(self.pick(self.names)),
+                ("ASSOCIATE",),
+                ("ASSOCIATE",) if self.chance(2) else (),
+            )
             self.grants.append(empower)
             return empower
         g = self.pick(associates)
@@ -225,11 +260,9 @@ class _Drawer:
             return self.user_tagging()
         if kind == "assign":
             key = self.pick(self.names)
-            return Assign(self.pick((ADMIN, ADMIN, *USERS)), self.target(), key,
-                          self.value_of(key))
+            return Assign(self.pick((ADMIN, ADMIN, *USERS)), self.target(), key, self.value_of(key))
         if kind == "unassign":
-            return Unassign(self.pick((ADMIN, ADMIN, *USERS)), self.target(),
-                            self.pick(self.names))
+            return Unassign(self.pick((ADMIN, ADMIN, *USERS)), self.target(), self.pick(self.names))
         if kind == "revoke" and self.grants:
             g = self.pick(self.grants)
             if g.grantable and self.draw(st.booleans()):
@@ -259,8 +292,10 @@ def worlds(draw: Callable[..., Any]) -> World:
         db = dbs[i] if i < len(dbs) else draw(st.sampled_from(dbs))
         creator = draw(st.sampled_from((ADMIN, ADMIN, USERS[0])))
         tables.append((db, f"t{i}", COLUMNS[: draw(st.integers(2, 4))], creator))
-    keys = tuple((KEYS[i], tuple(sorted(draw(st.sets(st.sampled_from(VALUES), min_size=2)))))
-                 for i in range(draw(st.integers(1, 3))))
+    keys = tuple(
+        (KEYS[i], tuple(sorted(draw(st.sets(st.sampled_from(VALUES), min_size=2)))))
+        for i in range(draw(st.integers(1, 3)))
+    )
     world = World(dbs, tuple(tables), keys, ())
     drawer = _Drawer(draw, world)
     ops = tuple(drawer.op() for _ in range(draw(st.integers(4, 20))))

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from query_fakes import FakeCatalog
 
-from conftest import FakeCatalog
 from meshlake.governance.policy import RowRule
 from meshlake.query import run_query
 from meshlake.query.engines.duckdb import DuckDBEngine

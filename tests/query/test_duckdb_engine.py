@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from query_fakes import FakeCatalog
 
-from conftest import FakeCatalog
 from meshlake.errors import InvalidQueryError, NotFoundError, StorageError
 from meshlake.governance.policy import RowRule, TablePolicy, TableRef
 from meshlake.query.context import ScanColumn, TableScan

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from query_fakes import FakeCatalog
 
-from conftest import FakeCatalog
 from meshlake.errors import AccessDeniedError, InvalidQueryError, MeshError, NotFoundError
 from meshlake.governance.policy import RowRule
 from meshlake.query import run_query

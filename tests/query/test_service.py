@@ -8,8 +8,8 @@ from datetime import timedelta
 import duckdb
 import pyarrow as pa
 import pytest
+from query_fakes import PEOPLE, T0, FakeCatalog
 
-from conftest import PEOPLE, T0, FakeCatalog
 from meshlake.errors import AccessDeniedError, InvalidQueryError, NotFoundError
 from meshlake.governance.policy import RowRule
 from meshlake.query import run_query
