@@ -79,15 +79,18 @@ def rss_mb() -> dict[str, float]:
     return out
 
 
-def timed(calls: Sequence[Callable[[], Any]]) -> tuple[list[int], list[int], int]:
-    """Run each call once.
+def timed(
+    calls: Sequence[Callable[[], Any]], *, collect: bool = True
+) -> tuple[list[int], list[int], int]:
+    """Run each call once (after a full garbage collection unless ``collect`` is false).
 
     Returns:
         Per-call wall-clock nanoseconds (``perf_counter_ns``), per-call CPU nanoseconds of
         this thread (``thread_time_ns``: what the call cost, without the time other processes
         held the CPU), and how many calls raised a MeshError.
     """
-    gc.collect()
+    if collect:
+        gc.collect()
     wall, cpu, errors = [], [], 0
     clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     for call in calls:
@@ -248,19 +251,21 @@ class Bench:
         }
 
     def profile(self, out: Path, granted: Sequence[tuple[str, int]]) -> None:
-        """cProfile the cold table_policy and list_tables series into ``out``."""
+        """cProfile cold table_policy, cold list_tables and a state reload into ``out``_*.txt."""
         import cProfile
         import pstats
 
+        out.parent.mkdir(parents=True, exist_ok=True)
         for name, calls in (
             ("policy_granted", self.policy_calls(granted)),
             ("list_tables", self.list_calls()),
             ("state_load", [self.reload]),
         ):
             self.reload()
+            gc.collect()
             prof = cProfile.Profile()
             prof.enable()
-            timed(calls)
+            timed(calls, collect=False)
             prof.disable()
             path = out.with_name(f"{out.stem}_{self.cat.tables}_{name}.txt")
             with path.open("w") as fh:
@@ -320,7 +325,7 @@ def run_scale(args: argparse.Namespace, tables: int) -> dict[str, Any]:
         ]
         if args.profile:
             cmd += ["--profile", args.profile]
-        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
         result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         result["store_mb"] = round(sum(f.stat().st_size for f in home.iterdir()) / 2**20, 1)
         return result
@@ -360,6 +365,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def measuring_options(args: argparse.Namespace) -> list[str]:
+    """The options that change what is measured (output-only options left out)."""
+    defaults = parse_args([])
+    out = []
+    for name in ("scales", "samples", "list_samples", "db_samples", "loads", "principals", "seed"):
+        if getattr(args, name) != getattr(defaults, name):
+            out.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every scale, print the results and write the README section."""
     args = parse_args(argv)
@@ -370,9 +385,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for tables in (int(s) for s in args.scales.split(",")):
         print(f"authz_scale: {tables} tables ...", file=sys.stderr, flush=True)
         results.append(run_scale(args, tables))
-    command = "python bench/authz_scale.py " + " ".join(
-        a for a in (sys.argv[1:] if argv is None else argv)
-    )
+    command = " ".join(["python bench/authz_scale.py", *measuring_options(args)])
     section = render_section(results, command.strip(), os.cpu_count() or 0)
     print(section)
     if args.json:

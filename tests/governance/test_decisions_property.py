@@ -13,12 +13,13 @@ its table listings and the tag values it sees must be the same in both.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
 import meshlake
@@ -351,7 +352,21 @@ def _agree(world: World) -> None:
     assert not diff, f"{len(diff)} disagreements:\n" + "\n".join(diff[:20])
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# One example costs about a second, so shrinking a failure takes minutes: it is off unless
+# MESHLAKE_SHRINK=1 (the failing world is printed whole either way).
+PHASES = (
+    tuple(Phase)
+    if os.environ.get("MESHLAKE_SHRINK") == "1"
+    else tuple(p for p in Phase if p is not Phase.shrink)
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    phases=PHASES,
+    suppress_health_check=list(HealthCheck),
+)
 @given(worlds())
 def test_engine_agrees_with_reference_model(world: World) -> None:
     """Every (principal, action, resource) is decided as rules 4-17 say."""

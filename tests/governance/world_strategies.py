@@ -53,8 +53,7 @@ OP_KINDS = (
     ("assign",) * 5
     + ("grant",) * 6
     + ("regrant", "user_tagging") * 3
-    + ("unassign", "revoke", "empower") * 2
-    + ("key",)
+    + ("unassign", "revoke", "empower", "key") * 2
 )
 GRANT_KINDS = (
     "table",
@@ -87,6 +86,7 @@ class _Drawer:
         self.values = dict(world.keys)
         self.names = [k for k, _ in world.keys]
         self.grants: list[Grant] = []
+        self.deleted: list[str] = []
 
     def pick(self, items: Any) -> Any:
         return self.draw(st.sampled_from(tuple(items)))
@@ -272,8 +272,10 @@ class _Drawer:
             key = self.pick((*self.names, KEYS[-1]))
             action = self.pick(("delete", "create", "add", "remove"))
             if action == "delete":
+                self.deleted.append(key)
                 return DeleteKey(key)
-            if action == "create":
+            if action == "create":  # mostly a key deleted before: is it a new key (rule 15)?
+                key = self.pick(self.deleted) if self.deleted and self.chance(4) is False else key
                 return CreateKey(key, self.subset(VALUES, 2))
             if action == "add":
                 return AddValue(key, self.pick(VALUES))

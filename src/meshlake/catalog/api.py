@@ -340,7 +340,7 @@ class CatalogAPI(ServiceBase):
         rt = self.resolve_table(database, name, account)
         st = self.state()
         acc = table_access(st, self.principal, rt.table.id)
-        visible = set(rt.table.columns) if acc.perms else acc.select_columns()
+        visible = set(acc.visible_columns(rt.table.columns))
         columns = [
             {"name": n, "type": t}
             for n, t in zip(rt.table.columns, rt.table.types, strict=False)

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from meshlake.governance.permissions import ALL, DESCRIBE, SELECT, expand_all
 from meshlake.governance.policy import RowRule
 from meshlake.governance.state import GovernanceState, GrantInfo
-from meshlake.governance.tags import database_tags, expression_matches, matching_columns
+from meshlake.governance.tags import (
+    database_tags,
+    expression_matches,
+    matching_columns,
+    table_tags,
+)
 
 __all__ = ["Access", "database_access", "grants_index", "table_access"]
 
@@ -41,6 +46,7 @@ class Access:
     rules: list[RowRule] = field(default_factory=list)
     grant_columns: set[str] = field(default_factory=set)
     grant_filters: set[str] = field(default_factory=set)
+    describe_columns: set[str] = field(default_factory=set)
     visible: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -56,6 +62,13 @@ class Access:
             cols |= r.columns
         return cols
 
+    def visible_columns(self, all_columns: tuple[str, ...]) -> list[str]:
+        """Columns metadata calls show (rule 8): all with a whole-table permission."""
+        if self.perms:
+            return list(all_columns)
+        seen = self.select_columns() | self.describe_columns
+        return [c for c in all_columns if c in seen]
+
     def merge(self, other: Access) -> None:
         """Union ``other`` into this access."""
         self.perms |= other.perms
@@ -63,6 +76,7 @@ class Access:
         self.rules.extend(other.rules)
         self.grant_columns |= other.grant_columns
         self.grant_filters |= other.grant_filters
+        self.describe_columns |= other.describe_columns
         self.visible = self.visible or other.visible
         self.reasons.extend(other.reasons)
 
@@ -99,6 +113,9 @@ def _intersect(a: Access, b: Access) -> Access:
         grantable=a.grantable & b.grantable,
         grant_columns=a.grant_columns & b.grant_columns,
         grant_filters=a.grant_filters,
+        describe_columns=a.describe_columns
+        if b.perms
+        else a.describe_columns & (b.describe_columns | b.select_columns()),
         visible=a.visible and b.visible,
     )
     for ra in a.rules:
@@ -148,6 +165,11 @@ def _apply_table_grants(
                 continue
             matched = matching_columns(st, table_id, _expr(g))
             if not matched:
+                if expression_matches(_expr(g), table_tags(st, table_id)):
+                    acc.visible = True  # the policy applies, with no column: DESCRIBE only
+                    acc.reasons.append(
+                        f"tag policy {_expr_text(st, g)} (grant {g.id}, no column matches)"
+                    )
                 continue
             if len(matched) < len(t.columns):
                 cols = frozenset(matched)
@@ -162,6 +184,8 @@ def _apply_table_grants(
         else:  # column-limited: SELECT on those columns and DESCRIBE only (rules 8, 14)
             if SELECT in perms and cols:
                 acc.rules.append(RowRule(cols))
+            if perms & {SELECT, DESCRIBE, ALL}:
+                acc.describe_columns |= cols
             if SELECT in grantable and "excluded" not in g.spec:
                 acc.grant_columns |= cols
         acc.visible = True

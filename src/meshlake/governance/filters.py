@@ -180,11 +180,7 @@ class FiltersAPI(ServiceBase):
             raise NotFoundError(f"table {database}.{table} not found")
         check_name("data filter", name)
         acc = table_access(st, self.principal, rt.table.id)
-        seen = (
-            list(rt.table.columns)
-            if acc.perms
-            else [c for c in rt.table.columns if c in acc.select_columns()]
-        )
+        seen = acc.visible_columns(rt.table.columns)
         types = dict(zip(rt.table.columns, rt.table.types, strict=False))
         if (row_filter is None) == (not all_rows):
             raise InvalidInputError("give exactly one of row_filter and all_rows=True")

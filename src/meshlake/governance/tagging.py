@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from meshlake.catalog.models import GrantRow, TagAssignmentRow, TagKeyRow, TagValueRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from meshlake.governance.access import table_access
+from meshlake.governance.access import database_access, table_access
 from meshlake.governance.permissions import ALL
 from meshlake.governance.state import GovernanceState, TagKeyInfo
 from meshlake.governance.tagperms import key_visible, tag_permissions, visible_key
@@ -150,6 +150,14 @@ class TagsAPI(ServiceBase):
             session.execute(
                 delete(GrantRow).where(GrantRow.kind == "tag", GrantRow.target_id == info.id)
             )
+            dead = [
+                g.id
+                for g in st.grants_by_id.values()
+                if g.kind == "tag_policy"
+                and any(int(k) == info.id for k, _ in g.spec.get("expression", []))
+            ]
+            if dead:  # they can never match again (rule 15); a new key may reuse the id
+                session.execute(delete(GrantRow).where(GrantRow.id.in_(dead)))
             session.execute(delete(TagValueRow).where(TagValueRow.key_id == info.id))
             session.execute(delete(TagKeyRow).where(TagKeyRow.id == info.id))
 
@@ -185,7 +193,7 @@ class TagsAPI(ServiceBase):
                     "table", rt.table.id, rt.database.account, rt.table.creator, rt.table.id
                 )
             acc = table_access(st, self.principal, rt.table.id)
-            seen = set(rt.table.columns) if acc.perms else acc.select_columns()
+            seen = set(acc.visible_columns(rt.table.columns))
             if resource.name not in seen:
                 raise NotFoundError(f"column {resource.name} not found")
             cid = rt.table.column_ids[rt.table.columns.index(resource.name)]
@@ -199,7 +207,7 @@ class TagsAPI(ServiceBase):
             return True
         if t.table_id is not None:
             return ALL in table_access(st, self.principal, t.table_id).grantable
-        return False
+        return ALL in database_access(st, self.principal, t.target_id).grantable
 
     def _current(self, st: GovernanceState, t: _Target) -> dict[int, str]:
         if t.kind == "database":

@@ -117,7 +117,7 @@ def resolve_target(
         named = resource.columns if resource.columns is not None else resource.excluded_columns
         if named is not None:
             acc = table_access(st, principal, rt.table.id)
-            seen = set(rt.table.columns) if acc.perms else acc.select_columns()
+            seen = set(acc.visible_columns(rt.table.columns))
             for c in named:
                 if c not in seen:
                     raise NotFoundError(
@@ -185,11 +185,12 @@ def resolve_target(
             raise NotFoundError(f"account {account} not found")
         expr: list[list[Any]] = []
         keys: list[TagKeyInfo] = []
-        for name, values in resource.expression:
+        for name, _values in resource.expression:  # every key first: not found wins (rule 0)
             key = visible_key(st, principal, name, account)
             if key is None:
                 raise NotFoundError(f"tag key {name} not found")
             keys.append(key)
+        for key, (_, values) in zip(keys, resource.expression, strict=True):
             expr.append([key.id, _tag_values(key, values)])
         text = ", ".join(f"{k.key}={'|'.join(v)}" for k, (_, v) in zip(keys, expr, strict=True))
         expr.sort()
