@@ -7,6 +7,7 @@ worker) notices and reloads its in-memory governance state.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,14 @@ class CatalogStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock()
+        self._probe_lock = threading.Lock()
+        self._probe: Any = None
+        self._probe_raw: Any = None
+        self._probe_sql = (
+            "SELECT value FROM ml_meta WHERE key = ?"
+            if self.is_sqlite
+            else "SELECT value FROM ml_meta WHERE key = %s"
+        )
         if migrate:
             self.migrate()
 
@@ -117,11 +126,49 @@ class CatalogStore:
             row.value = str(int(row.value) + 1)
 
     def version(self) -> int:
-        """The current governance version (changes with every governance write)."""
-        with self.engine.connect() as conn:
-            value = conn.execute(select(MetaRow.value).where(MetaRow.key == VERSION_KEY)).scalar()
-        return int(value or 0)
+        """The current governance version (changes with every governance write).
+
+        Asked before every decision, so it runs one prepared statement on a dedicated
+        autocommit connection (a few microseconds on SQLite) instead of a pooled session.
+        """
+        with self._probe_lock:
+            for attempt in (0, 1):
+                try:
+                    if self._probe is None:
+                        self._probe = self._open_probe()
+                    cur = self._probe.cursor()
+                    cur.execute(self._probe_sql, (VERSION_KEY,))
+                    row = cur.fetchone()
+                    cur.close()
+                    return int(row[0]) if row else 0
+                except Exception:
+                    self._close_probe()
+                    if attempt:
+                        with self.engine.connect() as conn:
+                            value = conn.execute(
+                                select(MetaRow.value).where(MetaRow.key == VERSION_KEY)
+                            ).scalar()
+                        return int(value or 0)
+        raise AssertionError("unreachable")
+
+    def _open_probe(self) -> Any:
+        raw = self.engine.raw_connection()
+        driver = raw.driver_connection
+        if self.is_sqlite:
+            driver.isolation_level = None  # type: ignore[union-attr]
+        else:
+            driver.autocommit = True  # type: ignore[union-attr]
+        self._probe_raw = raw
+        return driver
+
+    def _close_probe(self) -> None:
+        raw, self._probe, self._probe_raw = self._probe_raw, None, None
+        if raw is not None:
+            with contextlib.suppress(Exception):  # the connection may already be gone
+                raw.invalidate()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        with self._probe_lock:
+            self._close_probe()
         self.engine.dispose()

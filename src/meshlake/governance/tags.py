@@ -68,10 +68,32 @@ def matching_columns(st: GovernanceState, table_id: int, expression: Expression)
     t = st.tables[table_id]
     ttags = table_tags(st, table_id)
     own = st.column_tags.get(table_id, {})
-    if not own:
+    if not own or not _overridden_keys(st, table_id) & {k for k, _ in expression}:
+        # no column overrides a key of the expression: all columns match, or none
         return list(t.columns) if expression_matches(expression, ttags) else []
-    return [
-        c
-        for c in t.columns
-        if expression_matches(expression, {**ttags, **own[c]} if c in own else ttags)
-    ]
+    out = []
+    for c in t.columns:
+        mine = own.get(c)
+        if mine is None:
+            ok = expression_matches(expression, ttags)
+        else:
+            ok = True
+            for key_id, values in expression:
+                value = mine.get(key_id, ttags.get(key_id))
+                if value is None or (WILDCARD not in values and value not in values):
+                    ok = False
+                    break
+        if ok:
+            out.append(c)
+    return out
+
+
+def _overridden_keys(st: GovernanceState, table_id: int) -> frozenset[int]:
+    """Tag keys that some column of the table sets itself (cached per state)."""
+    key = ("okeys", table_id)
+    cached = st.cache.get(key)
+    if cached is None:
+        own = st.column_tags.get(table_id, {})
+        cached = frozenset(k for tags in own.values() for k in tags)
+        st.cache[key] = cached
+    return cached  # type: ignore[no-any-return]
