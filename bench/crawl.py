@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{SECTION}\n\n"
         f"Crawl of one generated CSV ({size / 2**20:.0f} MiB, {rows:,} rows, 8 columns: ints, "
         "doubles, strings, bools, dates, timestamps) into a new Iceberg table through "
-        f"the meshlake session API (admin principal, SQLite catalog store, local warehouse), against `pyarrow.csv.read_csv` + "
+        "the meshlake session API (admin principal, SQLite catalog store, local warehouse), "
+        "against `pyarrow.csv.read_csv` + "
         f'`pyarrow.parquet.write_table(compression="{COMPRESSION}")` of the same file. '
         f"{args.runs} alternating runs each, {datetime.now(UTC):%Y-%m-%d}, "
         f"{platform.machine()} with {_cpus()} CPUs, Python {platform.python_version()}, "

@@ -304,7 +304,7 @@ def _table_candidates(st: GovernanceState, principal: str, owner: str) -> frozen
     key = ("dbcand", principal, owner)
     cached = st.cache.get(key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     account = principal.split("/", 1)[0]
     grantees = [principal] + ([account] if st.is_admin(principal, account) else [])
     all_dbs = frozenset(d.id for d in st.databases.values() if d.account == owner)

@@ -339,8 +339,8 @@ class GrantsAPI(ServiceBase):
                 "grantable": row.grantable,
             }
             label = target.label
-            if target.spec.get("columns") or target.spec.get("excluded"):
-                cols = target.spec.get("columns") or target.spec.get("excluded")
+            cols: list[str] = target.spec.get("columns") or target.spec.get("excluded") or []
+            if cols:
                 label += f" ({'' if 'columns' in target.spec else 'excluding '}{', '.join(cols)})"
             view = GrantInfoView(
                 grantee, label, tuple(row.permissions), tuple(row.grantable), row.grantor

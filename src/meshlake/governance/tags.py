@@ -96,4 +96,4 @@ def _overridden_keys(st: GovernanceState, table_id: int) -> frozenset[int]:
         own = st.column_tags.get(table_id, {})
         cached = frozenset(k for tags in own.values() for k in tags)
         st.cache[key] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
