@@ -21,7 +21,8 @@ demo: $(STAMP)
 	$(BIN)/meshlake demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider tests \
+		--doctest-modules src/meshlake --ignore=src/meshlake/catalog/migrations
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
