@@ -141,9 +141,10 @@ class ReferenceModel:
         self.tables[(db, name)] = (tuple(columns), creator)
 
     # ------------------------------------------------------------ tags (rules 11-13, 15)
-    def key_id(self, name: str) -> int | None:
-        """The identity of a live key (a re-created key is a new key)."""
-        return self.keys[name][0] if name in self.keys else None
+    def create_key(self, name: str, values: Iterable[str]) -> None:
+        """Record a new key: a new identity even when a deleted key had the name (rule 15)."""
+        self.keys[name] = (self._next_key, set(values))
+        self._next_key += 1
 
     def _own(self, target: TagTarget) -> dict[int, str]:
         return self.assigned.get(target, {})

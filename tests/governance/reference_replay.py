@@ -278,8 +278,7 @@ def check(m: ReferenceModel, op: Op) -> Verdict:
 def apply(m: ReferenceModel, op: Op) -> None:
     """Replay ``op``, which the engine accepted."""
     if isinstance(op, CreateKey):
-        m.keys[op.key] = (m._next_key, set(op.values))
-        m._next_key += 1
+        m.create_key(op.key, op.values)
     elif isinstance(op, DeleteKey):
         kid = m.keys.pop(op.key)[0]
         for tags in m.assigned.values():

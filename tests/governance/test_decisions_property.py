@@ -273,12 +273,10 @@ class _Model:
 
 # ---------------------------------------------------------------------------- properties
 def _world(
-    *ops: Op,
-    columns: tuple[str, ...] = ("a", "b"),
-    keys: tuple[tuple[str, tuple[str, ...]], ...] = (("k0", ("x", "y")),),
+    *ops: Op, keys: tuple[tuple[str, tuple[str, ...]], ...] = (("k0", ("x", "y")),)
 ) -> World:
-    """A one-table world for the explicit examples below."""
-    return World(("d0",), (("d0", "t0", columns, ADMIN),), keys, ops)
+    """A one-table world (columns a, b) for the explicit examples below."""
+    return World(("d0",), (("d0", "t0", ("a", "b"), ADMIN),), keys, ops)
 
 
 U1 = "p/u1"
