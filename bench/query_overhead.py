@@ -2,9 +2,10 @@
 
 Writes a table ``bench.events`` (``--rows`` rows, default 10 million: id BIGINT, region VARCHAR
 of 5 values, amount DOUBLE uniform in [0, 1000), customer VARCHAR, ssn VARCHAR, ts TIMESTAMP)
-and ``bench.customers`` (100,000 rows) through meshlake, then times four queries (full-scan
-aggregate, selective filter hitting ~0.1%, point lookup with LIMIT, join + aggregate) for two
-principals: ``p/full`` (SELECT on the tables) and ``p/u`` (a data filter ``region = 'eu'``
+and ``bench.customers`` (100,000 rows) through meshlake, then times the issue's four queries
+(full-scan aggregate, selective filter hitting ~0.1%, point lookup with LIMIT, join +
+aggregate) plus a probe (a point lookup that statistics rule out: pure fixed cost) for two
+principals, ``p/full`` (SELECT on the tables) and ``p/u`` (a data filter ``region = 'eu'``
 excluding ``ssn``), each three ways, in one process:
 
 * **raw**: DuckDB ``read_parquet`` over the data files of the same snapshot, with the
@@ -14,13 +15,14 @@ excluding ``ssn``), each three ways, in one process:
 * **session**: ``session.query(sql)``, which also stores the result as Parquet, records the
   execution and writes one audit event per table read.
 
-Each series gets a warm-up run, then ``--runs`` timed runs; within a run the three ways go
-in rotating order. Results are checked equal across the three ways. Medians, p99, ratios, the
-session's time by phase and the uncached sqlglot planning cost go to ``bench/README.md`` under
-``## query_overhead`` (other sections are left alone).
+Each series gets a warm-up (results checked equal across the three ways), then ``--runs``
+rounds (``--lookup-runs`` for the lookups), the three ways in rotating order within a round.
+Medians, p99, ratios, the time by phase and the uncached sqlglot cost go to
+``bench/README.md`` under ``## query_overhead`` (rendered by ``query_overhead_report.py``;
+other sections are left alone).
 
-    python bench/query_overhead.py                       # 10M rows, 7 runs
-    python bench/query_overhead.py --rows 1000000 --runs 5 --no-readme
+    python bench/query_overhead.py                       # 10M rows, 7 / 25 rounds
+    python bench/query_overhead.py --rows 1000000 --runs 5 --lookup-runs 9 --no-readme
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyiceberg
-import sqlglot
 
 import meshlake
 from meshlake.query.analyze import parse_query
@@ -55,64 +54,27 @@ from meshlake.query.service import _resolve, _visible, plan_query, run_query
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _readme import README, write_section
+from query_overhead_report import (
+    EXCLUDED,
+    MODES,
+    PRINCIPALS,
+    ROW_FILTER,
+    SECTION,
+    Query,
+    Series,
+    machine,
+    med,
+    queries,
+    render,
+)
 
-SECTION = "## query_overhead"
-TARGET_RATIO = 1.15
-TARGET_ADDED_MS = 5.0
 REGIONS = ("eu", "us", "apac", "latam", "mea")
 SEGMENTS = ("retail", "business", "private", "public")
 CUSTOMERS = 100_000
-MODES = ("raw", "engine", "session")
 DUCKDB_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
-# Restricted principal: the data filter, and the same policy written by hand for raw DuckDB.
-ROW_FILTER = "region = 'eu'"
-EXCLUDED = ("ssn",)
-
-
-@dataclass(frozen=True)
-class Query:
-    """A benchmark query: governed SQL and its raw form over ``{events}``/``{customers}``."""
-
-    name: str
-    kind: str  # "scan" (ratio target), "lookup" (added-ms target) or "probe" (no target)
-    template: str
-
-    def governed(self) -> str:
-        return self.template.format(events="bench.events", customers="bench.customers")
-
-    def raw(self, events: str, customers: str) -> str:
-        return self.template.format(events=events, customers=customers)
-
-
-def queries(lookup_id: int) -> tuple[Query, ...]:
-    """The four queries of the issue."""
-    return (
-        Query(
-            "full-scan aggregate",
-            "scan",
-            "SELECT region, sum(amount) AS total, count(*) AS n FROM {events} GROUP BY region",
-        ),
-        Query(
-            "selective filter (~0.1%)",
-            "scan",
-            "SELECT id, region, customer, amount, ts FROM {events} WHERE amount > 999.0",
-        ),
-        Query("point lookup", "lookup", f"SELECT * FROM {{events}} WHERE id = {lookup_id} LIMIT 1"),
-        Query(
-            "point lookup, no match (probe)",
-            "probe",
-            "SELECT * FROM {events} WHERE id = -1 LIMIT 1",
-        ),
-        Query(
-            "join + aggregate",
-            "scan",
-            "SELECT c.segment, count(*) AS n, sum(e.amount) AS total FROM {events} AS e "
-            "JOIN {customers} AS c ON e.customer = c.customer GROUP BY c.segment",
-        ),
-    )
 
 
 # ------------------------------------------------------------------ data
@@ -205,7 +167,7 @@ def build(home: Path, rows: int, batch_rows: int, lookup_id: int) -> Fixture:
     events = admin.catalog.resolve_table("bench", "events").table
     return Fixture(
         mesh,
-        {"full": mesh.session("p/full"), "restricted": mesh.session("p/u")},
+        dict(zip(PRINCIPALS, (mesh.session("p/full"), mesh.session("p/u")), strict=True)),
         files("events"),
         files("customers"),
         tuple(events.columns),
@@ -213,23 +175,6 @@ def build(home: Path, rows: int, batch_rows: int, lookup_id: int) -> Fixture:
 
 
 # ------------------------------------------------------------------ timing
-
-
-@dataclass
-class Series:
-    """Timings (ms) of one query for one principal: per way, and by phase."""
-
-    times: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
-    phases: dict[str, list[float]] = field(default_factory=dict)
-    rows: int = 0
-
-    def add(self, phases: dict[str, float]) -> None:
-        for name, ms in phases.items():
-            self.phases.setdefault(name, []).append(ms)
-
-    def added(self, mode: str) -> float:
-        """Median of per-run differences way - raw (runs are adjacent in time: less noise)."""
-        return med([g - r for g, r in zip(self.times[mode], self.times["raw"], strict=True)])
 
 
 class TimedCatalog(MeshQueryCatalog):
@@ -383,157 +328,6 @@ def uncached_planning_ms(fx: Fixture, query: Query, who: str, runs: int = 5) -> 
     return statistics.median(times)
 
 
-# ------------------------------------------------------------------ report
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def verdicts(results: dict[tuple[str, str], Series], qs: tuple[Query, ...]) -> list[str]:
-    """One line per target and governed way: the worst case over queries and principals."""
-    lines = []
-    for mode, label in (("engine", "governed engine"), ("session", "`session.query`")):
-        ratios = [
-            (med(s.times[mode]) / med(s.times["raw"]), q.name, who)
-            for (name, who), s in results.items()
-            for q in qs
-            if q.name == name and q.kind == "scan"
-        ]
-        worst = max(ratios)
-        ok = "met" if worst[0] <= TARGET_RATIO else "**missed**"
-        lines.append(
-            f"- Scans, {label}: worst ratio {worst[0]:.2f}x ({worst[1]}, {worst[2]}); "
-            f"target within {TARGET_RATIO}x: {ok}."
-        )
-        added = [
-            (s.added(mode), who)
-            for (name, who), s in results.items()
-            for q in qs
-            if q.name == name and q.kind == "lookup"
-        ]
-        most = max(added)
-        ok = "met" if most[0] < TARGET_ADDED_MS else "**missed**"
-        lines.append(
-            f"- Point lookup, {label}: {most[0]:+.1f} ms added at most ({most[1]}); "
-            f"target under {TARGET_ADDED_MS:.0f} ms: {ok}."
-        )
-    return lines
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.machine()} {model}, {os.cpu_count()} CPUs, {memory:.0f} GiB; Python "
-        f"{platform.python_version()}, DuckDB {duckdb.__version__}, pyarrow {pa.__version__}, "
-        f"pyiceberg {pyiceberg.__version__}, sqlglot {sqlglot.__version__}"
-    )
-
-
-def render(
-    results: dict[tuple[str, str], Series],
-    qs: tuple[Query, ...],
-    planning: dict[str, float],
-    facts: dict[str, Any],
-) -> str:
-    out = [
-        f"{SECTION}\n",
-        f"Governed SQL against raw DuckDB over the same snapshot's files: {facts['rows']:,}-row "
-        f"`bench.events` ({facts['files']} Parquet files, {facts['mib']:.0f} MiB, written "
-        "through meshlake in one create + appends) and 100,000-row `bench.customers`. Principals: "
-        "**full** (SELECT on both tables) and **restricted** (data filter "
-        f"`{ROW_FILTER}` excluding `ssn` on events, SELECT on customers). Three ways: **raw**, "
-        "DuckDB `read_parquet([files])`, for the restricted principal with the filter and "
-        "projection written by hand (a connection set as the engine's: no extensions, Parquet "
-        "metadata cache on); **engine**, `meshlake.query.service.run_query` (parse, resolve, "
-        "authorize, plan the scans, secure views, execute; nothing recorded); **session**, "
-        "`session.query(sql)` (the engine, then the result stored as Parquet, the execution "
-        "recorded and an audit event per table read). One warm-up (results checked equal), then "
-        f"{facts['runs']} rounds per scan and {facts['lookup_runs']} per lookup, the three ways "
-        "in rotating order within a round. Wall-clock ms including the Arrow result. "
-        "*added* = median over rounds of (governed - raw) in the same round. "
-        f"{facts['date']}; {facts['machine']}. Load average (1/5 min) "
-        f"{facts['load_start'][0]:.1f}/{facts['load_start'][1]:.1f} at the start, "
-        f"{facts['load_end'][0]:.1f}/{facts['load_end'][1]:.1f} at the end: other work shared "
-        "the 2 cores, so p99s (and the slower series' medians) are noisy.\n",
-        "| query | principal | rows out | raw median | raw p99 | engine median | engine p99 "
-        "| session median | session p99 | engine / raw | session / raw | engine added "
-        "| session added |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
-    ]
-    for q in qs:
-        for who in ("full", "restricted"):
-            s = results[(q.name, who)]
-            raw, eng, ses = (med(s.times[m]) for m in MODES)
-            out.append(
-                f"| {q.name} | {who} | {s.rows:,} | {raw:.1f} | {p99(s.times['raw']):.1f} | "
-                f"{eng:.1f} | {p99(s.times['engine']):.1f} | {ses:.1f} | "
-                f"{p99(s.times['session']):.1f} | {eng / raw:.2f}x | {ses / raw:.2f}x | "
-                f"{s.added('engine'):+.1f} | {s.added('session'):+.1f} |"
-            )
-    out += [
-        "",
-        f"Targets (scans within {TARGET_RATIO}x of raw; point lookup under "
-        f"{TARGET_ADDED_MS:.0f} ms added):",
-        "",
-        *verdicts(results, qs),
-        "",
-    ]
-    phases = list(next(iter(results.values())).phases)
-    out += [
-        "Where the governed time goes (medians, ms). Engine runs: *resolve* = catalog "
-        "resolution and the principal's policy (governance state check included), *scan "
-        "planning* = the snapshot's data files (`TableStore.plan`: loads the Iceberg table to "
-        "find the current snapshot, then a cached file list), *parse + rewrite* = the cached "
-        "sqlglot steps, *execute* = cursor, secure views, DuckDB and Arrow. Session runs: the "
-        "default workgroup lookup, writing the result Parquet, the execution record + audit "
-        "event transaction, and the rest.",
-        "",
-        "| query | principal | raw | " + " | ".join(phases) + " |",
-        "| --- | --- | ---: | " + " | ".join("---:" for _ in phases) + " |",
-    ]
-    for q in qs:
-        for who in ("full", "restricted"):
-            s = results[(q.name, who)]
-            cells = " | ".join(f"{med(s.phases[p]):.2f}" for p in phases)
-            out.append(f"| {q.name} | {who} | {med(s.times['raw']):.2f} | {cells} |")
-    probe = [results[(q.name, w)] for q in qs if q.kind == "probe" for w in ("full", "restricted")]
-    if probe:
-        setup = med([med(s.phases["execute"]) - med(s.times["raw"]) for s in probe])
-        out += [
-            "",
-            "The probe reads no data (statistics rule out every row group), so its *execute* - "
-            f"*raw* = **{setup:.1f} ms** is the fixed cost of the engine's cursor and secure "
-            "view creation (DuckDB binds the view's `read_parquet` on every query).",
-        ]
-    out += [
-        "",
-        "A query text seen for the first time also pays its sqlglot work (parse + checks, "
-        "rewrite to secure views, column analysis; afterwards cached per text and visible "
-        "schema), medians in ms, restricted principal: "
-        + ", ".join(f"{name} {ms:.1f}" for name, ms in planning.items())
-        + ".",
-        "",
-        f"Command: `{facts['command']}`",
-        "",
-    ]
-    return "\n".join(out)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="events rows (10M)")
@@ -560,13 +354,13 @@ def main(argv: list[str] | None = None) -> int:
         qs = queries(lookup_id)
         results: dict[tuple[str, str], Series] = {}
         for q in qs:
-            for who in ("full", "restricted"):
+            for who in PRINCIPALS:
                 runs = args.runs if q.kind == "scan" else args.lookup_runs
                 s = results[(q.name, who)] = measure(runner, q, who, runs)
                 raw, eng, ses = (med(s.times[m]) for m in MODES)
                 print(
-                    f"{q.name:26} {who:10} raw {raw:9.1f}  engine {eng:9.1f} ({eng / raw:.2f}x)"
-                    f"  session {ses:9.1f} ({ses / raw:.2f}x, {ses - raw:+.1f} ms)"
+                    f"{q.name:30} {who:10} raw {raw:9.1f}  engine {eng:9.1f} ({eng / raw:.2f}x)"
+                    f"  session {ses:9.1f} ({ses / raw:.2f}x, {s.added('session'):+.1f} ms)"
                 )
         planning = {q.name: uncached_planning_ms(fx, q, "restricted") for q in qs}
         fx.mesh.close()

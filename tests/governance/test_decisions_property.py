@@ -290,6 +290,11 @@ FOUND = (
         "partial-policy-shows-matched-columns",
         _world(Assign(ADMIN, A, "k0", "x"), Grant(ADMIN, U1, K0X, ("DESCRIBE",))),
     ),
+    # rules 7, 14: so does a policy granting only DELETE: it yields DESCRIBE on column a.
+    (
+        "partial-write-policy-shows-matched-columns",
+        _world(Assign(ADMIN, A, "k0", "x"), Grant(ADMIN, U1, K0X, ("DELETE",))),
+    ),
     # rule 14: the table's tags match but no column's: the policy applies (DESCRIBE).
     (
         "table-match-without-column-match",

@@ -1,11 +1,13 @@
 """Hypothesis strategies: small random worlds of one account and a history of operations.
 
 A world has 1-2 databases, 1-3 tables of 2-4 columns (each database has a table; tables are
-created by ``p/admin`` or by ``p/u1``), 1-3 tag keys of 2-3 values, and 4-20 operations:
-tag assignments and removals (mostly by the admin), key changes, grants by the admin (named
-tables whole or with column lists, table wildcards, databases, tag policies on TABLE and
-DATABASE, tag permissions), re-grants by principals that received a grant option (same or
-narrower resource, sometimes more than they hold) and revokes of earlier grants.
+created by ``p/admin`` or by ``p/u1``), 1-3 tag keys of 2-3 values, and a history of about
+4-30 operations: tag assignments and removals, key changes, grants by the admin (named tables
+whole or with column lists, table wildcards, databases, tag policies on TABLE and DATABASE,
+tag permissions), re-grants by principals that received a grant option (same or narrower
+resource, sometimes more than they hold), tagging by principals holding ASSOCIATE, and revokes.
+Some runs of operations are related on purpose, so that rules interact: tags assigned and then
+a policy over them; a column-limited and a whole-table grant to one grantee on one table.
 """
 
 from __future__ import annotations
@@ -50,10 +52,9 @@ TABLE_PERMS = ("SELECT", "ALL", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
 DB_PERMS = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP", "ALL")
 VALUE_PERMS = ("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
 OP_KINDS = (
-    ("assign",) * 5
-    + ("grant",) * 6
-    + ("regrant", "user_tagging") * 3
-    + ("unassign", "revoke", "empower", "key") * 2
+    ("tags_then_policy", "grant") * 4
+    + ("assign", "regrant", "user_tagging") * 3
+    + ("unassign", "revoke", "empower", "key", "combination") * 2
 )
 GRANT_KINDS = (
     "table",
@@ -87,6 +88,7 @@ class _Drawer:
         self.names = [k for k, _ in world.keys]
         self.grants: list[Grant] = []
         self.deleted: list[str] = []
+        self.assigned: list[tuple[str, str]] = []
 
     def pick(self, items: Any) -> Any:
         return self.draw(st.sampled_from(tuple(items)))
@@ -121,12 +123,38 @@ class _Drawer:
             for k in sorted(keys)
         )
 
+    def policy_expression(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Mostly built from tags assigned so far (so that it matches something), else random."""
+        if not self.assigned or self.chance(3):
+            keys = self.draw(
+                st.lists(st.sampled_from(self.names), min_size=1, max_size=2, unique=True)
+            )
+            return self.expression(keys)
+        expr: dict[str, tuple[str, ...]] = {}
+        for _ in range(self.draw(st.integers(1, 2))):
+            key, value = self.pick(self.assigned)
+            if self.chance(4):
+                expr[key] = ("*",)
+            else:
+                expr[key] = tuple(sorted({value, *self.subset(self.values.get(key, VALUES), 0, 1)}))
+        return tuple(sorted(expr.items()))
+
+    def table_and_grantee(self) -> tuple[tuple[str, str, tuple[str, ...], str], str]:
+        """Often the table and grantee of an earlier grant, so that grants combine (rule 8)."""
+        earlier = [g for g in self.grants if isinstance(g.resource, TableRes)]
+        if earlier and self.chance(2):
+            g = self.pick(earlier)
+            res = g.resource
+            assert isinstance(res, TableRes)
+            table = next(x for x in self.world.tables if x[:2] == (res.db, res.table))
+            return table, g.grantee
+        return self.pick(self.world.tables), self.pick(USERS * 3 + (ADMIN,))
+
     # ------------------------------------------------------------ operations
-    def grant(self) -> Grant:
+    def grant(self, kind: str | None = None) -> Grant:
         actor = self.pick((ADMIN,) * 5 + USERS)
-        grantee = self.pick(USERS * 3 + (ADMIN,))
-        kind = self.pick(GRANT_KINDS)
-        db, t, cols, _ = self.pick(self.world.tables)
+        kind = kind or self.pick(GRANT_KINDS)
+        (db, t, cols, _), grantee = self.table_and_grantee()
         res: GrantResource
         if kind == "columns":
             include = self.draw(st.booleans())
@@ -137,11 +165,8 @@ class _Drawer:
                 actor, grantee, res, ps, ps if ps == ("SELECT",) and self.chance(2) else go
             )
         if kind in ("policy", "database_policy"):
-            keys = self.draw(
-                st.lists(st.sampled_from(self.names), min_size=1, max_size=2, unique=True)
-            )
             table = kind == "policy"
-            res = PolicyRes("TABLE" if table else "DATABASE", self.expression(keys))
+            res = PolicyRes("TABLE" if table else "DATABASE", self.policy_expression())
             ps, go = self.perms(TABLE_PERMS if table else DB_PERMS)
         elif kind == "tag":
             key = self.pick(self.names)
@@ -254,13 +279,58 @@ class _Drawer:
             return Unassign(g.grantee, target, res.key)
         return Assign(g.grantee, target, res.key, value)
 
-    def op(self) -> Op:
+    def tags_then_policy(self) -> list[Op]:
+        """The admin tags a table, its columns or its database, then grants a policy on them."""
+        db, t, cols, _ = self.pick(self.world.tables)
+        levels = [DbTarget(db), TableTarget(db, t), *(ColumnTarget(db, t, c) for c in cols)]
+        ops: list[Op] = []
+        assigned = []
+        for target in self.draw(st.lists(st.sampled_from(levels), min_size=1, max_size=3)):
+            key = self.pick(self.names[:2])
+            assigned.append((key, self.pick(self.values[key])))
+            ops.append(Assign(ADMIN, target, *assigned[-1]))
+        self.assigned += assigned
+        grant = self.grant(self.pick(("policy", "policy", "database_policy")))
+        if self.chance(2):  # over exactly these tags
+            assert isinstance(grant.resource, PolicyRes)
+            expr = {k: ("*",) if self.chance(4) else (v,) for k, v in assigned}
+            grant = Grant(
+                grant.actor,
+                grant.grantee,
+                PolicyRes(grant.resource.resource_type, tuple(sorted(expr.items()))),
+                grant.permissions,
+                grant.grantable,
+            )
+        self.grants.append(grant)
+        return [*ops, grant]
+
+    def combination(self) -> list[Op]:
+        """Two grants to one grantee on one table, one of them column-limited (rule 8)."""
+        first = self.grant("columns")
+        res = first.resource
+        assert isinstance(res, TableRes)
+        whole = Grant(ADMIN, first.grantee, TableRes(res.db, res.table), *self.perms(TABLE_PERMS))
+        pair = [first, whole] if self.draw(st.booleans()) else [whole, first]
+        self.grants += pair
+        return list(pair)
+
+    def ops(self) -> list[Op]:
+        """One operation, or a short run of related ones."""
         kind = self.pick(OP_KINDS)
+        if kind == "tags_then_policy":
+            return self.tags_then_policy()
+        if kind == "combination":
+            return self.combination()
+        return [self.op(kind)]
+
+    def op(self, kind: str) -> Op:
         if kind == "user_tagging":
             return self.user_tagging()
         if kind == "assign":
             key = self.pick(self.names)
-            return Assign(self.pick((ADMIN, ADMIN, *USERS)), self.target(), key, self.value_of(key))
+            value = self.value_of(key)
+            self.assigned.append((key, value))
+            return Assign(self.pick((ADMIN, ADMIN, *USERS)), self.target(), key, value)
         if kind == "unassign":
             return Unassign(self.pick((ADMIN, ADMIN, *USERS)), self.target(), self.pick(self.names))
         if kind == "revoke" and self.grants:
@@ -281,6 +351,7 @@ class _Drawer:
                 return AddValue(key, self.pick(VALUES))
             return RemoveValue(key, self.value_of(key))
         op = {"regrant": self.regrant, "empower": self.empower}.get(kind, self.grant)()
+        assert isinstance(op, Grant)
         self.grants.append(op)
         return op
 
@@ -300,5 +371,7 @@ def worlds(draw: Callable[..., Any]) -> World:
     )
     world = World(dbs, tuple(tables), keys, ())
     drawer = _Drawer(draw, world)
-    ops = tuple(drawer.op() for _ in range(draw(st.integers(4, 20))))
-    return World(dbs, tuple(tables), keys, ops)
+    ops: list[Op] = []
+    for _ in range(draw(st.integers(3, 12))):
+        ops += drawer.ops()
+    return World(dbs, tuple(tables), keys, tuple(ops))

@@ -184,7 +184,7 @@ def _apply_table_grants(
         else:  # column-limited: SELECT on those columns and DESCRIBE only (rules 8, 14)
             if SELECT in perms and cols:
                 acc.rules.append(RowRule(cols))
-            if perms & {SELECT, DESCRIBE, ALL}:
+            if perms:  # any permission implies DESCRIBE (rule 7), on these columns
                 acc.describe_columns |= cols
             if SELECT in grantable and "excluded" not in g.spec:
                 acc.grant_columns |= cols
@@ -196,8 +196,8 @@ def _apply_table_grants(
             )
 
 
-def _expr(g: GrantInfo) -> list[tuple[int, list[str]]]:
-    return [(int(k), list(v)) for k, v in g.spec.get("expression", [])]
+def _expr(g: GrantInfo) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    return g.expr
 
 
 def _expr_text(st: GovernanceState, g: GrantInfo) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from meshlake.errors import InvalidInputError
@@ -69,6 +70,14 @@ def normalize_permissions(kind: str, permissions: Iterable[str]) -> frozenset[st
 
 
 def expand_all(kind: str, permissions: Iterable[str]) -> frozenset[str]:
+    """See :func:`_expand_all` (this front door accepts any iterable)."""
+    return _expand_all(
+        kind, permissions if isinstance(permissions, frozenset) else frozenset(permissions)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _expand_all(kind: str, permissions: frozenset[str]) -> frozenset[str]:
     """Replace ALL by the permissions it stands for (keeps ALL itself).
 
     >>> sorted(expand_all("database", ["ALL"]))

@@ -106,6 +106,7 @@ class GrantInfo:
     grantable: frozenset[str]
     grantor: str
     bounded: bool = False  # a re-grant of what the grantee's account received (rule 23)
+    expr: tuple[tuple[int, tuple[str, ...]], ...] = ()  # a tag policy's parsed expression
 
 
 @dataclass
@@ -279,6 +280,7 @@ class GovernanceState:
                 frozenset(g[7] or ()),
                 g[8],
                 bool(g[9]),
+                tuple((int(k), tuple(v)) for k, v in (g[5] or {}).get("expression", [])),
             )
             by_grantee[ginfo.grantee].append(ginfo)
             st.grants_by_id[ginfo.id] = ginfo

@@ -24,6 +24,7 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
 )
 from pyiceberg.table import Table as IcebergTable
+from sqlalchemy import text as sa_text
 
 from meshlake.errors import InvalidInputError, NotFoundError, StorageError
 from meshlake.storage.types import arrow_type, duckdb_type_of_iceberg
@@ -32,6 +33,10 @@ __all__ = ["ColumnInfo", "PlannedScan", "SnapshotInfo", "TableStore", "rows_to_a
 
 T = TypeVar("T")
 COMMIT_RETRIES = 5
+_LOCATION_SQL = sa_text(
+    "SELECT metadata_location FROM iceberg_tables "
+    "WHERE catalog_name = :catalog AND table_namespace = :ns AND table_name = :name"
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class TableStore:
         self.warehouse = warehouse.rstrip("/")
         self._catalog: SqlCatalog | None = None
         self._plans: dict[tuple[str, int | None], PlannedScan] = {}
+        self._tables: dict[str, tuple[str, IcebergTable]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -132,7 +138,27 @@ class TableStore:
         return self._catalog
 
     def load(self, iceberg_id: str) -> IcebergTable:
-        """Load a table by its Iceberg identifier (``namespace.name``)."""
+        """Load a table for reading (``namespace.name``).
+
+        The parsed table is cached and reused while the catalog's metadata location for it
+        is unchanged (one indexed lookup), so a query does not re-read the metadata JSON.
+        """
+        namespace, _, name = iceberg_id.partition(".")
+        with self.catalog.engine.connect() as conn:
+            location = conn.execute(
+                _LOCATION_SQL, {"catalog": self.catalog.name, "ns": namespace, "name": name}
+            ).scalar()
+        if location is None:
+            raise NotFoundError(f"table data {iceberg_id} is missing from the warehouse")
+        cached = self._tables.get(iceberg_id)
+        if cached is not None and cached[0] == location:
+            return cached[1]
+        table = self._load_fresh(iceberg_id)
+        self._tables[iceberg_id] = (table.metadata_location, table)
+        return table
+
+    def _load_fresh(self, iceberg_id: str) -> IcebergTable:
+        """Load a table from the catalog (for writes: never a shared cached object)."""
         try:
             return self.catalog.load_table(iceberg_id)
         except NoSuchTableError as exc:
@@ -176,7 +202,7 @@ class TableStore:
 
     def _write(self, iceberg_id: str, data: pa.Table, *, overwrite: bool) -> int | None:
         def go() -> int | None:
-            table = self.load(iceberg_id)
+            table = self._load_fresh(iceberg_id)
             target = table.schema().as_arrow()
             try:
                 data2 = data.select([f.name for f in target]).cast(target)
@@ -195,7 +221,7 @@ class TableStore:
         """Delete the rows matching a pyiceberg filter expression string."""
 
         def go() -> int | None:
-            table = self.load(iceberg_id)
+            table = self._load_fresh(iceberg_id)
             table.delete(predicate)
             snap = table.current_snapshot()
             return snap.snapshot_id if snap else None
@@ -211,13 +237,13 @@ class TableStore:
 
     def evolve(self, iceberg_id: str, schema: pa.Schema) -> None:
         """Union ``schema`` into the table's schema (new columns, widened types)."""
-        table = self.load(iceberg_id)
+        table = self._load_fresh(iceberg_id)
         with table.update_schema() as update:
             update.union_by_name(schema)
 
     def rename_column(self, iceberg_id: str, old: str, new: str) -> None:
         """Rename a column; its field id (and so its data) stays."""
-        table = self.load(iceberg_id)
+        table = self._load_fresh(iceberg_id)
         with table.update_schema() as update:
             update.rename_column(old, new)
 
@@ -225,7 +251,7 @@ class TableStore:
         """Make ``snapshot_id`` current again (undo a write whose store update failed)."""
         if snapshot_id is None:
             return
-        table = self.load(iceberg_id)
+        table = self._load_fresh(iceberg_id)
         table.manage_snapshots().set_current_snapshot(snapshot_id).commit()
 
     def drop(self, iceberg_id: str) -> None:
