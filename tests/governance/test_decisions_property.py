@@ -9,6 +9,10 @@ revokes. Each operation goes through the public API; the reference model
 engine must agree (and raise rule 0's kind) wherever the rules decide. At the end every
 principal's decisions on every table, database and tag value, its visible and readable columns,
 its table listings and the tag values it sees must be the same in both.
+
+``test_found_worlds`` replays worlds the property once found the two disagreeing on, and
+``test_inheritance_and_expressions_agree`` checks ``meshlake.governance.tags`` (rules 12, 13)
+against the reference functions directly. Set ``MESHLAKE_SHRINK=1`` to shrink a failure.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from meshlake import (
 from meshlake.governance import tags as engine_tags
 from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
 
+from .found_worlds import FOUND
 from .reference_model import ReferenceModel, effective_tags, expression_matches
 from .reference_ops import (
     AddValue,
@@ -54,7 +59,6 @@ from .reference_ops import (
     RemoveValue,
     TableRes,
     TableTarget,
-    TagRes,
     TagTarget,
     Unassign,
     Verdict,
@@ -272,71 +276,6 @@ class _Model:
 
 
 # ---------------------------------------------------------------------------- properties
-def _world(
-    *ops: Op, keys: tuple[tuple[str, tuple[str, ...]], ...] = (("k0", ("x", "y")),)
-) -> World:
-    """A one-table world (columns a, b) for the explicit examples below."""
-    return World(("d0",), (("d0", "t0", ("a", "b"), ADMIN),), keys, ops)
-
-
-U1 = "p/u1"
-T0, A, B = TableTarget("d0", "t0"), ColumnTarget("d0", "t0", "a"), ColumnTarget("d0", "t0", "b")
-K0X = PolicyRes("TABLE", (("k0", ("x",)),))
-
-# Worlds the property found once, kept so every run checks them.
-FOUND = (
-    # rules 8, 14: a DESCRIBE policy matching column a only shows a's metadata.
-    (
-        "partial-policy-shows-matched-columns",
-        _world(Assign(ADMIN, A, "k0", "x"), Grant(ADMIN, U1, K0X, ("DESCRIBE",))),
-    ),
-    # rules 7, 14: so does a policy granting only DELETE: it yields DESCRIBE on column a.
-    (
-        "partial-write-policy-shows-matched-columns",
-        _world(Assign(ADMIN, A, "k0", "x"), Grant(ADMIN, U1, K0X, ("DELETE",))),
-    ),
-    # rule 14: the table's tags match but no column's: the policy applies (DESCRIBE).
-    (
-        "table-match-without-column-match",
-        _world(
-            Assign(ADMIN, T0, "k0", "x"),
-            Assign(ADMIN, A, "k0", "y"),
-            Assign(ADMIN, B, "k0", "y"),
-            Grant(ADMIN, U1, K0X, ("SELECT",)),
-        ),
-    ),
-    # rule 16: ALL with the grant option on a database lets its holder tag it.
-    (
-        "all-with-grant-option-tags-database",
-        _world(
-            Grant(ADMIN, U1, TagRes("k0", ("x",)), ("ASSOCIATE",)),
-            Grant(ADMIN, U1, DatabaseRes("d0"), ("ALL",), ("ALL",)),
-            Assign(U1, DbTarget("d0"), "k0", "x"),
-        ),
-    ),
-    # rule 15: a deleted key's grants stop matching, also after a key is re-created.
-    (
-        "deleted-key-grants-stay-dead",
-        _world(
-            Grant(ADMIN, U1, K0X, ("SELECT",)),
-            Assign(ADMIN, T0, "k0", "x"),
-            DeleteKey("k0"),
-            CreateKey("k0", ("x", "y")),
-            Assign(ADMIN, T0, "k0", "x"),
-        ),
-    ),
-    # rule 0: a missing key (NotFoundError) wins over another key's bad value (InvalidInput).
-    (
-        "missing-key-before-bad-value",
-        _world(
-            DeleteKey("k1"),
-            Grant(ADMIN, U1, PolicyRes("TABLE", (("k0", ("z",)), ("k1", ("x",)))), ("SELECT",)),
-            keys=(("k0", ("x", "y")), ("k1", ("x", "y"))),
-        ),
-    ),
-)
-
-
 def _agree(world: World) -> None:
     """Build ``world`` on both sides and compare every answer."""
     with tempfile.TemporaryDirectory() as home:

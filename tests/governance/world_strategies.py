@@ -48,6 +48,7 @@ PRINCIPALS = (ADMIN, *USERS)
 COLUMNS = ("a", "b", "c", "d")
 VALUES = ("x", "y", "z")
 KEYS = ("k0", "k1", "k2")
+TABLE_ACTIONS = ("SELECT", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
 TABLE_PERMS = ("SELECT", "ALL", "DESCRIBE", "INSERT", "ALTER", "DROP", "DELETE")
 DB_PERMS = ("DESCRIBE", "CREATE_TABLE", "ALTER", "DROP", "ALL")
 VALUE_PERMS = ("ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION")
@@ -55,6 +56,7 @@ OP_KINDS = (
     ("tags_then_policy", "grant") * 4
     + ("assign", "regrant", "user_tagging") * 3
     + ("unassign", "revoke", "empower", "key", "combination") * 2
+    + ("revoke_all",)
 )
 GRANT_KINDS = (
     "table",
@@ -314,6 +316,15 @@ class _Drawer:
         self.grants += pair
         return list(pair)
 
+    def revoke_all(self) -> list[Op]:
+        """ALL and a separate grant on one resource; revoking ALL leaves the other (rule 6)."""
+        (db, t, _, _), grantee = self.table_and_grantee()
+        res: GrantResource = self.pick((TableRes(db, t), WildcardRes(db), DatabaseRes(db)))
+        other = self.pick(DB_PERMS[:-1] if isinstance(res, DatabaseRes) else TABLE_ACTIONS)
+        grants = [Grant(ADMIN, grantee, res, ("ALL",)), Grant(ADMIN, grantee, res, (other,))]
+        self.grants += grants
+        return [*grants, Revoke(ADMIN, grantee, res, ("ALL",))]
+
     def ops(self) -> list[Op]:
         """One operation, or a short run of related ones."""
         kind = self.pick(OP_KINDS)
@@ -321,6 +332,8 @@ class _Drawer:
             return self.tags_then_policy()
         if kind == "combination":
             return self.combination()
+        if kind == "revoke_all":
+            return self.revoke_all()
         return [self.op(kind)]
 
     def op(self, kind: str) -> Op:

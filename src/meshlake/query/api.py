@@ -7,6 +7,7 @@ and writes one audit event per table read (rule 27), in one store transaction.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ __all__ = ["DEFAULT_RETENTION", "DEFAULT_WORKGROUP", "QueryAPI", "QueryExecution
 
 DEFAULT_WORKGROUP = "primary"
 DEFAULT_RETENTION = timedelta(days=7)
+WORKGROUP_CACHE = "query.workgroups"
+WORKGROUP_TTL = 5.0  # seconds a looked-up workgroup is reused
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,22 @@ class QueryAPI(ServiceBase):
         return (self.rt.settings.results_dir / self.account / name).as_uri()
 
     def workgroup(self, name: str | None = None) -> Workgroup:
-        """A workgroup of the caller's account (``primary`` always exists)."""
+        """A workgroup of the caller's account (``primary`` always exists).
+
+        Looked up on every query, so found workgroups are kept for a few seconds.
+        """
         name = name or DEFAULT_WORKGROUP
+        cache: dict[tuple[str, str], tuple[float, Workgroup]] = self.rt.extras.setdefault(
+            WORKGROUP_CACHE, {}
+        )
+        hit = cache.get((self.account, name))
+        if hit is not None and time.monotonic() - hit[0] < WORKGROUP_TTL:
+            return hit[1]
+        found = self._load_workgroup(name)
+        cache[(self.account, name)] = (time.monotonic(), found)
+        return found
+
+    def _load_workgroup(self, name: str) -> Workgroup:
         with self.rt.store.read() as session:
             row = session.scalars(
                 select(WorkgroupRow).where(
@@ -165,6 +182,7 @@ class QueryAPI(ServiceBase):
                     created_at=datetime.now(UTC),
                 )
             )
+        self.rt.extras.get(WORKGROUP_CACHE, {}).pop((self.account, name), None)
         return Workgroup(name, self.account, loc, int(retention.total_seconds()))
 
     # ------------------------------------------------------------ running
