@@ -80,3 +80,12 @@ def test_workgroup_results_expire(world: meshlake.Mesh, tmp_path: object) -> Non
         u.queries.result(result.query_id or "")
     with pytest.raises(meshlake.NotFoundError):
         u.query("SELECT 1", workgroup="nosuch")
+
+
+def test_errors_do_not_reveal_the_spelling_of_invisible_tables(world: meshlake.Mesh) -> None:
+    admin = world.session("p/admin")
+    admin.catalog.create_table("sales", "SecretPlans", {"x": "bigint"}, [[1]])
+    with pytest.raises(meshlake.NotFoundError) as info:
+        world.session("p/v").query("SELECT * FROM sales.secretplans")
+    assert "SecretPlans" not in str(info.value)
+    assert admin.query("SELECT x FROM sales.secretplans").rows() == [(1,)]

@@ -29,8 +29,12 @@ class MeshQueryCatalog:
         if (self.account, name) in st.db_by_name:
             return name
         lowered = name.lower()
-        for account, db_name in st.db_by_name:
-            if account == self.account and db_name.lower() == lowered:
+        for (account, db_name), db_id in st.db_by_name.items():
+            if (
+                account == self.account
+                and db_name.lower() == lowered
+                and self.rt.engine.database_visible(st, self.principal, st.databases[db_id])
+            ):
                 return db_name
         return name
 
@@ -45,8 +49,11 @@ class MeshQueryCatalog:
             return name
         lowered = name.lower()
         for tid in st.tables_of_db.get(db.id, ()):
-            if st.tables[tid].name.lower() == lowered:
-                return st.tables[tid].name
+            real = st.tables[tid].name
+            if real.lower() == lowered and self.rt.engine.resolve_table(
+                st, self.principal, database, real
+            ):
+                return real  # only a visible table's spelling: errors must not reveal others
         return name
 
     def resolve(self, database: str | None, table: str) -> ResolvedTable:
