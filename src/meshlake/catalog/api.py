@@ -23,7 +23,6 @@ from meshlake.errors import (
     AccessDeniedError,
     ConflictError,
     InvalidInputError,
-    MeshError,
     NotFoundError,
 )
 from meshlake.governance.access import database_access, table_access
@@ -327,10 +326,7 @@ class CatalogAPI(ServiceBase):
                             field_id=c.field_id,
                         )
                     )
-        except MeshError:
-            self.rt.tables.drop(iceberg_id)
-            raise
-        except Exception:
+        except BaseException:  # undo the Iceberg side when the store write fails (§4)
             self.rt.tables.drop(iceberg_id)
             raise
         return self.get_table(database, name, account=account)

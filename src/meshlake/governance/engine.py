@@ -299,21 +299,16 @@ def _table_candidates(st: GovernanceState, principal: str, owner: str) -> frozen
     """Databases of ``owner`` in which ``principal`` may hold some table permission.
 
     A cheap over-approximation from the grants index, so that rule 7's "a table makes its
-    database visible" scans a database's tables only where a grant could reach one.
+    database visible" scans a database's tables only where a grant could reach one. The
+    principal's account is included (admins use its grants; re-grants are bounded by them).
     """
     key = ("dbcand", principal, owner)
     cached = st.cache.get(key)
     if cached is not None:
         return cached
-    account = principal.split("/", 1)[0]
-    grantees = [principal] + ([account] if st.is_admin(principal, account) else [])
     all_dbs = frozenset(d.id for d in st.databases.values() if d.account == owner)
-    found: set[int] = (
-        {st.tables[t].database_id for t in st.tables if st.tables[t].creator == principal}
-        if _creates(st, principal)
-        else set()
-    )
-    for grantee in grantees + ([account] if account != principal else []):
+    found = set(_created_dbs(st).get(principal, ()))
+    for grantee in dict.fromkeys([principal, principal.split("/", 1)[0]]):
         for (kind, target), grants in grants_index(st, grantee).items():
             if kind == "tag_policy":
                 if any(g.target_account == owner and g.spec.get("type") == "TABLE" for g in grants):
@@ -330,13 +325,16 @@ def _table_candidates(st: GovernanceState, principal: str, owner: str) -> frozen
     return result
 
 
-def _creates(st: GovernanceState, principal: str) -> bool:
-    key = ("creators",)
-    creators = st.cache.get(key)
-    if creators is None:
-        creators = frozenset(t.creator for t in st.tables.values())
-        st.cache[key] = creators
-    return principal in creators
+def _created_dbs(st: GovernanceState) -> dict[str, set[int]]:
+    """Per creator, the databases holding tables it created (cached per state)."""
+    key = ("created_dbs",)
+    index = st.cache.get(key)
+    if index is None:
+        index = {}
+        for t in st.tables.values():
+            index.setdefault(t.creator, set()).add(t.database_id)
+        st.cache[key] = index
+    return index
 
 
 def _reason(acc: Access) -> str:
