@@ -210,3 +210,63 @@ def test_load_engine() -> None:
     assert isinstance(load_engine("duckdb"), DuckDBEngine)
     with pytest.raises(Exception, match="unknown query engine"):
         load_engine("oracle")
+
+
+def _idle(engine: DuckDBEngine) -> int:
+    return engine._databases._idle_count
+
+
+def test_repeated_queries_reuse_their_built_views(
+    catalog: FakeCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = DuckDBEngine(idle_cursors=2)
+    fresh: list[bool] = []
+    checkout = engine._databases.checkout
+
+    def spy(key: Any) -> Any:
+        cursor, new = checkout(key)
+        fresh.append(new)
+        return cursor, new
+
+    monkeypatch.setattr(engine._databases, "checkout", spy)
+    sql = 'SELECT count(*) AS n FROM "__meshlake_scan_0"'
+    for _ in range(3):
+        assert engine.execute(sql, [governed(catalog)]).to_pylist() == [{"n": 6}]
+    assert fresh == [True, False, False]
+    catalog.set_policy("db", "people", ["id"], [[RowRule(frozenset({"id"}), '"id" < 3', "lt3")]])
+    assert engine.execute(sql, [governed(catalog)]).to_pylist() == [{"n": 2}]
+    assert fresh[-1] is True  # another policy: other views, another cursor
+    assert _idle(engine) == 2
+    engine.close()
+    assert _idle(engine) == 0
+
+
+def test_a_failed_or_abandoned_query_never_returns_its_cursor(catalog: FakeCatalog) -> None:
+    engine = DuckDBEngine(idle_cursors=8)
+    gs = governed(catalog)
+    with pytest.raises(InvalidQueryError):
+        engine.execute('SELECT CAST(name AS INTEGER) FROM "__meshlake_scan_0"', [gs])
+    with pytest.raises(NotFoundError):
+        engine.execute('SELECT nope FROM "__meshlake_scan_0"', [gs])
+    assert _idle(engine) == 0
+    reader = engine.stream('SELECT id FROM "__meshlake_scan_0"', [gs], batch_size=1)
+    next(iter(reader))
+    reader.close()
+    del reader
+    assert _idle(engine) == 0
+    engine.stream('SELECT id FROM "__meshlake_scan_0"', [gs], batch_size=1).read_all()
+    assert _idle(engine) == 1
+
+
+def test_idle_cursors_are_bounded(tmp_path: Path) -> None:
+    engine = DuckDBEngine(idle_cursors=2)
+    cat = FakeCatalog(tmp_path)
+    cat.add_table("db", "t", {"x": "BIGINT"}, {"x": [1, 2, 3]})
+    for bound in range(5):
+        cat.set_policy("db", "t", None, [[RowRule(frozenset({"x"}), f'"x" > {bound}', "f")]])
+        got = engine.execute('SELECT count(*) AS n FROM "__meshlake_scan_0"', [governed(cat, "t")])
+        assert got.to_pylist() == [{"n": max(0, 3 - bound)}]
+    assert _idle(engine) == 2
+    assert DuckDBEngine(idle_cursors=0).execute(
+        'SELECT count(*) AS n FROM "__meshlake_scan_0"', [governed(cat, "t")]
+    ).to_pylist() == [{"n": 0}]
