@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from meshlake.governance.permissions import ALL, DESCRIBE, SELECT, expand_all
 from meshlake.governance.policy import RowRule
@@ -21,13 +22,14 @@ from meshlake.governance.tags import (
     database_tags,
     expression_matches,
     matching_columns,
+    may_match,
     table_tags,
 )
 
 __all__ = ["Access", "database_access", "grants_index", "table_access"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Access:
     """Permissions of one principal on one resource.
 
@@ -68,6 +70,33 @@ class Access:
             return list(all_columns)
         seen = self.select_columns() | self.describe_columns
         return [c for c in all_columns if c in seen]
+
+    def compact(self, st: GovernanceState) -> Access:
+        """Freeze this access for the state's cache, sharing equal sets between entries.
+
+        The cache holds one entry per (principal, resource) asked about: interned frozensets
+        and tuples keep each entry to a few objects, so memory and garbage-collection work
+        stay proportional to the distinct sets, not to the pairs. A compacted access is
+        read-only (its sets are frozensets).
+        """
+        interned: dict[Any, Any] = st.cache.setdefault(("interned",), {})
+
+        def share(value: Any) -> Any:
+            return interned.setdefault(value, value)
+
+        self.perms = share(frozenset(self.perms))
+        self.grantable = share(frozenset(self.grantable))
+        self.grant_columns = share(frozenset(self.grant_columns))
+        self.grant_filters = share(frozenset(self.grant_filters))
+        self.describe_columns = share(frozenset(self.describe_columns))
+        self.rules = share(
+            tuple(
+                share(RowRule(share(r.columns), r.row_filter, r.name, r.extra_names))
+                for r in self.rules
+            )
+        )
+        self.reasons = tuple(self.reasons)  # type: ignore[assignment]
+        return self
 
     def merge(self, other: Access) -> None:
         """Union ``other`` into this access."""
@@ -136,8 +165,6 @@ def _apply_table_grants(
     all_cols = frozenset(t.columns)
     account = st.account_of_table(table_id)
     for g in grants:
-        perms = expand_all("table", g.permissions)
-        grantable = expand_all("table", g.grantable)
         cols: frozenset[str] | None = None  # None: the whole table
         if g.kind == "table":
             if "columns" in g.spec:
@@ -163,6 +190,8 @@ def _apply_table_grants(
         elif g.kind == "tag_policy":
             if g.spec.get("type") != "TABLE" or g.target_account != account:
                 continue
+            if not may_match(st, table_id, _expr(g)):
+                continue
             matched = matching_columns(st, table_id, _expr(g))
             if not matched:
                 if expression_matches(_expr(g), table_tags(st, table_id)):
@@ -174,6 +203,8 @@ def _apply_table_grants(
             if len(matched) < len(t.columns):
                 cols = frozenset(matched)
             acc.reasons.append(f"tag policy {_expr_text(st, g)} (grant {g.id} by {g.grantor})")
+        perms = expand_all("table", g.permissions)
+        grantable = expand_all("table", g.grantable)
         if cols is None:
             acc.perms |= perms
             acc.grantable |= grantable
@@ -226,7 +257,7 @@ def account_table_access(st: GovernanceState, account: str, table_id: int) -> Ac
     if acc is None:
         acc = Access()
         _apply_table_grants(st, acc, _table_grants(st, account, table_id), table_id)
-        st.cache[key] = acc
+        st.cache[key] = acc.compact(st)
     return acc
 
 
@@ -263,7 +294,7 @@ def table_access(st: GovernanceState, principal: str, table_id: int) -> Access:
         mine = Access()
         _apply_table_grants(st, mine, bounded, table_id)
         acc.merge(_intersect(mine, account_table_access(st, account, table_id)))
-    st.cache[key] = acc
+    st.cache[key] = acc.compact(st)
     return acc
 
 
@@ -326,5 +357,5 @@ def database_access(st: GovernanceState, principal: str, db_id: int) -> Access:
         inter.visible = bool(inter.perms)
         inter.reasons = [f"{r} (within what the account holds)" for r in mine.reasons]
         acc.merge(inter)
-    st.cache[key] = acc
+    st.cache[key] = acc.compact(st)
     return acc

@@ -41,7 +41,7 @@ class TableRef:
         return f"{self.account}:{self.database}.{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowRule:
     """One source of access: rows matching ``row_filter`` (None = all), cells of ``columns``."""
 

@@ -7,11 +7,13 @@ decision never touches the database (see ``governance/engine.py``).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import (
@@ -30,6 +32,30 @@ from meshlake.catalog.models import (
 )
 
 __all__ = ["DbInfo", "FilterInfo", "GovernanceState", "GrantInfo", "TableInfo", "TagKeyInfo"]
+
+_MISSING = object()
+
+
+def _text(column: Any) -> Any:
+    """A JSON column read as its text (decoded by the loader, once per distinct text)."""
+    return cast(column, Text)
+
+
+def _expression(spec: dict[str, Any]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """A tag policy's expression as (key id, values) pairs."""
+    return tuple((int(k), tuple(v)) for k, v in spec.get("expression", []))
+
+
+def _tuple_or_none(value: Any) -> tuple[Any, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+def _share(interned: dict[Any, Any], key: Any, make: Callable[[Any], Any]) -> Any:
+    """One shared value per distinct ``key`` (equal permission sets are one object)."""
+    value = interned.get(key, _MISSING)
+    if value is _MISSING:
+        value = interned[key] = make(key)
+    return value
 
 
 @dataclass(frozen=True)
@@ -139,17 +165,33 @@ class GovernanceState:
     # ---------------------------------------------------------------- loading
     @classmethod
     def load(cls, session: Session, version: int) -> GovernanceState:
-        """Load the whole governance state in bulk queries."""
+        """Load the whole governance state in bulk queries.
+
+        Runs Core queries on the session's connection (no ORM row processing) and reads
+        JSON columns as text, decoding each distinct text once: most grants share their
+        permission lists and specs.
+        """
         st = cls(version=version)
-        st.accounts = set(session.scalars(select(AccountRow.name)))
-        st.principals = set(session.scalars(select(PrincipalRow.id)))
+        conn = session.connection()
+
+        def rows(stmt: Any) -> Any:
+            return conn.execute(stmt).all()  # one fetchall, not a fetch per row
+
+        decoded: dict[str | None, Any] = {None: None}
+
+        def js(text: str | None) -> Any:
+            value = decoded.get(text, _MISSING)
+            if value is _MISSING:
+                value = decoded[text] = json.loads(text)  # type: ignore[arg-type]
+            return value
+
+        st.accounts = set(conn.scalars(select(AccountRow.name)))
+        st.principals = set(conn.scalars(select(PrincipalRow.id)))
         admins: dict[str, set[str]] = defaultdict(set)
-        for account, principal in session.execute(
-            select(AccountAdminRow.account, AccountAdminRow.principal)
-        ):
+        for account, principal in rows(select(AccountAdminRow.account, AccountAdminRow.principal)):
             admins[account].add(principal)
         st.admins = {a: frozenset(p) for a, p in admins.items()}
-        for row in session.execute(
+        for row in rows(
             select(
                 DatabaseRow.id,
                 DatabaseRow.account,
@@ -165,7 +207,7 @@ class GovernanceState:
             st.databases[info.id] = info
             st.db_by_name[(info.account, info.name)] = info.id
         cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
-        for cid, tid, pos, name, ctype, fid in session.execute(
+        for cid, tid, pos, name, ctype, fid in rows(
             select(
                 ColumnRow.id,
                 ColumnRow.table_id,
@@ -177,7 +219,7 @@ class GovernanceState:
         ):
             cols[tid].append((pos, name, cid, ctype, fid))
             st.column_owner[cid] = (tid, name)
-        for tid, dbid, name, creator, location, iceberg_id in session.execute(
+        for tid, dbid, name, creator, location, iceberg_id in rows(
             select(
                 TableRow.id,
                 TableRow.database_id,
@@ -203,14 +245,14 @@ class GovernanceState:
             st.table_by_name[(dbid, name)] = tid
             st.tables_of_db[dbid].append(tid)
         values: dict[int, set[str]] = defaultdict(set)
-        for key_id, value in session.execute(select(TagValueRow.key_id, TagValueRow.value)):
+        for key_id, value in rows(select(TagValueRow.key_id, TagValueRow.value)):
             values[key_id].add(value)
-        for kid, account, key, creator in session.execute(
+        for kid, account, key, creator in rows(
             select(TagKeyRow.id, TagKeyRow.account, TagKeyRow.key, TagKeyRow.creator)
         ):
             st.tag_keys[kid] = TagKeyInfo(kid, account, key, frozenset(values[kid]), creator)
             st.tag_key_by_name[(account, key)] = kid
-        for kind, target, key_id, value in session.execute(
+        for kind, target, key_id, value in rows(
             select(
                 TagAssignmentRow.kind,
                 TagAssignmentRow.target_id,
@@ -225,14 +267,14 @@ class GovernanceState:
             elif target in st.column_owner:
                 tid, cname = st.column_owner[target]
                 st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
-        for f in session.execute(
+        for f in rows(
             select(
                 FilterRow.id,
                 FilterRow.table_id,
                 FilterRow.name,
                 FilterRow.row_filter,
-                FilterRow.columns,
-                FilterRow.excluded_columns,
+                _text(FilterRow.columns),
+                _text(FilterRow.excluded_columns),
                 FilterRow.creator,
                 FilterRow.row_filter_text,
             )
@@ -242,45 +284,45 @@ class GovernanceState:
                 f[1],
                 f[2],
                 f[3],
-                tuple(f[4]) if f[4] is not None else None,
-                tuple(f[5]) if f[5] is not None else None,
+                _tuple_or_none(js(f[4])),
+                _tuple_or_none(js(f[5])),
                 f[6],
                 f[7],
             )
             st.filters[finfo.id] = finfo
             st.filter_by_name[(finfo.table_id, finfo.name)] = finfo.id
             st.filters_of_table[finfo.table_id].append(finfo.id)
-        for lid, account, uri in session.execute(
-            select(LocationRow.id, LocationRow.account, LocationRow.uri)
-        ):
+        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
             st.locations[lid] = (account, uri)
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
-        for g in session.execute(
+        interned: dict[Any, Any] = {}
+        for g in rows(
             select(
                 GrantRow.id,
                 GrantRow.grantee,
                 GrantRow.kind,
                 GrantRow.target_account,
                 GrantRow.target_id,
-                GrantRow.spec,
-                GrantRow.permissions,
-                GrantRow.grantable,
+                _text(GrantRow.spec),
+                _text(GrantRow.permissions),
+                _text(GrantRow.grantable),
                 GrantRow.grantor,
                 GrantRow.bounded,
             )
         ):
+            spec = js(g[5]) or {}
             ginfo = GrantInfo(
                 g[0],
                 g[1],
                 g[2],
                 g[3],
                 g[4],
-                dict(g[5] or {}),
-                frozenset(g[6] or ()),
-                frozenset(g[7] or ()),
+                dict(spec),
+                _share(interned, g[6], lambda t: frozenset(js(t) or ())),
+                _share(interned, g[7], lambda t: frozenset(js(t) or ())),
                 g[8],
                 bool(g[9]),
-                tuple((int(k), tuple(v)) for k, v in (g[5] or {}).get("expression", [])),
+                _share(interned, ("expr", g[5]), lambda key: _expression(js(key[1]) or {})),
             )
             by_grantee[ginfo.grantee].append(ginfo)
             st.grants_by_id[ginfo.id] = ginfo

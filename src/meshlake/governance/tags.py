@@ -11,10 +11,12 @@ from meshlake.governance.state import GovernanceState
 
 __all__ = [
     "WILDCARD",
+    "candidate_databases",
     "column_tags",
     "database_tags",
     "expression_matches",
     "matching_columns",
+    "may_match",
     "table_tags",
 ]
 
@@ -61,6 +63,92 @@ def expression_matches(expression: Expression, tags: Mapping[int, str]) -> bool:
         if WILDCARD not in values and value not in values:
             return False
     return True
+
+
+def may_match(st: GovernanceState, table_id: int, expression: Expression) -> bool:
+    """False when ``expression`` can match neither the table nor any of its columns.
+
+    A cheap test against the table's tag summary (every value of every key set on the
+    table, its database or one of its columns): tag policies are checked against every table
+    a principal asks about, and this rules out nearly all of them before
+    :func:`matching_columns` does the exact work.
+    """
+    summary = _tag_summary(st, table_id)
+    for key_id, values in expression:
+        present = summary.get(key_id)
+        if present is None:
+            return False
+        if WILDCARD not in values and present.isdisjoint(values):
+            return False
+    return True
+
+
+def candidate_databases(st: GovernanceState, expression: Expression) -> frozenset[int]:
+    """Databases holding a table that ``expression`` may match (a superset, cached).
+
+    Rule 7 makes a database visible through any visible table; a table tag policy could reach
+    any table, so this narrows the databases worth scanning to those where every key of the
+    expression takes one of its values somewhere (database, table or column).
+    """
+    key = ("xdbs", expression)
+    cached: frozenset[int] | None = st.cache.get(key)
+    if cached is not None:
+        return cached
+    index = _database_tag_index(st)
+    found: frozenset[int] | None = None
+    for key_id, values in expression:
+        by_value = index.get(key_id, {})
+        if WILDCARD in values:
+            dbs = frozenset().union(*by_value.values())
+        else:
+            dbs = frozenset().union(*(by_value.get(v, frozenset()) for v in values))
+        found = dbs if found is None else found & dbs
+    result = found if found is not None else frozenset(st.databases)
+    st.cache[key] = result
+    return result
+
+
+def _database_tag_index(st: GovernanceState) -> dict[int, dict[str, frozenset[int]]]:
+    """Per tag key and value, the databases where it is set at any level (cached per state)."""
+    key = ("dbtagindex",)
+    cached: dict[int, dict[str, frozenset[int]]] | None = st.cache.get(key)
+    if cached is not None:
+        return cached
+    index: dict[int, dict[str, set[int]]] = {}
+
+    def add(key_id: int, value: str, db_id: int) -> None:
+        index.setdefault(key_id, {}).setdefault(value, set()).add(db_id)
+
+    for db_id, tags in st.db_tags.items():
+        for key_id, value in tags.items():
+            add(key_id, value, db_id)
+    for tid, tags in st.table_tags.items():
+        if tid in st.tables:
+            for key_id, value in tags.items():
+                add(key_id, value, st.tables[tid].database_id)
+    for tid, columns in st.column_tags.items():
+        if tid in st.tables:
+            db_id = st.tables[tid].database_id
+            for tags in columns.values():
+                for key_id, value in tags.items():
+                    add(key_id, value, db_id)
+    cached = {k: {v: frozenset(d) for v, d in by.items()} for k, by in index.items()}
+    st.cache[key] = cached
+    return cached
+
+
+def _tag_summary(st: GovernanceState, table_id: int) -> dict[int, frozenset[str]]:
+    """Every value each tag key takes on a table or its columns (cached per state)."""
+    key = ("tsummary", table_id)
+    cached: dict[int, frozenset[str]] | None = st.cache.get(key)
+    if cached is None:
+        values: dict[int, set[str]] = {k: {v} for k, v in table_tags(st, table_id).items()}
+        for tags in st.column_tags.get(table_id, {}).values():
+            for k, v in tags.items():
+                values.setdefault(k, set()).add(v)
+        cached = {k: frozenset(v) for k, v in values.items()}
+        st.cache[key] = cached
+    return cached
 
 
 def matching_columns(st: GovernanceState, table_id: int, expression: Expression) -> list[str]:
