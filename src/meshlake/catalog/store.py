@@ -3,6 +3,13 @@
 Every multi-step change runs in one :meth:`CatalogStore.transaction`; each transaction that
 changes governance state bumps the store ``version`` so that every process (embedded, server,
 worker) notices and reloads its in-memory governance state.
+
+A bump also records, per *governance group* the transaction wrote (``catalog``, ``tags``,
+``filters``, ``grants``: see :data:`GROUP_OF_TABLE`), the version at which that group last
+changed (meta keys ``changed:<group>``), so a reload can re-read only the groups that moved.
+The written tables are observed, not declared: every ORM flush and every ORM-enabled
+INSERT/UPDATE/DELETE of the transaction is seen; a bump that wrote no known governance
+table marks every group (the safe default).
 """
 
 from __future__ import annotations
@@ -24,6 +31,22 @@ from meshlake.errors import StorageError
 __all__ = ["CatalogStore", "normalize_url"]
 
 VERSION_KEY = "version"
+CHANGED_PREFIX = "changed:"
+GROUP_OF_TABLE: dict[str, str] = {
+    "ml_accounts": "catalog",
+    "ml_principals": "catalog",
+    "ml_account_admins": "catalog",
+    "ml_databases": "catalog",
+    "ml_tables": "catalog",
+    "ml_columns": "catalog",
+    "ml_locations": "catalog",
+    "ml_tag_keys": "tags",
+    "ml_tag_values": "tags",
+    "ml_tag_assignments": "tags",
+    "ml_data_filters": "filters",
+    "ml_grants": "grants",
+}
+GROUPS: tuple[str, ...] = ("catalog", "tags", "filters", "grants")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -46,6 +69,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _observe_writes(session: Session, written: set[str]) -> None:
+    """Collect the names of the tables ``session`` writes, until it closes."""
+
+    def after_flush(sess: Session, _context: Any) -> None:
+        for obj in (*sess.new, *sess.dirty, *sess.deleted):
+            table = getattr(type(obj), "__tablename__", None)
+            written.add(table if isinstance(table, str) else "?")
+
+    def do_orm_execute(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            table = getattr(state.statement, "table", None)
+            written.add(getattr(table, "name", "?"))
+
+    event.listen(session, "after_flush", after_flush)
+    event.listen(session, "do_orm_execute", do_orm_execute)
 
 
 class CatalogStore:
@@ -106,10 +146,14 @@ class CatalogStore:
             bump: increase the store version (governance state changed).
         """
         with self._write_lock, self._sessions() as session:
+            written: set[str] = set()
+            if bump:
+                _observe_writes(session, written)
             try:
                 yield session
                 if bump:
-                    self._bump(session)
+                    session.flush()
+                    self._bump(session, written)
                 session.commit()
             except OperationalError as exc:
                 session.rollback()
@@ -118,12 +162,32 @@ class CatalogStore:
                 session.rollback()
                 raise
 
-    def _bump(self, session: Session) -> None:
+    def _bump(self, session: Session, written: set[str]) -> None:
         row = session.get(MetaRow, VERSION_KEY, with_for_update=not self.is_sqlite)
         if row is None:
+            version = 1
             session.add(MetaRow(key=VERSION_KEY, value="1"))
         else:
-            row.value = str(int(row.value) + 1)
+            version = int(row.value) + 1
+            row.value = str(version)
+        groups = {GROUP_OF_TABLE[t] for t in written if t in GROUP_OF_TABLE}
+        if not groups or "?" in written:
+            groups = set(GROUPS)
+        for group in sorted(groups):
+            key = CHANGED_PREFIX + group
+            mark = session.get(MetaRow, key)
+            if mark is None:
+                session.add(MetaRow(key=key, value=str(version)))
+            else:
+                mark.value = str(version)
+
+    @staticmethod
+    def change_marks(session: Session) -> dict[str, int]:
+        """Per governance group, the version at which it last changed (absent: never)."""
+        rows = session.execute(
+            select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(CHANGED_PREFIX))
+        )
+        return {k[len(CHANGED_PREFIX) :]: int(v) for k, v in rows}
 
     def version(self) -> int:
         """The current governance version (changes with every governance write).

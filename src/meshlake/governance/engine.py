@@ -107,7 +107,7 @@ class GovernanceEngine:
             if self.freeze_gc:
                 gc.unfreeze()  # the previous state's objects become collectable again
             with self.store.read() as session:
-                st = GovernanceState.load(session, version)
+                st = GovernanceState.load(session, version, previous=self._state)
             if self.freeze_gc:
                 gc.freeze()
         finally:

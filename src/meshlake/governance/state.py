@@ -161,30 +161,111 @@ class GovernanceState:
     grants_by_grantee: dict[str, list[GrantInfo]] = field(default_factory=dict)
     grants_by_id: dict[int, GrantInfo] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)  # group -> version it last changed
+    reloaded: tuple[str, ...] = ()  # the groups this load read from the store
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def load(cls, session: Session, version: int) -> GovernanceState:
-        """Load the whole governance state in bulk queries.
+    def load(
+        cls,
+        session: Session,
+        version: int,
+        *,
+        previous: GovernanceState | None = None,
+    ) -> GovernanceState:
+        """Load the governance state in bulk queries, re-reading only what changed.
+
+        Each governance group (``catalog``, ``tags``, ``filters``, ``grants``) carries the
+        version at which it last changed (:meth:`CatalogStore.change_marks`). With a
+        ``previous`` state, groups whose mark has not moved are shared with it (states are
+        never modified after loading), and so are the cached tag summaries when neither the
+        catalog nor the tags moved. A catalog change reloads everything: deleting a table or
+        database cascades to its filters, tags and grants.
 
         Runs Core queries on the session's connection (no ORM row processing) and reads
         JSON columns as text, decoding each distinct text once: most grants share their
         permission lists and specs.
         """
-        st = cls(version=version)
-        conn = session.connection()
+        from meshlake.catalog.store import CatalogStore
 
-        def rows(stmt: Any) -> Any:
-            return conn.execute(stmt).all()  # one fetchall, not a fetch per row
+        marks = CatalogStore.change_marks(session)
+        reuse: set[str] = set()
+        if previous is not None and marks.get("catalog") == previous.marks.get("catalog"):
+            reuse = {
+                g for g in ("tags", "filters", "grants") if marks.get(g) == previous.marks.get(g)
+            }
+            reuse.add("catalog")
+        st = cls(version=version, marks=marks)
+        loader = _Loader(session)
+        for group in ("catalog", "tags", "filters", "grants"):
+            if group in reuse:
+                assert previous is not None
+                for name in GROUP_FIELDS[group]:
+                    setattr(st, name, getattr(previous, name))
+            else:
+                getattr(loader, group)(st)
+        if previous is not None and {"catalog", "tags"} <= reuse:
+            st.cache.update((k, v) for k, v in previous.cache.items() if k[0] in TAG_DERIVED_CACHES)
+        st.reloaded = tuple(g for g in ("catalog", "tags", "filters", "grants") if g not in reuse)
+        return st
 
-        decoded: dict[str | None, Any] = {None: None}
+    # ---------------------------------------------------------------- lookups
+    def is_admin(self, principal: str, account: str) -> bool:
+        """True when ``principal`` is an admin of ``account``."""
+        return principal in self.admins.get(account, frozenset())
 
-        def js(text: str | None) -> Any:
-            value = decoded.get(text, _MISSING)
-            if value is _MISSING:
-                value = decoded[text] = json.loads(text)  # type: ignore[arg-type]
-            return value
+    def table_of(self, table_id: int) -> tuple[DbInfo, TableInfo]:
+        """The table and its database."""
+        t = self.tables[table_id]
+        return self.databases[t.database_id], t
 
+    def account_of_table(self, table_id: int) -> str:
+        """The account owning a table."""
+        return self.databases[self.tables[table_id].database_id].account
+
+
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "catalog": (
+        "accounts",
+        "principals",
+        "admins",
+        "databases",
+        "db_by_name",
+        "tables",
+        "table_by_name",
+        "tables_of_db",
+        "column_owner",
+        "locations",
+    ),
+    "tags": ("tag_keys", "tag_key_by_name", "db_tags", "table_tags", "column_tags"),
+    "filters": ("filters", "filter_by_name", "filters_of_table"),
+    "grants": ("grants_by_grantee", "grants_by_id"),
+}
+"""The state's fields, by the governance group whose store tables they come from."""
+
+TAG_DERIVED_CACHES = frozenset({"ttags", "okeys", "tsummary", "dbtagindex", "xdbs", "created_dbs"})
+"""Cache entries that depend only on the catalog and the tags (kept across grant changes)."""
+
+
+class _Loader:
+    """Reads one governance group at a time into a state (bulk Core queries)."""
+
+    def __init__(self, session: Session) -> None:
+        self._conn = session.connection()
+        self._decoded: dict[str | None, Any] = {None: None}
+
+    def _rows(self, stmt: Any) -> Any:
+        return self._conn.execute(stmt).all()  # one fetchall, not a fetch per row
+
+    def _js(self, text: str | None) -> Any:
+        value = self._decoded.get(text, _MISSING)
+        if value is _MISSING:
+            value = self._decoded[text] = json.loads(text)  # type: ignore[arg-type]
+        return value
+
+    def catalog(self, st: GovernanceState) -> None:
+        """Accounts, principals, admins, databases, tables, columns, locations."""
+        conn, rows = self._conn, self._rows
         st.accounts = set(conn.scalars(select(AccountRow.name)))
         st.principals = set(conn.scalars(select(PrincipalRow.id)))
         admins: dict[str, set[str]] = defaultdict(set)
@@ -244,6 +325,12 @@ class GovernanceState:
             )
             st.table_by_name[(dbid, name)] = tid
             st.tables_of_db[dbid].append(tid)
+        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
+            st.locations[lid] = (account, uri)
+
+    def tags(self, st: GovernanceState) -> None:
+        """The tag ontology and every assignment (needs the catalog's columns)."""
+        rows = self._rows
         values: dict[int, set[str]] = defaultdict(set)
         for key_id, value in rows(select(TagValueRow.key_id, TagValueRow.value)):
             values[key_id].add(value)
@@ -267,6 +354,10 @@ class GovernanceState:
             elif target in st.column_owner:
                 tid, cname = st.column_owner[target]
                 st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
+
+    def filters(self, st: GovernanceState) -> None:
+        """Data filters."""
+        rows, js = self._rows, self._js
         for f in rows(
             select(
                 FilterRow.id,
@@ -292,8 +383,10 @@ class GovernanceState:
             st.filters[finfo.id] = finfo
             st.filter_by_name[(finfo.table_id, finfo.name)] = finfo.id
             st.filters_of_table[finfo.table_id].append(finfo.id)
-        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
-            st.locations[lid] = (account, uri)
+
+    def grants(self, st: GovernanceState) -> None:
+        """Every grant, by grantee and by id."""
+        rows, js = self._rows, self._js
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
         interned: dict[Any, Any] = {}
         for g in rows(
@@ -327,18 +420,3 @@ class GovernanceState:
             by_grantee[ginfo.grantee].append(ginfo)
             st.grants_by_id[ginfo.id] = ginfo
         st.grants_by_grantee = dict(by_grantee)
-        return st
-
-    # ---------------------------------------------------------------- lookups
-    def is_admin(self, principal: str, account: str) -> bool:
-        """True when ``principal`` is an admin of ``account``."""
-        return principal in self.admins.get(account, frozenset())
-
-    def table_of(self, table_id: int) -> tuple[DbInfo, TableInfo]:
-        """The table and its database."""
-        t = self.tables[table_id]
-        return self.databases[t.database_id], t
-
-    def account_of_table(self, table_id: int) -> str:
-        """The account owning a table."""
-        return self.databases[self.tables[table_id].database_id].account
