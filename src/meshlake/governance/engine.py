@@ -8,6 +8,8 @@ service layer raise the rule-0 kinds.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import gc
 import threading
 from dataclasses import dataclass
@@ -109,6 +111,7 @@ class GovernanceEngine:
             with self.store.read() as session:
                 st = GovernanceState.load(session, version, previous=self._state)
             if self.freeze_gc:
+                _unfreeze_at_exit()
                 gc.freeze()
         finally:
             if gc_was_enabled:
@@ -312,6 +315,13 @@ class GovernanceEngine:
         cols = set().union(*(r.columns for r in rules))
         visible = tuple(c for c in rt.table.columns if c in cols)
         return TablePolicy(rt.ref, visible, (rules,)), rt
+
+
+@functools.cache
+def _unfreeze_at_exit() -> None:
+    """Hand frozen objects back to the collector before the interpreter's final collection
+    (extension modules report objects still frozen at exit as leaks)."""
+    atexit.register(gc.unfreeze)
 
 
 def _reason(acc: Access) -> str:
