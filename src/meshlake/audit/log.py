@@ -13,9 +13,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import AuditRow, MetaRow
@@ -25,6 +25,13 @@ __all__ = ["GENESIS", "AuditEvent", "AuditLog", "VerifyReport"]
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"
+
+_META = cast(Table, MetaRow.__table__)
+_HEAD = select(_META.c.value).where(_META.c.key == HEAD_KEY)
+_HEAD_LOCKED = _HEAD.with_for_update()
+_INSERT_EVENT = insert(cast(Table, AuditRow.__table__))
+_INSERT_HEAD = insert(_META)
+_UPDATE_HEAD = update(_META).where(_META.c.key == HEAD_KEY).values(value=bindparam("head"))
 
 
 @dataclass(frozen=True)
@@ -126,29 +133,34 @@ class AuditLog:
             accounts: the accounts whose admins may read the event.
             data: the event's other fields (``before``/``after``, columns, rows ...).
         """
-        head = session.get(MetaRow, HEAD_KEY, with_for_update=not self.store.is_sqlite)
-        prev = head.value if head is not None else GENESIS
+        # Prebuilt Core statements on the session's connection: this runs inside every
+        # query's bookkeeping transaction, where building statements and the ORM's unit of
+        # work would be most of the cost.
+        conn = session.connection()
+        head = conn.execute(_HEAD if self.store.is_sqlite else _HEAD_LOCKED).scalar_one_or_none()
+        prev = head if head is not None else GENESIS
         now = datetime.now(UTC)
         accts = sorted(set(accounts))
         payload = json.loads(json.dumps(data or {}, default=str))
         digest = _digest(now, category, principal, action, resource, accts, payload, prev)
-        session.add(
-            AuditRow(
-                time=now,
-                category=category,
-                principal=principal,
-                action=action,
-                resource=resource,
-                accounts=accts,
-                data=payload,
-                prev_hash=prev,
-                hash=digest,
-            )
+        conn.execute(
+            _INSERT_EVENT,
+            {
+                "time": now,
+                "category": category,
+                "principal": principal,
+                "action": action,
+                "resource": resource,
+                "accounts": accts,
+                "data": payload,
+                "prev_hash": prev,
+                "hash": digest,
+            },
         )
         if head is None:
-            session.add(MetaRow(key=HEAD_KEY, value=digest))
+            conn.execute(_INSERT_HEAD, {"key": HEAD_KEY, "value": digest})
         else:
-            head.value = digest
+            conn.execute(_UPDATE_HEAD, {"head": digest})
         return digest
 
     def events(

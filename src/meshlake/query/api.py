@@ -12,10 +12,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from meshlake.catalog.models import QueryExecutionRow, WorkgroupRow
 from meshlake.errors import (
@@ -39,6 +39,7 @@ DEFAULT_WORKGROUP = "primary"
 DEFAULT_RETENTION = timedelta(days=7)
 WORKGROUP_CACHE = "query.workgroups"
 WORKGROUP_TTL = 5.0  # seconds a looked-up workgroup is reused
+_INSERT_EXECUTION = insert(cast(Table, QueryExecutionRow.__table__))
 
 
 @dataclass(frozen=True)
@@ -229,22 +230,25 @@ class QueryAPI(ServiceBase):
         self, query_id: str, wg: Workgroup, sql: str, submitted: datetime, exc: MeshError
     ) -> None:
         with self.rt.store.transaction(bump=False) as session:
-            session.add(
-                QueryExecutionRow(
-                    id=query_id,
-                    principal=self.principal,
-                    account=self.account,
-                    workgroup=wg.name,
-                    sql=sql,
-                    state="FAILED",
-                    error=f"{exc.kind}: {exc.message}",
-                    tables=[],
-                    rows=0,
-                    bytes=0,
-                    timings={},
-                    submitted_at=submitted,
-                    finished_at=datetime.now(UTC),
-                )
+            session.connection().execute(
+                _INSERT_EXECUTION,
+                {
+                    "id": query_id,
+                    "principal": self.principal,
+                    "account": self.account,
+                    "workgroup": wg.name,
+                    "sql": sql,
+                    "state": "FAILED",
+                    "error": f"{exc.kind}: {exc.message}",
+                    "tables": [],
+                    "rows": 0,
+                    "bytes": 0,
+                    "timings": {},
+                    "result_path": None,
+                    "submitted_at": submitted,
+                    "finished_at": datetime.now(UTC),
+                    "expires_at": None,
+                },
             )
 
     def _record_success(
@@ -271,28 +275,30 @@ class QueryAPI(ServiceBase):
         ]
         t = outcome.timings
         with self.rt.store.transaction(bump=False) as session:
-            session.add(
-                QueryExecutionRow(
-                    id=query_id,
-                    principal=self.principal,
-                    account=self.account,
-                    workgroup=wg.name,
-                    sql=outcome.sql,
-                    state="SUCCEEDED",
-                    tables=tables,
-                    rows=outcome.rows or 0,
-                    bytes=outcome.bytes or 0,
-                    timings={
+            session.connection().execute(  # prebuilt Core insert: runs on every query
+                _INSERT_EXECUTION,
+                {
+                    "id": query_id,
+                    "principal": self.principal,
+                    "account": self.account,
+                    "workgroup": wg.name,
+                    "sql": outcome.sql,
+                    "state": "SUCCEEDED",
+                    "error": None,
+                    "tables": tables,
+                    "rows": outcome.rows or 0,
+                    "bytes": outcome.bytes or 0,
+                    "timings": {
                         "parse_ms": t.parse_ms,
                         "plan_ms": t.plan_ms,
                         "execute_ms": t.execute_ms,
                         "total_ms": t.total_ms,
                     },
-                    result_path=path,
-                    submitted_at=submitted,
-                    finished_at=finished,
-                    expires_at=finished + timedelta(seconds=wg.retention_seconds),
-                )
+                    "result_path": path,
+                    "submitted_at": submitted,
+                    "finished_at": finished,
+                    "expires_at": finished + timedelta(seconds=wg.retention_seconds),
+                },
             )
             for r in outcome.tables:
                 self.rt.audit.append(
