@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import delete
+from sqlalchemy import and_, delete, or_, select
 
 from meshlake.catalog.locations import covering_location, is_inside, normalize_location
 from meshlake.catalog.models import (
     ColumnRow,
     DatabaseRow,
+    FilterRow,
     GrantRow,
     LocationRow,
     TableRow,
@@ -411,14 +412,31 @@ class CatalogAPI(ServiceBase):
             [rt.ref.account, self.account],
             before={"columns": list(rt.table.columns)},
         ) as (session, _):
+            # Everything that points at the table, its columns or its data filters goes with
+            # it: SQLite hands a dropped row's id to the next row, which must inherit nothing.
+            filter_ids = select(FilterRow.id).where(FilterRow.table_id == tid)
+            column_ids = select(ColumnRow.id).where(ColumnRow.table_id == tid)
             session.execute(
-                delete(GrantRow).where(GrantRow.kind == "table", GrantRow.target_id == tid)
+                delete(GrantRow).where(
+                    or_(
+                        and_(GrantRow.kind == "table", GrantRow.target_id == tid),
+                        and_(GrantRow.kind == "filter", GrantRow.target_id.in_(filter_ids)),
+                    )
+                )
             )
             session.execute(
                 delete(TagAssignmentRow).where(
-                    TagAssignmentRow.kind == "table", TagAssignmentRow.target_id == tid
+                    or_(
+                        and_(TagAssignmentRow.kind == "table", TagAssignmentRow.target_id == tid),
+                        and_(
+                            TagAssignmentRow.kind == "column",
+                            TagAssignmentRow.target_id.in_(column_ids),
+                        ),
+                    )
                 )
             )
+            session.execute(delete(FilterRow).where(FilterRow.table_id == tid))
+            session.execute(delete(ColumnRow).where(ColumnRow.table_id == tid))
             session.execute(delete(TableRow).where(TableRow.id == tid))
         self.rt.tables.drop(rt.table.iceberg_id)
 
