@@ -4,8 +4,9 @@ Builds the synthetic catalog of ``authz_catalog.py`` (10,000 tables in 100 datab
 columns each, 1,000 tag values, 50,000 grants, 100,000 column tag assignments at full scale)
 straight into a SQLite store, then times, with ``time.perf_counter_ns`` per call:
 
-* the governance state load: after a catalog change (everything is read again), and after a
-  change to grants only or to tag assignments only (only that group is read again);
+* the governance state load: after a change that moves every group (as a catalog update or
+  delete does), and after a change to grants only, to tag assignments only, or a new table
+  (only that group is read again);
 * ``GovernanceEngine.state()`` when nothing changed (the version check every call pays);
 * ``GovernanceEngine.decide`` on random (principal, table or database, action) triples;
 * ``GovernanceEngine.table_policy`` on pairs where the principal holds SELECT, and on random
@@ -39,6 +40,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ from sqlalchemy import select, update
 
 import meshlake
 from meshlake.catalog.api import CatalogAPI
-from meshlake.catalog.models import GrantRow, TagAssignmentRow
+from meshlake.catalog.models import ColumnRow, GrantRow, TableRow, TagAssignmentRow
 from meshlake.errors import MeshError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -134,6 +136,32 @@ class Bench:
             key = session.scalars(select(row.id).limit(1)).one()
             session.execute(update(row).where(row.id == key).values(id=key))
 
+    def add_table(self) -> None:
+        """A new 20-column table in the first database (a catalog insert: only the catalog
+        group moves)."""
+        with self.rt.store.transaction() as session:
+            db_id = session.scalars(select(TableRow.database_id).limit(1)).one()
+            table = TableRow(
+                database_id=db_id,
+                name=f"added_{time.perf_counter_ns()}",
+                creator=f"{CENTRAL}/bench",
+                location="file:///nowhere",
+                iceberg_id=f"bench.added_{time.perf_counter_ns()}",
+                created_at=datetime.now(UTC),
+            )
+            session.add(table)
+            session.flush()
+            for i in range(20):
+                session.add(
+                    ColumnRow(
+                        table_id=table.id,
+                        position=i,
+                        name=f"c{i:02d}",
+                        type="VARCHAR",
+                        field_id=i + 1,
+                    )
+                )
+
     def reload(self) -> None:
         """Bump the version and load the new state."""
         self.bump()
@@ -216,10 +244,14 @@ class Bench:
             loads_cpu += cpu
         self.result["state_load"] = percentiles(loads_wall)
         self.result["state_load_cpu"] = percentiles(loads_cpu)
-        for group, row in (("grants", GrantRow), ("tags", TagAssignmentRow)):
+        for group, change in (
+            ("grants", partial(self.touch, GrantRow)),
+            ("tags", partial(self.touch, TagAssignmentRow)),
+            ("catalog", self.add_table),
+        ):
             loads_wall, loads_cpu = [], []
             for _ in range(loads):
-                self.touch(row)
+                change()
                 wall, cpu, _ = timed([self.engine.state])
                 assert self.engine.state().reloaded == (group,)
                 loads_wall += wall

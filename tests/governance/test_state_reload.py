@@ -39,6 +39,9 @@ def test_each_change_reloads_only_its_group(mesh: meshlake.Mesh) -> None:
     assert _state(mesh).reloaded == ("filters",)
 
     admin.catalog.create_table("db", "u", {"id": "bigint"}, [])
+    assert _state(mesh).reloaded == ("catalog",)  # new rows only: nothing else can move
+
+    admin.catalog.rename_column("db", "t", "region", "area")
     assert _state(mesh).reloaded == ("catalog", "tags", "filters", "grants")
 
 
@@ -94,3 +97,17 @@ def test_another_process_sees_the_same_groups(mesh: meshlake.Mesh) -> None:
         assert other.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
     finally:
         other.close()
+
+
+def test_a_new_table_is_decided_with_the_tags_filters_and_grants_it_meets(
+    mesh: meshlake.Mesh,
+) -> None:
+    admin = _world(mesh)
+    admin.tags.assign(meshlake.Database("db"), {"domain": "sales"})
+    admin.grant("p/ann", meshlake.TagPolicy("TABLE", {"domain": ["sales"]}), ["SELECT"])
+    admin.grant("p/bob", meshlake.Table("db", "*"), ["SELECT"])
+    _state(mesh)
+    admin.catalog.create_table("db", "fresh", {"id": "bigint"}, [[7]])
+    assert _state(mesh).reloaded == ("catalog",)
+    for who in ("p/ann", "p/bob"):
+        assert mesh.session(who).query("SELECT id FROM db.fresh").rows() == [(7,)]

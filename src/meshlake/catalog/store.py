@@ -8,8 +8,9 @@ A bump also records, per *governance group* the transaction wrote (``catalog``, 
 ``filters``, ``grants``: see :data:`GROUP_OF_TABLE`), the version at which that group last
 changed (meta keys ``changed:<group>``), so a reload can re-read only the groups that moved.
 The written tables are observed, not declared: every ORM flush and every ORM-enabled
-INSERT/UPDATE/DELETE of the transaction is seen; a bump that wrote no known governance
-table marks every group (the safe default).
+INSERT/UPDATE/DELETE of the transaction is seen (:func:`changed_groups` says which groups
+they move); a bump that wrote no known governance table marks every group (the safe
+default).
 """
 
 from __future__ import annotations
@@ -71,21 +72,54 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _observe_writes(session: Session, written: set[str]) -> None:
-    """Collect the names of the tables ``session`` writes, until it closes."""
+def _observe_writes(session: Session, written: set[tuple[str, str]]) -> None:
+    """Collect (table name, ``insert``/``update``/``delete``) of what ``session`` writes."""
+
+    def name(table: Any) -> str:
+        return table if isinstance(table, str) else "?"
 
     def after_flush(sess: Session, _context: Any) -> None:
-        for obj in (*sess.new, *sess.dirty, *sess.deleted):
-            table = getattr(type(obj), "__tablename__", None)
-            written.add(table if isinstance(table, str) else "?")
+        for op, objs in (("insert", sess.new), ("update", sess.dirty), ("delete", sess.deleted)):
+            for obj in objs:
+                written.add((name(getattr(type(obj), "__tablename__", None)), op))
 
     def do_orm_execute(state: Any) -> None:
-        if state.is_insert or state.is_update or state.is_delete:
-            table = getattr(state.statement, "table", None)
-            written.add(getattr(table, "name", "?"))
+        for op, flag in (
+            ("insert", state.is_insert),
+            ("update", state.is_update),
+            ("delete", state.is_delete),
+        ):
+            if flag:
+                table = getattr(state.statement, "table", None)
+                written.add((name(getattr(table, "name", None)), op))
 
     event.listen(session, "after_flush", after_flush)
     event.listen(session, "do_orm_execute", do_orm_execute)
+
+
+def changed_groups(written: set[tuple[str, str]]) -> set[str]:
+    """The governance groups a transaction's writes moved.
+
+    A catalog row updated or deleted moves every group (deletes cascade to filters, tags and
+    grants; a renamed column renames the key its tags are held under); catalog inserts move the
+    catalog alone (a new table, column or principal carries no tag, filter or grant yet).
+    Writes that name no governance table, or a table that cannot be told, move every group.
+
+    >>> sorted(changed_groups({("ml_grants", "insert"), ("ml_audit", "insert")}))
+    ['grants']
+    >>> sorted(changed_groups({("ml_tables", "insert"), ("ml_columns", "insert")}))
+    ['catalog']
+    >>> sorted(changed_groups({("ml_columns", "update")}))
+    ['catalog', 'filters', 'grants', 'tags']
+    """
+    groups: set[str] = set()
+    for table, op in written:
+        group = GROUP_OF_TABLE.get(table)
+        if table == "?" or (group == "catalog" and op != "insert"):
+            return set(GROUPS)
+        if group is not None:
+            groups.add(group)
+    return groups or set(GROUPS)
 
 
 class CatalogStore:
@@ -146,7 +180,7 @@ class CatalogStore:
             bump: increase the store version (governance state changed).
         """
         with self._write_lock, self._sessions() as session:
-            written: set[str] = set()
+            written: set[tuple[str, str]] = set()
             if bump:
                 _observe_writes(session, written)
             try:
@@ -162,7 +196,7 @@ class CatalogStore:
                 session.rollback()
                 raise
 
-    def _bump(self, session: Session, written: set[str]) -> None:
+    def _bump(self, session: Session, written: set[tuple[str, str]]) -> None:
         row = session.get(MetaRow, VERSION_KEY, with_for_update=not self.is_sqlite)
         if row is None:
             version = 1
@@ -170,10 +204,7 @@ class CatalogStore:
         else:
             version = int(row.value) + 1
             row.value = str(version)
-        groups = {GROUP_OF_TABLE[t] for t in written if t in GROUP_OF_TABLE}
-        if not groups or "?" in written:
-            groups = set(GROUPS)
-        for group in sorted(groups):
+        for group in sorted(changed_groups(written)):
             key = CHANGED_PREFIX + group
             mark = session.get(MetaRow, key)
             if mark is None:

@@ -179,8 +179,9 @@ class GovernanceState:
         version at which it last changed (:meth:`CatalogStore.change_marks`). With a
         ``previous`` state, groups whose mark has not moved are shared with it (states are
         never modified after loading), and so are the cached tag summaries when neither the
-        catalog nor the tags moved. A catalog change reloads everything: deleting a table or
-        database cascades to its filters, tags and grants.
+        catalog nor the tags moved. Which groups a write moves is decided when it commits
+        (:func:`~meshlake.catalog.store.changed_groups`): a catalog update or delete moves
+        them all, since deletions cascade to filters, tags and grants.
 
         Runs Core queries on the session's connection (no ORM row processing) and reads
         JSON columns as text, decoding each distinct text once: most grants share their
@@ -190,11 +191,8 @@ class GovernanceState:
 
         marks = CatalogStore.change_marks(session)
         reuse: set[str] = set()
-        if previous is not None and marks.get("catalog") == previous.marks.get("catalog"):
-            reuse = {
-                g for g in ("tags", "filters", "grants") if marks.get(g) == previous.marks.get(g)
-            }
-            reuse.add("catalog")
+        if previous is not None:
+            reuse = {g for g in GROUP_FIELDS if marks.get(g) == previous.marks.get(g)}
         st = cls(version=version, marks=marks)
         loader = _Loader(session)
         for group in ("catalog", "tags", "filters", "grants"):
