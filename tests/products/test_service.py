@@ -175,3 +175,16 @@ def test_same_account_request_and_deny(world: meshlake.Mesh) -> None:
         local.query('SELECT * FROM "banking"."credit_card"')
     with pytest.raises(InvalidInputError):
         local.access.request("credit_card", ["DROP"], "no")
+
+
+def test_a_contract_with_an_unusable_tag_value_changes_nothing(
+    world: meshlake.Mesh, tmp_path: Path
+) -> None:
+    steward = world.session(STEWARD)
+    text = Path(DEMO).read_text().replace("domain: consumer-banking", "domain: cards=credit")
+    contract = tmp_path / "bad.odcs.yaml"
+    contract.write_text(text)
+    with pytest.raises(InvalidInputError, match="must not contain"):
+        steward.products.publish(str(contract), database="banking")
+    assert steward.tags.list() == []  # no key created before the bad one was found
+    assert steward.products.list() == []

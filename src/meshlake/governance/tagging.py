@@ -37,13 +37,26 @@ class TagKeyView:
         return {"key": self.key, "account": self.account, "values": list(self.values)}
 
 
-def _clean(kind: str, text: str) -> str:
-    value = str(text).strip().lower()
+FORBIDDEN_CHARACTERS = "=,;\n\t"
+"""Characters no tag key or value may hold (they separate tags in their text forms)."""
+
+
+def check_tag_text(kind: str, value: str, raw: object = None) -> str:
+    """``value`` (already lower-cased) if it is a valid tag key or value.
+
+    Raises:
+        InvalidInputError: empty, longer than 50 characters, or holding ``= , ;`` or tabs.
+    """
+    shown = value if raw is None else raw
     if not value or len(value) > MAX_LEN:
-        raise InvalidInputError(f"tag {kind} {text!r} must be 1-{MAX_LEN} characters")
-    if any(c in value for c in "=,;\n\t"):
-        raise InvalidInputError(f"tag {kind} {text!r} must not contain '=', ',', ';' or tabs")
+        raise InvalidInputError(f"tag {kind} {shown!r} must be 1-{MAX_LEN} characters")
+    if any(c in value for c in FORBIDDEN_CHARACTERS):
+        raise InvalidInputError(f"tag {kind} {shown!r} must not contain '=', ',', ';' or tabs")
     return value
+
+
+def _clean(kind: str, text: str) -> str:
+    return check_tag_text(kind, str(text).strip().lower(), text)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshlake.errors import InvalidInputError
+from meshlake.governance.tagging import FORBIDDEN_CHARACTERS
 from meshlake.products.model import Contract
 
 __all__ = [
@@ -65,7 +66,7 @@ def normalise_tag(value: Any, what: str = "tag value") -> str:
         The normalised text.
 
     Raises:
-        InvalidInputError: empty, or longer than 50 characters.
+        InvalidInputError: empty, longer than 50 characters, or holding ``= , ;`` or tabs.
 
     >>> normalise_tag("  Consumer Banking ")
     'consumer-banking'
@@ -75,6 +76,9 @@ def normalise_tag(value: Any, what: str = "tag value") -> str:
         raise InvalidInputError(f"{what} is empty")
     if len(text) > MAX_TAG_LENGTH:
         raise InvalidInputError(f"{what} {text!r} is longer than {MAX_TAG_LENGTH} characters")
+    if any(c in text for c in FORBIDDEN_CHARACTERS):
+        # checked here, before publishing writes anything, not only when the tag is created
+        raise InvalidInputError(f"{what} {text!r} must not contain '=', ',', ';' or tabs")
     return text
 
 
