@@ -111,3 +111,16 @@ def test_a_new_table_is_decided_with_the_tags_filters_and_grants_it_meets(
     assert _state(mesh).reloaded == ("catalog",)
     for who in ("p/ann", "p/bob"):
         assert mesh.session(who).query("SELECT id FROM db.fresh").rows() == [(7,)]
+
+
+def test_writes_are_seen_whoever_issues_them(mesh: meshlake.Mesh) -> None:
+    admin = _world(mesh)
+    admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
+    assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
+    with mesh.runtime.store.transaction() as session:  # raw SQL on the connection
+        session.connection().exec_driver_sql("DELETE FROM ml_grants WHERE grantee = 'p/ann'")
+    assert _state(mesh).reloaded == ("grants",)
+    assert not mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
+    with mesh.runtime.store.transaction() as session:  # not a plain write: assume anything
+        session.connection().exec_driver_sql("WITH x AS (SELECT 1 AS one) SELECT one FROM x")
+    assert _state(mesh).reloaded == ("catalog", "tags", "filters", "grants")

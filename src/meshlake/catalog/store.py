@@ -7,15 +7,16 @@ worker) notices and reloads its in-memory governance state.
 A bump also records, per *governance group* the transaction wrote (``catalog``, ``tags``,
 ``filters``, ``grants``: see :data:`GROUP_OF_TABLE`), the version at which that group last
 changed (meta keys ``changed:<group>``), so a reload can re-read only the groups that moved.
-The written tables are observed, not declared: every ORM flush and every ORM-enabled
-INSERT/UPDATE/DELETE of the transaction is seen (:func:`changed_groups` says which groups
-they move); a bump that wrote no known governance table marks every group (the safe
-default).
+The written tables are observed, not declared: every statement the transaction's connection
+runs is seen, whoever issued it (:func:`changed_groups` says which groups they move); a
+statement that is not a plain read or INSERT/UPDATE/DELETE, or a bump that wrote no known
+governance table, marks every group (the safe default).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,29 +73,32 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_WRITE = re.compile(
+    r"^\s*(INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"
+    r'(?:"?\w+"?\.)?"?(\w+)"?',
+    re.IGNORECASE,
+)
+_NO_WRITE = re.compile(r"^\s*(SELECT|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT)\b", re.IGNORECASE)
+
+
 def _observe_writes(session: Session, written: set[tuple[str, str]]) -> None:
-    """Collect (table name, ``insert``/``update``/``delete``) of what ``session`` writes."""
+    """Collect (table name, ``insert``/``update``/``delete``) of every statement ``session``'s
+    connection runs, whatever issued it (ORM flush, Core, text SQL, the raw connection).
 
-    def name(table: Any) -> str:
-        return table if isinstance(table, str) else "?"
+    A statement that is neither a read nor a plain INSERT/UPDATE/DELETE is recorded as
+    ``("?", "?")``, which moves every group.
+    """
 
-    def after_flush(sess: Session, _context: Any) -> None:
-        for op, objs in (("insert", sess.new), ("update", sess.dirty), ("delete", sess.deleted)):
-            for obj in objs:
-                written.add((name(getattr(type(obj), "__tablename__", None)), op))
+    def before_cursor_execute(*args: Any) -> None:
+        statement = args[2]
+        match = _WRITE.match(statement)
+        if match:
+            op = match[1].split()[0].lower()
+            written.add((match[2].lower(), op))
+        elif not _NO_WRITE.match(statement):
+            written.add(("?", "?"))
 
-    def do_orm_execute(state: Any) -> None:
-        for op, flag in (
-            ("insert", state.is_insert),
-            ("update", state.is_update),
-            ("delete", state.is_delete),
-        ):
-            if flag:
-                table = getattr(state.statement, "table", None)
-                written.add((name(getattr(table, "name", None)), op))
-
-    event.listen(session, "after_flush", after_flush)
-    event.listen(session, "do_orm_execute", do_orm_execute)
+    event.listen(session.connection(), "before_cursor_execute", before_cursor_execute)
 
 
 def changed_groups(written: set[tuple[str, str]]) -> set[str]:
