@@ -108,7 +108,8 @@ def test_a_new_table_is_decided_with_the_tags_filters_and_grants_it_meets(
     admin.grant("p/bob", meshlake.Table("db", "*"), ["SELECT"])
     _state(mesh)
     admin.catalog.create_table("db", "fresh", {"id": "bigint"}, [[7]])
-    assert _state(mesh).reloaded == ("catalog",)
+    st = _state(mesh)
+    assert st.reloaded == ("catalog",) and st.tables_read == 1  # only the new table was read
     for who in ("p/ann", "p/bob"):
         assert mesh.session(who).query("SELECT id FROM db.fresh").rows() == [(7,)]
 
@@ -124,3 +125,23 @@ def test_writes_are_seen_whoever_issues_them(mesh: meshlake.Mesh) -> None:
     with mesh.runtime.store.transaction() as session:  # not a plain write: assume anything
         session.connection().exec_driver_sql("WITH x AS (SELECT 1 AS one) SELECT one FROM x")
     assert _state(mesh).reloaded == ("catalog", "tags", "filters", "grants")
+
+
+def test_a_column_added_by_schema_evolution_is_read_with_its_table(mesh: meshlake.Mesh) -> None:
+    import pyarrow as pa
+
+    admin = _world(mesh)
+    admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
+    admin.grant("p/bob", meshlake.Table("db", "t", columns=["id"]), ["SELECT"])
+    _state(mesh)
+    admin.catalog.evolve_schema("db", "t", pa.schema([("score", pa.float64())]))
+    st = _state(mesh)
+    assert st.reloaded == ("catalog",) and st.tables_read == 1
+    table = next(t for t in st.tables.values() if t.name == "t")
+    assert table.columns == ("id", "region", "score")
+    assert mesh.session("p/ann").query("SELECT * FROM db.t").to_arrow().column_names == [
+        "id",
+        "region",
+        "score",
+    ]
+    assert mesh.session("p/bob").query("SELECT * FROM db.t").to_arrow().column_names == ["id"]

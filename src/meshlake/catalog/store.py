@@ -49,6 +49,7 @@ GROUP_OF_TABLE: dict[str, str] = {
     "ml_grants": "grants",
 }
 GROUPS: tuple[str, ...] = ("catalog", "tags", "filters", "grants")
+REWRITE_MARK = "catalog-rewrite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -106,7 +107,9 @@ def changed_groups(written: set[tuple[str, str]]) -> set[str]:
 
     A catalog row updated or deleted moves every group (deletes cascade to filters, tags and
     grants; a renamed column renames the key its tags are held under); catalog inserts move the
-    catalog alone (a new table, column or principal carries no tag, filter or grant yet).
+    catalog alone (a new table, column or principal carries no tag, filter or grant yet), and
+    a reload then reads only the new rows. Moving everything also moves the
+    ``catalog-rewrite`` mark, which tells a reload that catalog rows changed or went.
     Writes that name no governance table, or a table that cannot be told, move every group.
 
     >>> sorted(changed_groups({("ml_grants", "insert"), ("ml_audit", "insert")}))
@@ -114,16 +117,16 @@ def changed_groups(written: set[tuple[str, str]]) -> set[str]:
     >>> sorted(changed_groups({("ml_tables", "insert"), ("ml_columns", "insert")}))
     ['catalog']
     >>> sorted(changed_groups({("ml_columns", "update")}))
-    ['catalog', 'filters', 'grants', 'tags']
+    ['catalog', 'catalog-rewrite', 'filters', 'grants', 'tags']
     """
     groups: set[str] = set()
     for table, op in written:
         group = GROUP_OF_TABLE.get(table)
         if table == "?" or (group == "catalog" and op != "insert"):
-            return set(GROUPS)
+            return {*GROUPS, REWRITE_MARK}
         if group is not None:
             groups.add(group)
-    return groups or set(GROUPS)
+    return groups or {*GROUPS, REWRITE_MARK}
 
 
 class CatalogStore:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import (
@@ -163,6 +163,7 @@ class GovernanceState:
     cache: dict[Any, Any] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)  # group -> version it last changed
     reloaded: tuple[str, ...] = ()  # the groups this load read from the store
+    tables_read: int | None = None  # tables read when only new catalog rows were (None: all)
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -187,7 +188,7 @@ class GovernanceState:
         JSON columns as text, decoding each distinct text once: most grants share their
         permission lists and specs.
         """
-        from meshlake.catalog.store import CatalogStore
+        from meshlake.catalog.store import REWRITE_MARK, CatalogStore
 
         marks = CatalogStore.change_marks(session)
         reuse: set[str] = set()
@@ -200,6 +201,12 @@ class GovernanceState:
                 assert previous is not None
                 for name in GROUP_FIELDS[group]:
                     setattr(st, name, getattr(previous, name))
+            elif (
+                group == "catalog"
+                and previous is not None
+                and marks.get(REWRITE_MARK) == previous.marks.get(REWRITE_MARK)
+            ):
+                st.tables_read = loader.catalog_added(st, previous)
             else:
                 getattr(loader, group)(st)
         if previous is not None and {"catalog", "tags"} <= reuse:
@@ -241,6 +248,9 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """The state's fields, by the governance group whose store tables they come from."""
 
+DELTA_TABLES = 2000
+"""Above this many new or grown tables, a catalog reload reads everything."""
+
 TAG_DERIVED_CACHES = frozenset({"ttags", "okeys", "tsummary", "dbtagindex", "xdbs", "created_dbs"})
 """Cache entries that depend only on the catalog and the tags (kept across grant changes)."""
 
@@ -263,6 +273,60 @@ class _Loader:
 
     def catalog(self, st: GovernanceState) -> None:
         """Accounts, principals, admins, databases, tables, columns, locations."""
+        self._small_catalog(st)
+        for tid, info in self._tables(None).items():
+            st.tables[tid] = info
+            st.table_by_name[(info.database_id, info.name)] = tid
+            st.tables_of_db[info.database_id].append(tid)
+            for cid, name in zip(info.column_ids, info.columns, strict=True):
+                st.column_owner[cid] = (tid, name)
+
+    def catalog_added(self, st: GovernanceState, previous: GovernanceState) -> int | None:
+        """The catalog after inserts only (new tables, columns, databases, principals).
+
+        The small parts are read again; tables and columns are the previous snapshot's plus
+        the tables that are new or gained columns. Found by comparing ids and per-table column
+        counts, not an id watermark: concurrent writers may commit ids out of order.
+
+        Returns:
+            How many tables were read, or None when so many changed that the whole catalog was
+            read instead.
+        """
+        table_ids = set(self._conn.scalars(select(TableRow.id)))
+        counts = dict(
+            self._rows(select(ColumnRow.table_id, func.count()).group_by(ColumnRow.table_id))
+        )
+        old = previous.tables
+        changed = (table_ids - old.keys()) | {
+            tid for tid, n in counts.items() if tid in old and n != len(old[tid].columns)
+        }
+        if len(changed) > DELTA_TABLES or not table_ids >= old.keys():
+            self.catalog(st)
+            return None
+        self._small_catalog(st)
+        st.tables = dict(old)
+        st.table_by_name = dict(previous.table_by_name)
+        st.tables_of_db = defaultdict(list, previous.tables_of_db)
+        st.column_owner = dict(previous.column_owner)
+        copied: set[int] = set()  # lists of tables_of_db copied before appending
+        ordered = sorted(changed)
+        for i in range(0, len(ordered), 500):
+            for tid, info in self._tables(ordered[i : i + 500]).items():
+                st.tables[tid] = info
+                if tid not in old:
+                    st.table_by_name[(info.database_id, info.name)] = tid
+                    if info.database_id not in copied:
+                        copied.add(info.database_id)
+                        st.tables_of_db[info.database_id] = list(
+                            st.tables_of_db.get(info.database_id, ())
+                        )
+                    st.tables_of_db[info.database_id].append(tid)
+                for cid, name in zip(info.column_ids, info.columns, strict=True):
+                    st.column_owner[cid] = (tid, name)
+        return len(changed)
+
+    def _small_catalog(self, st: GovernanceState) -> None:
+        """Accounts, principals, admins, databases and locations (small: always whole)."""
         conn, rows = self._conn, self._rows
         st.accounts = set(conn.scalars(select(AccountRow.name)))
         st.principals = set(conn.scalars(select(PrincipalRow.id)))
@@ -285,31 +349,38 @@ class _Loader:
             info = DbInfo(*row)
             st.databases[info.id] = info
             st.db_by_name[(info.account, info.name)] = info.id
+        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
+            st.locations[lid] = (account, uri)
+
+    def _tables(self, ids: Sequence[int] | None) -> dict[int, TableInfo]:
+        """Tables with their columns in order: all of them, or those with ``ids``."""
+        rows = self._rows
+        col_query = select(
+            ColumnRow.id,
+            ColumnRow.table_id,
+            ColumnRow.position,
+            ColumnRow.name,
+            ColumnRow.type,
+            ColumnRow.field_id,
+        )
+        table_query = select(
+            TableRow.id,
+            TableRow.database_id,
+            TableRow.name,
+            TableRow.creator,
+            TableRow.location,
+            TableRow.iceberg_id,
+        )
+        if ids is not None:
+            col_query = col_query.where(ColumnRow.table_id.in_(ids))
+            table_query = table_query.where(TableRow.id.in_(ids))
         cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
-        for cid, tid, pos, name, ctype, fid in rows(
-            select(
-                ColumnRow.id,
-                ColumnRow.table_id,
-                ColumnRow.position,
-                ColumnRow.name,
-                ColumnRow.type,
-                ColumnRow.field_id,
-            )
-        ):
+        for cid, tid, pos, name, ctype, fid in rows(col_query):
             cols[tid].append((pos, name, cid, ctype, fid))
-            st.column_owner[cid] = (tid, name)
-        for tid, dbid, name, creator, location, iceberg_id in rows(
-            select(
-                TableRow.id,
-                TableRow.database_id,
-                TableRow.name,
-                TableRow.creator,
-                TableRow.location,
-                TableRow.iceberg_id,
-            )
-        ):
+        out: dict[int, TableInfo] = {}
+        for tid, dbid, name, creator, location, iceberg_id in rows(table_query):
             ordered = sorted(cols.get(tid, ()))
-            st.tables[tid] = TableInfo(
+            out[tid] = TableInfo(
                 tid,
                 dbid,
                 name,
@@ -321,10 +392,7 @@ class _Loader:
                 iceberg_id,
                 tuple(c[4] for c in ordered),
             )
-            st.table_by_name[(dbid, name)] = tid
-            st.tables_of_db[dbid].append(tid)
-        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
-            st.locations[lid] = (account, uri)
+        return out
 
     def tags(self, st: GovernanceState) -> None:
         """The tag ontology and every assignment (needs the catalog's columns)."""
