@@ -274,12 +274,10 @@ class _Loader:
     def catalog(self, st: GovernanceState) -> None:
         """Accounts, principals, admins, databases, tables, columns, locations."""
         self._small_catalog(st)
-        for tid, info in self._tables(None).items():
-            st.tables[tid] = info
+        st.tables = self._tables(None, st.column_owner)
+        for tid, info in st.tables.items():
             st.table_by_name[(info.database_id, info.name)] = tid
             st.tables_of_db[info.database_id].append(tid)
-            for cid, name in zip(info.column_ids, info.columns, strict=True):
-                st.column_owner[cid] = (tid, name)
 
     def catalog_added(self, st: GovernanceState, previous: GovernanceState) -> int | None:
         """The catalog after inserts only (new tables, columns, databases, principals).
@@ -311,7 +309,7 @@ class _Loader:
         copied: set[int] = set()  # lists of tables_of_db copied before appending
         ordered = sorted(changed)
         for i in range(0, len(ordered), 500):
-            for tid, info in self._tables(ordered[i : i + 500]).items():
+            for tid, info in self._tables(ordered[i : i + 500], st.column_owner).items():
                 st.tables[tid] = info
                 if tid not in old:
                     st.table_by_name[(info.database_id, info.name)] = tid
@@ -321,8 +319,6 @@ class _Loader:
                             st.tables_of_db.get(info.database_id, ())
                         )
                     st.tables_of_db[info.database_id].append(tid)
-                for cid, name in zip(info.column_ids, info.columns, strict=True):
-                    st.column_owner[cid] = (tid, name)
         return len(changed)
 
     def _small_catalog(self, st: GovernanceState) -> None:
@@ -352,8 +348,11 @@ class _Loader:
         for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
             st.locations[lid] = (account, uri)
 
-    def _tables(self, ids: Sequence[int] | None) -> dict[int, TableInfo]:
-        """Tables with their columns in order: all of them, or those with ``ids``."""
+    def _tables(
+        self, ids: Sequence[int] | None, column_owner: dict[int, tuple[int, str]]
+    ) -> dict[int, TableInfo]:
+        """Tables with their columns in order: all of them, or those with ``ids``; each
+        column's (table id, name) goes into ``column_owner``."""
         rows = self._rows
         col_query = select(
             ColumnRow.id,
@@ -377,6 +376,7 @@ class _Loader:
         cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
         for cid, tid, pos, name, ctype, fid in rows(col_query):
             cols[tid].append((pos, name, cid, ctype, fid))
+            column_owner[cid] = (tid, name)
         out: dict[int, TableInfo] = {}
         for tid, dbid, name, creator, location, iceberg_id in rows(table_query):
             ordered = sorted(cols.get(tid, ()))
