@@ -188,3 +188,21 @@ def test_a_contract_with_an_unusable_tag_value_changes_nothing(
         steward.products.publish(str(contract), database="banking")
     assert steward.tags.list() == []  # no key created before the bad one was found
     assert steward.products.list() == []
+
+
+def test_approval_that_cannot_complete_grants_nothing(world: meshlake.Mesh) -> None:
+    steward, analyst = world.session(STEWARD), world.session(ANALYST)
+    steward.products.publish(DEMO, database="banking")
+    req = analyst.access.request("credit_card", ["SELECT"], "train a model")
+    consumer_admin = world.session("consumer/admin")
+    consumer_admin.catalog.create_database("rl_banking")  # squats the link's name
+    consumer_admin.catalog.create_table("rl_banking", "t", {"x": "bigint"}, [[1]])
+    with pytest.raises(ConflictError, match="not a link"):
+        steward.access.approve(req.id)
+    assert steward.access.get(req.id).state == "PENDING"
+    assert consumer_admin.list_permissions() == []  # the consumer account received nothing
+    assert not analyst.decide("DESCRIBE", meshlake.Database("rl_banking"))
+    world.session("root").accounts.set_admins("consumer", [])
+    with pytest.raises(InvalidInputError, match="no admin"):
+        steward.access.approve(req.id)
+    assert steward.list_permissions(principal="consumer") == []

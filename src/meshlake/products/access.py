@@ -219,6 +219,27 @@ class AccessAPI(ServiceBase):
             raise InvalidInputError(f"account {account} has no admin to accept the share")
         return admins[0]
 
+    def _check_link(self, consumer: str, link: str, req: AccessRequest) -> bool:
+        """Whether the consumer's link to the product's database exists already.
+
+        Raises:
+            ConflictError: ``link`` names something else in the consumer account.
+        """
+        st = self.state()
+        db_id = st.db_by_name.get((consumer, link))
+        if db_id is None:
+            return False
+        db = st.databases[db_id]
+        if not db.is_link or (db.link_account, db.link_database) != (
+            req.table_account,
+            req.database,
+        ):
+            raise ConflictError(
+                f"account {consumer} has a database {link} that is not a link to "
+                f"{req.table_account}.{req.database}: rename it, then approve again"
+            )
+        return True
+
     def _resource(self, req: AccessRequest) -> Table:
         return Table(req.database, req.table, columns=req.columns, account=req.table_account)
 
@@ -235,12 +256,15 @@ class AccessAPI(ServiceBase):
         if consumer == req.owner_account:
             owner_grants.grant(req.for_principal, self._resource(req), perms)
         else:
-            owner_grants.grant(consumer, self._resource(req), perms, grantable=perms)
+            # Everything that can be checked is checked before the first grant is written:
+            # the steps below commit one by one (each re-grant needs the previous one).
             admin = self._consumer_admin(consumer)
+            link = link_name(req.database)
+            link_exists = self._check_link(consumer, link, req)
+            owner_grants.grant(consumer, self._resource(req), perms, grantable=perms)
             c_grants = GrantsAPI(self.rt, admin)
             c_grants.grant(req.for_principal, self._resource(req), perms)
-            link = link_name(req.database)
-            if (consumer, link) not in self.state().db_by_name:
+            if not link_exists:
                 CatalogAPI(self.rt, admin).create_resource_link(
                     link, account=req.table_account, database=req.database
                 )
