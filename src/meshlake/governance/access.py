@@ -23,6 +23,7 @@ from meshlake.governance.tags import (
     expression_matches,
     matching_columns,
     may_match,
+    may_match_in_database,
     table_tags,
 )
 
@@ -246,8 +247,24 @@ def _table_grants(st: GovernanceState, grantee: str, table_id: int) -> list[Gran
     out += idx.get(("table_wildcard", t.database_id), ())
     for fid in st.filters_of_table.get(table_id, ()):
         out += idx.get(("filter", fid), ())
-    out += idx.get(("tag_policy", 0), ())
+    out += _tag_policies_for_database(st, grantee, t.database_id)
     return out
+
+
+def _tag_policies_for_database(
+    st: GovernanceState, grantee: str, db_id: int
+) -> tuple[GrantInfo, ...]:
+    """A grantee's table tag policies that may match some table of the database (cached)."""
+    key = ("dbtp", grantee, db_id)
+    cached: tuple[GrantInfo, ...] | None = st.cache.get(key)
+    if cached is None:
+        cached = tuple(
+            g
+            for g in grants_index(st, grantee).get(("tag_policy", 0), ())
+            if g.spec.get("type") == "TABLE" and may_match_in_database(st, db_id, _expr(g))
+        )
+        st.cache[key] = cached
+    return cached
 
 
 def account_table_access(st: GovernanceState, account: str, table_id: int) -> Access:

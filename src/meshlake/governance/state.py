@@ -251,7 +251,9 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
 DELTA_TABLES = 2000
 """Above this many new or grown tables, a catalog reload reads everything."""
 
-TAG_DERIVED_CACHES = frozenset({"ttags", "okeys", "tsummary", "dbtagindex", "xdbs", "created_dbs"})
+TAG_DERIVED_CACHES = frozenset(
+    {"ttags", "okeys", "tsummary", "dbsummary", "dbtagindex", "xdbs", "created_dbs"}
+)
 """Cache entries that depend only on the catalog and the tags (kept across grant changes)."""
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "expression_matches",
     "matching_columns",
     "may_match",
+    "may_match_in_database",
     "table_tags",
 ]
 
@@ -134,6 +135,42 @@ def _database_tag_index(st: GovernanceState) -> dict[int, dict[str, frozenset[in
                     add(key_id, value, db_id)
     cached = {k: {v: frozenset(d) for v, d in by.items()} for k, by in index.items()}
     st.cache[key] = cached
+    return cached
+
+
+def may_match_in_database(st: GovernanceState, db_id: int, expression: Expression) -> bool:
+    """False when ``expression`` can match no table (nor column) of the database.
+
+    Checked once per (grantee, database) so that a principal's tag policies that cannot reach
+    a database are not tried on each of its tables.
+    """
+    summary = _database_summary(st, db_id)
+    for key_id, values in expression:
+        present = summary.get(key_id)
+        if present is None:
+            return False
+        if WILDCARD not in values and present.isdisjoint(values):
+            return False
+    return True
+
+
+def _database_summary(st: GovernanceState, db_id: int) -> dict[int, frozenset[str]]:
+    """Every value each tag key takes on a database's tables or their columns (cached)."""
+    key = ("dbsummary", db_id)
+    cached: dict[int, frozenset[str]] | None = st.cache.get(key)
+    if cached is None:
+        # the database's own tags, and every table's and column's own tags: inherited values
+        # come from these, so no per-table inheritance is needed
+        values: dict[int, set[str]] = {k: {v} for k, v in st.db_tags.get(db_id, {}).items()}
+        table_tags, column_tags = st.table_tags, st.column_tags
+        for tid in st.tables_of_db.get(db_id, ()):
+            for k, v in table_tags.get(tid, {}).items():
+                values.setdefault(k, set()).add(v)
+            for tags in column_tags.get(tid, {}).values():
+                for k, v in tags.items():
+                    values.setdefault(k, set()).add(v)
+        cached = {k: frozenset(v) for k, v in values.items()}
+        st.cache[key] = cached
     return cached
 
 
