@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from meshlake.governance.permissions import ALL, DESCRIBE, SELECT, expand_all
 from meshlake.governance.policy import RowRule
@@ -80,11 +79,7 @@ class Access:
         stay proportional to the distinct sets, not to the pairs. A compacted access is
         read-only (its sets are frozensets).
         """
-        interned: dict[Any, Any] = st.cache.setdefault(("interned",), {})
-
-        def share(value: Any) -> Any:
-            return interned.setdefault(value, value)
-
+        share = st.intern
         self.perms = share(frozenset(self.perms))
         self.grantable = share(frozenset(self.grantable))
         self.grant_columns = share(frozenset(self.grant_columns))
@@ -112,16 +107,14 @@ class Access:
 
 
 def grants_index(st: GovernanceState, grantee: str) -> dict[tuple[str, int], list[GrantInfo]]:
-    """A grantee's grants keyed by (kind, target id); tag policies under ("tag_policy", 0)."""
-    key = ("gidx", grantee)
-    idx = st.cache.get(key)
-    if idx is None:
-        idx = {}
-        for g in st.grants_by_grantee.get(grantee, ()):
-            target = 0 if g.kind == "tag_policy" else g.target_id
-            idx.setdefault((g.kind, target), []).append(g)
-        st.cache[key] = idx
-    return idx
+    """A grantee's grants keyed by (kind, target id); tag policies under ("tag_policy", 0).
+
+    Built with the state (one pass over the grants while they load), not per first call.
+    """
+    return st.grants_index.get(grantee, _NO_GRANTS)
+
+
+_NO_GRANTS: dict[tuple[str, int], list[GrantInfo]] = {}
 
 
 def _intersect_rule(a: RowRule, b: RowRule) -> RowRule:

@@ -160,6 +160,8 @@ class GovernanceState:
     locations: dict[int, tuple[str, str]] = field(default_factory=dict)
     grants_by_grantee: dict[str, list[GrantInfo]] = field(default_factory=dict)
     grants_by_id: dict[int, GrantInfo] = field(default_factory=dict)
+    # per grantee, its grants by (kind, target id); tag policies under ("tag_policy", 0)
+    grants_index: dict[str, dict[tuple[str, int], list[GrantInfo]]] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)  # group -> version it last changed
     reloaded: tuple[str, ...] = ()  # the groups this load read from the store
@@ -215,6 +217,15 @@ class GovernanceState:
         return st
 
     # ---------------------------------------------------------------- lookups
+    def intern(self, value: Any) -> Any:
+        """One shared instance per distinct (hashable, immutable) value, per state.
+
+        Cached decisions repeat the same small sets over and over; sharing them keeps memory
+        and the garbage collector's work proportional to the distinct values.
+        """
+        interned: dict[Any, Any] = self.cache.setdefault(("interned",), {})
+        return interned.setdefault(value, value)
+
     def is_admin(self, principal: str, account: str) -> bool:
         """True when ``principal`` is an admin of ``account``."""
         return principal in self.admins.get(account, frozenset())
@@ -244,7 +255,7 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "tags": ("tag_keys", "tag_key_by_name", "db_tags", "table_tags", "column_tags"),
     "filters": ("filters", "filter_by_name", "filters_of_table"),
-    "grants": ("grants_by_grantee", "grants_by_id"),
+    "grants": ("grants_by_grantee", "grants_by_id", "grants_index"),
 }
 """The state's fields, by the governance group whose store tables they come from."""
 
@@ -456,6 +467,7 @@ class _Loader:
         """Every grant, by grantee and by id."""
         rows, js = self._rows, self._js
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
+        index: dict[str, dict[tuple[str, int], list[GrantInfo]]] = defaultdict(dict)
         interned: dict[Any, Any] = {}
         for g in rows(
             select(
@@ -487,4 +499,7 @@ class _Loader:
             )
             by_grantee[ginfo.grantee].append(ginfo)
             st.grants_by_id[ginfo.id] = ginfo
+            target = 0 if ginfo.kind == "tag_policy" else ginfo.target_id
+            index[ginfo.grantee].setdefault((ginfo.kind, target), []).append(ginfo)
         st.grants_by_grantee = dict(by_grantee)
+        st.grants_index = dict(index)

@@ -183,7 +183,7 @@ def _tag_summary(st: GovernanceState, table_id: int) -> dict[int, frozenset[str]
         for tags in st.column_tags.get(table_id, {}).values():
             for k, v in tags.items():
                 values.setdefault(k, set()).add(v)
-        cached = {k: frozenset(v) for k, v in values.items()}
+        cached = {k: st.intern(frozenset(v)) for k, v in values.items()}
         st.cache[key] = cached
     return cached
 
