@@ -41,6 +41,35 @@ def _text(column: Any) -> Any:
     return cast(column, Text)
 
 
+def _database_tag_values(st: GovernanceState) -> dict[int, dict[int, frozenset[str]]]:
+    """Per database, every value each tag key takes on it, its tables or their columns.
+
+    Built with the tags, so that narrowing a principal's tag policies to a database (rule 14)
+    never pays for it on a request. Inherited values come from these same assignments.
+    """
+    out: dict[int, dict[int, set[str]]] = defaultdict(dict)
+    for db_id, tags in st.db_tags.items():
+        for k, v in tags.items():
+            out[db_id].setdefault(k, set()).add(v)
+    tables = st.tables
+    for tid, tags in st.table_tags.items():
+        if tid in tables:
+            values = out[tables[tid].database_id]
+            for k, v in tags.items():
+                values.setdefault(k, set()).add(v)
+    for tid, columns in st.column_tags.items():
+        if tid in tables:
+            values = out[tables[tid].database_id]
+            for tags in columns.values():
+                for k, v in tags.items():
+                    values.setdefault(k, set()).add(v)
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return {
+        db: {k: shared.setdefault(frozenset(v), frozenset(v)) for k, v in by_key.items()}
+        for db, by_key in out.items()
+    }
+
+
 def _expression(spec: dict[str, Any]) -> tuple[tuple[int, tuple[str, ...]], ...]:
     """A tag policy's expression as (key id, values) pairs."""
     return tuple((int(k), tuple(v)) for k, v in spec.get("expression", []))
@@ -154,6 +183,7 @@ class GovernanceState:
     db_tags: dict[int, dict[int, str]] = field(default_factory=dict)
     table_tags: dict[int, dict[int, str]] = field(default_factory=dict)
     column_tags: dict[int, dict[str, dict[int, str]]] = field(default_factory=dict)
+    db_tag_values: dict[int, dict[int, frozenset[str]]] = field(default_factory=dict)
     filters: dict[int, FilterInfo] = field(default_factory=dict)
     filter_by_name: dict[tuple[int, str], int] = field(default_factory=dict)
     filters_of_table: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
@@ -253,7 +283,14 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "column_owner",
         "locations",
     ),
-    "tags": ("tag_keys", "tag_key_by_name", "db_tags", "table_tags", "column_tags"),
+    "tags": (
+        "tag_keys",
+        "tag_key_by_name",
+        "db_tags",
+        "table_tags",
+        "column_tags",
+        "db_tag_values",
+    ),
     "filters": ("filters", "filter_by_name", "filters_of_table"),
     "grants": ("grants_by_grantee", "grants_by_id", "grants_index"),
 }
@@ -262,9 +299,7 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
 DELTA_TABLES = 2000
 """Above this many new or grown tables, a catalog reload reads everything."""
 
-TAG_DERIVED_CACHES = frozenset(
-    {"ttags", "okeys", "tsummary", "dbsummary", "dbtagindex", "xdbs", "created_dbs"}
-)
+TAG_DERIVED_CACHES = frozenset({"ttags", "okeys", "tsummary", "xdbs", "created_dbs"})
 """Cache entries that depend only on the catalog and the tags (kept across grant changes)."""
 
 
@@ -433,6 +468,7 @@ class _Loader:
             elif target in st.column_owner:
                 tid, cname = st.column_owner[target]
                 st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
+        st.db_tag_values = _database_tag_values(st)
 
     def filters(self, st: GovernanceState) -> None:
         """Data filters."""

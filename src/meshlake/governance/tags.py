@@ -93,48 +93,15 @@ def candidate_databases(st: GovernanceState, expression: Expression) -> frozense
     """
     key = ("xdbs", expression)
     cached: frozenset[int] | None = st.cache.get(key)
-    if cached is not None:
-        return cached
-    index = _database_tag_index(st)
-    found: frozenset[int] | None = None
-    for key_id, values in expression:
-        by_value = index.get(key_id, {})
-        if WILDCARD in values:
-            dbs = frozenset().union(*by_value.values())
-        else:
-            dbs = frozenset().union(*(by_value.get(v, frozenset()) for v in values))
-        found = dbs if found is None else found & dbs
-    result = found if found is not None else frozenset(st.databases)
-    st.cache[key] = result
-    return result
-
-
-def _database_tag_index(st: GovernanceState) -> dict[int, dict[str, frozenset[int]]]:
-    """Per tag key and value, the databases where it is set at any level (cached per state)."""
-    key = ("dbtagindex",)
-    cached: dict[int, dict[str, frozenset[int]]] | None = st.cache.get(key)
-    if cached is not None:
-        return cached
-    index: dict[int, dict[str, set[int]]] = {}
-
-    def add(key_id: int, value: str, db_id: int) -> None:
-        index.setdefault(key_id, {}).setdefault(value, set()).add(db_id)
-
-    for db_id, tags in st.db_tags.items():
-        for key_id, value in tags.items():
-            add(key_id, value, db_id)
-    for tid, tags in st.table_tags.items():
-        if tid in st.tables:
-            for key_id, value in tags.items():
-                add(key_id, value, st.tables[tid].database_id)
-    for tid, columns in st.column_tags.items():
-        if tid in st.tables:
-            db_id = st.tables[tid].database_id
-            for tags in columns.values():
-                for key_id, value in tags.items():
-                    add(key_id, value, db_id)
-    cached = {k: {v: frozenset(d) for v, d in by.items()} for k, by in index.items()}
-    st.cache[key] = cached
+    if cached is None:
+        cached = (
+            frozenset(
+                db_id for db_id in st.db_tag_values if may_match_in_database(st, db_id, expression)
+            )
+            if expression
+            else frozenset(st.databases)
+        )
+        st.cache[key] = cached
     return cached
 
 
@@ -155,23 +122,8 @@ def may_match_in_database(st: GovernanceState, db_id: int, expression: Expressio
 
 
 def _database_summary(st: GovernanceState, db_id: int) -> dict[int, frozenset[str]]:
-    """Every value each tag key takes on a database's tables or their columns (cached)."""
-    key = ("dbsummary", db_id)
-    cached: dict[int, frozenset[str]] | None = st.cache.get(key)
-    if cached is None:
-        # the database's own tags, and every table's and column's own tags: inherited values
-        # come from these, so no per-table inheritance is needed
-        values: dict[int, set[str]] = {k: {v} for k, v in st.db_tags.get(db_id, {}).items()}
-        table_tags, column_tags = st.table_tags, st.column_tags
-        for tid in st.tables_of_db.get(db_id, ()):
-            for k, v in table_tags.get(tid, {}).items():
-                values.setdefault(k, set()).add(v)
-            for tags in column_tags.get(tid, {}).values():
-                for k, v in tags.items():
-                    values.setdefault(k, set()).add(v)
-        cached = {k: frozenset(v) for k, v in values.items()}
-        st.cache[key] = cached
-    return cached
+    """Every value each tag key takes on a database, its tables or their columns."""
+    return st.db_tag_values.get(db_id, {})
 
 
 def _tag_summary(st: GovernanceState, table_id: int) -> dict[int, frozenset[str]]:
