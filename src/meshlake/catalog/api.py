@@ -451,6 +451,17 @@ class CatalogAPI(ServiceBase):
         self._require_table_perm(rt, "ALTER")
         for f in schema:
             check_name("column", f.name)
+        if len({f.name.lower() for f in schema}) != len(schema):
+            raise InvalidInputError("column names must be unique (case-insensitively)")
+        existing = {c.lower(): c for c in rt.table.columns}
+        for f in schema:
+            known = existing.get(f.name.lower())
+            if known is not None and known != f.name:
+                # SQL resolves names case-insensitively: two such columns could not be read,
+                # and a policy naming one would be applied to both
+                raise InvalidInputError(
+                    f"column {f.name} differs only in case from column {known}: use {known}"
+                )
         self.rt.tables.evolve(rt.table.iceberg_id, schema)
         self._sync_columns(rt, "alter_table")
         return self.get_table(database, name, account)
@@ -464,8 +475,9 @@ class CatalogAPI(ServiceBase):
             raise NotFoundError(f"column {old} not found in {database}.{name}")
         check_name("column", new)
         self._require_table_perm(rt, "ALTER")
-        if new in rt.table.columns:
-            raise ConflictError(f"column {new} already exists in {database}.{name}")
+        clash = next((c for c in rt.table.columns if c.lower() == new.lower() and c != old), None)
+        if clash is not None:  # names are case-insensitive in SQL
+            raise ConflictError(f"column {clash} already exists in {database}.{name}")
         self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
         self._sync_columns(rt, "rename_column")
         return self.get_table(database, name, account)
