@@ -89,3 +89,22 @@ def test_errors_do_not_reveal_the_spelling_of_invisible_tables(world: meshlake.M
         world.session("p/v").query("SELECT * FROM sales.secretplans")
     assert "SecretPlans" not in str(info.value)
     assert admin.query("SELECT x FROM sales.secretplans").rows() == [(1,)]
+
+
+def test_a_query_that_is_not_text_is_refused_and_not_recorded(world: meshlake.Mesh) -> None:
+    analyst = world.session("p/u")
+    before = len(analyst.queries.list())
+    for sql in (None, 42, b"SELECT 1"):
+        with pytest.raises(meshlake.InvalidQueryError, match="SQL text"):
+            analyst.query(sql)  # type: ignore[arg-type]
+    assert len(analyst.queries.list()) == before
+
+
+def test_result_locations_must_be_local(world: meshlake.Mesh) -> None:
+    admin = world.session("p/admin")
+    version = world.runtime.store.version()
+    with pytest.raises(meshlake.InvalidInputError, match="not a local folder"):
+        admin.queries.create_workgroup("remote", result_location="s3://bucket/results")
+    assert world.runtime.store.version() == version
+    with pytest.raises(meshlake.NotFoundError):
+        admin.queries.workgroup("remote")

@@ -23,6 +23,7 @@ from meshlake.errors import (
     ConflictError,
     ExpiredError,
     InvalidInputError,
+    InvalidQueryError,
     MeshError,
     NotFoundError,
 )
@@ -155,6 +156,11 @@ class QueryAPI(ServiceBase):
         loc = (
             normalize_location(result_location) if result_location else self._default_location(name)
         )
+        if not loc.startswith("file://"):
+            raise InvalidInputError(
+                f"result location {loc} is not a local folder: results are stored as local "
+                "Parquet files in this version; give an absolute path or a file:// URI"
+            )
         st = self.state()
         if not st.is_admin(self.principal, self.account):
             raise AccessDeniedError(f"only admins of {self.account} may create workgroups")
@@ -200,6 +206,8 @@ class QueryAPI(ServiceBase):
         Raises:
             InvalidQueryError, NotFoundError, AccessDeniedError: see the query layer.
         """
+        if not isinstance(sql, str):
+            raise InvalidQueryError(f"the query must be SQL text, not {type(sql).__name__}")
         if self.principal == ROOT:
             raise AccessDeniedError("the mesh root reads no data: act as a principal")
         wg = self.workgroup(workgroup)
