@@ -243,3 +243,18 @@ def test_same_answer_as_plain_duckdb(
 ) -> None:
     """With full access, governed SQL answers exactly like DuckDB over the same data."""
     assert rows(catalog, engine, sql) == plain.sql(sql).fetchall()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + "(" * 3000 + "1" + ")" * 3000,
+        "SELECT * FROM " + "(SELECT * FROM " * 300 + "people" + ") x" * 300,
+    ],
+    ids=["parentheses", "subqueries"],
+)
+def test_absurdly_deep_queries_are_query_errors(
+    catalog: FakeCatalog, engine: DuckDBEngine, sql: str
+) -> None:
+    with pytest.raises(InvalidQueryError, match="nested too deeply"):
+        run_query(catalog, sql, database="db", engine=engine)

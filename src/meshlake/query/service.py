@@ -13,15 +13,16 @@ pays only catalog resolution, scan planning, view creation and execution.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlglot import exp
 
-from meshlake.errors import AccessDeniedError, NotFoundError
+from meshlake.errors import AccessDeniedError, InvalidQueryError, NotFoundError
 from meshlake.governance.policy import TableRef
 from meshlake.query.analyze import parse_query, verify_rewritten
 from meshlake.query.columns import read_columns
@@ -206,6 +207,18 @@ def _analyzed_text(
     return analyzed.transform(back).sql(dialect=dialect)
 
 
+@contextlib.contextmanager
+def _bounded_depth() -> Iterator[None]:
+    """Turn the analysis running out of Python stack (thousands of nested parentheses or
+    subqueries) into the query error it is."""
+    try:
+        yield
+    except RecursionError:
+        raise InvalidQueryError(
+            "the query is nested too deeply to analyse: flatten its expressions or subqueries"
+        ) from None
+
+
 def _default_engine() -> Engine:
     global _ENGINE
     if _ENGINE is None:
@@ -253,7 +266,8 @@ def run_query(
     """
     engine = engine or _default_engine()
     start = time.perf_counter()
-    parsed = parse_query(sql, dialect)
+    with _bounded_depth():
+        parsed = parse_query(sql, dialect)
     parsed_at = time.perf_counter()
     resolved = _resolve(catalog, parsed.tables, database)
     sources: _Sources = tuple(
@@ -262,7 +276,8 @@ def run_query(
     for ref, visible in sources:
         if not visible:
             raise NotFoundError(f"table {ref.name} has no columns you can read")
-    plan = plan_query(sql, dialect, sources, engine.dialect, database)
+    with _bounded_depth():
+        plan = plan_query(sql, dialect, sources, engine.dialect, database)
     scans: list[GovernedScan] = []
     reads: list[TableRead] = []
     for (ref, visible), (_, view) in zip(sources, plan.views, strict=True):
