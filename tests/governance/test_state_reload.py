@@ -145,3 +145,35 @@ def test_a_column_added_by_schema_evolution_is_read_with_its_table(mesh: meshlak
         "score",
     ]
     assert mesh.session("p/bob").query("SELECT * FROM db.t").to_arrow().column_names == ["id"]
+
+
+def test_a_grant_change_reads_only_the_grants_it_wrote(mesh: meshlake.Mesh) -> None:
+    admin = _world(mesh)
+    admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT", "DESCRIBE"])
+    admin.grant("p/bob", meshlake.Table("db", "t"), ["SELECT"])
+    _state(mesh)
+    admin.grant("p/ann", meshlake.Table("db", "t"), ["ALTER"])  # widens ann's grant row
+    st = _state(mesh)
+    assert st.reloaded == ("grants",) and st.grants_read == 1
+    assert mesh.session("p/ann").decide("ALTER", meshlake.Table("db", "t"))
+    admin.revoke("p/ann", meshlake.Table("db", "t"), ["ALTER"])  # narrows it again
+    assert _state(mesh).grants_read == 1
+    assert not mesh.session("p/ann").decide("ALTER", meshlake.Table("db", "t"))
+    assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
+    admin.revoke("p/bob", meshlake.Table("db", "t"), ["SELECT"])  # deletes bob's row
+    st = _state(mesh)
+    assert st.grants_read == 0 and "p/bob" not in st.grants_by_grantee
+    assert not mesh.session("p/bob").decide("SELECT", meshlake.Table("db", "t"))
+
+
+def test_grants_written_by_another_process_are_read(mesh: meshlake.Mesh) -> None:
+    admin = _world(mesh)
+    _state(mesh)
+    other = meshlake.connect(mesh.home, catalog_url=mesh.settings.catalog_url)
+    try:
+        other.session("p/admin").grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
+    finally:
+        other.close()
+    st = _state(mesh)
+    assert st.reloaded == ("grants",) and st.grants_read == 1
+    assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))

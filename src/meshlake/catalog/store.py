@@ -23,11 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from meshlake.catalog.models import MetaRow
+from meshlake.catalog.models import PENDING_VERSION, GrantRow, MetaRow
 from meshlake.errors import StorageError
 
 __all__ = ["CatalogStore", "normalize_url"]
@@ -211,7 +211,15 @@ class CatalogStore:
         else:
             version = int(row.value) + 1
             row.value = str(version)
-        for group in sorted(changed_groups(written)):
+        groups = changed_groups(written)
+        if "grants" in groups:  # stamp this transaction's grants with its version
+            session.execute(
+                update(GrantRow)
+                .where(GrantRow.changed_version == PENDING_VERSION)
+                .values(changed_version=version)
+                .execution_options(synchronize_session=False)
+            )
+        for group in sorted(groups):
             key = CHANGED_PREFIX + group
             mark = session.get(MetaRow, key)
             if mark is None:

@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import (
+    PENDING_VERSION,
     AccountAdminRow,
     AccountRow,
     ColumnRow,
@@ -68,6 +69,14 @@ def _database_tag_values(st: GovernanceState) -> dict[int, dict[int, frozenset[s
         db: {k: shared.setdefault(frozenset(v), frozenset(v)) for k, v in by_key.items()}
         for db, by_key in out.items()
     }
+
+
+def _index(grants: Sequence[GrantInfo]) -> dict[tuple[str, int], list[GrantInfo]]:
+    """One grantee's grants by (kind, target id); tag policies under ("tag_policy", 0)."""
+    index: dict[tuple[str, int], list[GrantInfo]] = {}
+    for g in grants:
+        index.setdefault((g.kind, 0 if g.kind == "tag_policy" else g.target_id), []).append(g)
+    return index
 
 
 def _expression(spec: dict[str, Any]) -> tuple[tuple[int, tuple[str, ...]], ...]:
@@ -196,6 +205,7 @@ class GovernanceState:
     marks: dict[str, int] = field(default_factory=dict)  # group -> version it last changed
     reloaded: tuple[str, ...] = ()  # the groups this load read from the store
     tables_read: int | None = None  # tables read when only new catalog rows were (None: all)
+    grants_read: int | None = None  # grants read when only changed ones were (None/-1: all)
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -239,6 +249,13 @@ class GovernanceState:
                 and marks.get(REWRITE_MARK) == previous.marks.get(REWRITE_MARK)
             ):
                 st.tables_read = loader.catalog_added(st, previous)
+            elif (
+                group == "grants"
+                and previous is not None
+                and previous.marks.get("grants") is not None
+                and marks.get(REWRITE_MARK) == previous.marks.get(REWRITE_MARK)
+            ):
+                st.grants_read = loader.grants_changed(st, previous, previous.marks["grants"])
             else:
                 getattr(loader, group)(st)
         if previous is not None and {"catalog", "tags"} <= reuse:
@@ -295,6 +312,9 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
     "grants": ("grants_by_grantee", "grants_by_id", "grants_index"),
 }
 """The state's fields, by the governance group whose store tables they come from."""
+
+DELTA_GRANTS = 5000
+"""Above this many written or revoked grants, a grants reload reads them all."""
 
 DELTA_TABLES = 2000
 """Above this many new or grown tables, a catalog reload reads everything."""
@@ -500,42 +520,90 @@ class _Loader:
             st.filters_of_table[finfo.table_id].append(finfo.id)
 
     def grants(self, st: GovernanceState) -> None:
-        """Every grant, by grantee and by id."""
-        rows, js = self._rows, self._js
+        """Every grant, by grantee and by id (in id order)."""
+        infos = self._grant_infos(self._grant_query().order_by(GrantRow.id))
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
-        index: dict[str, dict[tuple[str, int], list[GrantInfo]]] = defaultdict(dict)
-        interned: dict[Any, Any] = {}
-        for g in rows(
-            select(
-                GrantRow.id,
-                GrantRow.grantee,
-                GrantRow.kind,
-                GrantRow.target_account,
-                GrantRow.target_id,
-                _text(GrantRow.spec),
-                _text(GrantRow.permissions),
-                _text(GrantRow.grantable),
-                GrantRow.grantor,
-                GrantRow.bounded,
-            )
-        ):
-            spec = js(g[5]) or {}
-            ginfo = GrantInfo(
-                g[0],
-                g[1],
-                g[2],
-                g[3],
-                g[4],
-                dict(spec),
-                _share(interned, g[6], lambda t: frozenset(js(t) or ())),
-                _share(interned, g[7], lambda t: frozenset(js(t) or ())),
-                g[8],
-                bool(g[9]),
-                _share(interned, ("expr", g[5]), lambda key: _expression(js(key[1]) or {})),
-            )
-            by_grantee[ginfo.grantee].append(ginfo)
-            st.grants_by_id[ginfo.id] = ginfo
-            target = 0 if ginfo.kind == "tag_policy" else ginfo.target_id
-            index[ginfo.grantee].setdefault((ginfo.kind, target), []).append(ginfo)
+        for info in infos:
+            by_grantee[info.grantee].append(info)
+            st.grants_by_id[info.id] = info
         st.grants_by_grantee = dict(by_grantee)
-        st.grants_index = dict(index)
+        st.grants_index = {grantee: _index(gs) for grantee, gs in by_grantee.items()}
+
+    def grants_changed(self, st: GovernanceState, previous: GovernanceState, since: int) -> int:
+        """The grants after changes: the previous snapshot's, minus the revoked ones (ids
+        gone), with the ones written since version ``since`` read again.
+
+        Returns:
+            How many grants were read, or -1 when so many changed that all were read.
+        """
+        ids = set(self._conn.scalars(select(GrantRow.id)))
+        query = self._grant_query().where(
+            or_(GrantRow.changed_version > since, GrantRow.changed_version == PENDING_VERSION)
+        )
+        changed = self._grant_infos(query.order_by(GrantRow.id))
+        gone = previous.grants_by_id.keys() - ids
+        if len(changed) + len(gone) > DELTA_GRANTS:
+            self.grants(st)
+            return -1
+        touched = {g.id for g in changed} | gone
+        st.grants_by_id = {i: g for i, g in previous.grants_by_id.items() if i not in gone}
+        grantees = {previous.grants_by_id[i].grantee for i in gone}
+        for info in changed:
+            old = previous.grants_by_id.get(info.id)
+            if old is not None:
+                grantees.add(old.grantee)
+            grantees.add(info.grantee)
+            st.grants_by_id[info.id] = info
+        st.grants_by_grantee = dict(previous.grants_by_grantee)
+        st.grants_index = dict(previous.grants_index)
+        fresh: dict[str, list[GrantInfo]] = defaultdict(list)
+        for info in changed:
+            fresh[info.grantee].append(info)
+        for grantee in grantees:
+            kept = [g for g in previous.grants_by_grantee.get(grantee, ()) if g.id not in touched]
+            merged = sorted(kept + fresh.get(grantee, []), key=lambda g: g.id)
+            if merged:
+                st.grants_by_grantee[grantee] = merged
+                st.grants_index[grantee] = _index(merged)
+            else:
+                st.grants_by_grantee.pop(grantee, None)
+                st.grants_index.pop(grantee, None)
+        return len(changed)
+
+    @staticmethod
+    def _grant_query() -> Any:
+        return select(
+            GrantRow.id,
+            GrantRow.grantee,
+            GrantRow.kind,
+            GrantRow.target_account,
+            GrantRow.target_id,
+            _text(GrantRow.spec),
+            _text(GrantRow.permissions),
+            _text(GrantRow.grantable),
+            GrantRow.grantor,
+            GrantRow.bounded,
+        )
+
+    def _grant_infos(self, query: Any) -> list[GrantInfo]:
+        js = self._js
+        interned: dict[Any, Any] = {}
+        out = []
+        for g in self._rows(query):
+            spec = js(g[5]) or {}
+            out.append(
+                GrantInfo(
+                    g[0],
+                    g[1],
+                    g[2],
+                    g[3],
+                    g[4],
+                    dict(spec),
+                    _share(interned, g[6], lambda t: frozenset(js(t) or ())),
+                    _share(interned, g[7], lambda t: frozenset(js(t) or ())),
+                    g[8],
+                    bool(g[9]),
+                    _share(interned, ("expr", g[5]), lambda key: _expression(js(key[1]) or {})),
+                )
+            )
+        return out
