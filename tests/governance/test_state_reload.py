@@ -167,7 +167,7 @@ def test_a_grant_change_reads_only_the_grants_it_wrote(mesh: meshlake.Mesh) -> N
 
 
 def test_grants_written_by_another_process_are_read(mesh: meshlake.Mesh) -> None:
-    admin = _world(mesh)
+    _world(mesh)
     _state(mesh)
     other = meshlake.connect(mesh.home, catalog_url=mesh.settings.catalog_url)
     try:
