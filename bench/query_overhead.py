@@ -21,7 +21,7 @@ Medians, p99, ratios, the time by phase and the uncached sqlglot cost go to
 ``bench/README.md`` under ``## query_overhead`` (rendered by ``query_overhead_report.py``;
 other sections are left alone).
 
-    python bench/query_overhead.py                       # 10M rows, 7 / 25 rounds
+    python bench/query_overhead.py                       # 10M rows, 11 / 41 rounds
     python bench/query_overhead.py --rows 1000000 --runs 5 --lookup-runs 9 --no-readme
 """
 
@@ -204,8 +204,7 @@ class PhaseClock:
 
     STEPS = {
         "workgroup": "workgroup",
-        "_store_result": "result Parquet",
-        "_record_success": "record + audit",
+        "_record_success": "record + audit + result file",
     }
 
     def __init__(self, session: meshlake.Session) -> None:
@@ -221,7 +220,7 @@ class PhaseClock:
                 return fn(*args, **kwargs)
             finally:
                 self.last[self.STEPS[step]] = (time.perf_counter() - start) * 1000
-                if step == "_store_result":
+                if step == "_record_success":
                     self.last["engine"] = args[2].timings.total_ms  # the QueryOutcome
 
         return timed
@@ -331,8 +330,8 @@ def uncached_planning_ms(fx: Fixture, query: Query, who: str, runs: int = 5) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="events rows (10M)")
-    parser.add_argument("--runs", type=int, default=7, help="rounds per scan query (7)")
-    parser.add_argument("--lookup-runs", type=int, default=25, help="rounds per lookup (25)")
+    parser.add_argument("--runs", type=int, default=11, help="rounds per scan query (11)")
+    parser.add_argument("--lookup-runs", type=int, default=41, help="rounds per lookup (41)")
     parser.add_argument("--batch-rows", type=int, default=2_000_000, help="rows per commit")
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args(argv)

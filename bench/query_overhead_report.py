@@ -224,8 +224,9 @@ def render(
         "planning* = the snapshot's data files (`TableStore.plan`: loads the Iceberg table to "
         "find the current snapshot, then a cached file list), *parse + rewrite* = the cached "
         "sqlglot steps, *execute* = cursor, secure views, DuckDB and Arrow. Session runs: the "
-        "default workgroup lookup, writing the result Parquet, the execution record + audit "
-        "event transaction, and the rest.",
+        "default workgroup lookup, the execution record + audit event transaction (the result "
+        "Parquet is written by another thread meanwhile; the transaction commits once the file "
+        "is complete), and the rest.",
         "",
         "| query | principal | raw | " + " | ".join(phases) + " |",
         "| --- | --- | ---: | " + " | ".join("---:" for _ in phases) + " |",

@@ -108,3 +108,24 @@ def test_result_locations_must_be_local(world: meshlake.Mesh) -> None:
     assert world.runtime.store.version() == version
     with pytest.raises(meshlake.NotFoundError):
         admin.queries.workgroup("remote")
+
+
+def test_a_result_that_cannot_be_stored_leaves_no_record(
+    world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meshlake.query.api as query_api
+
+    reader = world.session("p/u")
+    executions = len(reader.queries.list())
+    reads = len(world.session("p/admin").audit(category="read"))
+
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(query_api.pq, "write_table", full_disk)
+    with pytest.raises(meshlake.StorageError, match="could not store the result"):
+        reader.query("SELECT * FROM sales.orders")
+    assert len(reader.queries.list()) == executions
+    assert len(world.session("p/admin").audit(category="read")) == reads
+    monkeypatch.undo()
+    assert reader.query("SELECT count(*) AS n FROM sales.orders").rows() == [(2,)]

@@ -7,8 +7,11 @@ and writes one audit event per table read (rule 27), in one store transaction.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +29,7 @@ from meshlake.errors import (
     InvalidQueryError,
     MeshError,
     NotFoundError,
+    StorageError,
 )
 from meshlake.ids import ROOT, check_name
 from meshlake.query.governed import MeshQueryCatalog
@@ -75,6 +79,19 @@ class QueryExecution:
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return asdict(self)
+
+
+_RESULT_WRITER: ThreadPoolExecutor | None = None
+_RESULT_WRITER_LOCK = threading.Lock()
+
+
+def _result_writer() -> ThreadPoolExecutor:
+    """The threads that write result files (Parquet encoding and I/O release the GIL)."""
+    global _RESULT_WRITER
+    with _RESULT_WRITER_LOCK:
+        if _RESULT_WRITER is None:
+            _RESULT_WRITER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="meshlake-result")
+        return _RESULT_WRITER
 
 
 def _execution(row: QueryExecutionRow) -> QueryExecution:
@@ -221,18 +238,21 @@ class QueryAPI(ServiceBase):
             raise
         assert outcome.result is not None
         result = outcome.result
-        path = self._store_result(wg, query_id, outcome)
-        self._record_success(query_id, wg, outcome, submitted, path, service)
-        result.query_id = query_id
-        return result
-
-    def _store_result(self, wg: Workgroup, query_id: str, outcome: QueryOutcome) -> str:
-        assert outcome.result is not None
         folder = Path(local_path(wg.result_location))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{query_id}.parquet"
-        pq.write_table(outcome.result.to_arrow(), path)
-        return str(path)
+        # The result file is written while the execution record and audit events are
+        # prepared; the record commits only once the file is complete.
+        written = _result_writer().submit(pq.write_table, result.to_arrow(), path)
+        try:
+            self._record_success(query_id, wg, outcome, submitted, str(path), service, written)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                written.result()
+            path.unlink(missing_ok=True)
+            raise
+        result.query_id = query_id
+        return result
 
     def _record_failure(
         self, query_id: str, wg: Workgroup, sql: str, submitted: datetime, exc: MeshError
@@ -267,6 +287,7 @@ class QueryAPI(ServiceBase):
         submitted: datetime,
         path: str,
         service: str,
+        written: Future[None],
     ) -> None:
         finished = datetime.now(UTC)
         tables = [
@@ -329,6 +350,13 @@ class QueryAPI(ServiceBase):
                         "service": service,
                     },
                 )
+            try:
+                written.result()  # commit only a record whose result file exists
+            except Exception as exc:
+                raise StorageError(
+                    f"could not store the result of query {query_id} under "
+                    f"{wg.result_location}: {exc}"
+                ) from exc
 
     # ------------------------------------------------------------ history
     def _visible(self, row: QueryExecutionRow) -> bool:
