@@ -435,9 +435,9 @@ class CatalogAPI(ServiceBase):
                     )
                 )
             )
-            session.execute(delete(FilterRow).where(FilterRow.table_id == tid))
-            session.execute(delete(ColumnRow).where(ColumnRow.table_id == tid))
-            session.execute(delete(TableRow).where(TableRow.id == tid))
+            session.execute(
+                delete(TableRow).where(TableRow.id == tid)
+            )  # cascades to columns, filters
         self.rt.tables.drop(rt.table.iceberg_id)
 
     def evolve_schema(
@@ -477,7 +477,9 @@ class CatalogAPI(ServiceBase):
         self._require_table_perm(rt, "ALTER")
         clash = next((c for c in rt.table.columns if c.lower() == new.lower() and c != old), None)
         if clash is not None:  # names are case-insensitive in SQL
-            raise ConflictError(f"column {clash} already exists in {database}.{name}")
+            raise ConflictError(
+                f"column {clash} already exists in {database}.{name}: choose another name"
+            )
         self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
         self._sync_columns(rt, "rename_column")
         return self.get_table(database, name, account)

@@ -26,7 +26,13 @@ from meshlake.governance.tags import (
     table_tags,
 )
 
-__all__ = ["Access", "database_access", "grants_index", "table_access"]
+__all__ = [
+    "Access",
+    "database_access",
+    "grants_index",
+    "table_access",
+    "tag_policies_for_database",
+]
 
 
 @dataclass(slots=True)
@@ -240,11 +246,11 @@ def _table_grants(st: GovernanceState, grantee: str, table_id: int) -> list[Gran
     out += idx.get(("table_wildcard", t.database_id), ())
     for fid in st.filters_of_table.get(table_id, ()):
         out += idx.get(("filter", fid), ())
-    out += _tag_policies_for_database(st, grantee, t.database_id)
+    out += tag_policies_for_database(st, grantee, t.database_id)
     return out
 
 
-def _tag_policies_for_database(
+def tag_policies_for_database(
     st: GovernanceState, grantee: str, db_id: int
 ) -> tuple[GrantInfo, ...]:
     """A grantee's table tag policies that may match some table of the database (cached)."""

@@ -74,14 +74,7 @@ def may_match(st: GovernanceState, table_id: int, expression: Expression) -> boo
     a principal asks about, and this rules out nearly all of them before
     :func:`matching_columns` does the exact work.
     """
-    summary = _tag_summary(st, table_id)
-    for key_id, values in expression:
-        present = summary.get(key_id)
-        if present is None:
-            return False
-        if WILDCARD not in values and present.isdisjoint(values):
-            return False
-    return True
+    return _summary_may_match(_tag_summary(st, table_id), expression)
 
 
 def candidate_databases(st: GovernanceState, expression: Expression) -> frozenset[int]:
@@ -111,7 +104,17 @@ def may_match_in_database(st: GovernanceState, db_id: int, expression: Expressio
     Checked once per (grantee, database) so that a principal's tag policies that cannot reach
     a database are not tried on each of its tables.
     """
-    summary = _database_summary(st, db_id)
+    return _summary_may_match(st.db_tag_values.get(db_id, {}), expression)
+
+
+def _summary_may_match(summary: Mapping[int, frozenset[str]], expression: Expression) -> bool:
+    """True unless a key of ``expression`` is absent from ``summary`` or takes none of its values.
+
+    >>> _summary_may_match({1: frozenset({"a", "b"})}, [(1, ["b", "c"])])
+    True
+    >>> _summary_may_match({1: frozenset({"a"})}, [(1, ["*"]), (2, ["x"])])
+    False
+    """
     for key_id, values in expression:
         present = summary.get(key_id)
         if present is None:
@@ -119,11 +122,6 @@ def may_match_in_database(st: GovernanceState, db_id: int, expression: Expressio
         if WILDCARD not in values and present.isdisjoint(values):
             return False
     return True
-
-
-def _database_summary(st: GovernanceState, db_id: int) -> dict[int, frozenset[str]]:
-    """Every value each tag key takes on a database, its tables or their columns."""
-    return st.db_tag_values.get(db_id, {})
 
 
 def _tag_summary(st: GovernanceState, table_id: int) -> dict[int, frozenset[str]]:

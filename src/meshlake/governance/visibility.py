@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlake.governance.access import grants_index, table_access
+from meshlake.governance.access import grants_index, table_access, tag_policies_for_database
 from meshlake.governance.state import DbInfo, GovernanceState, GrantInfo
 from meshlake.governance.tags import candidate_databases, may_match
 
@@ -79,11 +79,9 @@ def _candidate_tables(st: GovernanceState, principal: str, db: DbInfo) -> Iterat
             yield tid
     expressions = {
         g.expr
-        for idx in indexes
-        for g in idx.get(("tag_policy", 0), ())
+        for grantee in grantees
+        for g in tag_policies_for_database(st, grantee, db.id)
         if g.target_account == db.account
-        and g.spec.get("type") == "TABLE"
-        and db.id in candidate_databases(st, g.expr)
     }
     if expressions:
         for tid in tables:

@@ -355,7 +355,8 @@ class QueryAPI(ServiceBase):
             except Exception as exc:
                 raise StorageError(
                     f"could not store the result of query {query_id} under "
-                    f"{wg.result_location}: {exc}"
+                    f"{wg.result_location}: {exc}; check that the workgroup's result location "
+                    "is writable and has room, then run the query again"
                 ) from exc
 
     # ------------------------------------------------------------ history

@@ -26,6 +26,7 @@ Enforcement (ARCHITECTURE.md §5, measured on DuckDB 2.0.0):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -66,8 +67,10 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@functools.lru_cache(maxsize=65536)
 def local_path(uri: str) -> str:
-    """A data file's local absolute path (``file://`` URIs are decoded).
+    """A data file's local absolute path (``file://`` URIs are decoded; cached: every query
+    maps each of its files for the allowed directories, the schema check and the view).
 
     Raises:
         StorageError: a remote URI (the DuckDB engine loads no extensions).
