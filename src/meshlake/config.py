@@ -6,11 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ENV_CATALOG_URL", "ENV_HOME", "ENV_WAREHOUSE", "Settings", "load_settings"]
+__all__ = [
+    "ENV_ALLOWED_ROOTS",
+    "ENV_CATALOG_URL",
+    "ENV_HOME",
+    "ENV_WAREHOUSE",
+    "Settings",
+    "load_settings",
+]
 
 ENV_HOME = "MESHLAKE_HOME"
 ENV_CATALOG_URL = "MESHLAKE_CATALOG_URL"
 ENV_WAREHOUSE = "MESHLAKE_WAREHOUSE"
+ENV_ALLOWED_ROOTS = "MESHLAKE_ALLOWED_ROOTS"
 DEFAULT_HOME = ".meshlake"
 
 
@@ -22,22 +30,51 @@ class Settings:
         home: the mesh home folder (SQLite store, warehouse, results, MLflow).
         catalog_url: SQLAlchemy URL of the catalog store.
         warehouse: URI of the folder where table data lives.
+        allowed_roots: when set, the only folders (besides registered locations) that a
+            principal may name as a location or crawl source (rule 29); ``None`` allows any
+            folder outside managed storage, an empty tuple none.
     """
 
     home: Path
     catalog_url: str
     warehouse: str
+    allowed_roots: tuple[str, ...] | None = None
 
     @property
     def results_dir(self) -> Path:
         """Default folder of stored query results."""
         return self.home / "results"
 
+    @property
+    def jobs_dir(self) -> Path:
+        """Folder of processing and training job working files."""
+        return self.home / "jobs"
+
+    @property
+    def digests_dir(self) -> Path:
+        """Append-only folder of signed audit checkpoints."""
+        return self.home / "audit-digests"
+
+    def managed_paths(self) -> list[str]:
+        """Every path the mesh writes on its own (rule 29): warehouse, results, jobs,
+        digests, and the catalog store's files when it is a SQLite file."""
+        paths = [
+            self.warehouse,
+            str(self.results_dir),
+            str(self.jobs_dir),
+            str(self.digests_dir),
+        ]
+        if self.catalog_url.startswith("sqlite:///"):
+            db = self.catalog_url[len("sqlite:///") :]
+            paths += [db, db + "-wal", db + "-shm", db + "-journal"]
+        return paths
+
 
 def load_settings(
     home: str | os.PathLike[str] | None = None,
     catalog_url: str | None = None,
     warehouse: str | None = None,
+    allowed_roots: list[str] | None = None,
 ) -> Settings:
     """Resolve settings: explicit arguments, then environment variables, then defaults.
 
@@ -45,8 +82,15 @@ def load_settings(
         home: mesh home; default ``$MESHLAKE_HOME`` or ``./.meshlake``.
         catalog_url: store URL; default ``$MESHLAKE_CATALOG_URL`` or SQLite in the home.
         warehouse: data folder URI; default ``$MESHLAKE_WAREHOUSE`` or ``<home>/warehouse``.
+        allowed_roots: folders principals may name; default ``$MESHLAKE_ALLOWED_ROOTS``
+            (comma-separated; set but empty = none), unset = anywhere outside managed storage.
     """
     home_path = Path(home or os.environ.get(ENV_HOME) or DEFAULT_HOME).expanduser().resolve()
     url = catalog_url or os.environ.get(ENV_CATALOG_URL) or f"sqlite:///{home_path / 'catalog.db'}"
     wh = warehouse or os.environ.get(ENV_WAREHOUSE) or (home_path / "warehouse").as_uri()
-    return Settings(home=home_path, catalog_url=url, warehouse=wh)
+    roots: tuple[str, ...] | None = None
+    if allowed_roots is not None:
+        roots = tuple(allowed_roots)
+    elif ENV_ALLOWED_ROOTS in os.environ:
+        roots = tuple(r.strip() for r in os.environ[ENV_ALLOWED_ROOTS].split(",") if r.strip())
+    return Settings(home=home_path, catalog_url=url, warehouse=wh, allowed_roots=roots)

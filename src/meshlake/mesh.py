@@ -39,6 +39,7 @@ from meshlake.runtime import MeshRuntime
 from meshlake.storage.api import StorageAPI
 from meshlake.storage.crawler import CrawlRun
 from meshlake.storage.iceberg import TableStore
+from meshlake.storage.managed import ManagedStorage
 
 __all__ = ["Mesh", "Session", "connect"]
 
@@ -50,6 +51,7 @@ def connect(
     *,
     catalog_url: str | None = None,
     warehouse: str | None = None,
+    allowed_roots: list[str] | None = None,
 ) -> Mesh:
     """Open (creating if needed) the mesh at ``home``.
 
@@ -57,8 +59,11 @@ def connect(
         home: mesh home folder; default ``$MESHLAKE_HOME`` or ``./.meshlake``.
         catalog_url: catalog store URL; default ``$MESHLAKE_CATALOG_URL`` or SQLite in home.
         warehouse: table data folder URI; default ``<home>/warehouse``.
+        allowed_roots: folders principals may name as locations besides registered ones
+            (rule 29); default ``$MESHLAKE_ALLOWED_ROOTS``, unset = anywhere outside managed
+            storage.
     """
-    return Mesh(load_settings(home, catalog_url, warehouse))
+    return Mesh(load_settings(home, catalog_url, warehouse, allowed_roots))
 
 
 class Mesh:
@@ -76,6 +81,7 @@ class Mesh:
             engine=GovernanceEngine(store),
             tables=TableStore(store.url, settings.warehouse),
             audit=AuditLog(store),
+            managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),
         )
 
     @property

@@ -19,6 +19,7 @@ from meshlake.config import Settings
 from meshlake.governance.engine import GovernanceEngine
 from meshlake.governance.state import GovernanceState
 from meshlake.storage.iceberg import TableStore
+from meshlake.storage.managed import ManagedStorage
 
 __all__ = ["MeshRuntime", "ServiceBase"]
 
@@ -32,6 +33,7 @@ class MeshRuntime:
     engine: GovernanceEngine
     tables: TableStore
     audit: AuditLog
+    managed: ManagedStorage
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,6 +52,24 @@ class ServiceBase:
     def state(self) -> GovernanceState:
         """The current governance state."""
         return self.rt.engine.state()
+
+    def checked_location(self, uri: str, what: str) -> str:
+        """A location a principal named, in canonical form, after rule 29's checks.
+
+        Raises:
+            InvalidInputError: malformed, inside (or around) managed storage, or outside the
+                mesh's allowed roots and registered locations.
+        """
+        from sqlalchemy import select
+
+        from meshlake.catalog.models import WorkgroupRow
+        from meshlake.governance.locations import canonical_location
+
+        loc = canonical_location(uri)
+        with self.rt.store.read() as session:
+            results = list(session.scalars(select(WorkgroupRow.result_location)))
+        registered = [u for _, u in self.state().locations.values()]
+        return self.rt.managed.check(loc, what, registered, results)
 
     @contextmanager
     def change(

@@ -74,7 +74,7 @@ def test_recrawl_appends_evolves_and_deprecates(world: meshlake.Mesh, tmp_path: 
 
 
 def test_crawl_needs_create_table(world: meshlake.Mesh, tmp_path: Path) -> None:
-    landing = tmp_path / "x"
+    landing = tmp_path / "lz" / "x"
     _write(landing / "a.csv", {"id": [1]})
     with pytest.raises(meshlake.NotFoundError):
         world.session("p/u").crawl(str(landing), database="raw", table="t")
@@ -82,7 +82,7 @@ def test_crawl_needs_create_table(world: meshlake.Mesh, tmp_path: Path) -> None:
     admin.grant("p/u", meshlake.Database("raw"), ["DESCRIBE"])
     with pytest.raises(meshlake.AccessDeniedError):
         world.session("p/u").crawl(str(landing), database="raw", table="t")
-    admin.catalog.register_location(str(tmp_path))
+    admin.catalog.register_location(str(tmp_path / "lz"))
     admin.grant("p/u", meshlake.Database("raw"), ["CREATE_TABLE"])
     with pytest.raises(meshlake.AccessDeniedError, match="DATA_LOCATION_ACCESS"):
         world.session("p/u").crawl(str(landing), database="raw", table="t")

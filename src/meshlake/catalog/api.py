@@ -10,7 +10,6 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import and_, delete, or_, select
 
-from meshlake.catalog.locations import covering_location, is_inside, normalize_location
 from meshlake.catalog.models import (
     ColumnRow,
     DatabaseRow,
@@ -28,6 +27,7 @@ from meshlake.errors import (
 )
 from meshlake.governance.access import database_access, table_access
 from meshlake.governance.engine import ResolvedTable
+from meshlake.governance.locations import canonical_location, covering_location, is_inside
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
 from meshlake.resources import Catalog, Location
@@ -77,6 +77,19 @@ class TableDescription:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DroppedTable:
+    """What dropping a table did."""
+
+    table: str
+    data_deleted: bool
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
 class CatalogAPI(ServiceBase):
     """Databases, links, tables and locations."""
 
@@ -119,7 +132,9 @@ class CatalogAPI(ServiceBase):
     ) -> DatabaseInfo:
         """Create a database in the caller's account (needs CREATE_DATABASE, rule 10)."""
         check_name("database", name)
-        loc = normalize_location(location) if location is not None else None
+        loc = (
+            self.checked_location(location, "a database location") if location is not None else None
+        )
         st = self.state()
         if not self.rt.engine.decide(self.principal, "CREATE_DATABASE", Catalog()):
             raise AccessDeniedError(
@@ -232,7 +247,8 @@ class CatalogAPI(ServiceBase):
     # ------------------------------------------------------------ locations
     def register_location(self, uri: str) -> str:
         """Register a data location with the caller's account (admins only, rule 10)."""
-        loc = normalize_location(uri)
+        loc = canonical_location(uri)
+        self.rt.managed.require_unmanaged(loc, "a registered location")
         st = self.state()
         if not st.is_admin(self.principal, self.account):
             raise AccessDeniedError(f"only admins of {self.account} may register locations")
@@ -284,7 +300,7 @@ class CatalogAPI(ServiceBase):
             raise InvalidInputError("column names must be unique (case-insensitively)")
         for f in data.schema:
             duckdb_type_of_arrow(f.type)
-        loc = normalize_location(location) if location is not None else None
+        loc = self.checked_location(location, "a table location") if location is not None else None
         if "CREATE_TABLE" not in database_access(st, self.principal, db.id).perms:
             raise AccessDeniedError(
                 f"CREATE_TABLE on database {database} is not granted to {self.principal}"
@@ -401,8 +417,12 @@ class CatalogAPI(ServiceBase):
             if table_access(st, self.principal, tid).visible
         )
 
-    def drop_table(self, database: str, name: str, account: str | None = None) -> None:
-        """Drop a table (needs DROP); its grants, filters and tags go with it."""
+    def drop_table(self, database: str, name: str, account: str | None = None) -> DroppedTable:
+        """Drop a table (needs DROP); its grants, filters and tags go with it.
+
+        Its data files are deleted only when they lie in managed storage; a table at an
+        external location keeps its files (rule 29), and the answer says which it was.
+        """
         rt = self.resolve_table(database, name, account)
         self._require_table_perm(rt, "DROP")
         tid = rt.table.id
@@ -435,10 +455,23 @@ class CatalogAPI(ServiceBase):
                     )
                 )
             )
+            location = session.scalar(select(TableRow.location).where(TableRow.id == tid))
             session.execute(
                 delete(TableRow).where(TableRow.id == tid)
             )  # cascades to columns, filters
         self.rt.tables.drop(rt.table.iceberg_id)
+        managed = location is not None and self.rt.managed.is_managed(location)
+        if managed and location is not None:
+            self.rt.tables.delete_files(location)
+        return DroppedTable(
+            rt.ref.qualified,
+            data_deleted=managed,
+            note=(
+                "its data files were deleted (managed storage)"
+                if managed
+                else "its data files stay at its external location (rule 29)"
+            ),
+        )
 
     def evolve_schema(
         self, database: str, name: str, schema: pa.Schema, *, account: str | None = None

@@ -22,6 +22,7 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
+from meshlake.governance.locations import canonical_location
 from meshlake.governance.permissions import DESCRIBE, SELECT
 from meshlake.governance.policy import TablePolicy, TableRef
 from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
@@ -210,7 +211,7 @@ class GovernanceEngine:
         if isinstance(resource, DataFilter):
             return self._decide_filter(st, principal, action, resource)
         if isinstance(resource, Location):
-            return self._decide_location(st, principal, resource)
+            return self._decide_location(st, principal, action, resource)
         if isinstance(resource, TagKey):
             return self._decide_tag(st, principal, action, resource)
         if isinstance(resource, (Column, TagPolicy)):
@@ -258,18 +259,22 @@ class GovernanceEngine:
                 return Decision(True, f"SELECT on the filter (grant {g.id})")
         return Decision(False, NOT_VISIBLE if action == DESCRIBE else "not granted")
 
-    def _decide_location(self, st: GovernanceState, principal: str, resource: Location) -> Decision:
+    def _decide_location(
+        self, st: GovernanceState, principal: str, action: str, resource: Location
+    ) -> Decision:
         account = resource.account or self.account_of(principal)
+        try:
+            uri = canonical_location(resource.uri)
+        except InvalidInputError:
+            return Decision(False, NOT_VISIBLE)
         lid = next(
-            (
-                i
-                for i, (a, u) in st.locations.items()
-                if a == account and u == resource.uri.rstrip("/")
-            ),
+            (i for i, (a, u) in st.locations.items() if a == account and u == uri),
             None,
         )
         if lid is None:
             return Decision(False, NOT_VISIBLE)
+        if action != "DATA_LOCATION_ACCESS":
+            return Decision(False, f"{action} does not apply to a location (rule 5)")
         if st.is_admin(principal, account):
             return Decision(True, f"admin of account {account} (rule 10)")
         for g in grants_index(st, principal).get(("location", lid), ()):

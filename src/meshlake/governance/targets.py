@@ -158,10 +158,10 @@ def resolve_target(
             table_id=rt.table.id,
         )
     if isinstance(resource, Location):
-        from meshlake.catalog.locations import normalize_location
+        from meshlake.governance.locations import canonical_location
 
         account = resource.account or own
-        uri = normalize_location(resource.uri)
+        uri = canonical_location(resource.uri)
         lid = next((i for i, (a, u) in st.locations.items() if a == account and u == uri), None)
         if lid is None:
             raise NotFoundError(f"location {uri} is not registered with account {account}")

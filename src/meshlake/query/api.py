@@ -168,10 +168,10 @@ class QueryAPI(ServiceBase):
         check_name("workgroup", name)
         if retention.total_seconds() <= 0:
             raise InvalidInputError("retention must be positive")
-        from meshlake.catalog.locations import normalize_location
-
         loc = (
-            normalize_location(result_location) if result_location else self._default_location(name)
+            self.checked_location(result_location, "a workgroup result location")
+            if result_location
+            else self._default_location(name)
         )
         if not loc.startswith("file://"):
             raise InvalidInputError(

@@ -16,8 +16,8 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from meshlake.catalog.api import CatalogAPI
-from meshlake.catalog.locations import covering_location, normalize_location
 from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
+from meshlake.governance.locations import covering_location
 from meshlake.query.api import QueryAPI
 from meshlake.resources import Location
 from meshlake.runtime import ServiceBase
@@ -183,9 +183,10 @@ class StorageAPI(ServiceBase):
 
         Crawling inside a registered location needs DATA_LOCATION_ACCESS on it (rule 10).
         """
-        if "://" not in location:
-            location = normalize_location(os.path.abspath(location))
-        uri = normalize_location(location)
+        if isinstance(location, str) and "://" not in location:
+            location = os.path.abspath(location)
+        uri = self.checked_location(location, "a crawl source")
+        location = uri
         st = self.state()
         covering = covering_location(st, self.account, uri)
         if covering is not None and not self.rt.engine.decide(

@@ -8,6 +8,7 @@ callers commit the Iceberg side first and the store second, and undo the Iceberg
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
+import fsspec
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
@@ -259,6 +261,29 @@ class TableStore:
         with contextlib.suppress(NoSuchTableError):
             self.catalog.drop_table(iceberg_id)
         self._plans = {k: v for k, v in self._plans.items() if k[0] != iceberg_id}
+
+    @staticmethod
+    def delete_files(location: str) -> None:
+        """Delete a dropped table's folder (managed storage only: the caller checks).
+
+        Raises:
+            StorageError: the folder exists but cannot be deleted.
+        """
+        path = local_path(location)
+        if "://" in path:
+            fs, root = fsspec.core.url_to_fs(location)
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(root, recursive=True)
+            return
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(
+                f"the table was dropped but its files at {location} could not be deleted: "
+                f"{exc.strerror or exc}; remove them by hand or run `meshlake repair`"
+            ) from exc
 
     @staticmethod
     def columns(table: IcebergTable) -> list[ColumnInfo]:

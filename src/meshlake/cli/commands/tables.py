@@ -251,11 +251,15 @@ def table_drop(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     account: AccountOpt = None,
 ) -> None:
-    """Drop a table with its data, grants, filters and tags (needs DROP)."""
+    """Drop a table with its grants, filters and tags (needs DROP); data files are deleted
+    only in managed storage."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
     session = state.session()
     if not yes:
-        typer.confirm(f"Drop table {db}.{name} and its data?", abort=True, err=True)
-    session.catalog.drop_table(db, name, account=account)
-    state.out.emit({"dropped": f"{db}.{name}"}, f"dropped table {bold(f'{db}.{name}')}")
+        typer.confirm(f"Drop table {db}.{name}?", abort=True, err=True)
+    dropped = session.catalog.drop_table(db, name, account=account)
+    state.out.emit(
+        {"dropped": f"{db}.{name}", "data_deleted": dropped.data_deleted, "note": dropped.note},
+        f"dropped table {bold(f'{db}.{name}')}: {dropped.note}",
+    )

@@ -1,13 +1,21 @@
-"""Location URIs: normalising and the "inside a registered location" test of rule 10."""
+"""Location URIs: the one location matcher (rules 10 and 29).
+
+Every location a principal names, registers or asks about goes through
+:func:`canonical_location` before it is compared: ``file://`` URIs and absolute paths with
+``.``/``..`` and symbolic links resolved, other schemes normalised. Two spellings of one place
+then compare equal, and a link into a folder is that folder.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from meshlake.errors import InvalidInputError
 from meshlake.governance.state import GovernanceState
 
-__all__ = ["covering_location", "is_inside", "normalize_location"]
+__all__ = ["canonical_location", "covering_location", "is_inside", "normalize_location"]
 
 SCHEMES = ("file://", "s3://", "s3a://", "gs://", "abfs://", "memory://")
 
@@ -32,6 +40,21 @@ def normalize_location(uri: str) -> str:
     if ".." in uri.split("/"):
         raise InvalidInputError(f"location {uri!r} must not contain '..'")
     return uri.rstrip("/")
+
+
+def canonical_location(uri: str) -> str:
+    """A location in the form locations are compared in (see the module docstring).
+
+    >>> canonical_location("/tmp/x/") == Path(os.path.realpath("/tmp/x")).as_uri()
+    True
+    >>> canonical_location("s3://bucket/a/")
+    's3://bucket/a'
+    """
+    uri = normalize_location(uri)
+    if uri.startswith("file://"):
+        path = unquote(urlparse(uri).path)
+        return Path(os.path.realpath(path)).as_uri()
+    return uri
 
 
 def is_inside(uri: str, prefix: str) -> bool:
