@@ -48,9 +48,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 import meshlake
-from meshlake.catalog.api import CatalogAPI
 from meshlake.catalog.models import ColumnRow, GrantRow, TableRow, TagAssignmentRow
 from meshlake.errors import MeshError
+from meshlake.service.catalog import CatalogAPI
 
 sys.path.insert(0, str(Path(__file__).parent))
 from authz_catalog import CENTRAL, Catalog, build_catalog

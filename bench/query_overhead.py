@@ -49,8 +49,8 @@ import pyarrow.compute as pc
 import meshlake
 from meshlake.query.analyze import parse_query
 from meshlake.query.context import ResolvedTable, TableScan
-from meshlake.query.governed import MeshQueryCatalog
 from meshlake.query.service import _resolve, _visible, plan_query, run_query
+from meshlake.service.governed import MeshQueryCatalog
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _readme import README, write_section

@@ -18,28 +18,28 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
-from meshlake.catalog.accounts import AccountsAPI, PrincipalsAPI
-from meshlake.catalog.api import CatalogAPI
 from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings, load_settings
 from meshlake.errors import AccessDeniedError, NotFoundError
 from meshlake.governance.engine import Decision, GovernanceEngine
 from meshlake.governance.explain import explain_decision
-from meshlake.governance.filters import FiltersAPI
-from meshlake.governance.grants import GrantInfoView, GrantsAPI
-from meshlake.governance.tagging import TagsAPI
+from meshlake.governance.managed import ManagedStorage
 from meshlake.ids import ROOT, PrincipalId
-from meshlake.products.access import AccessAPI
-from meshlake.products.service import ProductsAPI
-from meshlake.query.api import QueryAPI
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource
-from meshlake.runtime import MeshRuntime
-from meshlake.storage.api import StorageAPI
+from meshlake.service.access import AccessAPI
+from meshlake.service.accounts import AccountsAPI, PrincipalsAPI
+from meshlake.service.catalog import CatalogAPI
+from meshlake.service.filters import FiltersAPI
+from meshlake.service.grants import GrantInfoView, GrantsAPI
+from meshlake.service.products import ProductsAPI
+from meshlake.service.queries import QueryAPI
+from meshlake.service.runtime import MeshRuntime
+from meshlake.service.storage import StorageAPI
+from meshlake.service.tags import TagsAPI
 from meshlake.storage.crawler import CrawlRun
 from meshlake.storage.iceberg import TableStore
-from meshlake.storage.managed import ManagedStorage
 
 __all__ = ["Mesh", "Session", "connect"]
 
@@ -78,7 +78,7 @@ class Mesh:
         self.runtime = MeshRuntime(
             settings=settings,
             store=store,
-            engine=GovernanceEngine(store),
+            engine=GovernanceEngine(store.version, store.read),
             tables=TableStore(store.url, settings.warehouse),
             audit=AuditLog(store),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),

@@ -8,13 +8,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, text
 
 import meshlake
-import meshlake.products.models
-import meshlake.storage.models
+import meshlake.catalog.product_models
+import meshlake.catalog.storage_models
 from meshlake.catalog.models import Base
 from meshlake.catalog.store import normalize_url
 from meshlake.storage.crawler.state import CRAWLER_METADATA
 
-MODELS = (meshlake.products.models, meshlake.storage.models)  # registered on Base
+MODELS = (meshlake.catalog.product_models, meshlake.catalog.storage_models)  # registered on Base
 
 
 def test_migrations_match_the_models(mesh: meshlake.Mesh) -> None:

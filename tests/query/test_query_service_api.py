@@ -113,7 +113,7 @@ def test_result_locations_must_be_local(world: meshlake.Mesh) -> None:
 def test_a_result_that_cannot_be_stored_leaves_no_record(
     world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import meshlake.query.api as query_api
+    import meshlake.service.queries as query_api
 
     reader = world.session("p/u")
     executions = len(reader.queries.list())

@@ -12,9 +12,11 @@ import atexit
 import functools
 import gc
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
-from meshlake.catalog.store import CatalogStore
 from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.governance.access import (
     Access,
@@ -22,6 +24,7 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
+from meshlake.governance.loading import load_state
 from meshlake.governance.locations import canonical_location
 from meshlake.governance.permissions import DESCRIBE, SELECT
 from meshlake.governance.policy import TablePolicy, TableRef
@@ -74,7 +77,8 @@ class GovernanceEngine:
     """Decides for principals over the store's current state.
 
     Args:
-        store: the catalog store.
+        version: returns the store's current governance version (asked before decisions).
+        read: opens a read session on the store (states are loaded from it).
         freeze_gc: after loading a state, move every object the garbage collector tracks
             into its permanent generation (``gc.freeze``), and back (``gc.unfreeze``) before
             the next load. A state of 10,000 tables is ~1M objects: otherwise the first
@@ -84,8 +88,15 @@ class GovernanceEngine:
             next load. Turn off when the host process manages ``gc.freeze`` itself.
     """
 
-    def __init__(self, store: CatalogStore, *, freeze_gc: bool = True) -> None:
-        self.store = store
+    def __init__(
+        self,
+        version: Callable[[], int],
+        read: Callable[[], AbstractContextManager[Any]],
+        *,
+        freeze_gc: bool = True,
+    ) -> None:
+        self._version = version
+        self._read = read
         self.freeze_gc = freeze_gc
         self._state: GovernanceState | None = None
         self._lock = threading.Lock()
@@ -93,7 +104,7 @@ class GovernanceEngine:
     # ---------------------------------------------------------------- state
     def state(self) -> GovernanceState:
         """The current state, reloaded when the store changed."""
-        version = self.store.version()
+        version = self._version()
         st = self._state
         if st is None or st.version != version:
             with self._lock:
@@ -109,8 +120,8 @@ class GovernanceEngine:
         try:
             if self.freeze_gc:
                 gc.unfreeze()  # the previous state's objects become collectable again
-            with self.store.read() as session:
-                st = GovernanceState.load(session, version, previous=self._state)
+            with self._read() as session:
+                st = load_state(GovernanceState(version=version), session, self._state)
             if self.freeze_gc:
                 _unfreeze_at_exit()
                 gc.freeze()

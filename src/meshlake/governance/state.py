@@ -11,8 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 __all__ = ["DbInfo", "FilterInfo", "GovernanceState", "GrantInfo", "TableInfo", "TagKeyInfo"]
 
 
@@ -126,23 +124,6 @@ class GovernanceState:
     reloaded: tuple[str, ...] = ()  # the groups this load read from the store
     tables_read: int | None = None  # tables read when only new catalog rows were (None: all)
     grants_read: int | None = None  # grants read when only changed ones were (None/-1: all)
-
-    # ---------------------------------------------------------------- loading
-    @classmethod
-    def load(
-        cls,
-        session: Session,
-        version: int,
-        *,
-        previous: GovernanceState | None = None,
-    ) -> GovernanceState:
-        """Load the governance state, re-reading only what changed since ``previous``.
-
-        See :func:`meshlake.governance.loading.load_state`.
-        """
-        from meshlake.governance.loading import load_state
-
-        return load_state(cls(version=version), session, previous)
 
     # ---------------------------------------------------------------- lookups
     def intern(self, value: Any) -> Any:

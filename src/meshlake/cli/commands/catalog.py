@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from meshlake.catalog.api import DatabaseInfo
 from meshlake.cli.output import bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
+from meshlake.service.catalog import DatabaseInfo
 
 __all__ = ["database_app", "location_app"]
 

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
-from meshlake.catalog.api import TableDescription
 from meshlake.cli.output import Output, bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
+from meshlake.service.catalog import TableDescription
 
 __all__ = ["coerce_value", "parse_columns", "parse_rows", "table_app"]
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from meshlake.errors import NotFoundError
 from meshlake.governance.state import GovernanceState
 from meshlake.query.context import ResolvedTable, ScanColumn, TableScan
-from meshlake.runtime import MeshRuntime
+from meshlake.service.runtime import MeshRuntime
 
 __all__ = ["MeshQueryCatalog"]
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from meshlake.catalog.api import CatalogAPI
+from meshlake.catalog.product_models import AccessRequestRow, ProductRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from meshlake.governance.grants import GrantsAPI
 from meshlake.ids import PrincipalId
-from meshlake.products.models import AccessRequestRow, ProductRow
-from meshlake.products.service import ProductsAPI
 from meshlake.resources import Database, Table
-from meshlake.runtime import ServiceBase
+from meshlake.service.catalog import CatalogAPI
+from meshlake.service.grants import GrantsAPI
+from meshlake.service.products import ProductsAPI
+from meshlake.service.runtime import ServiceBase
 
 __all__ = ["AccessAPI", "AccessRequest", "link_name"]
 

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from meshlake.catalog.models import AccountAdminRow, AccountRow, PrincipalRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from meshlake.ids import ROOT, PrincipalId, check_name
-from meshlake.runtime import ServiceBase
+from meshlake.service.runtime import ServiceBase
 
 __all__ = ["AccountInfo", "AccountsAPI", "PrincipalInfo", "PrincipalsAPI"]
 

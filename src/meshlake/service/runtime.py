@@ -17,9 +17,9 @@ from meshlake.audit.log import AuditLog
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings
 from meshlake.governance.engine import GovernanceEngine
+from meshlake.governance.managed import ManagedStorage
 from meshlake.governance.state import GovernanceState
 from meshlake.storage.iceberg import TableStore
-from meshlake.storage.managed import ManagedStorage
 
 __all__ = ["MeshRuntime", "ServiceBase"]
 

@@ -34,7 +34,7 @@ from meshlake.governance.tagperms import tag_permissions
 from meshlake.governance.targets import GrantTarget, resolve_target
 from meshlake.ids import ROOT, PrincipalId
 from meshlake.resources import Resource
-from meshlake.runtime import ServiceBase
+from meshlake.service.runtime import ServiceBase
 
 __all__ = ["GrantInfoView", "GrantsAPI"]
 

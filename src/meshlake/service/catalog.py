@@ -31,7 +31,7 @@ from meshlake.governance.locations import canonical_location, covering_location,
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
 from meshlake.resources import Catalog, Location
-from meshlake.runtime import ServiceBase
+from meshlake.service.runtime import ServiceBase
 from meshlake.storage.iceberg import TableStore, rows_to_arrow
 from meshlake.storage.types import duckdb_type_of_arrow
 

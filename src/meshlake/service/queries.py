@@ -32,10 +32,10 @@ from meshlake.errors import (
     StorageError,
 )
 from meshlake.ids import ROOT, check_name
-from meshlake.query.governed import MeshQueryCatalog
 from meshlake.query.results import QueryResult
 from meshlake.query.service import QueryOutcome, run_query
-from meshlake.runtime import ServiceBase
+from meshlake.service.governed import MeshQueryCatalog
+from meshlake.service.runtime import ServiceBase
 from meshlake.storage.iceberg import local_path
 
 __all__ = ["DEFAULT_RETENTION", "DEFAULT_WORKGROUP", "QueryAPI", "QueryExecution", "Workgroup"]

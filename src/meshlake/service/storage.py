@@ -15,12 +15,13 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import select
 
-from meshlake.catalog.api import CatalogAPI
+from meshlake.catalog.storage_models import RecipeRunRow
 from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.governance.locations import covering_location
-from meshlake.query.api import QueryAPI
 from meshlake.resources import Location
-from meshlake.runtime import ServiceBase
+from meshlake.service.catalog import CatalogAPI
+from meshlake.service.queries import QueryAPI
+from meshlake.service.runtime import ServiceBase
 from meshlake.storage.crawler import (
     CrawlRun,
     ProgressCallback,
@@ -28,7 +29,6 @@ from meshlake.storage.crawler import (
     SqlCrawlState,
     crawl,
 )
-from meshlake.storage.models import RecipeRunRow
 from meshlake.storage.recipes import Recipe, RecipeRun, run_recipe
 
 __all__ = ["SessionCrawlTarget", "SessionRecipeSource", "SessionRecipeTarget", "StorageAPI"]

@@ -17,20 +17,20 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import func, select
 
+from meshlake.catalog.product_models import ProductRow, ProductVersionRow
 from meshlake.errors import ConflictError, InvalidInputError, NotFoundError
-from meshlake.governance.tagging import TagsAPI
 from meshlake.products.bias import BiasReport, compute_bias
 from meshlake.products.changelog import ColumnChange, SchemaDiff, diff_schemas
 from meshlake.products.conformance import check_contract_against_schema
 from meshlake.products.contract import load_contract
 from meshlake.products.model import Contract
-from meshlake.products.models import ProductRow, ProductVersionRow
 from meshlake.products.quality import QualityReport, compute_quality
 from meshlake.products.search import Hit, ProductDocument, build_index, search
 from meshlake.products.tags import derive_tags, tag_values
-from meshlake.query.api import QueryAPI
 from meshlake.resources import Column, Table
-from meshlake.runtime import ServiceBase
+from meshlake.service.queries import QueryAPI
+from meshlake.service.runtime import ServiceBase
+from meshlake.service.tags import TagsAPI
 
 __all__ = ["Product", "ProductVersion", "ProductsAPI", "contract_text"]
 
