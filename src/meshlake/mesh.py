@@ -78,7 +78,7 @@ class Mesh:
         self.runtime = MeshRuntime(
             settings=settings,
             store=store,
-            engine=GovernanceEngine(store.version, store.read),
+            engine=GovernanceEngine(store.version, store.read_committed),
             tables=TableStore(store.url, settings.warehouse),
             audit=AuditLog(store),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),

@@ -4,6 +4,17 @@ Every multi-step change runs in one :meth:`CatalogStore.transaction`; each trans
 changes governance state bumps the store ``version`` so that every process (embedded, server,
 worker) notices and reloads its in-memory governance state.
 
+**Write transactions are serialised, and take the lock before their first read**: on SQLite
+the write engine begins with ``BEGIN IMMEDIATE``; on PostgreSQL the transaction's first
+statement takes a transaction-scoped advisory lock. A read-modify-write (a grant merged into an
+existing row, the audit head, a version bump) therefore never works on a value another writer
+is about to replace, and a SQLite writer never fails to upgrade a read lock after the fact.
+Reads (:meth:`CatalogStore.read`) use their own engine and never wait for writers.
+
+A transaction opened while another is open in the same context (thread or task) **joins it**:
+one unit of work, one commit, whatever calls it makes. Nothing is committed until the
+outermost transaction ends, and an error anywhere rolls everything back.
+
 A bump also records, per *governance group* the transaction wrote (``catalog``, ``tags``,
 ``filters``, ``grants``: see :data:`GROUP_OF_TABLE`), the version at which that group last
 changed (meta keys ``changed:<group>``), so a reload can re-read only the groups that moved.
@@ -20,6 +31,8 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +43,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from meshlake.catalog.models import PENDING_VERSION, GrantRow, MetaRow
 from meshlake.errors import StorageError
 
-__all__ = ["CatalogStore", "normalize_url"]
+__all__ = ["CatalogStore", "OpenTransaction", "normalize_url"]
+
+#: Arbitrary constant naming the store's write lock among PostgreSQL advisory locks.
+WRITE_LOCK_KEY = 0x6D65_7368  # "mesh"
 
 VERSION_KEY = "version"
 CHANGED_PREFIX = "changed:"
@@ -82,7 +98,37 @@ _WRITE = re.compile(
 _NO_WRITE = re.compile(r"^\s*(SELECT|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT)\b", re.IGNORECASE)
 
 
-def _observe_writes(session: Session, written: set[tuple[str, str]]) -> None:
+def _sqlite_immediate(dbapi_conn: Any, _record: Any) -> None:
+    """Let SQLAlchemy's ``begin`` event start transactions (pysqlite's own BEGIN is deferred)."""
+    dbapi_conn.isolation_level = None
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@dataclass
+class OpenTransaction:
+    """The transaction open in the current context, with what its statements wrote.
+
+    Attributes:
+        session: the ORM session every joined caller uses.
+        written: (table, operation) of every write statement since the last bump.
+        writes: how many write statements ran in all (moves with every write; units compare
+            it to know whether their governance snapshot still includes every pending write).
+        bump: whether the transaction bumps the governance version at commit.
+        bumped: versions already bumped inside this transaction (pending snapshots).
+    """
+
+    session: Session
+    written: set[tuple[str, str]] = field(default_factory=set)
+    writes: int = 0
+    bump: bool = False
+    bumped: list[int] = field(default_factory=list)
+    unit: Any = None
+
+
+def _observe_writes(session: Session, tx: OpenTransaction) -> None:
     """Collect (table name, ``insert``/``update``/``delete``) of every statement ``session``'s
     connection runs, whatever issued it (ORM flush, Core, text SQL, the raw connection).
 
@@ -95,9 +141,11 @@ def _observe_writes(session: Session, written: set[tuple[str, str]]) -> None:
         match = _WRITE.match(statement)
         if match:
             op = match[1].split()[0].lower()
-            written.add((match[2].lower(), op))
+            tx.written.add((match[2].lower(), op))
+            tx.writes += 1
         elif not _NO_WRITE.match(statement):
-            written.add(("?", "?"))
+            tx.written.add(("?", "?"))
+            tx.writes += 1
 
     event.listen(session.connection(), "before_cursor_execute", before_cursor_execute)
 
@@ -145,10 +193,20 @@ class CatalogStore:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+        #: Writes (and migrations): every transaction takes the write lock at BEGIN.
         self.engine: Engine = create_engine(self.url, **kwargs)
+        #: Reads: never wait for writers (SQLite WAL readers, PostgreSQL MVCC).
+        self.read_engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            for eng in (self.engine, self.read_engine):
+                event.listen(eng, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_immediate)
+            event.listen(self.engine, "begin", _begin_immediate)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._open: ContextVar[OpenTransaction | None] = ContextVar(
+            f"meshlake-open-transaction-{id(self)}", default=None
+        )
         self._write_lock = threading.RLock()
         self._probe_lock = threading.Lock()
         self._probe: Any = None
@@ -170,40 +228,88 @@ class CatalogStore:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection_url"] = self.url
         with self.engine.begin() as conn:
+            self._lock(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def _lock(self, conn: Any) -> None:
+        """Take the store's write lock (SQLite: already held since ``BEGIN IMMEDIATE``)."""
+        if not self.is_sqlite:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session."""
-        with self._sessions() as session:
+        """A read-only session (inside an open transaction: that transaction's session, so a
+        unit of work reads its own pending writes)."""
+        tx = self._open.get()
+        if tx is not None:
+            yield tx.session
+            return
+        with self._read_sessions() as session:
             yield session
+
+    @contextmanager
+    def read_committed(self) -> Iterator[Session]:
+        """A read session that sees only committed data, even inside a transaction (for
+        loading state that is cached under a committed version)."""
+        with self._read_sessions() as session:
+            yield session
+
+    def current(self) -> OpenTransaction | None:
+        """The transaction open in this context, if any."""
+        return self._open.get()
 
     @contextmanager
     def transaction(self, *, bump: bool = True) -> Iterator[Session]:
         """One atomic write: commits on success, rolls back on any error.
 
+        Opened inside another transaction of this context, it joins that one (the outermost
+        commits). The write lock is held from the first statement to the commit.
+
         Args:
             bump: increase the store version (governance state changed).
         """
+        outer = self._open.get()
+        if outer is not None:
+            outer.bump = outer.bump or bump
+            yield outer.session
+            return
         with self._write_lock, self._sessions() as session:
-            written: set[tuple[str, str]] = set()
-            if bump:
-                _observe_writes(session, written)
+            tx = OpenTransaction(session, bump=bump)
+            token = self._open.set(tx)
             try:
+                self._lock(session.connection())
+                _observe_writes(session, tx)
                 yield session
-                if bump:
-                    session.flush()
-                    self._bump(session, written)
+                session.flush()
+                if tx.bump and (tx.written or not tx.bumped):
+                    self._bump(session, tx.written)
                 session.commit()
             except OperationalError as exc:
                 session.rollback()
-                raise StorageError(f"catalog store error: {exc.orig}") from exc
+                raise StorageError(
+                    f"catalog store error: {exc.orig}; check that the catalog store is "
+                    "reachable and writable, then try again"
+                ) from exc
             except BaseException:
                 session.rollback()
                 raise
+            finally:
+                self._open.reset(token)
 
-    def _bump(self, session: Session, written: set[tuple[str, str]]) -> None:
+    def bump_pending(self) -> int:
+        """Bump the version inside the open transaction (for a snapshot that includes its
+        pending writes); the writes seen so far are stamped with it. Returns the version."""
+        tx = self._open.get()
+        if tx is None:
+            raise RuntimeError("bump_pending needs an open transaction")
+        tx.session.flush()
+        version = self._bump(tx.session, tx.written)
+        tx.written.clear()
+        tx.bumped.append(version)
+        return version
+
+    def _bump(self, session: Session, written: set[tuple[str, str]]) -> int:
         row = session.get(MetaRow, VERSION_KEY, with_for_update=not self.is_sqlite)
         if row is None:
             version = 1
@@ -226,6 +332,7 @@ class CatalogStore:
                 session.add(MetaRow(key=key, value=str(version)))
             else:
                 mark.value = str(version)
+        return version
 
     @staticmethod
     def change_marks(session: Session) -> dict[str, int]:
@@ -254,7 +361,7 @@ class CatalogStore:
                 except Exception:
                     self._close_probe()
                     if attempt:
-                        with self.engine.connect() as conn:
+                        with self.read_engine.connect() as conn:
                             value = conn.execute(
                                 select(MetaRow.value).where(MetaRow.key == VERSION_KEY)
                             ).scalar()
@@ -262,7 +369,7 @@ class CatalogStore:
         raise AssertionError("unreachable")
 
     def _open_probe(self) -> Any:
-        raw = self.engine.raw_connection()
+        raw = self.read_engine.raw_connection()
         driver = raw.driver_connection
         if self.is_sqlite:
             driver.isolation_level = None  # type: ignore[union-attr]
@@ -282,3 +389,4 @@ class CatalogStore:
         with self._probe_lock:
             self._close_probe()
         self.engine.dispose()
+        self.read_engine.dispose()

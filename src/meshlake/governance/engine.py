@@ -130,6 +130,11 @@ class GovernanceEngine:
                 gc.enable()
         return st
 
+    def load_pending(self, session: Any, version: int, base: GovernanceState) -> GovernanceState:
+        """A snapshot of ``base`` plus the pending writes of ``session``'s open transaction
+        (bumped to ``version`` inside it). Never cached: the transaction may roll back."""
+        return load_state(GovernanceState(version=version), session, base)
+
     # ---------------------------------------------------------------- resolution
     @staticmethod
     def account_of(principal: str) -> str:
@@ -182,12 +187,21 @@ class GovernanceEngine:
         return ResolvedTable(st.tables[tid], db, link)
 
     # ---------------------------------------------------------------- decisions
-    def decide(self, principal: str, action: str, resource: Resource) -> Decision:
+    def decide(
+        self,
+        principal: str,
+        action: str,
+        resource: Resource,
+        st: GovernanceState | None = None,
+    ) -> Decision:
         """Decide whether ``principal`` may perform ``action`` on ``resource``.
 
         Never raises for visibility: a missing or invisible resource is not allowed.
+
+        Args:
+            st: the snapshot to decide on (a unit of work's); default the current state.
         """
-        st = self.state()
+        st = st if st is not None else self.state()
         action = action.upper()
         if principal not in st.principals:
             return Decision(False, NOT_VISIBLE)

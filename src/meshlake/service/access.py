@@ -22,6 +22,7 @@ from meshlake.service.catalog import CatalogAPI
 from meshlake.service.grants import GrantsAPI
 from meshlake.service.products import ProductsAPI
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 
 __all__ = ["AccessAPI", "AccessRequest", "link_name"]
 
@@ -91,6 +92,7 @@ def _aware(t: Any) -> Any:
 class AccessAPI(ServiceBase):
     """Access requests to data products."""
 
+    @in_unit
     def request(
         self,
         product: str,
@@ -243,6 +245,7 @@ class AccessAPI(ServiceBase):
     def _resource(self, req: AccessRequest) -> Table:
         return Table(req.database, req.table, columns=req.columns, account=req.table_account)
 
+    @in_unit
     def approve(self, request_id: int) -> AccessRequest:
         """Approve a pending request and grant the access (admins of the owner account).
 
@@ -272,12 +275,14 @@ class AccessAPI(ServiceBase):
         self._set_state(req, "approve_access", "APPROVED", permissions=perms)
         return self._load(request_id)
 
+    @in_unit
     def deny(self, request_id: int, reason: str = "") -> AccessRequest:
         """Deny a pending request (admins of the owner account)."""
         req = self._decide(request_id, "PENDING")
         self._set_state(req, "deny_access", "DENIED", reason=reason)
         return self._load(request_id)
 
+    @in_unit
     def revoke(self, request_id: int) -> AccessRequest:
         """Revoke an approved request's grants; the principal's access ends at once."""
         req = self._decide(request_id, "APPROVED")

@@ -12,6 +12,7 @@ from meshlake.catalog.models import AccountAdminRow, AccountRow, PrincipalRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from meshlake.ids import ROOT, PrincipalId, check_name
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 
 __all__ = ["AccountInfo", "AccountsAPI", "PrincipalInfo", "PrincipalsAPI"]
 
@@ -46,6 +47,7 @@ class _RootOnly(ServiceBase):
 class AccountsAPI(_RootOnly):
     """Accounts of the mesh."""
 
+    @in_unit
     def create(self, name: str, description: str = "") -> AccountInfo:
         """Create an account (root only).
 
@@ -79,6 +81,7 @@ class AccountsAPI(_RootOnly):
             raise NotFoundError(f"account {name} not found")
         return AccountInfo(name, tuple(sorted(st.admins.get(name, ()))))
 
+    @in_unit
     def set_admins(self, name: str, admins: builtins.list[str]) -> AccountInfo:
         """Replace an account's admins (root only); each must be a principal of the account."""
         st = self.state()
@@ -103,6 +106,7 @@ class AccountsAPI(_RootOnly):
 class PrincipalsAPI(_RootOnly):
     """Users and roles."""
 
+    @in_unit
     def create(self, principal: str, kind: str = "role") -> PrincipalInfo:
         """Create ``account/name`` (root only).
 

@@ -32,6 +32,7 @@ from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
 from meshlake.resources import Catalog, Location
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 from meshlake.storage.iceberg import TableStore, rows_to_arrow
 from meshlake.storage.types import duckdb_type_of_arrow
 
@@ -127,6 +128,7 @@ class CatalogAPI(ServiceBase):
             )
 
     # ------------------------------------------------------------ databases
+    @in_unit
     def create_database(
         self, name: str, description: str = "", location: str | None = None
     ) -> DatabaseInfo:
@@ -136,7 +138,7 @@ class CatalogAPI(ServiceBase):
             self.checked_location(location, "a database location") if location is not None else None
         )
         st = self.state()
-        if not self.rt.engine.decide(self.principal, "CREATE_DATABASE", Catalog()):
+        if not self.decide("CREATE_DATABASE", Catalog()):
             raise AccessDeniedError(
                 f"{self.principal} may not create databases in account {self.account}: "
                 "an admin must grant CREATE_DATABASE on the catalog"
@@ -165,21 +167,22 @@ class CatalogAPI(ServiceBase):
 
     def _require_location(self, st: GovernanceState, account: str, uri: str) -> None:
         covering = covering_location(st, account, uri)
-        if covering is not None and not self.rt.engine.decide(
-            self.principal, "DATA_LOCATION_ACCESS", Location(covering[1], account)
+        if covering is not None and not self.decide(
+            "DATA_LOCATION_ACCESS", Location(covering[1], account)
         ):
             raise AccessDeniedError(
                 f"{uri} lies inside the registered location {covering[1]}: "
                 f"DATA_LOCATION_ACCESS on it is needed (ask an admin of {account})"
             )
 
+    @in_unit
     def create_resource_link(self, name: str, *, account: str, database: str) -> DatabaseInfo:
         """Create a database resource link to another account's database (rule 25)."""
         check_name("resource link", name)
         check_name("account", account)
         check_name("database", database)
         st = self.state()
-        if not self.rt.engine.decide(self.principal, "CREATE_DATABASE", Catalog()):
+        if not self.decide("CREATE_DATABASE", Catalog()):
             raise AccessDeniedError(
                 f"creating a resource link needs CREATE_DATABASE in account {self.account}"
             )
@@ -218,6 +221,7 @@ class CatalogAPI(ServiceBase):
         ]
         return sorted(out, key=lambda d: (d.account != self.account, d.account, d.name))
 
+    @in_unit
     def drop_database(self, name: str) -> None:
         """Drop an empty database or a link of the caller's account (needs DROP)."""
         st = self.state()
@@ -245,6 +249,7 @@ class CatalogAPI(ServiceBase):
             session.execute(delete(DatabaseRow).where(DatabaseRow.id == db.id))
 
     # ------------------------------------------------------------ locations
+    @in_unit
     def register_location(self, uri: str) -> str:
         """Register a data location with the caller's account (admins only, rule 10)."""
         loc = canonical_location(uri)
@@ -545,6 +550,7 @@ class CatalogAPI(ServiceBase):
                 else:
                     row.position, row.name, row.type = i, c.name, c.type
 
+    @in_unit
     def set_properties(
         self, database: str, name: str, properties: dict[str, str], *, account: str | None = None
     ) -> None:

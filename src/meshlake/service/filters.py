@@ -15,6 +15,7 @@ from meshlake.governance.access import account_table_access, table_access
 from meshlake.governance.filters import compile_row_filter
 from meshlake.ids import check_name
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 
 __all__ = ["FilterView", "FiltersAPI"]
 
@@ -39,6 +40,7 @@ class FilterView:
 class FiltersAPI(ServiceBase):
     """Create, list and drop data filters."""
 
+    @in_unit
     def create(
         self,
         database: str,
@@ -156,6 +158,7 @@ class FiltersAPI(ServiceBase):
                 )
         return sorted(out, key=lambda v: v.name)
 
+    @in_unit
     def drop(self, database: str, table: str, name: str, account: str | None = None) -> None:
         """Drop a filter (its creator or an admin of the table's account); grants go too."""
         st = self.state()

@@ -35,6 +35,7 @@ from meshlake.governance.targets import GrantTarget, resolve_target
 from meshlake.ids import ROOT, PrincipalId
 from meshlake.resources import Resource
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 
 __all__ = ["GrantInfoView", "GrantsAPI"]
 
@@ -82,6 +83,7 @@ class GrantsAPI(ServiceBase):
         return pid
 
     # ------------------------------------------------------------------ grant
+    @in_unit
     def grant(
         self,
         grantee: str,
@@ -348,6 +350,7 @@ class GrantsAPI(ServiceBase):
         return view
 
     # ------------------------------------------------------------------ revoke
+    @in_unit
     def revoke(
         self,
         grantee: str,

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from meshlake.catalog.product_models import ProductRow, ProductVersionRow
 from meshlake.errors import ConflictError, InvalidInputError, NotFoundError
+from meshlake.governance.engine import ResolvedTable
 from meshlake.products.bias import BiasReport, compute_bias
 from meshlake.products.changelog import ColumnChange, SchemaDiff, diff_schemas
 from meshlake.products.conformance import check_contract_against_schema
@@ -159,9 +160,13 @@ class ProductsAPI(ServiceBase):
         ):
             raise ConflictError(f"product {c.name} is published over another table")
         queries = QueryAPI(self.rt, self.principal)
-        ref = f'"{database}"."{name}"'
-        data = queries.run(f"SELECT * FROM {ref}", database=None, service="processing").to_arrow()
+        # The version is bound to the snapshot the metrics were measured on: pin it first,
+        # then read exactly that snapshot (a concurrent append cannot slip in between).
         snapshot = self.rt.tables.load(info.iceberg_id).current_snapshot()
+        ref = f'"{database}"."{name}"'
+        if snapshot is not None:
+            ref += f" FOR VERSION AS OF {snapshot.snapshot_id}"
+        data = queries.run(f"SELECT * FROM {ref}", database=None, service="processing").to_arrow()
         modified = (
             None if snapshot is None else datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC)
         )
@@ -176,6 +181,30 @@ class ProductsAPI(ServiceBase):
         )
         quality.raise_for_blocking()
         bias = _bias(data, c)
+        with self.unit(bump=False):  # tags, product and version: one unit of work
+            return self._record_version(
+                c, text, previous, resolved, table_account, quality, bias, snapshot, now
+            )
+
+    def _record_version(
+        self,
+        c: Contract,
+        text: str,
+        previous: tuple[ProductRow, ProductVersionRow | None] | None,
+        resolved: ResolvedTable,
+        table_account: str,
+        quality: QualityReport,
+        bias: BiasReport | None,
+        snapshot: Any,
+        now: datetime,
+    ) -> ProductVersion:
+        info, owner = resolved.table, self.account
+        previous = self._existing(c.name)  # again, under the write lock
+        if previous is not None and (
+            previous[0].owner_account != owner
+            or (previous[0].database, previous[0].table) != (resolved.database.name, info.name)
+        ):
+            raise ConflictError(f"product {c.name} is published over another table")
         self._apply_tags(c, resolved.database.name, info.name, table_account)
         schema = tuple(zip(info.field_ids, info.columns, info.types, strict=True))
         old_schema = None if previous is None or previous[1] is None else previous[1].schema
@@ -237,7 +266,6 @@ class ProductsAPI(ServiceBase):
                 .where(ProductVersionRow.product_id == row.id)
                 .order_by(ProductVersionRow.version.desc())
             ).first()
-            session.expunge_all()
             return row, latest
 
     def _apply_tags(self, c: Contract, database: str, table: str, owner: str) -> None:
@@ -277,7 +305,6 @@ class ProductsAPI(ServiceBase):
                 ).all()
             )
             rows = list(session.scalars(select(ProductRow).order_by(ProductRow.name)))
-            session.expunge_all()
         out = []
         for row in rows:
             c = load_contract(row.contract_yaml)

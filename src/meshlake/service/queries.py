@@ -36,6 +36,7 @@ from meshlake.query.results import QueryResult
 from meshlake.query.service import QueryOutcome, run_query
 from meshlake.service.governed import MeshQueryCatalog
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 from meshlake.storage.iceberg import local_path
 
 __all__ = ["DEFAULT_RETENTION", "DEFAULT_WORKGROUP", "QueryAPI", "QueryExecution", "Workgroup"]
@@ -157,6 +158,7 @@ class QueryAPI(ServiceBase):
             )
         raise NotFoundError(f"workgroup {name} not found in account {self.account}")
 
+    @in_unit
     def create_workgroup(
         self,
         name: str,

@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
 from meshlake.audit.log import AuditLog
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings
-from meshlake.governance.engine import GovernanceEngine
+from meshlake.governance.engine import Decision, GovernanceEngine
 from meshlake.governance.managed import ManagedStorage
 from meshlake.governance.state import GovernanceState
+from meshlake.resources import Resource
+from meshlake.service.unit import Unit
 from meshlake.storage.iceberg import TableStore
 
 __all__ = ["MeshRuntime", "ServiceBase"]
@@ -49,9 +51,31 @@ class ServiceBase:
         """The acting principal's account."""
         return self.principal.split("/", 1)[0]
 
+    @contextmanager
+    def unit(self, *, bump: bool = True) -> Iterator[Unit]:
+        """The unit of work of this request: opened here, or joined when one is open.
+
+        Args:
+            bump: the unit changes governance state (grants, tags, catalog ...).
+        """
+        with self.rt.store.transaction(bump=bump):
+            tx = self.rt.store.current()
+            assert tx is not None
+            if tx.unit is None:
+                tx.unit = Unit(self.rt, tx)
+            yield tx.unit
+
     def state(self) -> GovernanceState:
-        """The current governance state."""
+        """The governance snapshot to decide on: the open unit's (with its pending writes),
+        else the current state."""
+        tx = self.rt.store.current()
+        if tx is not None and tx.unit is not None:
+            return cast(Unit, tx.unit).state()
         return self.rt.engine.state()
+
+    def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:
+        """Decide for the acting (or another) principal on this request's snapshot."""
+        return self.rt.engine.decide(principal or self.principal, action, resource, self.state())
 
     def checked_location(self, uri: str, what: str) -> str:
         """A location a principal named, in canonical form, after rule 29's checks.
@@ -84,18 +108,17 @@ class ServiceBase:
     ) -> Iterator[tuple[Session, dict[str, Any]]]:
         """One audited change: yields the transaction and a dict to fill ``after`` into.
 
-        The audit event (rule 28) is written in the same transaction as the change.
+        The audit event (rule 28) is written in the same unit of work as the change (this
+        opens one, or joins the open one).
         """
         record: dict[str, Any] = {"before": before, "after": after}
-        with self.rt.store.transaction(bump=bump) as session:
-            yield session, record
-            session.flush()
-            self.rt.audit.append(
-                session,
-                category="change",
+        with self.unit(bump=bump) as unit:
+            yield unit.session, record
+            unit.session.flush()
+            unit.audit(
                 principal=self.principal,
                 action=action,
                 resource=resource,
-                accounts=[a for a in accounts if a],
+                accounts=accounts,
                 data={"before": record.get("before"), "after": record.get("after")},
             )

@@ -189,9 +189,7 @@ class StorageAPI(ServiceBase):
         location = uri
         st = self.state()
         covering = covering_location(st, self.account, uri)
-        if covering is not None and not self.rt.engine.decide(
-            self.principal, "DATA_LOCATION_ACCESS", Location(covering[1])
-        ):
+        if covering is not None and not self.decide("DATA_LOCATION_ACCESS", Location(covering[1])):
             raise AccessDeniedError(
                 f"{uri} lies inside the registered location {covering[1]}: crawling it needs "
                 "DATA_LOCATION_ACCESS"

@@ -18,6 +18,7 @@ from meshlake.governance.tagperms import key_visible, tag_permissions, visible_k
 from meshlake.governance.tags import column_tags, database_tags, table_tags
 from meshlake.resources import Column, Database, Resource, Table
 from meshlake.service.runtime import ServiceBase
+from meshlake.service.unit import in_unit
 
 __all__ = ["TagKeyView", "TagsAPI"]
 
@@ -49,6 +50,7 @@ class TagsAPI(ServiceBase):
     """The tag ontology and tag assignments."""
 
     # ------------------------------------------------------------ ontology
+    @in_unit
     def create(self, key: str, values: list[str]) -> TagKeyView:
         """Create a tag key with its allowed values (admins only)."""
         k = clean_tag_text("key", key)
@@ -79,6 +81,7 @@ class TagsAPI(ServiceBase):
             raise NotFoundError(f"tag key {key} not found")
         return info
 
+    @in_unit
     def update(
         self, key: str, add: list[str] | None = None, remove: list[str] | None = None
     ) -> TagKeyView:
@@ -123,6 +126,7 @@ class TagsAPI(ServiceBase):
                 )
         return TagKeyView(info.key, info.account, tuple(new))
 
+    @in_unit
     def delete(self, key: str) -> None:
         """Delete a key: it leaves every resource and its grants stop matching (rule 15)."""
         st = self.state()
@@ -205,6 +209,7 @@ class TagsAPI(ServiceBase):
             return dict(st.table_tags.get(t.target_id, {}))
         return dict(st.column_tags.get(t.table_id or 0, {}).get(t.column or "", {}))
 
+    @in_unit
     def assign(self, resource: Resource, tags: dict[str, str]) -> dict[str, str]:
         """Assign (or update) ``{key: value}`` tags on a database, table or column."""
         st = self.state()
@@ -271,6 +276,7 @@ class TagsAPI(ServiceBase):
                 "it administers, or resources it holds ALL on with the grant option (rule 16)"
             )
 
+    @in_unit
     def remove(self, resource: Resource, keys: builtins.list[str]) -> None:
         """Remove tags; an override removed restores the inherited value (rule 12)."""
         st = self.state()
