@@ -33,6 +33,7 @@ from meshlake.service.accounts import AccountsAPI, PrincipalsAPI
 from meshlake.service.catalog import CatalogAPI
 from meshlake.service.filters import FiltersAPI
 from meshlake.service.grants import GrantInfoView, GrantsAPI
+from meshlake.service.intents import RepairOutcome, repair
 from meshlake.service.products import ProductsAPI
 from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import MeshRuntime
@@ -83,6 +84,7 @@ class Mesh:
             audit=AuditLog(store),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),
         )
+        self.repair()  # finish or roll back what a killed process left half-done
 
     @property
     def home(self) -> Path:
@@ -103,6 +105,16 @@ class Mesh:
                     accounts=[],
                 )
         return Session(self, ROOT)
+
+    def repair(self, *, force: bool = False) -> list[RepairOutcome]:
+        """Finish or roll back every change a killed process left between its Iceberg
+        commit and its store transaction (each with an audit event).
+
+        Args:
+            force: also take changes whose process may still run elsewhere (use only when
+                no other process writes to this mesh).
+        """
+        return repair(self.runtime, force=force)
 
     @property
     def bootstrapped(self) -> bool:

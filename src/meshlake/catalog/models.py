@@ -292,3 +292,25 @@ class QueryExecutionRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class IntentRow(Base):
+    """A change about to be committed to Iceberg, written before that commit.
+
+    Iceberg commits outside the store transaction. An intent row is committed first (what,
+    on which table, by whom, from which process), then the Iceberg commit, then the store
+    transaction that completes the change also completes the intent. An intent still
+    ``pending`` whose process is gone is finished or rolled back by the repair that runs
+    when a mesh is opened (and by ``meshlake repair``).
+    """
+
+    __tablename__ = "ml_intents"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    iceberg_id: Mapped[str] = mapped_column(String(300), index=True)
+    principal: Mapped[str] = mapped_column(String(260))
+    owner: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,12 @@ from meshlake.governance.locations import canonical_location, covering_location,
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
 from meshlake.resources import Catalog, Location
+from meshlake.service.intents import (
+    INTENT_PROPERTY,
+    close_intent,
+    open_intent,
+    pending_create,
+)
 from meshlake.service.runtime import ServiceBase
 from meshlake.service.unit import in_unit
 from meshlake.storage.iceberg import TableStore, rows_to_arrow
@@ -292,8 +299,6 @@ class CatalogAPI(ServiceBase):
             types or rows. AccessDeniedError: no CREATE_TABLE, or a registered location
             without DATA_LOCATION_ACCESS. ConflictError: the table exists.
         """
-        st = self.state()
-        db = self._target_db(st, database, account)
         check_name("table", name)
         if data is None:
             data = rows_to_arrow(columns or {}, rows)
@@ -305,25 +310,47 @@ class CatalogAPI(ServiceBase):
             raise InvalidInputError("column names must be unique (case-insensitively)")
         for f in data.schema:
             duckdb_type_of_arrow(f.type)
-        loc = self.checked_location(location, "a table location") if location is not None else None
-        if "CREATE_TABLE" not in database_access(st, self.principal, db.id).perms:
-            raise AccessDeniedError(
-                f"CREATE_TABLE on database {database} is not granted to {self.principal}"
+        label = f"table:{database}.{name}"
+        with self.unit(bump=False) as unit:  # step 1: authority and the intent, under the lock
+            st = self.state()
+            db = self._target_db(st, database, account)
+            loc = (
+                self.checked_location(location, "a table location")
+                if location is not None
+                else None
             )
-        if loc is not None and not (db.location and is_inside(loc, db.location)):
-            self._require_location(st, db.account, loc)
-        if (db.id, name) in st.table_by_name:
-            raise ConflictError(f"table {database}.{name} already exists")
-        if loc is None:
-            base = db.location or f"{self.rt.tables.warehouse}/{db.account}/{db.name}"
-            loc = f"{base}/{name}-{uuid.uuid4().hex[:8]}"
-        iceberg_id, table = self.rt.tables.create(f"db{db.id}", name, data.schema, loc, data)
+            if "CREATE_TABLE" not in database_access(st, self.principal, db.id).perms:
+                raise AccessDeniedError(
+                    f"CREATE_TABLE on database {database} is not granted to {self.principal}"
+                )
+            if loc is not None and not (db.location and is_inside(loc, db.location)):
+                self._require_location(st, db.account, loc)
+            iceberg_id = f"db{db.id}.{name}"
+            if (db.id, name) in st.table_by_name or pending_create(unit.session, iceberg_id):
+                raise ConflictError(f"table {database}.{name} already exists")
+            if loc is None:
+                base = db.location or f"{self.rt.tables.warehouse}/{db.account}/{db.name}"
+                loc = f"{base}/{name}-{uuid.uuid4().hex[:8]}"
+            label = f"table:{db.account}.{db.name}.{name}"
+            accounts = [db.account, self.account]
+            intent = open_intent(
+                unit.session,
+                "create_table",
+                iceberg_id,
+                self.principal,
+                {"label": label, "accounts": accounts, "location": loc, "rows": data.num_rows},
+            )
+        try:  # step 2: Iceberg
+            iceberg_id, table = self.rt.tables.create(f"db{db.id}", name, data.schema, loc, data)
+        except BaseException:
+            self._undo_create(intent, iceberg_id, loc)
+            raise
         cols = TableStore.columns(table)
-        try:
+        try:  # step 3: the store rows, the audit event and the intent's completion
             with self.change(
                 "create_table",
-                f"table:{db.account}.{db.name}.{name}",
-                [db.account, self.account],
+                label,
+                accounts,
                 after={"columns": [c.name for c in cols], "location": loc, "rows": data.num_rows},
             ) as (session, _):
                 row = TableRow(
@@ -348,10 +375,23 @@ class CatalogAPI(ServiceBase):
                             field_id=c.field_id,
                         )
                     )
+                close_intent(session, intent)
         except BaseException:  # undo the Iceberg side when the store write fails (§4)
-            self.rt.tables.drop(iceberg_id)
+            self._undo_create(intent, iceberg_id, loc)
             raise
         return self.get_table(database, name, account=account)
+
+    def _undo_create(self, intent: str, iceberg_id: str, location: str) -> None:
+        """Roll back a create whose Iceberg or store step failed (best effort: what cannot
+        be undone now stays pending for repair)."""
+        try:
+            self.rt.tables.drop(iceberg_id)
+            if self.rt.managed.is_managed(location):
+                self.rt.tables.delete_files(location)
+            with self.rt.store.transaction(bump=False) as session:
+                close_intent(session, intent, "rolled_back")
+        except Exception:
+            pass
 
     def get_table(self, database: str, name: str, account: str | None = None) -> TableDescription:
         """A table's visible columns and metadata (rule 8)."""
@@ -626,14 +666,35 @@ class CatalogAPI(ServiceBase):
         *,
         overwrite: bool,
     ) -> int | None:
-        rt = self.resolve_table(database, name, account)
-        self._require_table_perm(rt, "INSERT")
-        if overwrite:
-            self._require_table_perm(rt, "DELETE")
-        data = self._as_arrow(rt, rows, data)
+        action = "overwrite" if overwrite else "append"
+        with self.unit(bump=False) as unit:  # authority and the intent, under the lock
+            rt = self.resolve_table(database, name, account)
+            self._require_table_perm(rt, "INSERT")
+            if overwrite:
+                self._require_table_perm(rt, "DELETE")
+            data = self._as_arrow(rt, rows, data)
+            label = f"table:{rt.ref.account}.{rt.ref.qualified}"
+            accounts = [rt.ref.account, self.account]
+            intent = open_intent(
+                unit.session,
+                action,
+                rt.table.iceberg_id,
+                self.principal,
+                {"label": label, "accounts": accounts, "rows": data.num_rows},
+            )
         write = self.rt.tables.overwrite if overwrite else self.rt.tables.append
-        snap = write(rt.table.iceberg_id, data)
-        self._record_write(rt, "overwrite" if overwrite else "append", data.num_rows, snap)
+        try:
+            snap = write(rt.table.iceberg_id, data, {INTENT_PROPERTY: intent})
+        except BaseException:
+            # nothing was committed: the intent ends
+            with contextlib.suppress(Exception), self.rt.store.transaction(bump=False) as session:
+                close_intent(session, intent, "rolled_back")
+            raise
+        # the rows are committed: audit them now (or, if this fails, repair will)
+        with self.change(
+            action, label, accounts, after={"rows": data.num_rows, "snapshot_id": snap}, bump=False
+        ) as (session, _):
+            close_intent(session, intent)
         return snap
 
     def _as_arrow(
@@ -642,16 +703,6 @@ class CatalogAPI(ServiceBase):
         if data is not None:
             return data
         return rows_to_arrow(dict(zip(rt.table.columns, rt.table.types, strict=True)), rows)
-
-    def _record_write(self, rt: ResolvedTable, action: str, n: int, snap: int | None) -> None:
-        with self.change(
-            action,
-            f"table:{rt.ref.account}.{rt.ref.qualified}",
-            [rt.ref.account, self.account],
-            after={"rows": n, "snapshot_id": snap},
-            bump=False,
-        ):
-            pass
 
 
 def _db_info(db: DbInfo) -> DatabaseInfo:

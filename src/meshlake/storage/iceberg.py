@@ -194,15 +194,29 @@ class TableStore:
                 raise InvalidInputError(f"rows do not fit the table: {exc}") from exc
         return identifier, table
 
-    def append(self, iceberg_id: str, data: pa.Table) -> int | None:
-        """Append rows in one commit; returns the new snapshot id."""
-        return self._write(iceberg_id, data, overwrite=False)
+    def append(
+        self, iceberg_id: str, data: pa.Table, properties: dict[str, str] | None = None
+    ) -> int | None:
+        """Append rows in one commit; returns the new snapshot id.
 
-    def overwrite(self, iceberg_id: str, data: pa.Table) -> int | None:
+        ``properties`` go into the snapshot's summary (the intent id, for repair).
+        """
+        return self._write(iceberg_id, data, overwrite=False, properties=properties)
+
+    def overwrite(
+        self, iceberg_id: str, data: pa.Table, properties: dict[str, str] | None = None
+    ) -> int | None:
         """Replace all rows in one commit; returns the new snapshot id."""
-        return self._write(iceberg_id, data, overwrite=True)
+        return self._write(iceberg_id, data, overwrite=True, properties=properties)
 
-    def _write(self, iceberg_id: str, data: pa.Table, *, overwrite: bool) -> int | None:
+    def _write(
+        self,
+        iceberg_id: str,
+        data: pa.Table,
+        *,
+        overwrite: bool,
+        properties: dict[str, str] | None = None,
+    ) -> int | None:
         def go() -> int | None:
             table = self._load_fresh(iceberg_id)
             target = table.schema().as_arrow()
@@ -211,9 +225,9 @@ class TableStore:
             except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
                 raise InvalidInputError(f"rows do not fit the table's schema: {exc}") from exc
             if overwrite:
-                table.overwrite(data2)
+                table.overwrite(data2, snapshot_properties=dict(properties or {}))
             else:
-                table.append(data2)
+                table.append(data2, snapshot_properties=dict(properties or {}))
             snap = table.current_snapshot()
             return snap.snapshot_id if snap else None
 
