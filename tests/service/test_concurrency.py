@@ -48,7 +48,9 @@ def _worker(home: str, url: str | None, perm: str, out: Any) -> None:
 
 
 @pytest.mark.xdist_group("concurrency")
-def test_concurrent_grants_and_revokes_lose_nothing(tmp_path: Path, backend_url: str | None) -> None:
+def test_concurrent_grants_and_revokes_lose_nothing(
+    tmp_path: Path, backend_url: str | None
+) -> None:
     home = tmp_path / "home"
     mesh = meshlake.connect(home, catalog_url=backend_url)
     root = mesh.bootstrap()
@@ -80,9 +82,7 @@ def test_concurrent_grants_and_revokes_lose_nothing(tmp_path: Path, backend_url:
     assert actual == expected
 
     changes = [
-        e
-        for e in mesh.session("root").audit()
-        if e.seq > seq0 and e.action in ("grant", "revoke")
+        e for e in mesh.session("root").audit() if e.seq > seq0 and e.action in ("grant", "revoke")
     ]
     assert len(changes) == sum(r[2] for r in results)  # one event per committed change
     # replaying the audit trail reproduces the final state: no `after` dropped a permission
