@@ -31,7 +31,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
@@ -41,6 +41,7 @@ import pyarrow as pa
 from meshlake.errors import InvalidQueryError, MeshError, StorageError
 from meshlake.query.columns import column_not_found
 from meshlake.query.engines import Engine, GovernedScan
+from meshlake.query.engines.fence import pushable_predicates
 from meshlake.query.engines.file_schemas import FileSchemas, readable_by_name
 
 __all__ = ["BARRIERS", "DuckDBEngine", "needs_barrier", "view_sql"]
@@ -290,6 +291,11 @@ class DuckDBEngine(Engine):
             (0: build the views for every query).
         threads: DuckDB worker threads per database (default: DuckDB's, the core count).
         memory_limit: DuckDB memory limit per database, e.g. ``"4GB"`` (default: DuckDB's).
+        barrier: the form of the security barrier of scans that hide rows or cells:
+            ``fence`` (``OFFSET 0``, the default) or ``secure`` (a secure view; kept for
+            measurement, see docs/querying.md).
+        pushdown: copy the query's safe comparisons below the fence (see
+            :mod:`~meshlake.query.engines.fence`).
     """
 
     name: ClassVar[str] = "duckdb"
@@ -302,7 +308,13 @@ class DuckDBEngine(Engine):
         idle_cursors: int = 64,
         threads: int | None = None,
         memory_limit: str | None = None,
+        barrier: str = "fence",
+        pushdown: bool = True,
     ) -> None:
+        if barrier not in BARRIERS:
+            raise ValueError(f"barrier must be one of {BARRIERS}, not {barrier!r}")
+        self._barrier = barrier
+        self._pushdown = pushdown and barrier == "fence"
         config: dict[str, Any] = {}
         if threads is not None:
             config["threads"] = threads
@@ -314,9 +326,18 @@ class DuckDBEngine(Engine):
     def _prepare(
         self, sql: str, scans: Sequence[GovernedScan]
     ) -> tuple[_ViewsKey, duckdb.DuckDBPyConnection, Any]:
+        pushed = self._pushed(sql, scans)
         key: _ViewsKey = (
             _directories(scans),
-            tuple(view_sql(gs, by_name=self._by_name(gs, scans)) for gs in scans),
+            tuple(
+                view_sql(
+                    gs,
+                    by_name=self._by_name(gs, scans),
+                    barrier=self._barrier,
+                    pushed=pushed.get(gs.view, ()),
+                )
+                for gs in scans
+            ),
         )
         cursor, fresh = self._databases.checkout(key)
         try:
@@ -330,6 +351,26 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             cursor.close()
             raise _translate(exc, scans) from exc
+
+    def _pushed(self, sql: str, scans: Sequence[GovernedScan]) -> Mapping[str, tuple[str, ...]]:
+        """The query's predicates each fenced view may evaluate below its fence."""
+        if not self._pushdown or not any(needs_barrier(gs) for gs in scans):
+            return {}
+        schema = tuple(
+            (
+                gs.view,
+                tuple(
+                    (
+                        c.name,
+                        c.type,
+                        needs_barrier(gs) and gs.policy.cell_predicate(c.name) is None,
+                    )
+                    for c in gs.visible
+                ),
+            )
+            for gs in scans
+        )
+        return pushable_predicates(sql, schema)
 
     def _by_name(self, gs: GovernedScan, scans: Sequence[GovernedScan]) -> bool:
         """May this scan's files be read by column name (they hold the current schema)?"""
