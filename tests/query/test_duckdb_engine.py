@@ -14,7 +14,7 @@ from meshlake.errors import InvalidQueryError, NotFoundError, StorageError
 from meshlake.governance.policy import RowRule, TablePolicy, TableRef
 from meshlake.query.context import ScanColumn, TableScan
 from meshlake.query.engines import GovernedScan, load_engine
-from meshlake.query.engines.duckdb import DuckDBEngine, local_path, view_sql
+from meshlake.query.engines.duckdb import DuckDBEngine, local_path, needs_barrier, view_sql
 
 REF = TableRef("a", "db", "t")
 COLUMNS = (
@@ -32,7 +32,7 @@ def governed(
     return GovernedScan(view, catalog.scan(resolved), resolved.policy, visible)
 
 
-def test_view_sql_is_a_secure_view_over_field_ids() -> None:
+def test_view_sql_fences_a_filtered_scan_read_by_field_ids() -> None:
     policy = TablePolicy(
         REF,
         ("id", "name"),
@@ -44,15 +44,31 @@ def test_view_sql_is_a_secure_view_over_field_ids() -> None:
         ),
     )
     scan = TableScan(REF, 7, ("file:///w/t/data/a.parquet", "/w/t/data/it's.parquet"), COLUMNS)
-    sql = view_sql(GovernedScan("__meshlake_scan_0", scan, policy, COLUMNS[:2]))
-    assert sql == (
-        'CREATE TEMP SECURE VIEW "__meshlake_scan_0" AS SELECT "id", '
-        'CASE WHEN (("id" > 1)) THEN "name" END AS "name" '
+    gs = GovernedScan("__meshlake_scan_0", scan, policy, COLUMNS[:2])
+    body = (
+        'AS SELECT "id", CASE WHEN (("id" > 1)) THEN "name" END AS "name" '
         "FROM read_parquet(['/w/t/data/a.parquet', '/w/t/data/it''s.parquet'], schema=MAP {"
         "1: {name: 'id', type: 'BIGINT', default_value: NULL}, "
         "2: {name: 'name', type: 'VARCHAR', default_value: NULL}, "
         "3: {name: 'ssn', type: 'VARCHAR', default_value: NULL}}, hive_partitioning=false) "
         'WHERE (("id" = 0) OR ("id" > 1))'
+    )
+    assert view_sql(gs) == f'CREATE TEMP VIEW "__meshlake_scan_0" {body} OFFSET 0'
+    assert view_sql(gs, pushed=['"id" < CAST(9 AS BIGINT)']) == (
+        f'CREATE TEMP VIEW "__meshlake_scan_0" {body} AND ("id" < CAST(9 AS BIGINT)) OFFSET 0'
+    )
+    assert view_sql(gs, barrier="secure", pushed=['"id" < 9']) == (
+        f'CREATE TEMP SECURE VIEW "__meshlake_scan_0" {body}'
+    )
+
+
+def test_view_sql_of_an_unrestricted_scan_is_a_plain_view() -> None:
+    policy = TablePolicy(REF, ("id", "name"), ((RowRule(frozenset({"id", "name"})),),))
+    gs = GovernedScan("v", TableScan(REF, 7, ("/w/a.parquet",), COLUMNS), policy, COLUMNS[:2])
+    assert needs_barrier(gs) is False
+    assert view_sql(gs, by_name=True, pushed=['"id" = 1']) == (
+        'CREATE TEMP VIEW "v" AS SELECT "id", "name" FROM '
+        "read_parquet(['/w/a.parquet'], hive_partitioning=false, union_by_name=false)"
     )
 
 
@@ -60,7 +76,7 @@ def test_view_sql_of_an_empty_table_is_typed_and_empty() -> None:
     policy = TablePolicy(REF, ("id", "name"), ((RowRule(frozenset({"id", "name"})),),))
     sql = view_sql(GovernedScan("v", TableScan(REF, None, (), COLUMNS), policy, COLUMNS[:2]))
     assert sql == (
-        'CREATE TEMP SECURE VIEW "v" AS SELECT CAST(NULL AS BIGINT) AS "id", '
+        'CREATE TEMP VIEW "v" AS SELECT CAST(NULL AS BIGINT) AS "id", '
         'CAST(NULL AS VARCHAR) AS "name" WHERE FALSE'
     )
 

@@ -31,7 +31,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
@@ -41,9 +41,10 @@ import pyarrow as pa
 from meshlake.errors import InvalidQueryError, MeshError, StorageError
 from meshlake.query.columns import column_not_found
 from meshlake.query.engines import Engine, GovernedScan
+from meshlake.query.engines.fence import pushable_predicates
 from meshlake.query.engines.file_schemas import FileSchemas, readable_by_name
 
-__all__ = ["DuckDBEngine", "view_sql"]
+__all__ = ["BARRIERS", "DuckDBEngine", "needs_barrier", "view_sql"]
 
 _BASE_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
@@ -100,19 +101,66 @@ def _projection(gs: GovernedScan) -> str:
     return ", ".join(items)
 
 
-def view_sql(gs: GovernedScan, *, by_name: bool = False) -> str:
-    """The ``CREATE TEMP SECURE VIEW`` statement of one governed scan.
+def needs_barrier(gs: GovernedScan) -> bool:
+    """Does reading this scan need a security barrier?
+
+    Only when the policy hides rows (a row predicate) or cells (a cell predicate on a visible
+    column): then a user's predicate evaluated before the policy could reveal a hidden row or
+    cell. A policy admitting every row and masking no cell has nothing for a predicate to
+    reveal (hidden columns are simply absent from the view), so its view can be a plain one,
+    which keeps the files' statistics for the optimizer.
+
+    >>> from meshlake.governance.policy import RowRule, TablePolicy, TableRef
+    >>> from meshlake.query.context import ScanColumn, TableScan
+    >>> ref, cols = TableRef("a", "d", "t"), (ScanColumn("x", 1, "BIGINT"),)
+    >>> def scan(*rules):
+    ...     policy = TablePolicy(ref, ("x",), (rules,))
+    ...     return GovernedScan("v", TableScan(ref, 1, (), cols), policy, cols)
+    >>> needs_barrier(scan(RowRule(frozenset({"x"}))))
+    False
+    >>> needs_barrier(scan(RowRule(frozenset({"x"}), '"x" > 1')))
+    True
+    """
+    if gs.policy.row_predicate() is not None:
+        return True
+    return any(gs.policy.cell_predicate(c.name) is not None for c in gs.visible)
+
+
+#: The forms of the security barrier (see the module docstring).
+BARRIERS = ("fence", "secure")
+
+
+def view_sql(
+    gs: GovernedScan,
+    *,
+    by_name: bool = False,
+    barrier: str = "fence",
+    pushed: Sequence[str] = (),
+) -> str:
+    """The ``CREATE TEMP VIEW`` statement of one governed scan.
+
+    When the scan :func:`needs_barrier`, the view is a security barrier: with ``barrier=
+    "fence"`` (the default) a plain view ending in ``OFFSET 0``, which no predicate of the
+    query can cross (a filter never moves below a LIMIT/OFFSET) while the files' statistics
+    still reach the optimizer, with the ``pushed`` comparisons (copied from the query by
+    :func:`~meshlake.query.engines.fence.pushable_predicates`: they cannot raise) evaluated
+    below it; with ``barrier="secure"`` a ``SECURE`` view, which hides the statistics. A
+    scan needing no barrier gets a plain view.
 
     Args:
         gs: the scan, its policy and its visible columns.
         by_name: read the files by column name; only when every file already has the
             current schema (see :mod:`~meshlake.query.engines.file_schemas`), otherwise
             files are read by Iceberg field id.
+        barrier: ``fence`` or ``secure``.
+        pushed: predicates over the view's unmasked columns to evaluate below the fence.
 
     Returns:
         DuckDB SQL creating the view.
     """
-    head = f"CREATE TEMP SECURE VIEW {_ident(gs.view)} AS SELECT "
+    fenced = needs_barrier(gs)
+    secure = fenced and barrier == "secure"
+    head = f"CREATE TEMP {'SECURE VIEW' if secure else 'VIEW'} {_ident(gs.view)} AS SELECT "
     if not gs.scan.files:
         nulls = ", ".join(f"CAST(NULL AS {c.type}) AS {_ident(c.name)}" for c in gs.visible)
         return head + nulls + " WHERE FALSE"
@@ -126,8 +174,13 @@ def view_sql(gs: GovernedScan, *, by_name: bool = False) -> str:
             for c in gs.scan.columns
         )
         source = f"read_parquet([{files}], schema=MAP {{{fields}}}, hive_partitioning=false)"
-    where = gs.policy.row_predicate()
-    return head + _projection(gs) + f" FROM {source}" + (f" WHERE {where}" if where else "")
+    where = [w for w in (gs.policy.row_predicate(),) if w]
+    if fenced and not secure:
+        where += [f"({p})" for p in pushed]
+    sql = head + _projection(gs) + f" FROM {source}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + (" OFFSET 0" if fenced and not secure else "")
 
 
 def _directories(scans: Sequence[GovernedScan]) -> frozenset[str]:
@@ -166,6 +219,7 @@ class _Databases:
         root.execute(
             f"SET allowed_directories = [{allowed}]; SET enable_external_access = false; "
             "SET python_enable_replacements = false; SET parquet_metadata_cache = true; "
+            "SET preserve_insertion_order = false; "
             "SET lock_configuration = true"
         )
         return root
@@ -237,6 +291,11 @@ class DuckDBEngine(Engine):
             (0: build the views for every query).
         threads: DuckDB worker threads per database (default: DuckDB's, the core count).
         memory_limit: DuckDB memory limit per database, e.g. ``"4GB"`` (default: DuckDB's).
+        barrier: the form of the security barrier of scans that hide rows or cells:
+            ``fence`` (``OFFSET 0``, the default) or ``secure`` (a secure view; kept for
+            measurement, see docs/querying.md).
+        pushdown: copy the query's safe comparisons below the fence (see
+            :mod:`~meshlake.query.engines.fence`).
     """
 
     name: ClassVar[str] = "duckdb"
@@ -249,7 +308,13 @@ class DuckDBEngine(Engine):
         idle_cursors: int = 64,
         threads: int | None = None,
         memory_limit: str | None = None,
+        barrier: str = "fence",
+        pushdown: bool = True,
     ) -> None:
+        if barrier not in BARRIERS:
+            raise ValueError(f"barrier must be one of {BARRIERS}, not {barrier!r}")
+        self._barrier = barrier
+        self._pushdown = pushdown and barrier == "fence"
         config: dict[str, Any] = {}
         if threads is not None:
             config["threads"] = threads
@@ -261,9 +326,18 @@ class DuckDBEngine(Engine):
     def _prepare(
         self, sql: str, scans: Sequence[GovernedScan]
     ) -> tuple[_ViewsKey, duckdb.DuckDBPyConnection, Any]:
+        pushed = self._pushed(sql, scans)
         key: _ViewsKey = (
             _directories(scans),
-            tuple(view_sql(gs, by_name=self._by_name(gs, scans)) for gs in scans),
+            tuple(
+                view_sql(
+                    gs,
+                    by_name=self._by_name(gs, scans),
+                    barrier=self._barrier,
+                    pushed=pushed.get(gs.view, ()),
+                )
+                for gs in scans
+            ),
         )
         cursor, fresh = self._databases.checkout(key)
         try:
@@ -277,6 +351,26 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             cursor.close()
             raise _translate(exc, scans) from exc
+
+    def _pushed(self, sql: str, scans: Sequence[GovernedScan]) -> Mapping[str, tuple[str, ...]]:
+        """The query's predicates each fenced view may evaluate below its fence."""
+        if not self._pushdown or not any(needs_barrier(gs) for gs in scans):
+            return {}
+        schema = tuple(
+            (
+                gs.view,
+                tuple(
+                    (
+                        c.name,
+                        c.type,
+                        needs_barrier(gs) and gs.policy.cell_predicate(c.name) is None,
+                    )
+                    for c in gs.visible
+                ),
+            )
+            for gs in scans
+        )
+        return pushable_predicates(sql, schema)
 
     def _by_name(self, gs: GovernedScan, scans: Sequence[GovernedScan]) -> bool:
         """May this scan's files be read by column name (they hold the current schema)?"""
