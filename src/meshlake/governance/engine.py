@@ -22,6 +22,7 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
+from meshlake.governance.models import decide_model_group
 from meshlake.governance.permissions import DESCRIBE, SELECT
 from meshlake.governance.policy import TablePolicy, TableRef
 from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
@@ -32,6 +33,7 @@ from meshlake.resources import (
     Database,
     DataFilter,
     Location,
+    ModelGroup,
     Resource,
     Table,
     TagKey,
@@ -213,6 +215,8 @@ class GovernanceEngine:
             return self._decide_location(st, principal, resource)
         if isinstance(resource, TagKey):
             return self._decide_tag(st, principal, action, resource)
+        if isinstance(resource, ModelGroup):
+            return decide_model_group(self.store, st, principal, action, resource)
         if isinstance(resource, (Column, TagPolicy)):
             return Decision(False, f"{action} is not decided on a {type(resource).__name__}")
         raise InvalidInputError(f"unknown resource {resource!r}")

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import GrantRow
+from meshlake.catalog.store import CatalogStore
 from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.governance.access import (
     account_table_access,
@@ -256,6 +257,8 @@ class GrantsAPI(ServiceBase):
             held |= tp.key_grantable
         elif target.kind == "tag_policy":
             held = self._tag_policy_held(st, target)
+        elif target.kind == "model_group":  # rule 30
+            held = _model_group_grantable(self.rt.engine.store, st, p, target.target_id)
         missing = wanted - held - {ALL}
         if (
             ALL in wanted
@@ -439,6 +442,15 @@ class GrantsAPI(ServiceBase):
         return out
 
 
+def _model_group_grantable(
+    store: CatalogStore, st: GovernanceState, principal: str, group_id: int
+) -> set[str]:
+    from meshlake.governance.models import model_group_access, model_groups
+
+    group = model_groups(store, st).get(group_id)
+    return set() if group is None else model_group_access(st, principal, group).grantable
+
+
 def _find_row(session: Session, grantee: str, target: GrantTarget) -> GrantRow | None:
     """The grant row of ``grantee`` on ``target`` (one per grantee, target and spec)."""
     return session.scalars(
@@ -480,6 +492,10 @@ def _label(
             for k, v in spec.get("expression", [])
         ]
         return f"tag_policy:{spec.get('type')}:{{{', '.join(parts)}}}"
+    if kind == "model_group":
+        from meshlake.governance.models import model_group_label
+
+        return model_group_label(st, account, target_id)
     if kind == "location" and target_id in st.locations:
         return f"location:{st.locations[target_id][1]}"
     return f"{kind}:{account}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import meshlake.catalog.ml_models
 import meshlake.products.models
 import meshlake.storage.models
 from meshlake.catalog.models import Base
 from meshlake.storage.crawler.state import CRAWLER_METADATA
 
 # Importing the model modules registers their tables on Base (for autogenerate).
-_MODELS = (meshlake.products.models, meshlake.storage.models)
+_MODELS = (meshlake.catalog.ml_models, meshlake.products.models, meshlake.storage.models)
 target_metadata = [Base.metadata, CRAWLER_METADATA]
 
 

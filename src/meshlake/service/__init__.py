@@ -1,0 +1,1 @@
+"""The service layer: per-principal facades over the domain packages."""
