@@ -52,9 +52,10 @@ class Tracker:
             with _LOCK:
                 if self._client is None:
                     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+                    from mlflow.tracking import MlflowClient
+
                     for name in ("mlflow", "alembic.runtime.migration"):
                         logging.getLogger(name).setLevel(logging.WARNING)
-                    from mlflow.tracking import MlflowClient
 
                     try:
                         self._client = MlflowClient(

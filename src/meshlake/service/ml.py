@@ -224,6 +224,34 @@ class MLAPI(ServiceBase):
                         break
         return out
 
+    def _cached(self, kind: str, fp: str) -> MLJob | None:
+        """The newest succeeded job of the caller with this fingerprint whose output tables
+        are still at the recorded snapshots."""
+        with self.rt.store.read() as session:
+            rows = session.scalars(
+                select(MLJobRow)
+                .where(
+                    MLJobRow.principal == self.principal,
+                    MLJobRow.kind == kind,
+                    MLJobRow.fingerprint == fp,
+                    MLJobRow.state == "SUCCEEDED",
+                )
+                .order_by(MLJobRow.started_at.desc())
+            ).all()
+        catalog = self._catalog()
+        for row in rows:
+            tables = (row.outputs or {}).get("tables") or {}
+            try:
+                intact = all(
+                    catalog.current_snapshot(t["database"], t["table"]) == t["snapshot_id"]
+                    for t in tables.values()
+                )
+            except MeshError:
+                intact = False
+            if intact:
+                return _job(row, cached=True)
+        return None
+
     # ------------------------------------------------------------ inputs
     def input_state(self, sql: str, database: str | None = None) -> list[dict[str, Any]]:
         """The tables ``sql`` reads, each with its current snapshot and a digest of the
@@ -367,6 +395,7 @@ class MLAPI(ServiceBase):
         arguments: Sequence[str] = (),
         name: str | None = None,
         progress: Progress | None = None,
+        cache: bool = False,
     ) -> MLJob:
         """Run a processing job: governed SQL -> features -> stratified seeded split ->
         three governed Iceberg tables (``<prefix>_train``, ``_validation``, ``_test``) in
@@ -387,6 +416,9 @@ class MLAPI(ServiceBase):
             arguments: the script's arguments.
             name: a job name.
             progress: called with (stage, fraction done).
+            cache: reuse a succeeded job of the caller with the same inputs (table snapshots
+                and the caller's policy on them), code and parameters, if its outputs are
+                unchanged.
 
         Raises:
             InvalidQueryError, NotFoundError, AccessDeniedError: the query's.
@@ -414,8 +446,11 @@ class MLAPI(ServiceBase):
             "script": str(script) if script else None,
             "script_sha256": _sha256(script) if script else None,
             "arguments": [str(a) for a in arguments],
+            "output_prefix": output_prefix,
         }
         fp = fingerprint(CODE_VERSION, "processing", job_spec, before)
+        if cache and (hit := self._cached("processing", fp)) is not None:
+            return hit
         job_id = self._start_job("processing", name, job_spec, fp)
         prefix = output_prefix or f"{_slug(target)}_{job_id[:8]}"
         check_name("table", f"{prefix}_validation")
@@ -540,6 +575,7 @@ class MLAPI(ServiceBase):
         script: str | Path | None = None,
         name: str | None = None,
         progress: Progress | None = None,
+        cache: bool = False,
     ) -> MLJob:
         """Train on a processing job's tables (read as the caller, ``service: training``).
 
@@ -560,6 +596,8 @@ class MLAPI(ServiceBase):
             script: a training script (SageMaker's training contract).
             name: a job name.
             progress: called with (stage, fraction done).
+            cache: reuse a succeeded training job of the caller on the same tables (and
+                snapshots) with the same code and parameters.
 
         Returns:
             The training job; ``run_id`` is its MLflow run, ``metrics`` its evaluation.
@@ -592,6 +630,8 @@ class MLAPI(ServiceBase):
             for k, v in processing.tables.items()
         }
         fp = fingerprint(CODE_VERSION, "training", spec, tables)
+        if cache and (hit := self._cached("training", fp)) is not None:
+            return hit
         job_id = self._start_job("training", name, spec, fp)
         tracker = self.tracker
         run_id: str | None = None
@@ -741,6 +781,75 @@ class MLAPI(ServiceBase):
                     cost=cost,
                 )
         return metrics, {}, {}
+
+    def evaluate(
+        self,
+        job: MLJob | str,
+        *,
+        cost: CostMatrix | dict[str, float] | None = None,
+        splits: Sequence[str] = ("validation", "test"),
+        cache: bool = False,
+    ) -> MLJob:
+        """Evaluate a training job's model on its processing job's held-out splits, read
+        again through governed SQL (``service: training``); an ``evaluation`` job.
+
+        Returns:
+            The job; ``metrics`` holds one metrics dict per split.
+        """
+        from meshlake.ml.estimators import load_model
+        from meshlake.ml.metrics import binary_metrics
+
+        self._require_principal()
+        training = self._resolve_job(job, "training")
+        processing = self._resolve_job(training.spec["processing_job"], "processing")
+        if isinstance(cost, dict):
+            cost = CostMatrix(**cost)
+        spec = {
+            "training_job": training.id,
+            "cost": cost.to_dict() if cost else None,
+            "splits": list(splits),
+        }
+        fp = fingerprint(CODE_VERSION, "evaluation", spec, training.run_id)
+        if cache and (hit := self._cached("evaluation", fp)) is not None:
+            return hit
+        job_id = self._start_job("evaluation", None, spec, fp)
+        inputs: list[dict[str, Any]] = []
+        try:
+            target = training.outputs["target"]
+            model = load_model(Path(training.outputs["model"]))
+            metrics: dict[str, Any] = {}
+            for split in splits:
+                t = processing.tables.get(split)
+                if t is None:
+                    continue
+                df, info = self._read(
+                    f'SELECT * FROM "{t["database"]}"."{t["table"]}"', None, "training", job_id
+                )
+                info["split"] = split
+                inputs.append(info)
+                names = model.feature_names or [c for c in df.columns if c != target]
+                metrics[split] = binary_metrics(
+                    df[target].to_numpy().astype(int),
+                    model.predict_proba(df[names].to_numpy(dtype="float64")),
+                    cost=cost,
+                )
+        except MeshError as exc:
+            self._finish_job(
+                job_id,
+                ok=False,
+                error=f"{exc.kind}: {exc.message}",
+                inputs=inputs,
+                action="evaluate",
+            )
+            raise
+        return self._finish_job(
+            job_id,
+            ok=True,
+            inputs=inputs,
+            metrics=metrics,
+            outputs={"training_job": training.id},
+            action="evaluate",
+        )
 
     # ------------------------------------------------------------ model groups
     def _group_row(self, name: str, account: str | None, action: str) -> ModelGroupRow:
