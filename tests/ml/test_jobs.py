@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import meshlake
@@ -43,10 +45,10 @@ def test_processing_writes_three_governed_tables_owned_by_the_principal(
     assert [r["service"] for r in reads] == ["processing"]
     assert reads[0]["table"] == "credit-card.credit_card" and reads[0]["rows"] == 1000
     assert job.inputs[0]["tables"][0]["snapshot_id"] == reads[0]["snapshot_id"]
-    featurizer = job.outputs["artifacts"] + "/featurizer.json"
-    assert '"purpose"' in open(featurizer).read()
+    featurizer = Path(job.outputs["artifacts"]) / "featurizer.json"
+    assert '"purpose"' in featurizer.read_text()
     # the same seed gives the same split; training reads are audited as training
-    again = sci.ml.process(
+    sci.ml.process(
         PRODUCT_SQL,
         target="credit_risk",
         output_database=ML_DATABASE,
@@ -78,7 +80,8 @@ def test_a_filtered_principal_trains_only_on_rows_it_may_see(ml_mesh: meshlake.M
     assert sum(c["rows"] for c in job.outputs["counts"].values()) == visible
     ages = junior.query(
         f"SELECT min(age) FROM (SELECT age FROM {ML_DATABASE}.jr_train UNION ALL "
-        f"SELECT age FROM {ML_DATABASE}.jr_validation UNION ALL SELECT age FROM {ML_DATABASE}.jr_test)"
+        f"SELECT age FROM {ML_DATABASE}.jr_validation UNION ALL "
+        f"SELECT age FROM {ML_DATABASE}.jr_test)"
     ).rows()[0][0]
     assert ages >= 30
     assert _reads(junior, job.id)[0]["filters"] == ["over_30"]

@@ -12,7 +12,7 @@ ADMIN = "consumer/ConsumerAdmin"
 
 
 @pytest.fixture(scope="module")
-def version(ml_mesh: meshlake.Mesh):  # noqa: ANN201
+def version(ml_mesh: meshlake.Mesh):
     sci = ml_mesh.session(SCIENTIST)
     job = sci.ml.process(PRODUCT_SQL, target="credit_risk", output_database=ML_DATABASE, seed=7)
     train = sci.ml.train(job, estimator="xgboost", seed=7)
@@ -23,7 +23,7 @@ def _changes(session: meshlake.Session, action: str) -> list:
     return [e for e in session.audit(category="change") if e.action == action]
 
 
-def test_creator_admin_and_others(ml_mesh: meshlake.Mesh, version) -> None:  # noqa: ANN001
+def test_creator_admin_and_others(ml_mesh: meshlake.Mesh, version) -> None:
     sci = ml_mesh.session(SCIENTIST)
     assert version.status == "PendingManualApproval" and version.version == 1
     assert sci.check("APPROVE", ModelGroup("risk"))  # creator: ALL with grant option
@@ -38,7 +38,7 @@ def test_creator_admin_and_others(ml_mesh: meshlake.Mesh, version) -> None:  # n
     assert _changes(sci, "register_model_version")[-1].data["after"]["version"] == 1
 
 
-def test_approval_needs_approve_and_is_audited(ml_mesh: meshlake.Mesh, version) -> None:  # noqa: ANN001
+def test_approval_needs_approve_and_is_audited(ml_mesh: meshlake.Mesh, version) -> None:
     sci = ml_mesh.session(SCIENTIST)
     sci.grant("consumer/analyst1", ModelGroup("risk"), ["DESCRIBE", "USE"])
     analyst = ml_mesh.session("consumer/analyst1")
@@ -59,7 +59,7 @@ def test_approval_needs_approve_and_is_audited(ml_mesh: meshlake.Mesh, version) 
     assert ml_mesh.session(ADMIN).verify_audit().ok
 
 
-def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:  # noqa: ANN001
+def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:
     sci = ml_mesh.session(SCIENTIST)
     group = ModelGroup("risk")
     with pytest.raises(meshlake.InvalidInputError, match="rule 22"):
@@ -82,7 +82,7 @@ def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:  # 
         ops.grant("consumer/analyst1", group, ["USE"])
 
 
-def test_load_and_score_as_the_caller(ml_mesh: meshlake.Mesh, version) -> None:  # noqa: ANN001
+def test_load_and_score_as_the_caller(ml_mesh: meshlake.Mesh, version) -> None:
     sci = ml_mesh.session(SCIENTIST)
     approved = sci.ml.model_version("risk", status="Approved")
     assert approved.version == version.version
