@@ -25,6 +25,7 @@ __all__ = [
     "ProcessedSplits",
     "TrainingResult",
     "cross_validate",
+    "cross_validate_frame",
     "featurize_and_split",
     "search_hyperparameters",
     "train_on_splits",
@@ -145,6 +146,66 @@ def cross_validate(
         "auc_std": float(np.std(aucs)),
         "cost_mean": float(np.mean(costs)),
         "aucs": aucs,
+    }
+
+
+def cross_validate_frame(
+    df: pd.DataFrame,
+    spec: FeatureSpec,
+    estimator: str,
+    hyperparameters: dict[str, Any] | None,
+    *,
+    k: int = 10,
+    repeats: int = 5,
+    seed: int = 0,
+    cost: CostMatrix | None = None,
+) -> dict[str, Any]:
+    """Repeated stratified k-fold CV of the whole processing + training procedure on raw
+    rows: per fold the featurizer is fitted on the fold's training rows only, and XGBoost
+    stops early on a stratified share of them.
+
+    Returns:
+        ``{"auc_mean", "auc_std", "cost_mean", "folds", "aucs", "costs"}``.
+    """
+    y_all = Featurizer.fit(df, spec).labels(df)
+    aucs: list[float] = []
+    costs: list[float] = []
+    folds = list(repeated_stratified_kfold(y_all, k, repeats, seed))
+    for i, (tr, te) in enumerate(folds):
+        train_rows = df.iloc[tr]
+        featurizer = Featurizer.fit(train_rows, spec)
+        x = featurizer.transform(train_rows).to_numpy(dtype=np.float64)
+        y = y_all[tr]
+        x_val = y_val = None
+        fit_idx = np.arange(len(tr))
+        if estimator == "xgboost":
+            inner_tr, _, inner_va = stratified_split(
+                y, (1 - INNER_VALIDATION, 0.0, INNER_VALIDATION), seed + i
+            )
+            fit_idx, x_val, y_val = inner_tr, x[inner_va], y[inner_va]
+        model = fit_estimator(
+            estimator,
+            hyperparameters,
+            x[fit_idx],
+            y[fit_idx],
+            featurizer.feature_names,
+            x_val=x_val,
+            y_val=y_val,
+            seed=seed + i,
+        )
+        x_te = featurizer.transform(df.iloc[te]).to_numpy(dtype=np.float64)
+        m = binary_metrics(y_all[te], model.predict_proba(x_te), cost=cost, roc_points=2)
+        aucs.append(float(m["roc_auc"]))
+        costs.append(float(m["cost"]))
+    return {
+        "k": k,
+        "repeats": repeats,
+        "folds": len(folds),
+        "auc_mean": float(np.mean(aucs)),
+        "auc_std": float(np.std(aucs)),
+        "cost_mean": float(np.mean(costs)),
+        "aucs": aucs,
+        "costs": costs,
     }
 
 
