@@ -46,10 +46,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import meshlake
-from meshlake.errors import MeshError
 from meshlake.query.engines.duckdb import local_path
-from meshlake.query.governed import MeshQueryCatalog
 from meshlake.query.service import run_query
+from meshlake.service.governed import MeshQueryCatalog
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _readme import README, write_section
@@ -126,7 +125,9 @@ def build(home: Path, data: Path, scale: float) -> Fixture:
         admin.catalog.create_database("tpch")
         for t in TABLES:
             start = time.perf_counter()
-            admin.catalog.create_table("tpch", t, data=_plain_strings(pq.read_table(data / f"{t}.parquet")))
+            admin.catalog.create_table(
+                "tpch", t, data=_plain_strings(pq.read_table(data / f"{t}.parquet"))
+            )
             print(f"loaded {t} in {time.perf_counter() - start:.1f} s", flush=True)
         filters = {
             "orders": [
@@ -317,19 +318,27 @@ def render(results: dict[tuple[str, str], Series], names: list[str], facts: dict
         lines.append(row)
     row = "| **geometric mean** |"
     for w in whos:
-        timed = [results[(n, w)] for n in names if (n, w) in results and not results[(n, w)].refused]
+        timed = [
+            results[(n, w)] for n in names if (n, w) in results and not results[(n, w)].refused
+        ]
         row += (
             f" | **{geomean([s.ratio('engine') for s in timed]):.2f}x** |"
             f" **{geomean([s.ratio('session') for s in timed]):.2f}x** |"
         )
     lines += [row, ""]
     for w in whos:
-        timed = {n: results[(n, w)] for n in names if (n, w) in results and not results[(n, w)].refused}
+        timed = {
+            n: results[(n, w)] for n in names if (n, w) in results and not results[(n, w)].refused
+        }
         if not timed:
             continue
         worst = max(timed, key=lambda n: timed[n].ratio("engine"))
         target = TARGETS.get(w)
-        goal = f" (target: geometric mean ≤ {target[0]}x, no query above {target[1]}x)" if target else ""
+        goal = (
+            f" (target: geometric mean ≤ {target[0]}x, no query above {target[1]}x)"
+            if target
+            else ""
+        )
         lines.append(
             f"- `{w}`: {len(timed)} queries equal to raw, engine geometric mean "
             f"{geomean([s.ratio('engine') for s in timed.values()]):.2f}x, worst {worst} at "

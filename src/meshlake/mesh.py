@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from meshlake.service.ml import MLAPI
+
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
 from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
@@ -215,6 +217,13 @@ class Session:
     ) -> CrawlRun:
         """Crawl files into tables of ``database`` (see :meth:`StorageAPI.crawl`)."""
         return self.storage.crawl(location, database=database, table=table, **kwargs)
+
+    @cached_property
+    def ml(self) -> MLAPI:
+        """ML on data products: processing, training, model registry, pipelines, lineage."""
+        from meshlake.service.ml import MLAPI
+
+        return MLAPI(self._rt, self.principal)
 
     @cached_property
     def queries(self) -> QueryAPI:

@@ -17,6 +17,7 @@ __all__ = [
     "DataFilter",
     "Database",
     "Location",
+    "ModelGroup",
     "Resource",
     "Table",
     "TagKey",
@@ -172,7 +173,17 @@ class TagPolicy:
         return {k: list(v) for k, v in self.expression}
 
 
-Resource = Catalog | Database | Table | Column | DataFilter | Location | TagKey | TagPolicy
+@dataclass(frozen=True)
+class ModelGroup:
+    """A model group of an account (rule 30): versions of one model, with approval status."""
+
+    name: str
+    account: str | None = None
+
+
+Resource = (
+    Catalog | Database | Table | Column | DataFilter | Location | TagKey | TagPolicy | ModelGroup
+)
 
 
 def resource_to_dict(resource: Resource) -> dict[str, Any]:

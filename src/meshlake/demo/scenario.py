@@ -10,7 +10,9 @@ credit file shipped in ``demo/data``), through the public API only:
    German-to-English recipe built from the codebook;
 4. the producer publishes the data product under its ODCS contract (quality, bias, tags);
 5. the consumer discovers it, requests access, the producer approves, and the consumer's
-   analyst queries it through its resource link.
+   analyst queries it through its resource link;
+6. the ML CoE runs the default pipeline on the product, a consumer approver approves the
+   model, the analyst batch-scores with it, and the lineage is printed (``demo/ml.py``).
 """
 
 from __future__ import annotations
@@ -110,8 +112,12 @@ class _Steps:
             self.console.print(f"     [dim]{note}[/]")
 
 
-def run(home: str | Path = ".meshlake", console: Console | None = None) -> dict[str, Any]:
+def run(
+    home: str | Path = ".meshlake", console: Console | None = None, *, ml: bool = True
+) -> dict[str, Any]:
     """Run the whole scenario into ``home``; returns a summary (also printed).
+
+    With ``ml`` (the default) the ML CoE's half follows (:mod:`meshlake.demo.ml`).
 
     Raises:
         InvalidInputError: ``home`` holds a mesh the demo did not create.
@@ -247,6 +253,10 @@ def run(home: str | Path = ".meshlake", console: Console | None = None) -> dict[
             )
             summary["class_balance"] = {int(k): int(n) for k, n in balance.rows()}
         _print_results(console, sample.to_pandas(), summary["class_balance"])
+        if ml:
+            from meshlake.demo.ml import run_ml
+
+            summary["ml"] = run_ml(mesh, steps, console)
         report = owner.verify_audit()
         summary["audit_events"] = report.events
         summary["seconds"] = round(time.perf_counter() - started, 2)

@@ -26,6 +26,7 @@ from meshlake.governance.access import (
 )
 from meshlake.governance.loading import load_state
 from meshlake.governance.locations import canonical_location
+from meshlake.governance.models import decide_model_group
 from meshlake.governance.permissions import DESCRIBE, SELECT
 from meshlake.governance.policy import TablePolicy, TableRef
 from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
@@ -36,6 +37,7 @@ from meshlake.resources import (
     Database,
     DataFilter,
     Location,
+    ModelGroup,
     Resource,
     Table,
     TagKey,
@@ -73,6 +75,13 @@ class ResolvedTable:
 NOT_VISIBLE = "not visible"
 
 
+class _Reader:
+    """Read sessions on the store (what model-group lookups need of it)."""
+
+    def __init__(self, read: Callable[[], AbstractContextManager[Any]]) -> None:
+        self.read = read
+
+
 class GovernanceEngine:
     """Decides for principals over the store's current state.
 
@@ -97,6 +106,7 @@ class GovernanceEngine:
     ) -> None:
         self._version = version
         self._read = read
+        self.store = _Reader(read)  # model groups are read from the store on demand
         self.freeze_gc = freeze_gc
         self._state: GovernanceState | None = None
         self._lock = threading.Lock()
@@ -239,6 +249,8 @@ class GovernanceEngine:
             return self._decide_location(st, principal, action, resource)
         if isinstance(resource, TagKey):
             return self._decide_tag(st, principal, action, resource)
+        if isinstance(resource, ModelGroup):
+            return decide_model_group(self.store, st, principal, action, resource)
         if isinstance(resource, (Column, TagPolicy)):
             return Decision(False, f"{action} is not decided on a {type(resource).__name__}")
         raise InvalidInputError(f"unknown resource {resource!r}")

@@ -9,6 +9,7 @@ from meshlake.errors import InvalidInputError
 
 __all__ = [
     "DATABASE_PERMISSIONS",
+    "MODEL_GROUP_PERMISSIONS",
     "PERMISSIONS_BY_KIND",
     "TABLE_PERMISSIONS",
     "TAG_VALUE_PERMISSIONS",
@@ -26,6 +27,8 @@ DATABASE_PERMISSIONS = frozenset({"ALTER", "CREATE_TABLE", "DESCRIBE", "DROP"})
 TAG_VALUE_PERMISSIONS = frozenset({"ASSOCIATE", "DESCRIBE", "GRANT_WITH_TAG_EXPRESSION"})
 TAG_KEY_PERMISSIONS = frozenset({"ALTER", "DROP"})
 TAG_PERMISSIONS = TAG_VALUE_PERMISSIONS | TAG_KEY_PERMISSIONS
+#: Permissions on a model group (rule 30).
+MODEL_GROUP_PERMISSIONS = frozenset({"APPROVE", "DESCRIBE", "REGISTER", "USE"})
 
 #: Permissions that may be granted, by grant kind (ALL allowed where the kind has it).
 PERMISSIONS_BY_KIND: dict[str, frozenset[str]] = {
@@ -38,6 +41,7 @@ PERMISSIONS_BY_KIND: dict[str, frozenset[str]] = {
     "tag": TAG_PERMISSIONS,
     "tag_policy_database": DATABASE_PERMISSIONS | {ALL},
     "tag_policy_table": TABLE_PERMISSIONS | {ALL},
+    "model_group": MODEL_GROUP_PERMISSIONS | {ALL},
 }
 
 #: What ALL stands for, by kind (rule 6).
@@ -47,6 +51,7 @@ ALL_OF: dict[str, frozenset[str]] = {
     "table_wildcard": TABLE_PERMISSIONS,
     "tag_policy_database": DATABASE_PERMISSIONS,
     "tag_policy_table": TABLE_PERMISSIONS,
+    "model_group": MODEL_GROUP_PERMISSIONS,
 }
 
 

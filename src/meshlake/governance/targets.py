@@ -20,6 +20,7 @@ from meshlake.resources import (
     Database,
     DataFilter,
     Location,
+    ModelGroup,
     Resource,
     Table,
     TagKey,
@@ -201,5 +202,14 @@ def resolve_target(
             {"type": resource.resource_type, "expression": expr},
             label=f"tag_policy:{resource.resource_type}:{{{text}}}",
             keys=tuple(keys),
+        )
+    if isinstance(resource, ModelGroup):
+        from meshlake.governance.models import find_model_group
+
+        group = find_model_group(engine.store, st, principal, resource.name, resource.account)
+        if group is None:
+            raise NotFoundError(f"model group {resource.name} not found")
+        return GrantTarget(
+            "model_group", group.account, group.id, label=group.label, creator=group.creator
         )
     raise InvalidInputError(f"cannot grant on {type(resource).__name__}")

@@ -22,6 +22,7 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
+from meshlake.governance.models import StoreReader
 from meshlake.governance.permissions import (
     ALL,
     SELECT,
@@ -258,6 +259,8 @@ class GrantsAPI(ServiceBase):
             held |= tp.key_grantable
         elif target.kind == "tag_policy":
             held = self._tag_policy_held(st, target)
+        elif target.kind == "model_group":  # rule 30
+            held = _model_group_grantable(self.rt.engine.store, st, p, target.target_id)
         missing = wanted - held - {ALL}
         if (
             ALL in wanted
@@ -442,6 +445,15 @@ class GrantsAPI(ServiceBase):
         return out
 
 
+def _model_group_grantable(
+    store: StoreReader, st: GovernanceState, principal: str, group_id: int
+) -> set[str]:
+    from meshlake.governance.models import model_group_access, model_groups
+
+    group = model_groups(store, st).get(group_id)
+    return set() if group is None else model_group_access(st, principal, group).grantable
+
+
 def _find_row(session: Session, grantee: str, target: GrantTarget) -> GrantRow | None:
     """The grant row of ``grantee`` on ``target`` (one per grantee, target and spec)."""
     return session.scalars(
@@ -483,6 +495,10 @@ def _label(
             for k, v in spec.get("expression", [])
         ]
         return f"tag_policy:{spec.get('type')}:{{{', '.join(parts)}}}"
+    if kind == "model_group":
+        from meshlake.governance.models import model_group_label
+
+        return model_group_label(st, account, target_id)
     if kind == "location" and target_id in st.locations:
         return f"location:{st.locations[target_id][1]}"
     return f"{kind}:{account}"

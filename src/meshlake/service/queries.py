@@ -219,8 +219,11 @@ class QueryAPI(ServiceBase):
         database: str | None = None,
         workgroup: str | None = None,
         service: str = "query",
+        job_id: str | None = None,
     ) -> QueryResult:
         """Run one governed SELECT; record it; store its result; audit every table read.
+
+        ``service`` and ``job_id`` name the service and job a read is made for (rule 27).
 
         Raises:
             InvalidQueryError, NotFoundError, AccessDeniedError: see the query layer.
@@ -247,7 +250,9 @@ class QueryAPI(ServiceBase):
         # prepared; the record commits only once the file is complete.
         written = _result_writer().submit(pq.write_table, result.to_arrow(), path)
         try:
-            self._record_success(query_id, wg, outcome, submitted, str(path), service, written)
+            self._record_success(
+                query_id, wg, outcome, submitted, str(path), service, written, job_id
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 written.result()
@@ -290,6 +295,7 @@ class QueryAPI(ServiceBase):
         path: str,
         service: str,
         written: Future[None],
+        job_id: str | None = None,
     ) -> None:
         finished = datetime.now(UTC)
         tables = [
@@ -350,6 +356,7 @@ class QueryAPI(ServiceBase):
                         "snapshot_id": r.snapshot_id,
                         "rows": outcome.rows or 0,
                         "service": service,
+                        **({"job_id": job_id} if job_id else {}),
                     },
                 )
             try:

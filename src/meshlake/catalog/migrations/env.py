@@ -5,13 +5,18 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import meshlake.catalog.ml_models
 import meshlake.catalog.product_models
 import meshlake.catalog.storage_models
 from meshlake.catalog.models import Base
 from meshlake.storage.crawler.state import CRAWLER_METADATA
 
 # Importing the model modules registers their tables on Base (for autogenerate).
-_MODELS = (meshlake.catalog.product_models, meshlake.catalog.storage_models)
+_MODELS = (
+    meshlake.catalog.ml_models,
+    meshlake.catalog.product_models,
+    meshlake.catalog.storage_models,
+)
 target_metadata = [Base.metadata, CRAWLER_METADATA]
 
 
