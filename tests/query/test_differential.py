@@ -314,3 +314,71 @@ def test_probes_never_fire_on_hidden_rows(
     on = probes[0].format(c=sql_of(condition, "b"))
     count = _run(table, engine_for_diff, f"SELECT count(*) FROM t a JOIN t b ON {on}")
     assert count == [(len(seen) ** 2,)]
+
+
+# -- a filtered table joined with an unfiltered one (fence and plain view in one query) -----
+U_WORDS = {i: f"w{i}" for i in range(1, 13)}
+
+
+@pytest.fixture(scope="module")
+def joined(tmp_path_factory: pytest.TempPathFactory) -> FakeCatalog:
+    """``t`` as above, and ``u`` (``id``, ``w``) read whole: a plain view, no barrier."""
+    cat = FakeCatalog(Path(tmp_path_factory.mktemp("joined")))
+    cat.add_table("db", "t", TYPES, DATA)
+    cat.add_table(
+        "db", "u", {"id": "BIGINT", "w": "VARCHAR"}, {"id": list(U_WORDS), "w": list(U_WORDS.values())}
+    )
+    return cat
+
+
+@SETTINGS
+@given(policy=policies(), data=st.data())
+def test_join_with_an_unfiltered_table(
+    joined: FakeCatalog, engine_for_diff: DuckDBEngine, policy: Any, data: st.DataObject
+) -> None:
+    visible, views = policy
+    if "id" not in visible:
+        visible = ["id", *visible]
+    _apply(joined, visible, views)
+    seen = expected_view(visible, views)
+    where = data.draw(st.none() | predicates(visible))
+    sql = "SELECT t.id, u.w FROM u JOIN t ON u.id = t.id WHERE u.id > 0"
+    sql += f" AND ({sql_of(where, 't')})" if where else ""
+    want = [
+        (r["id"], U_WORDS[r["id"]])
+        for r in seen
+        if r["id"] is not None and (where is None or holds(where, r) is True)
+    ]
+    assert _bag(_run(joined, engine_for_diff, sql)) == _bag(want), sql
+
+
+@SETTINGS
+@given(policy=policies(), data=st.data())
+def test_join_probes_never_fire_on_hidden_rows(
+    joined: FakeCatalog, engine_for_diff: DuckDBEngine, policy: Any, data: st.DataObject
+) -> None:
+    """The probe, with comparisons copied below the fence beside it, joined to ``u``."""
+    visible, views = policy
+    if "id" not in visible:
+        visible = ["id", *visible]
+    _apply(joined, visible, views)
+    seen = expected_view(visible, views)
+    condition = data.draw(predicates(visible))
+    if any(holds(condition, r) is True for r in seen):
+        condition = ("not", ("or", condition, ("null", visible[0], False)))
+        if any(holds(condition, r) is True for r in seen):
+            return  # cannot build a probe silent on every visible row
+    extra = data.draw(predicates(visible))  # a comparison the fence may copy below itself
+    probe = f"CASE WHEN {sql_of(condition, 't')} THEN error('leak') ELSE TRUE END"
+    matching = [r for r in seen if r["id"] is not None and holds(extra, r) is True]
+    for sql in (
+        f"SELECT count(*) FROM u JOIN t ON u.id = t.id AND {probe} WHERE {sql_of(extra, 't')}",
+        f"SELECT count(*) FROM u, t WHERE u.id = t.id AND {sql_of(extra, 't')} AND {probe}",
+        f"SELECT count(*) FROM u WHERE EXISTS (SELECT 1 FROM t WHERE t.id = u.id "
+        f"AND {sql_of(extra, 't')} AND {probe})",
+    ):
+        got = _run(joined, engine_for_diff, sql)
+        if "EXISTS" in sql:
+            assert got == [(len({r["id"] for r in matching}),)], sql
+        else:
+            assert got == [(len(matching),)], sql

@@ -178,7 +178,12 @@ def test_files_functions_and_system_catalogs_are_refused(
         'SELECT "CURRENT_SCHEMA" FROM range(1)',
     ],
 )
-def test_hidden_columns_are_not_found(cat: FakeCatalog, engine: DuckDBEngine, sql: str) -> None:
+@pytest.mark.parametrize("rows", ["filtered", "all rows"])
+def test_hidden_columns_are_not_found(
+    cat: FakeCatalog, engine: DuckDBEngine, sql: str, rows: str
+) -> None:
+    if rows == "all rows":  # no row filter, no mask: read through a plain view
+        cat.set_policy("db", "people", VISIBLE)
     with pytest.raises(NotFoundError, match=r"^column .*not found$"):
         run_query(cat, sql, engine=engine)
 

@@ -58,7 +58,7 @@ _INTEGERS = {
     "UINTEGER",
     "UBIGINT",
 }
-_TEMPORAL = (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP)
+_TEMPORAL = (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ)
 
 
 def _column_kind(duck_type: str) -> str | None:
