@@ -179,7 +179,17 @@ class GrantsAPI(ServiceBase):
 
     def _via_share(self, st: GovernanceState, target: GrantTarget) -> bool:
         """True when the grantor's authority comes from what its account received."""
-        return target.account != self.account and target.creator != self.principal
+        return target.account != self.account and not self._creator_rights(st, target)
+
+    def _creator_rights(self, st: GovernanceState, target: GrantTarget) -> bool:
+        """Rule 3: the grantor created the resource; for a data filter, the filter's table.
+
+        Creating a filter on a table the account received (rules 18, 21) gives no creator
+        rights over the table's data: grants of such a filter stay bounded (rule 23).
+        """
+        if target.kind == "filter" and target.table_id is not None:
+            return st.tables[target.table_id].creator == self.principal
+        return target.creator == self.principal
 
     def _authorize(
         self,
@@ -198,7 +208,7 @@ class GrantsAPI(ServiceBase):
         bounded = (
             not to.is_account
             and to.account == self.account != target.account
-            and target.creator != p
+            and not self._creator_rights(st, target)
         )
         if st.is_admin(p, target.account):
             return False
