@@ -11,7 +11,8 @@ acceptance vectors::
     ├── NotFoundError     (404, "not_found")         missing, or invisible to the caller
     ├── ConflictError     (409, "conflict")          conflicts with the current state
     ├── ExpiredError      (410, "expired")           a stored result past its retention
-    └── StorageError      (500, "storage_error")     the table store failed (not the user's fault)
+    ├── StorageError      (500, "storage_error")     the table store failed (not the user's fault)
+    └── AuditError        (500, "audit_error")       the audit key or digest folder is unusable
 
 When several kinds apply, rule 0 of the permission model decides the order:
 ``NotFoundError`` before ``InvalidInputError`` before ``AccessDeniedError`` before
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessDeniedError",
+    "AuditError",
     "ConflictError",
     "ExpiredError",
     "InvalidInputError",
@@ -119,6 +121,14 @@ class StorageError(MeshError):
     kind = "storage_error"
 
 
+class AuditError(MeshError):
+    """The audit anchor cannot work: its key or digest folder is unreadable, unwritable, or
+    the newest digest does not verify (so no checkpoint may chain onto it)."""
+
+    status = 500
+    kind = "audit_error"
+
+
 _BY_KIND: dict[str, type[MeshError]] = {
     cls.kind: cls
     for cls in (
@@ -130,6 +140,7 @@ _BY_KIND: dict[str, type[MeshError]] = {
         ConflictError,
         ExpiredError,
         StorageError,
+        AuditError,
     )
 }
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from meshlake.service.ml import MLAPI
 
+from meshlake.audit.anchor import KEY_FILE, AuditAnchor, Checkpoint
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
 from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
@@ -83,7 +84,7 @@ class Mesh:
             store=store,
             engine=GovernanceEngine(store.version, store.read_committed),
             tables=TableStore(store.url, settings.warehouse),
-            audit=AuditLog(store),
+            audit=AuditLog(store, AuditAnchor(settings.digests_dir, settings.home / KEY_FILE)),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),
         )
         self.repair()  # finish or roll back what a killed process left half-done
@@ -309,19 +310,63 @@ class Session:
             raise AccessDeniedError("only admins of its account may ask about another principal")
 
     # ------------------------------------------------------------ audit
-    def audit(self, *, category: str | None = None, limit: int | None = None) -> list[AuditEvent]:
-        """Audit events the caller may see: its own, and its administered accounts'."""
+    def audit(
+        self,
+        *,
+        category: str | None = None,
+        limit: int | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events the caller may see: its own, and its administered accounts'.
+
+        Args:
+            category: ``change`` or ``read`` only.
+            limit: the newest ``limit`` events, in chronological order (``None``: all).
+            after_seq: only events after this ``seq``; with ``limit`` and no ``before_seq``,
+                the *oldest* ``limit`` of them (page forward from a cursor).
+            before_seq: only events before this ``seq`` (page back: pass the first ``seq``
+                of the page you have).
+
+        Returns:
+            Events in chronological (``seq``) order.
+        """
+        query: dict[str, Any] = {
+            "category": category,
+            "limit": limit,
+            "after_seq": after_seq,
+            "before_seq": before_seq,
+        }
         if self.principal == ROOT:
-            return self._rt.audit.events(category=category, limit=limit)
+            return self._rt.audit.events(**query)
         st = self._rt.engine.state()
         admin_of = [a for a, ps in st.admins.items() if self.principal in ps]
-        return self._rt.audit.events(
-            viewer=self.principal, admin_of=admin_of, category=category, limit=limit
-        )
+        return self._rt.audit.events(viewer=self.principal, admin_of=admin_of, **query)
+
+    def checkpoint_audit(self) -> Checkpoint | None:
+        """Sign the audit chain's head into the digest folder now (root and admins).
+
+        Returns:
+            The new checkpoint, the newest one when the head is already anchored, or
+            ``None`` when the log is empty.
+
+        Raises:
+            AccessDeniedError: the caller administers no account.
+            AuditError: the key or the digest folder is unusable.
+        """
+        self._require_audit_admin("write audit checkpoints")
+        return self._rt.audit.checkpoint()
 
     def verify_audit(self) -> VerifyReport:
-        """Check the audit hash chain (root and admins)."""
+        """Check the audit hash chain against the newest signed checkpoint (root and admins).
+
+        Raises:
+            AccessDeniedError: the caller administers no account.
+        """
+        self._require_audit_admin("verify the audit log")
+        return self._rt.audit.verify()
+
+    def _require_audit_admin(self, what: str) -> None:
         st = self._rt.engine.state()
         if self.principal != ROOT and not any(self.principal in ps for ps in st.admins.values()):
-            raise AccessDeniedError("only admins may verify the audit log")
-        return self._rt.audit.verify()
+            raise AccessDeniedError(f"only admins may {what}")
