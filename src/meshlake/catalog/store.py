@@ -278,12 +278,16 @@ class CatalogStore:
             tx = OpenTransaction(session, bump=bump)
             token = self._open.set(tx)
             try:
-                self._lock(session.connection())
-                _observe_writes(session, tx)
-                yield session
-                session.flush()
-                if tx.bump and (tx.written or not tx.bumped):
-                    self._bump(session, tx.written)
+                try:
+                    self._lock(session.connection())
+                    _observe_writes(session, tx)
+                    yield session
+                    session.flush()
+                    if tx.bump and (tx.written or not tx.bumped):
+                        self._bump(session, tx.written)
+                finally:
+                    # closed before the commit: what runs after it (hooks) opens its own
+                    self._open.reset(token)
                 session.commit()
             except OperationalError as exc:
                 session.rollback()
@@ -294,8 +298,6 @@ class CatalogStore:
             except BaseException:
                 session.rollback()
                 raise
-            finally:
-                self._open.reset(token)
 
     def bump_pending(self) -> int:
         """Bump the version inside the open transaction (for a snapshot that includes its

@@ -468,46 +468,62 @@ class CatalogAPI(ServiceBase):
         Its data files are deleted only when they lie in managed storage; a table at an
         external location keeps its files (rule 29), and the answer says which it was.
         """
-        rt = self.resolve_table(database, name, account)
-        self._require_table_perm(rt, "DROP")
-        tid = rt.table.id
-        with self.change(
-            "drop_table",
-            f"table:{rt.ref.account}.{rt.ref.qualified}",
-            [rt.ref.account, self.account],
-            before={"columns": list(rt.table.columns)},
-        ) as (session, _):
-            # Everything that points at the table, its columns or its data filters goes with
-            # it: SQLite hands a dropped row's id to the next row, which must inherit nothing.
-            filter_ids = select(FilterRow.id).where(FilterRow.table_id == tid)
-            column_ids = select(ColumnRow.id).where(ColumnRow.table_id == tid)
-            session.execute(
-                delete(GrantRow).where(
-                    or_(
-                        and_(GrantRow.kind == "table", GrantRow.target_id == tid),
-                        and_(GrantRow.kind == "filter", GrantRow.target_id.in_(filter_ids)),
+        with self.unit(bump=False) as unit:
+            rt = self.resolve_table(database, name, account)
+            self._require_table_perm(rt, "DROP")
+            tid = rt.table.id
+            label = f"table:{rt.ref.account}.{rt.ref.qualified}"
+            with self.change(
+                "drop_table",
+                label,
+                [rt.ref.account, self.account],
+                before={"columns": list(rt.table.columns)},
+            ) as (session, _):
+                # Everything that points at the table, its columns or its data filters goes
+                # with it: SQLite hands a dropped row's id to the next row, which must
+                # inherit nothing.
+                filter_ids = select(FilterRow.id).where(FilterRow.table_id == tid)
+                column_ids = select(ColumnRow.id).where(ColumnRow.table_id == tid)
+                session.execute(
+                    delete(GrantRow).where(
+                        or_(
+                            and_(GrantRow.kind == "table", GrantRow.target_id == tid),
+                            and_(GrantRow.kind == "filter", GrantRow.target_id.in_(filter_ids)),
+                        )
                     )
                 )
-            )
-            session.execute(
-                delete(TagAssignmentRow).where(
-                    or_(
-                        and_(TagAssignmentRow.kind == "table", TagAssignmentRow.target_id == tid),
-                        and_(
-                            TagAssignmentRow.kind == "column",
-                            TagAssignmentRow.target_id.in_(column_ids),
-                        ),
+                session.execute(
+                    delete(TagAssignmentRow).where(
+                        or_(
+                            and_(
+                                TagAssignmentRow.kind == "table", TagAssignmentRow.target_id == tid
+                            ),
+                            and_(
+                                TagAssignmentRow.kind == "column",
+                                TagAssignmentRow.target_id.in_(column_ids),
+                            ),
+                        )
                     )
                 )
-            )
-            location = session.scalar(select(TableRow.location).where(TableRow.id == tid))
-            session.execute(
-                delete(TableRow).where(TableRow.id == tid)
-            )  # cascades to columns, filters
+                location = session.scalar(select(TableRow.location).where(TableRow.id == tid))
+                session.execute(
+                    delete(TableRow).where(TableRow.id == tid)
+                )  # cascades to columns, filters
+                # the Iceberg entry and files go after the commit; repair finishes a drop
+                # whose process died before (the name must not stay blocked)
+                intent = open_intent(
+                    unit.session,
+                    "drop_table",
+                    rt.table.iceberg_id,
+                    self.principal,
+                    {"label": label, "location": location},
+                )
         self.rt.tables.drop(rt.table.iceberg_id)
         managed = location is not None and self.rt.managed.is_managed(location)
         if managed and location is not None:
             self.rt.tables.delete_files(location)
+        with self.rt.store.transaction(bump=False) as session:
+            close_intent(session, intent)
         return DroppedTable(
             rt.ref.qualified,
             data_deleted=managed,
@@ -540,8 +556,9 @@ class CatalogAPI(ServiceBase):
                 raise InvalidInputError(
                     f"column {f.name} differs only in case from column {known}: use {known}"
                 )
+        intent = self._alter_intent(rt, "alter_table")
         self.rt.tables.evolve(rt.table.iceberg_id, schema)
-        self._sync_columns(rt, "alter_table")
+        self._sync_columns(rt, "alter_table", intent)
         return self.get_table(database, name, account)
 
     def rename_column(
@@ -558,12 +575,34 @@ class CatalogAPI(ServiceBase):
             raise ConflictError(
                 f"column {clash} already exists in {database}.{name}: choose another name"
             )
+        intent = self._alter_intent(rt, "rename_column")
         self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
-        self._sync_columns(rt, "rename_column")
+        self._sync_columns(rt, "rename_column", intent)
         return self.get_table(database, name, account)
 
-    def _sync_columns(self, rt: ResolvedTable, action: str) -> None:
-        """Mirror the Iceberg schema into the store (same field id = same column row)."""
+    def _alter_intent(self, rt: ResolvedTable, action: str) -> str:
+        """Commit the intent of a schema change before its Iceberg commit."""
+        with self.unit(bump=False) as unit:
+            if rt.table.id not in self.state().tables:
+                raise NotFoundError(f"table {rt.ref.database}.{rt.table.name} not found")
+            self._require_table_perm(rt, "ALTER")
+            return open_intent(
+                unit.session,
+                action,
+                rt.table.iceberg_id,
+                self.principal,
+                {
+                    "label": f"table:{rt.ref.account}.{rt.ref.qualified}",
+                    "accounts": [rt.ref.account, self.account],
+                    "database": rt.ref.database,
+                    "table": rt.table.name,
+                    "account": rt.ref.account,
+                },
+            )
+
+    def _sync_columns(self, rt: ResolvedTable, action: str, intent: str | None = None) -> None:
+        """Mirror the Iceberg schema into the store (same field id = same column row), and
+        complete the schema change's intent in the same unit of work."""
         cols = TableStore.columns(self.rt.tables.load(rt.table.iceberg_id))
         by_field = dict(zip(rt.table.field_ids, rt.table.column_ids, strict=True))
         with self.change(
@@ -589,6 +628,8 @@ class CatalogAPI(ServiceBase):
                     )
                 else:
                     row.position, row.name, row.type = i, c.name, c.type
+            if intent is not None:
+                close_intent(session, intent)
 
     @in_unit
     def set_properties(

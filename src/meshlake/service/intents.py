@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meshlake.catalog.models import IntentRow, TableRow
+from meshlake.catalog.models import ColumnRow, IntentRow, TableRow
 from meshlake.errors import MeshError, NotFoundError
+from meshlake.storage.iceberg import TableStore
 
 if TYPE_CHECKING:
     from meshlake.service.runtime import MeshRuntime
@@ -167,7 +168,12 @@ def repair(rt: MeshRuntime, *, force: bool = False) -> list[RepairOutcome]:
         if not _abandoned(row, now, force):
             out.append(RepairOutcome(row.id, row.kind, label, "skipped"))
             continue
-        repair_one = _repair_create if row.kind == "create_table" else _repair_write
+        repair_one = {
+            "create_table": _repair_create,
+            "drop_table": _repair_drop,
+            "alter_table": _repair_alter,
+            "rename_column": _repair_alter,
+        }.get(row.kind, _repair_write)
         outcome = repair_one(rt, row)
         out.append(RepairOutcome(row.id, row.kind, label, outcome))
     return out
@@ -205,6 +211,56 @@ def _repair_create(rt: MeshRuntime, row: IntentRow) -> str:
         rt.tables.delete_files(location)
     _finish(rt, row, ROLLED_BACK, "create_table_rolled_back", {"location": location})
     return "rolled_back"
+
+
+def _repair_drop(rt: MeshRuntime, row: IntentRow) -> str:
+    """The drop committed (and was audited) with its intent: finish the Iceberg side."""
+    rt.tables.drop(row.iceberg_id)
+    location = row.detail.get("location")
+    if location and rt.managed.is_managed(location):
+        rt.tables.delete_files(location)
+    with rt.store.transaction(bump=False) as session:
+        close_intent(session, row.id)
+    return "completed"
+
+
+def _repair_alter(rt: MeshRuntime, row: IntentRow) -> str:
+    """Mirror the Iceberg schema into the store (whether or not the commit happened)."""
+    try:
+        columns = TableStore.columns(rt.tables.load(row.iceberg_id))
+    except MeshError:
+        _finish(rt, row, ROLLED_BACK, f"{row.kind}_rolled_back", {})
+        return "rolled_back"
+    with rt.store.transaction(bump=True) as session:
+        table_id = session.scalars(
+            select(TableRow.id).where(TableRow.iceberg_id == row.iceberg_id)
+        ).first()
+        if table_id is None:
+            close_intent(session, row.id, ROLLED_BACK)
+            return "rolled_back"
+        rows = {
+            c.field_id: c
+            for c in session.scalars(select(ColumnRow).where(ColumnRow.table_id == table_id))
+        }
+        before = [c.name for c in sorted(rows.values(), key=lambda c: c.position)]
+        for i, c in enumerate(columns):
+            existing = rows.get(c.field_id)
+            if existing is None:
+                session.add(
+                    ColumnRow(
+                        table_id=table_id, position=i, name=c.name, type=c.type, field_id=c.field_id
+                    )
+                )
+            else:
+                existing.position, existing.name, existing.type = i, c.name, c.type
+    _finish(
+        rt,
+        row,
+        DONE,
+        row.kind,
+        {"before": {"columns": before}, "after": {"columns": [c.name for c in columns]}},
+    )
+    return "completed"
 
 
 def _repair_write(rt: MeshRuntime, row: IntentRow) -> str:
