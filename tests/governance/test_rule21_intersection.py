@@ -322,6 +322,8 @@ def check_combination(m: meshlake.Mesh, share_name: str, regrant_name: str) -> N
     assert u.catalog.get_table("sales", "orders", account="p").column_names == columns
     assert u.catalog.get_table("lnk", "orders").column_names == columns
     assert u.decide("SELECT", Table("sales", "orders", account="p")).allowed
+    assert u.explain("SELECT", Table("sales", "orders", account="p"))["allowed"] is True
+    assert u.catalog.list_tables("lnk") == ["orders"]
     for c in COLUMNS:
         decision = u.decide("SELECT", Table("sales", "orders", columns=[c], account="p"))
         assert decision.allowed is (c in columns), (c, decision.reason)
