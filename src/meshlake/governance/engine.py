@@ -75,6 +75,13 @@ class ResolvedTable:
 NOT_VISIBLE = "not visible"
 
 
+def _describe(resource: Resource) -> str:
+    """A resource as messages name it."""
+    name = type(resource).__name__.lower()
+    fields = [str(v) for v in vars(resource).values() if v not in (None, (), [])]
+    return f"{name} {'.'.join(fields)}" if fields else name
+
+
 class _Reader:
     """Read sessions on the store (what model-group lookups need of it)."""
 
@@ -139,6 +146,29 @@ class GovernanceEngine:
             if gc_was_enabled:
                 gc.enable()
         return st
+
+    def ensure(
+        self,
+        principal: str,
+        action: str,
+        resource: Resource,
+        st: GovernanceState | None = None,
+    ) -> Decision:
+        """:meth:`decide`, raising rule 0's errors when not allowed.
+
+        Raises:
+            NotFoundError: the resource is missing or invisible to the principal.
+            AccessDeniedError: visible, but the action is not allowed.
+        """
+        decision = self.decide(principal, action, resource, st)
+        if decision.allowed:
+            return decision
+        if decision.reason == NOT_VISIBLE:
+            raise NotFoundError(f"{_describe(resource)} not found")
+        raise AccessDeniedError(
+            f"{principal} may not {action.upper()} {_describe(resource)}: {decision.reason}; "
+            "ask its owner or an admin of its account for a grant"
+        )
 
     def load_pending(self, session: Any, version: int, base: GovernanceState) -> GovernanceState:
         """A snapshot of ``base`` plus the pending writes of ``session``'s open transaction

@@ -145,11 +145,7 @@ class CatalogAPI(ServiceBase):
             self.checked_location(location, "a database location") if location is not None else None
         )
         st = self.state()
-        if not self.decide("CREATE_DATABASE", Catalog()):
-            raise AccessDeniedError(
-                f"{self.principal} may not create databases in account {self.account}: "
-                "an admin must grant CREATE_DATABASE on the catalog"
-            )
+        self.ensure("CREATE_DATABASE", Catalog())
         if loc is not None:
             self._require_location(st, self.account, loc)
         if (self.account, name) in st.db_by_name:
@@ -189,10 +185,7 @@ class CatalogAPI(ServiceBase):
         check_name("account", account)
         check_name("database", database)
         st = self.state()
-        if not self.decide("CREATE_DATABASE", Catalog()):
-            raise AccessDeniedError(
-                f"creating a resource link needs CREATE_DATABASE in account {self.account}"
-            )
+        self.ensure("CREATE_DATABASE", Catalog())
         if (self.account, name) in st.db_by_name:
             raise ConflictError(f"database or link {name} already exists in {self.account}")
         with self.change(

@@ -22,6 +22,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import ColumnRow, IntentRow, TableRow
 from meshlake.errors import MeshError, NotFoundError
-from meshlake.storage.iceberg import TableStore
+from meshlake.storage.iceberg import TableStore, local_path
 
 if TYPE_CHECKING:
     from meshlake.service.runtime import MeshRuntime
@@ -263,6 +264,43 @@ def _repair_alter(rt: MeshRuntime, row: IntentRow) -> str:
     return "completed"
 
 
+def _remove_orphans(rt: MeshRuntime, row: IntentRow) -> int:
+    """Delete the data files a failed write left in a managed table folder: files written
+    since the intent that no snapshot references, when no other write to the table is in
+    flight (its files would look the same)."""
+    with rt.store.read_committed() as session:
+        others = session.scalars(
+            select(IntentRow.id).where(
+                IntentRow.iceberg_id == row.iceberg_id,
+                IntentRow.state == PENDING,
+                IntentRow.id != row.id,
+            )
+        ).first()
+    if others is not None:
+        return 0
+    try:
+        table = rt.tables.load(row.iceberg_id)
+    except MeshError:
+        return 0
+    location = table.location()
+    if not location.startswith("file://") or not rt.managed.is_managed(location):
+        return 0
+    folder = Path(local_path(location)) / "data"
+    if not folder.is_dir():
+        return 0
+    referenced = {
+        local_path(p) for p in table.inspect.all_data_files().column("file_path").to_pylist()
+    }
+    since = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    removed = 0
+    for path in folder.rglob("*.parquet"):
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        if str(path) not in referenced and written >= since - timedelta(seconds=1):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _repair_write(rt: MeshRuntime, row: IntentRow) -> str:
     snapshot_id = None
     try:
@@ -275,7 +313,14 @@ def _repair_write(rt: MeshRuntime, row: IntentRow) -> str:
     except (NotFoundError, MeshError):
         snapshot_id = None
     if snapshot_id is None:
-        _finish(rt, row, ROLLED_BACK, f"{row.kind}_rolled_back", {"snapshot_id": None})
+        removed = _remove_orphans(rt, row)
+        _finish(
+            rt,
+            row,
+            ROLLED_BACK,
+            f"{row.kind}_rolled_back",
+            {"snapshot_id": None, "orphan_files_removed": removed},
+        )
         return "rolled_back"
     _finish(
         rt,

@@ -73,6 +73,15 @@ class ServiceBase:
             return cast(Unit, tx.unit).state()
         return self.rt.engine.state()
 
+    def ensure(self, action: str, resource: Resource) -> Decision:
+        """Rule 0's check for the acting principal on this request's snapshot: the one
+        authorization path of the facades.
+
+        Raises:
+            NotFoundError: missing or invisible. AccessDeniedError: visible, not allowed.
+        """
+        return self.rt.engine.ensure(self.principal, action, resource, self.state())
+
     def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:
         """Decide for the acting (or another) principal on this request's snapshot."""
         return self.rt.engine.decide(principal or self.principal, action, resource, self.state())

@@ -53,7 +53,31 @@ def demo(ctx: typer.Context) -> None:
         state.out.print_json(summary)
 
 
+def repair(
+    ctx: typer.Context,
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Also take changes whose process may still run on another host (only when no "
+        "other process writes to this mesh).",
+    ),
+) -> None:
+    """Finish or roll back changes a killed process left half-done (opening a mesh does
+    this too): committed rows get their audit event, half-created tables are dropped."""
+    state = get_state(ctx)
+    outcomes = state.mesh().repair(force=force)
+    done = [o for o in outcomes if o.outcome != "skipped"]
+    state.out.emit(
+        {"repaired": [o.to_dict() for o in outcomes]},
+        f"{len(done)} change(s) finished or rolled back, "
+        f"{len(outcomes) - len(done)} still in flight elsewhere"
+        if outcomes
+        else "nothing to repair",
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``init`` and ``demo`` to the root app."""
+    """Add ``init``, ``demo`` and ``repair`` to the root app."""
     app.command("init", rich_help_panel="Setup")(init)
     app.command("demo", rich_help_panel="Setup")(demo)
+    app.command("repair", rich_help_panel="Setup")(repair)
