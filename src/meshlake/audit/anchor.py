@@ -263,8 +263,7 @@ class AuditAnchor:
             cp = _parse(path, path.read_bytes())
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AuditError(
-                f"the newest audit digest {path} is unreadable ({exc}): run "
-                "`meshlake audit verify`"
+                f"the newest audit digest {path} is unreadable ({exc}): run `meshlake audit verify`"
             ) from exc
         if key is not None and not hmac.compare_digest(cp.signature, key.sign(_signed_fields(cp))):
             raise AuditError(
@@ -314,8 +313,7 @@ class AuditAnchor:
             _fsync_dir(self.folder)
         except OSError as exc:
             raise AuditError(
-                f"cannot write the audit digest {path}: {exc.strerror}; make the mesh home "
-                "writable"
+                f"cannot write the audit digest {path}: {exc.strerror}; make the mesh home writable"
             ) from exc
         finally:
             with contextlib.suppress(OSError):

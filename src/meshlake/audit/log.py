@@ -223,12 +223,8 @@ class AuditLog:
                 since = select(func.count()).select_from(AuditRow).where(AuditRow.seq <= seq)
                 if latest is not None:
                     since = since.where(AuditRow.seq > latest.seq)
-                events = int(session.execute(since).scalar_one()) + (
-                    latest.events if latest else 0
-                )
-            cp = anchor.write(
-                key, seq=seq, events=events, head_hash=head_hash, previous=latest
-            )
+                events = int(session.execute(since).scalar_one()) + (latest.events if latest else 0)
+            cp = anchor.write(key, seq=seq, events=events, head_hash=head_hash, previous=latest)
             with self.store.transaction(bump=False) as session:
                 session.add(
                     AuditCheckpointRow(
