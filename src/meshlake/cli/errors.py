@@ -81,7 +81,7 @@ def describe(exc: BaseException, settings: Settings | None) -> CliFailure:
 
 
 def _store_failure(exc: SQLAlchemyError, settings: Settings | None) -> CliFailure:
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
     reason = _first_line(cause)
     if settings is None:
         return CliFailure(
