@@ -49,7 +49,8 @@ def describe(exc: BaseException, settings: Settings | None) -> CliFailure:
     if isinstance(exc, KeyboardInterrupt):
         return CliFailure(
             "interrupted",
-            "interrupted: a change in progress was rolled back, so nothing was half done",
+            "interrupted: the command stopped, and a change it had not committed was rolled "
+            "back (`meshlake audit list` shows what was done)",
             EXIT_INTERRUPTED,
         )
     if isinstance(exc, StorageError) and isinstance(exc.__cause__, DBAPIError):
