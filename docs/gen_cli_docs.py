@@ -57,12 +57,18 @@ $ meshlake audit verify
   `$MESHLAKE_HOME` or `./.meshlake`; `--as` defaults to `$MESHLAKE_PRINCIPAL` or `root`.
 - **Output**: rich tables and one-line messages for people; with `--json`, exactly one JSON
   document on stdout (lists are JSON arrays of objects) and nothing else.
-- **Errors** go to stderr as one red line `error (kind): message`, where `kind` is the
-  meshlake error kind (`not_found`, `access_denied`, `invalid_input`, `invalid_query`,
-  `conflict`, `expired`, `storage_error`); with `--json` they are
+- **Errors** go to stderr as one red line `error (kind): message` that says what to do next,
+  never a traceback; `kind` is the meshlake error kind (`not_found`, `access_denied`,
+  `invalid_input`, `invalid_query`, `conflict`, `expired`, `storage_error` (the catalog
+  store cannot be opened or written: a read-only home, a database server that is down),
+  `audit_error`), or `permission_denied`, `os_error`, `interrupted`, `internal` (a bug: set
+  `MESHLAKE_DEBUG=1` to see the traceback). With `--json` they are
   `{"error": {"type": kind, "message": ...}}`.
-- **Exit codes**: `0` success, `1` a meshlake error, `2` a usage error (a malformed option),
-  `3` `check` answered *denied*.
+- **Exit codes**: `0` success, `1` an error, `2` a usage error (a malformed option),
+  `3` `check` answered *denied*, `130` interrupted (Ctrl-C).
+- **Audit**: `audit list --limit N` shows the newest N events, oldest first; page back with
+  `--before SEQ` and on with `--after SEQ`. What `audit verify` can and cannot detect is in
+  [audit.md](audit.md).
 - **Resources** are named the same way on `grant`, `revoke`, `check`, `explain`,
   `permissions list` and `tag assign|remove|show`: `--table DB.TABLE` (`DB.*` for every
   table, `--columns A,B` or `--excluded-columns A,B` to limit it), `--database DB`,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -35,4 +34,3 @@ def test_governance_guide_example(tmp_path: Path) -> None:
     analyst = ns["analyst"]
     assert isinstance(analyst, meshlake.Session)
     assert analyst.catalog.get_table("sales", "orders").column_names == ["id", "region", "amount"]
-    assert os.path.isdir(tmp_path)

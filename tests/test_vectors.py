@@ -202,7 +202,6 @@ class Runner:
     def __init__(self, mesh: meshlake.Mesh, home: Path, warehouse: Path) -> None:
         self.mesh = mesh
         self.places = {"{home}": str(home), "{warehouse}": str(warehouse)}
-        self.skipped_query = False
 
     def fill(self, value: Any) -> Any:
         """Replace ``{home}`` and ``{warehouse}`` in every string."""
@@ -401,10 +400,6 @@ class Runner:
         assert ok, f"no visible audit event contains {expect}; saw {events[-5:]}"
 
 
-def _needs_query_service(step: dict[str, Any]) -> bool:
-    return "query" in step or "audit" in step
-
-
 @pytest.mark.parametrize(("vector", "backend"), CASES)
 def test_vector(vector: dict[str, Any], backend: str, tmp_path: Path) -> None:
     """Run one vector from a fresh standard world."""
@@ -418,14 +413,8 @@ def test_vector(vector: dict[str, Any], backend: str, tmp_path: Path) -> None:
     try:
         standard_world(mesh)
         runner = Runner(mesh, home, home / "warehouse")
-        query_ready = hasattr(meshlake.Session, "query")
         for step in vector["steps"]:
-            if not query_ready and _needs_query_service(step):
-                runner.skipped_query = True
-                continue
             runner.run_step(step)
-        if runner.skipped_query:
-            pytest.xfail("needs the governed query service")
     finally:
         mesh.close()
         if dbs is not None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 
 import pytest
 
 from meshlake.cli import app
-from meshlake.cli.commands.setup import DEMO_MODULE
 
 from .runner import Cli
 
@@ -153,13 +151,12 @@ def test_version(cli: Cli) -> None:
     assert cli("--version").stdout.startswith("meshlake ")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec(DEMO_MODULE) is not None,
-    reason="the demo is installed: running it is the demo's own test",
-)
-def test_demo_not_installed_yet(cli: Cli) -> None:
-    line = _one_error_line(cli("demo", code=1).stderr)
-    assert "the demo is not installed yet" in line
+def test_demo_refuses_a_home_it_did_not_create(mesh_cli: Cli) -> None:
+    line = _one_error_line(mesh_cli("demo", code=1).stderr)
+    assert line.startswith("error (invalid_input): ") and "--home" in line
+    error = json.loads(mesh_cli("demo", json_mode=True, code=1).stderr)["error"]
+    assert error["type"] == "invalid_input"
+    assert [a["name"] for a in mesh_cli.json("account", "list")] == ["central", "consumer"]
 
 
 def test_environment_chooses_home_and_principal(mesh_cli: Cli) -> None:

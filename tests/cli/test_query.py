@@ -10,14 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import meshlake
-
 from .runner import Cli
 
-needs_query = pytest.mark.skipif(
-    not hasattr(meshlake.Session, "query"),
-    reason="Session.query (the query service) is not built yet",
-)
 OWNER, ADMIN, ANALYST = "central/owner", "consumer/admin", "consumer/analyst"
 
 
@@ -71,7 +65,6 @@ def shared_cli(accounts_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return cli
 
 
-@needs_query
 def test_query_outputs_only_allowed_columns(shared_cli: Cli, tmp_path: Path) -> None:
     cli = shared_cli
     sql = "SELECT * FROM rl_sales.orders ORDER BY id"
@@ -103,7 +96,6 @@ def test_query_outputs_only_allowed_columns(shared_cli: Cli, tmp_path: Path) -> 
     assert json.loads((tmp_path / "n.json").read_text())["rows"] == [[2]]
 
 
-@needs_query
 def test_query_errors(shared_cli: Cli) -> None:
     cli = shared_cli
     hidden = cli("query", "SELECT amount FROM rl_sales.orders", as_=ANALYST, code=1)

@@ -103,6 +103,7 @@ def test_describe_resource() -> None:
         "meshlake.cli.commands.tables",
         "meshlake.cli.commands.tags",
         "meshlake.cli.commands.query",
+        "meshlake.cli.errors",
     ],
 )
 def test_doctests(module: str) -> None:

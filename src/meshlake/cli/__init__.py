@@ -4,12 +4,14 @@ Global options come before the command::
 
     meshlake --home ./mesh --as central/DataMeshOwner --json table list sales
 
-Exit codes: 0 success, 1 a meshlake error (one red line ``error (kind): message``, or a
-JSON error document on stderr under ``--json``), 2 a usage error, 3 ``check`` denied.
+Exit codes: 0 success, 1 an error (one red line ``error (kind): message``, or a JSON error
+document on stderr under ``--json``; never a traceback, unless ``MESHLAKE_DEBUG`` is set),
+2 a usage error, 3 ``check`` denied, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,10 +30,10 @@ from meshlake.cli.commands import (
     tables,
     tags,
 )
+from meshlake.cli.errors import debugging, describe
 from meshlake.cli.output import Output
 from meshlake.cli.state import CliState
-from meshlake.config import ENV_HOME
-from meshlake.errors import MeshError
+from meshlake.config import ENV_HOME, Settings
 from meshlake.ids import ROOT
 
 __all__ = ["ENV_PRINCIPAL", "app", "main"]
@@ -59,15 +61,17 @@ COMMAND_ORDER = (
 )
 
 
-def _usage_error_class() -> type[Exception]:
-    """Click's ``UsageError`` as typer ships it (typer vendors click in recent versions)."""
+def _click_class(name: str) -> type[Exception]:
+    """A click exception class as typer ships it (typer vendors click in recent versions)."""
     for cls in typer.BadParameter.__mro__:
-        if cls.__name__ == "UsageError":
+        if cls.__name__ == name:
             return cls
-    return typer.BadParameter  # pragma: no cover - every click has UsageError
+    return typer.BadParameter  # pragma: no cover - every click has these
 
 
-UsageError = _usage_error_class()
+UsageError = _click_class("UsageError")
+#: What click handles on its own: usage errors, ``typer.Exit`` and ``typer.Abort``.
+CLICK_FLOW = (_click_class("ClickException"), typer.Exit, typer.Abort)
 
 
 class MeshGroup(TyperGroup):
@@ -80,12 +84,10 @@ class MeshGroup(TyperGroup):
         return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; report a :class:`MeshError` (exit 1) without a traceback."""
+        """Run the command; report any failure as one line (or JSON) and an exit code,
+        never a traceback."""
         try:
             return super().invoke(ctx)
-        except MeshError as exc:
-            _output(ctx).mesh_error(exc)
-            raise typer.Exit(1) from exc
         except UsageError as exc:
             err: Any = exc  # click's UsageError: message, format_message(), exit_code
             option = getattr(err, "option_name", None)
@@ -99,9 +101,28 @@ class MeshGroup(TyperGroup):
                 out.error("usage", err.format_message())
                 raise typer.Exit(err.exit_code) from exc
             raise
+        except CLICK_FLOW:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if debugging():
+                raise
+            failure = describe(exc, _settings(ctx))
+            _output(ctx).error(failure.kind, failure.message, **failure.details)
+            raise typer.Exit(failure.code) from exc
         finally:
             if isinstance(ctx.obj, CliState):
-                ctx.obj.close()
+                with contextlib.suppress(Exception):  # already failing or done: keep quiet
+                    ctx.obj.close()
+
+
+def _settings(ctx: Any) -> Settings | None:
+    obj = ctx.obj
+    if not isinstance(obj, CliState):
+        return None
+    try:
+        return obj.settings()
+    except Exception:  # pragma: no cover - settings come from options and the environment
+        return None
 
 
 def _output(ctx: Any) -> Output:

@@ -36,16 +36,7 @@ def init(ctx: typer.Context) -> None:
 def demo(ctx: typer.Context) -> None:
     """Run the reference scenario (producer, governance and consumer accounts) in --home."""
     state = get_state(ctx)
-    try:
-        scenario = importlib.import_module(DEMO_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (DEMO_MODULE, DEMO_MODULE.rsplit(".", 1)[0]):
-            raise
-        state.out.error(
-            "not_installed",
-            f"the demo is not installed yet: this build of meshlake has no {DEMO_MODULE} module",
-        )
-        raise typer.Exit(1) from exc
+    scenario = importlib.import_module(DEMO_MODULE)  # imported on use: it loads the ML stack
     # under --json the demo's narration goes to stderr and its summary to stdout
     console = state.out.err_console if state.json else state.out.console
     summary = scenario.run(home=state.settings().home, console=console)
