@@ -166,8 +166,9 @@ class GovernanceEngine:
         if decision.reason == NOT_VISIBLE:
             raise NotFoundError(f"{_describe(resource)} not found")
         raise AccessDeniedError(
-            f"{principal} may not {action.upper()} {_describe(resource)}: {decision.reason}; "
-            "ask its owner or an admin of its account for a grant"
+            f"{principal} may not {action.lower().replace('_', ' ')} on {_describe(resource)} "
+            f"({action.upper()}: {decision.reason}); ask its owner or an admin of its account "
+            "for a grant"
         )
 
     def load_pending(self, session: Any, version: int, base: GovernanceState) -> GovernanceState:
