@@ -166,6 +166,18 @@ def _result_writer() -> ThreadPoolExecutor:
         return _RESULT_WRITER
 
 
+_FOLDERS: set[str] = set()
+
+
+def _result_folder(location: str) -> Path:
+    """A result location's folder, created on first use (checked once per process)."""
+    folder = Path(local_path(location))
+    if location not in _FOLDERS or not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        _FOLDERS.add(location)
+    return folder
+
+
 _QUERY_RUNNER: ThreadPoolExecutor | None = None
 QUERY_RUNNER_THREADS = 4
 
@@ -600,8 +612,7 @@ class QueryAPI(ServiceBase):
             raise
         assert outcome.result is not None
         result = outcome.result
-        folder = Path(local_path(wg.result_location))
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _result_folder(wg.result_location)
         path = folder / f"{query_id}.parquet"
         # A small result is written here (a thread's hand-off costs more than the write);
         # a large one by another thread while the record and audit events are prepared.
