@@ -617,15 +617,7 @@ class QueryAPI(ServiceBase):
         # A small result is written here (a thread's hand-off costs more than the write);
         # a large one by another thread while the record and audit events are prepared.
         # Either way the record commits only once the file is complete.
-        written: Future[None] = Future()
-        if result.nbytes <= INLINE_RESULT_BYTES:
-            try:
-                pq.write_table(result.to_arrow(), path)
-                written.set_result(None)
-            except Exception as exc:
-                written.set_exception(exc)
-        else:
-            written = _result_writer().submit(pq.write_table, result.to_arrow(), path)
+        written = self._write_result(result, path)
         if not control.finish():  # stopped after the engine finished: the stop wins
             with contextlib.suppress(Exception):
                 written.result()
@@ -646,6 +638,20 @@ class QueryAPI(ServiceBase):
             raise
         result.query_id = query_id
         return result
+
+    @staticmethod
+    def _write_result(result: QueryResult, path: Path) -> Future[None]:
+        """Write a small result here (a thread's hand-off costs more than the write), a large
+        one on another thread while the record is prepared; the future says when it is done."""
+        if result.nbytes > INLINE_RESULT_BYTES:
+            return _result_writer().submit(pq.write_table, result.to_arrow(), path)
+        written: Future[None] = Future()
+        try:
+            pq.write_table(result.to_arrow(), path)
+            written.set_result(None)
+        except Exception as exc:
+            written.set_exception(exc)
+        return written
 
     def _record_failure(
         self,
