@@ -12,8 +12,9 @@ excluding ``ssn``), each three ways, in one process:
   principal's row filter and projection written by hand (ARCHITECTURE.md §10);
 * **engine**: :func:`meshlake.query.service.run_query` (parse, resolve, authorize, plan the
   scans, secure views, execute), nothing recorded;
-* **session**: ``session.query(sql)``, which also stores the result as Parquet, records the
-  execution and writes one audit event per table read.
+* **session**: ``session.query(sql)``, which also records the execution as RUNNING before
+  it starts, stores the result as Parquet, records the outcome and writes one audit event per
+  table read.
 
 Each series gets a warm-up (results checked equal across the three ways), then ``--runs``
 rounds (``--lookup-runs`` for the lookups), the three ways in rotating order within a round.
@@ -203,8 +204,9 @@ class PhaseClock:
     """Times the bookkeeping steps of ``session.queries`` by wrapping its bound methods."""
 
     STEPS = {
-        "workgroup": "workgroup",
-        "_record_success": "record + audit + result file",
+        "_begin": "workgroup + RUNNING record",
+        "_record_success": "record + audit",
+        "_write_result": "result file",
     }
 
     def __init__(self, session: meshlake.Session) -> None:

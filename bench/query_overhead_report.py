@@ -224,9 +224,11 @@ def render(
         "planning* = the snapshot's data files (`TableStore.plan`: loads the Iceberg table to "
         "find the current snapshot, then a cached file list), *parse + rewrite* = the cached "
         "sqlglot steps, *execute* = cursor, secure views, DuckDB and Arrow. Session runs: the "
-        "default workgroup lookup, the execution record + audit event transaction (the result "
-        "Parquet is written by another thread meanwhile; the transaction commits once the file "
-        "is complete), and the rest.",
+        "default workgroup lookup and the RUNNING execution row (its own short transaction, so "
+        "the query can be seen and cancelled while it runs), the result Parquet file (written "
+        "by the query's thread when small, by another thread while the record is prepared when "
+        "large), the outcome record + audit event transaction (commits only once the file is "
+        "complete), and the rest.",
         "",
         "| query | principal | raw | " + " | ".join(phases) + " |",
         "| --- | --- | ---: | " + " | ".join("---:" for _ in phases) + " |",

@@ -15,6 +15,9 @@ from meshlake.errors import (
     InvalidQueryError,
     MeshError,
     NotFoundError,
+    QueryCancelledError,
+    QueryLimitError,
+    QueryTimeoutError,
     StorageError,
 )
 from meshlake.governance.engine import Decision
@@ -47,6 +50,9 @@ __all__ = [
     "Mesh",
     "MeshError",
     "NotFoundError",
+    "QueryCancelledError",
+    "QueryLimitError",
+    "QueryTimeoutError",
     "Session",
     "StorageError",
     "Table",

@@ -11,6 +11,9 @@ acceptance vectors::
     ├── NotFoundError     (404, "not_found")         missing, or invisible to the caller
     ├── ConflictError     (409, "conflict")          conflicts with the current state
     ├── ExpiredError      (410, "expired")           a stored result past its retention
+    ├── QueryLimitError   (400, "query_limit")       a query over its workgroup's limits
+    │   └── QueryTimeoutError (408, "query_timeout") ran longer than ``max_runtime_s``
+    ├── QueryCancelledError (409, "query_cancelled") stopped by ``queries.cancel``
     ├── StorageError      (500, "storage_error")     the table store failed (not the user's fault)
     └── AuditError        (500, "audit_error")       the audit key or digest folder is unusable
 
@@ -32,6 +35,9 @@ __all__ = [
     "InvalidQueryError",
     "MeshError",
     "NotFoundError",
+    "QueryCancelledError",
+    "QueryLimitError",
+    "QueryTimeoutError",
     "StorageError",
     "error_class_for_kind",
 ]
@@ -114,6 +120,30 @@ class ExpiredError(MeshError):
     kind = "expired"
 
 
+class QueryLimitError(MeshError):
+    """A query exceeds a limit of its workgroup (bytes scanned, memory, run time).
+
+    ``limit`` names the workgroup setting (``max_bytes_scanned``, ``max_runtime_s`` ...).
+    """
+
+    status = 400
+    kind = "query_limit"
+
+
+class QueryTimeoutError(QueryLimitError):
+    """A query ran longer than its workgroup's ``max_runtime_s`` and was stopped."""
+
+    status = 408
+    kind = "query_timeout"
+
+
+class QueryCancelledError(MeshError):
+    """A query was stopped by ``queries.cancel`` before it finished."""
+
+    status = 409
+    kind = "query_cancelled"
+
+
 class StorageError(MeshError):
     """The table store or catalog database failed in a way that is not the caller's doing."""
 
@@ -139,6 +169,9 @@ _BY_KIND: dict[str, type[MeshError]] = {
         NotFoundError,
         ConflictError,
         ExpiredError,
+        QueryLimitError,
+        QueryTimeoutError,
+        QueryCancelledError,
         StorageError,
         AuditError,
     )

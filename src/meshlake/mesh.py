@@ -232,19 +232,27 @@ class Session:
         return QueryAPI(self._rt, self.principal)
 
     def query(
-        self, sql: str, database: str | None = None, workgroup: str | None = None
+        self,
+        sql: str,
+        database: str | None = None,
+        workgroup: str | None = None,
+        *,
+        query_id: str | None = None,
     ) -> QueryResult:
         """Run one governed SELECT as this principal.
 
         Args:
             sql: one SELECT (DuckDB dialect); tables as ``database.table``.
             database: default database (or resource link) for bare table names.
-            workgroup: where the result is stored (default ``primary``).
+            workgroup: whose limits apply and where the result is stored (default
+                ``primary``).
+            query_id: the execution's id, known before it starts (another thread can
+                ``queries.cancel`` it); default a new UUID.
 
         Returns:
             The result: ``.to_arrow()``, ``.to_pandas()``, ``.rows()``, ``.query_id``.
         """
-        return self.queries.run(sql, database=database, workgroup=workgroup)
+        return self.queries.run(sql, database=database, workgroup=workgroup, query_id=query_id)
 
     def read_sql_query(
         self, sql: str, database: str | None = None, workgroup: str | None = None

@@ -110,7 +110,7 @@ def test_result_locations_must_be_local(world: meshlake.Mesh) -> None:
         admin.queries.workgroup("remote")
 
 
-def test_a_result_that_cannot_be_stored_leaves_no_record(
+def test_a_result_that_cannot_be_stored_ends_failed_without_reads(
     world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import meshlake.service.queries as query_api
@@ -125,7 +125,10 @@ def test_a_result_that_cannot_be_stored_leaves_no_record(
     monkeypatch.setattr(query_api.pq, "write_table", full_disk)
     with pytest.raises(meshlake.StorageError, match="could not store the result"):
         reader.query("SELECT * FROM sales.orders")
-    assert len(reader.queries.list()) == executions
+    history = reader.queries.list()
+    assert len(history) == executions + 1  # recorded RUNNING at the start, then FAILED
+    assert history[0].state == "FAILED" and history[0].result_path is None
+    assert "could not store the result" in (history[0].error or "")
     assert len(world.session("p/admin").audit(category="read")) == reads
     monkeypatch.undo()
     assert reader.query("SELECT count(*) AS n FROM sales.orders").rows() == [(2,)]

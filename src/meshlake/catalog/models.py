@@ -271,6 +271,9 @@ class WorkgroupRow(Base):
     retention_seconds: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(260))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_runtime_s: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
+    memory_limit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    max_bytes_scanned: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class QueryExecutionRow(Base):
@@ -292,6 +295,8 @@ class QueryExecutionRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    bytes_scanned: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cancel_requested_by: Mapped[str | None] = mapped_column(String(260), nullable=True)
 
 
 class IntentRow(Base):

@@ -367,15 +367,25 @@ class GovernanceEngine:
 
     # ---------------------------------------------------------------- policies
     def table_policy(
-        self, principal: str, database: str, table: str, account: str | None = None
+        self,
+        principal: str,
+        database: str,
+        table: str,
+        account: str | None = None,
+        *,
+        st: GovernanceState | None = None,
     ) -> tuple[TablePolicy, ResolvedTable]:
         """The policy the query layer enforces for ``principal`` on a table.
+
+        Args:
+            st: decide on this state (a query decides every table on one snapshot);
+                default: the current state.
 
         Raises:
             NotFoundError: the table is missing or invisible (the message reveals nothing).
             AccessDeniedError: the table is visible but no column is readable.
         """
-        st = self.state()
+        st = st if st is not None else self.state()
         rt = self.resolve_table(st, principal, database, table, account)
         if rt is None:
             raise NotFoundError(f"table {database}.{table} not found")

@@ -22,11 +22,18 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlglot import exp
 
-from meshlake.errors import AccessDeniedError, InvalidQueryError, NotFoundError
+from meshlake.errors import (
+    AccessDeniedError,
+    InvalidQueryError,
+    MeshError,
+    NotFoundError,
+    QueryLimitError,
+)
 from meshlake.governance.policy import TableRef
 from meshlake.query.analyze import parse_query, verify_rewritten
 from meshlake.query.columns import read_columns
 from meshlake.query.context import QueryCatalog, ResolvedTable, ScanColumn
+from meshlake.query.control import QueryControl, QueryLimits, planned_bytes
 from meshlake.query.engines import Engine, GovernedScan
 from meshlake.query.references import TableReference
 from meshlake.query.results import QueryResult
@@ -88,6 +95,7 @@ class QueryOutcome:
         rows: rows returned (None when streaming).
         bytes: result size in bytes (None when streaming).
         exact_columns: False when the column analysis fell back to "every visible column".
+        bytes_scanned: the size of the data files the query's scans planned to read.
     """
 
     sql: str
@@ -100,6 +108,7 @@ class QueryOutcome:
     rows: int | None = None
     bytes: int | None = None
     exact_columns: bool = True
+    bytes_scanned: int = 0
 
 
 @dataclass(frozen=True)
@@ -229,6 +238,7 @@ def _default_engine() -> Engine:
 
 
 _ENGINE: Engine | None = None
+_NO_LIMITS = QueryLimits()
 
 
 def run_query(
@@ -239,6 +249,8 @@ def run_query(
     engine: Engine | None = None,
     dialect: str = "duckdb",
     stream: bool = False,
+    limits: QueryLimits | None = None,
+    control: QueryControl | None = None,
 ) -> QueryOutcome:
     """Run one governed SELECT as the principal ``catalog`` is bound to.
 
@@ -249,6 +261,9 @@ def run_query(
         engine: the engine to run on (default: a shared :class:`DuckDBEngine`).
         dialect: the dialect ``sql`` is written in.
         stream: return a batch reader instead of a materialised result.
+        limits: bytes-scanned and memory limits (default: none).
+        control: lets another thread stop the query (cancel, timeout); it learns what the
+            query reads once its scans are planned.
 
     Returns:
         The result and what was read.
@@ -258,6 +273,9 @@ def run_query(
         NotFoundError: a missing or invisible table, column or snapshot.
         AccessDeniedError: a visible table without SELECT.
         StorageError: the data could not be read.
+        QueryLimitError: the planned files exceed ``limits.max_bytes_scanned`` (refused
+            before running).
+        QueryCancelledError, QueryTimeoutError: stopped through ``control``.
 
     Example::
 
@@ -299,13 +317,34 @@ def run_query(
                 time_travel=str(travel) if travel else None,
             )
         )
+    scanned = sum(planned_bytes(gs.scan.files) for gs in scans)
+    if control is not None:
+        control.reads, control.bytes_scanned = tuple(reads), scanned
+        control.check()
+    limits = limits or _NO_LIMITS
+    if limits.max_bytes_scanned is not None and scanned > limits.max_bytes_scanned:
+        raise QueryLimitError(
+            f"the query would scan {scanned:,} bytes, over its workgroup's limit of "
+            f"{limits.max_bytes_scanned:,} (max_bytes_scanned): filter on fewer rows or "
+            "columns, or ask an admin to raise the limit",
+            limit="max_bytes_scanned",
+            bytes_scanned=scanned,
+        )
     planned_at = time.perf_counter()
     result: QueryResult | None = None
     reader: pa.RecordBatchReader | None = None
-    if stream:
-        reader = engine.stream(plan.sql, scans)
-    else:
-        result = QueryResult(engine.execute(plan.sql, scans))
+    memory = limits.memory_limit
+    try:
+        if stream:
+            reader = engine.stream(plan.sql, scans, memory_limit=memory)
+        else:
+            result = QueryResult(
+                engine.execute(plan.sql, scans, memory_limit=memory, control=control)
+            )
+    except MeshError:
+        if control is not None:
+            control.check()  # an interrupted query ends with its stop error
+        raise
     done = time.perf_counter()
     return QueryOutcome(
         sql=sql,
@@ -322,4 +361,5 @@ def run_query(
         rows=result.num_rows if result is not None else None,
         bytes=result.nbytes if result is not None else None,
         exact_columns=plan.exact,
+        bytes_scanned=scanned,
     )

@@ -17,12 +17,23 @@ __all__ = ["MeshQueryCatalog"]
 
 
 class MeshQueryCatalog:
-    """Resolves ``database.table`` (or a default database's ``table``) for a principal."""
+    """Resolves ``database.table`` (or a default database's ``table``) for a principal.
+
+    One catalog serves one query: it takes one governance snapshot on first use and decides
+    every table of the query on it (one version check per query, not one per step).
+    """
 
     def __init__(self, runtime: MeshRuntime, principal: str) -> None:
         self.rt = runtime
         self.principal = principal
         self.account = principal.split("/", 1)[0]
+        self._state: GovernanceState | None = None
+
+    def state(self) -> GovernanceState:
+        """The governance snapshot this query is decided on."""
+        if self._state is None:
+            self._state = self.rt.engine.state()
+        return self._state
 
     def _database_name(self, st: GovernanceState, name: str) -> str:
         """The catalog spelling of a database named case-insensitively (SQL is)."""
@@ -67,10 +78,10 @@ class MeshQueryCatalog:
             raise NotFoundError(
                 f"table {table} not found: name it as database.table or pass database=..."
             )
-        st = self.rt.engine.state()
+        st = self.state()
         db_name = self._database_name(st, database)
         t_name = self._table_name(st, db_name, table)
-        policy, rt = self.rt.engine.table_policy(self.principal, db_name, t_name)
+        policy, rt = self.rt.engine.table_policy(self.principal, db_name, t_name, st=st)
         columns = tuple(
             ScanColumn(n, f, t)
             for n, f, t in zip(rt.table.columns, rt.table.field_ids, rt.table.types, strict=True)
@@ -85,7 +96,7 @@ class MeshQueryCatalog:
         as_of: datetime | None = None,
     ) -> TableScan:
         """Plan the read of the current, a given, or the as-of snapshot."""
-        st = self.rt.engine.state()
+        st = self.state()
         ref = table.ref
         db_id = st.db_by_name[(ref.account, ref.database)]
         tid = st.table_by_name[(db_id, ref.name)]

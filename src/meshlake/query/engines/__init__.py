@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from meshlake.governance.policy import TablePolicy
 from meshlake.query.context import ScanColumn, TableScan
+from meshlake.query.control import QueryControl
 
 __all__ = ["Engine", "GovernedScan", "load_engine"]
 
@@ -49,12 +50,23 @@ class Engine(ABC):
     dialect: ClassVar[str] = "duckdb"
 
     @abstractmethod
-    def execute(self, sql: str, scans: Sequence[GovernedScan]) -> pa.Table:
+    def execute(
+        self,
+        sql: str,
+        scans: Sequence[GovernedScan],
+        *,
+        memory_limit: str | None = None,
+        control: QueryControl | None = None,
+    ) -> pa.Table:
         """Run ``sql`` over the governed views of ``scans`` and return the whole result.
 
         Args:
             sql: the rewritten query, in :attr:`dialect`.
             scans: one governed scan per view the query reads.
+            memory_limit: the most memory the query may use, e.g. ``"2GB"`` (None: the
+                engine's default).
+            control: lets another thread interrupt the execution
+                (:meth:`QueryControl.executing_with`).
 
         Returns:
             The result as an Arrow table.
@@ -67,7 +79,12 @@ class Engine(ABC):
 
     @abstractmethod
     def stream(
-        self, sql: str, scans: Sequence[GovernedScan], *, batch_size: int = 65536
+        self,
+        sql: str,
+        scans: Sequence[GovernedScan],
+        *,
+        batch_size: int = 65536,
+        memory_limit: str | None = None,
     ) -> pa.RecordBatchReader:
         """Like :meth:`execute`, but return the result batch by batch.
 
@@ -75,6 +92,7 @@ class Engine(ABC):
             sql: the rewritten query, in :attr:`dialect`.
             scans: one governed scan per view the query reads.
             batch_size: rows per batch (a hint).
+            memory_limit: as for :meth:`execute`.
 
         Returns:
             A reader; the engine releases its resources when the reader is exhausted.

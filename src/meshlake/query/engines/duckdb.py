@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from meshlake.errors import InvalidQueryError, MeshError, StorageError
 from meshlake.query.columns import column_not_found
+from meshlake.query.control import QueryControl
 from meshlake.query.engines import Engine, GovernedScan
 from meshlake.query.engines.fence import pushable_predicates
 from meshlake.query.engines.file_schemas import FileSchemas, readable_by_name
@@ -191,11 +192,13 @@ def _directories(scans: Sequence[GovernedScan]) -> frozenset[str]:
     return frozenset(dirs)
 
 
-_ViewsKey = tuple[frozenset[str], tuple[str, ...]]
+_RootKey = tuple[frozenset[str], str | None]  # allowed directories, memory limit
+_ViewsKey = tuple[_RootKey, tuple[str, ...]]
 
 
 class _Databases:
-    """In-memory DuckDB databases, locked down, one per set of allowed directories.
+    """In-memory DuckDB databases, locked down, one per set of allowed directories and
+    memory limit (DuckDB's memory limit is a database setting, locked with the rest).
 
     Cursors whose governed views are built are kept idle, keyed by their directories and the
     exact ``CREATE VIEW`` statements they ran, and handed to the next query needing the same
@@ -209,12 +212,16 @@ class _Databases:
         self._max_idle = idle
         self._config = config
         self._lock = threading.Lock()
-        self._roots: OrderedDict[frozenset[str], duckdb.DuckDBPyConnection] = OrderedDict()
+        self._roots: OrderedDict[_RootKey, duckdb.DuckDBPyConnection] = OrderedDict()
         self._idle: OrderedDict[_ViewsKey, list[duckdb.DuckDBPyConnection]] = OrderedDict()
         self._idle_count = 0
 
-    def _open(self, directories: frozenset[str]) -> duckdb.DuckDBPyConnection:
-        root = duckdb.connect(config={**_BASE_CONFIG, **self._config})
+    def _open(self, root_key: _RootKey) -> duckdb.DuckDBPyConnection:
+        directories, memory_limit = root_key
+        config = {**_BASE_CONFIG, **self._config}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        root = duckdb.connect(config=config)
         allowed = ", ".join(_literal(d) for d in sorted(directories))
         root.execute(
             f"SET allowed_directories = [{allowed}]; SET enable_external_access = false; "
@@ -224,16 +231,16 @@ class _Databases:
         )
         return root
 
-    def _root(self, directories: frozenset[str]) -> duckdb.DuckDBPyConnection:
-        root = self._roots.get(directories)
+    def _root(self, root_key: _RootKey) -> duckdb.DuckDBPyConnection:
+        root = self._roots.get(root_key)
         if root is None:
-            root = self._roots[directories] = self._open(directories)
+            root = self._roots[root_key] = self._open(root_key)
             while len(self._roots) > self._size:
                 gone, _ = self._roots.popitem(last=False)  # open cursors keep it alive
                 for key in [k for k in self._idle if k[0] == gone]:
                     self._drop(key)
         else:
-            self._roots.move_to_end(directories)
+            self._roots.move_to_end(root_key)
         return root
 
     def _drop(self, key: _ViewsKey) -> None:
@@ -324,11 +331,11 @@ class DuckDBEngine(Engine):
         self._file_schemas = FileSchemas()
 
     def _prepare(
-        self, sql: str, scans: Sequence[GovernedScan]
+        self, sql: str, scans: Sequence[GovernedScan], memory_limit: str | None = None
     ) -> tuple[_ViewsKey, duckdb.DuckDBPyConnection, Any]:
         pushed = self._pushed(sql, scans)
         key: _ViewsKey = (
-            _directories(scans),
+            (_directories(scans), memory_limit),
             tuple(
                 view_sql(
                     gs,
@@ -382,11 +389,23 @@ class DuckDBEngine(Engine):
             raise _storage_error(scans) from exc
         return readable_by_name(gs.scan.columns, files)
 
-    def execute(self, sql: str, scans: Sequence[GovernedScan]) -> pa.Table:
-        """Run ``sql`` over governed views of ``scans`` (see :meth:`Engine.execute`)."""
-        key, cursor, relation = self._prepare(sql, scans)
+    def execute(
+        self,
+        sql: str,
+        scans: Sequence[GovernedScan],
+        *,
+        memory_limit: str | None = None,
+        control: QueryControl | None = None,
+    ) -> pa.Table:
+        """Run ``sql`` over governed views of ``scans`` (see :meth:`Engine.execute`); a stop
+        of ``control`` interrupts the cursor (``connection.interrupt()``)."""
+        key, cursor, relation = self._prepare(sql, scans, memory_limit)
         try:
-            table = relation.to_arrow_table()
+            if control is None:
+                table = relation.to_arrow_table()
+            else:
+                with control.executing_with(cursor.interrupt):
+                    table = relation.to_arrow_table()
         except duckdb.Error as exc:
             cursor.close()
             raise _translate(exc, scans) from exc
@@ -397,10 +416,15 @@ class DuckDBEngine(Engine):
         return table
 
     def stream(
-        self, sql: str, scans: Sequence[GovernedScan], *, batch_size: int = 65536
+        self,
+        sql: str,
+        scans: Sequence[GovernedScan],
+        *,
+        batch_size: int = 65536,
+        memory_limit: str | None = None,
     ) -> pa.RecordBatchReader:
         """Run ``sql`` and return a batch reader (see :meth:`Engine.stream`)."""
-        key, cursor, relation = self._prepare(sql, scans)
+        key, cursor, relation = self._prepare(sql, scans, memory_limit)
         try:
             reader = relation.to_arrow_reader(batch_size)
         except duckdb.Error as exc:

@@ -1,7 +1,7 @@
 """signed checkpoints of the audit chain head
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-06 06:10:00
 
 The store's copy of every digest file written to the audit digest folder: which event was
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = "0010"
-down_revision: Union[str, Sequence[str], None] = "0008"
+down_revision: Union[str, Sequence[str], None] = "0009"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

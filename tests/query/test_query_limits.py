@@ -1,0 +1,214 @@
+"""Workgroup query limits, execution states, and cancelling queries (Athena's controls)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import meshlake
+
+# A cross join of a 3,000-row table with itself twice: 2.7e10 rows, far longer than any test.
+ENDLESS = "SELECT sum(a.id * b.id + c.id) AS s FROM big.t AS a, big.t AS b, big.t AS c"
+
+
+@pytest.fixture
+def world(mesh: meshlake.Mesh) -> meshlake.Mesh:
+    root = mesh.bootstrap()
+    root.accounts.create("p")
+    root.accounts.create("q")
+    for p in ("p/admin", "p/u", "p/v", "q/admin"):
+        root.principals.create(p)
+    root.accounts.set_admins("p", ["p/admin"])
+    root.accounts.set_admins("q", ["q/admin"])
+    admin = mesh.session("p/admin")
+    admin.catalog.create_database("big")
+    admin.catalog.create_table("big", "t", {"id": "bigint"}, [[i] for i in range(3000)])
+    for who in ("p/u", "p/v"):
+        admin.grant(who, meshlake.Table("big", "t"), ["SELECT"])
+    return mesh
+
+
+def _result_files(mesh: meshlake.Mesh) -> list[Path]:
+    return list(Path(mesh.runtime.settings.results_dir).rglob("*.parquet"))
+
+
+def _reads(mesh: meshlake.Mesh, query_id: str) -> list[dict[str, object]]:
+    events = mesh.session("p/admin").audit(category="read")
+    return [e.to_dict() for e in events if e.to_dict().get("query_id") == query_id]
+
+
+def _wait_running(u: meshlake.Session, query_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if u.queries.get(query_id).state == "RUNNING":
+                return
+        except meshlake.NotFoundError:  # the other thread has not recorded it yet
+            pass
+        assert time.monotonic() < deadline, "the query never started"
+        time.sleep(0.01)
+
+
+def test_limits_are_set_at_creation_and_changed_by_admins(world: meshlake.Mesh) -> None:
+    admin = world.session("p/admin")
+    wg = admin.queries.create_workgroup(
+        "etl", max_runtime_s=60, memory_limit="512MB", max_bytes_scanned=10**9
+    )
+    assert (wg.max_runtime_s, wg.memory_limit, wg.max_bytes_scanned) == (60, "512MB", 10**9)
+    assert admin.queries.workgroup("primary").max_runtime_s == 300  # the default
+    changed = admin.queries.update_workgroup("etl", max_runtime_s=5, memory_limit=None)
+    assert (changed.max_runtime_s, changed.memory_limit, changed.max_bytes_scanned) == (
+        5,
+        None,
+        10**9,
+    )
+    assert admin.queries.workgroup("etl") == changed
+    with pytest.raises(meshlake.AccessDeniedError):
+        world.session("p/u").queries.update_workgroup("etl", max_runtime_s=600)
+    for bad in ({"max_runtime_s": 0}, {"memory_limit": "lots"}, {"max_bytes_scanned": -1}):
+        with pytest.raises(meshlake.InvalidInputError):
+            admin.queries.update_workgroup("etl", **bad)  # type: ignore[arg-type]
+    assert admin.queries.workgroup("etl") == changed  # refused changes changed nothing
+    actions = [e.action for e in admin.audit(category="change")]
+    assert "update_workgroup" in actions
+
+
+def test_a_query_over_max_runtime_fails_with_a_timeout_and_leaves_no_result(
+    world: meshlake.Mesh,
+) -> None:
+    world.session("p/admin").queries.create_workgroup("short", max_runtime_s=1)
+    u = world.session("p/u")
+    start = time.monotonic()
+    with pytest.raises(meshlake.QueryTimeoutError, match="max_runtime_s"):
+        u.query(ENDLESS, workgroup="short", query_id="q-timeout")
+    assert time.monotonic() - start < 15
+    ex = u.queries.get("q-timeout")
+    assert ex.state == "FAILED" and (ex.error or "").startswith("query_timeout")
+    assert ex.result_path is None and ex.finished_at is not None
+    assert not _result_files(world)
+    (event,) = _reads(world, "q-timeout")
+    assert event["rows"] == 0 and event["table"] == "big.t" and event["state"] == "FAILED"
+
+
+def test_cancel_from_another_thread_ends_cancelled_with_reads_audited(
+    world: meshlake.Mesh,
+) -> None:
+    u = world.session("p/u")
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            u.query(ENDLESS, query_id="q-cancel")
+        except meshlake.MeshError as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    _wait_running(u, "q-cancel")
+    time.sleep(0.2)  # let the engine start
+    seen = world.session("p/admin").queries.get("q-cancel")
+    assert seen.state == "RUNNING" and seen.finished_at is None  # visible while running
+    u.queries.cancel("q-cancel")
+    runner.join(15)
+    assert not runner.is_alive()
+    assert isinstance(outcome[0], meshlake.QueryCancelledError)
+    ex = u.queries.get("q-cancel")
+    assert ex.state == "CANCELLED" and ex.cancel_requested_by == "p/u"
+    assert ex.tables[0]["table"] == "big.t" and ex.bytes_scanned > 0
+    assert not _result_files(world)
+    (event,) = _reads(world, "q-cancel")
+    assert event["rows"] == 0 and event["state"] == "CANCELLED"
+    with pytest.raises(meshlake.NotFoundError, match="no result"):
+        u.queries.result("q-cancel")
+
+
+def test_start_wait_and_cancel_by_an_admin(world: meshlake.Mesh) -> None:
+    u = world.session("p/u")
+    done = u.queries.start("SELECT count(*) AS n FROM big.t")
+    assert done.state in ("QUEUED", "RUNNING", "SUCCEEDED")
+    finished = u.queries.wait(done.query_id, timeout=30)
+    assert finished.state == "SUCCEEDED" and finished.bytes_scanned > 0
+    assert u.queries.result(done.query_id).rows() == [(3000,)]
+    assert u.queries.cancel(done.query_id).state == "SUCCEEDED"  # finished: left as it is
+
+    slow = u.queries.start(ENDLESS)
+    _wait_running(u, slow.query_id)
+    world.session("p/admin").queries.cancel(slow.query_id)
+    ex = u.queries.wait(slow.query_id, timeout=30)
+    assert ex.state == "CANCELLED" and ex.cancel_requested_by == "p/admin"
+    assert "cancelled by p/admin" in (ex.error or "")
+
+
+def test_who_may_cancel(world: meshlake.Mesh) -> None:
+    u = world.session("p/u")
+    slow = u.queries.start(ENDLESS)
+    try:
+        with pytest.raises(meshlake.AccessDeniedError):
+            world.session("p/v").queries.cancel(slow.query_id)  # same account, not admin
+        with pytest.raises(meshlake.NotFoundError):
+            world.session("q/admin").queries.cancel(slow.query_id)  # another account
+        with pytest.raises(meshlake.NotFoundError):
+            u.queries.cancel("no-such-query")
+        assert u.queries.get(slow.query_id).state in ("QUEUED", "RUNNING")
+    finally:
+        world.session("root").queries.cancel(slow.query_id)  # the mesh root may
+    assert u.queries.wait(slow.query_id, timeout=30).state == "CANCELLED"
+
+
+def test_a_cancel_recorded_by_another_process_stops_the_query(world: meshlake.Mesh) -> None:
+    """Another process can only write the request to the store; the watchdog polls it."""
+    from sqlalchemy import update
+
+    from meshlake.catalog.models import QueryExecutionRow
+
+    u = world.session("p/u")
+    slow = u.queries.start(ENDLESS)
+    _wait_running(u, slow.query_id)
+    with world.runtime.store.transaction(bump=False) as session:
+        session.execute(
+            update(QueryExecutionRow)
+            .where(QueryExecutionRow.id == slow.query_id)
+            .values(cancel_requested_by="p/admin")
+        )
+    ex = u.queries.wait(slow.query_id, timeout=30)
+    assert ex.state == "CANCELLED" and "p/admin" in (ex.error or "")
+
+
+def test_a_bytes_scanned_limit_refuses_a_big_scan_before_running(world: meshlake.Mesh) -> None:
+    admin = world.session("p/admin")
+    admin.queries.create_workgroup("tiny", max_bytes_scanned=100)
+    u = world.session("p/u")
+    before = len(admin.audit(category="read"))
+    with pytest.raises(meshlake.QueryLimitError, match="max_bytes_scanned") as info:
+        u.query(ENDLESS, workgroup="tiny", query_id="q-big")  # would run for hours
+    assert info.value.details["bytes_scanned"] > 100
+    ex = u.queries.get("q-big")
+    assert ex.state == "FAILED" and ex.error and ex.error.startswith("query_limit")
+    assert ex.bytes_scanned > 100 and not _result_files(world)
+    assert len(admin.audit(category="read")) == before  # nothing was read
+    result = u.query("SELECT count(*) AS n FROM big.t")  # the primary workgroup: no limit
+    assert u.queries.get(result.query_id or "").bytes_scanned == ex.bytes_scanned  # one table
+
+
+def test_a_memory_limit_is_applied(world: meshlake.Mesh) -> None:
+    admin = world.session("p/admin")
+    admin.queries.create_workgroup("lean", memory_limit="1MB")
+    u = world.session("p/u")
+    heavy = "SELECT list(a.id * b.id) AS l FROM big.t AS a, big.t AS b"  # 9M values in a list
+    with pytest.raises(meshlake.InvalidQueryError, match="more memory"):
+        u.query(heavy, workgroup="lean", query_id="q-mem")
+    assert u.queries.get("q-mem").state == "FAILED"
+    admin.queries.update_workgroup("lean", memory_limit="1GB")
+    assert len(u.query(heavy, workgroup="lean").rows()[0][0]) == 9_000_000
+
+
+def test_a_query_id_is_used_once(world: meshlake.Mesh) -> None:
+    u = world.session("p/u")
+    u.query("SELECT 1 AS x FROM big.t LIMIT 1", query_id="mine-1")
+    with pytest.raises(meshlake.ConflictError):
+        u.query("SELECT 1 AS x FROM big.t LIMIT 1", query_id="mine-1")
+    with pytest.raises(meshlake.InvalidInputError):
+        u.query("SELECT 1 AS x FROM big.t LIMIT 1", query_id="../../etc")
