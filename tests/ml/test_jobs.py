@@ -12,6 +12,8 @@ from meshlake.demo.ml import ML_DATABASE, PRODUCT_SQL, SCIENTIST
 
 ADMIN = "consumer/ConsumerAdmin"
 
+pytestmark = pytest.mark.xdist_group("ml_jobs")  # one mesh per module, tests in order
+
 
 def _reads(session: meshlake.Session, job_id: str) -> list[dict]:
     return [e.data for e in session.audit(category="read") if e.data.get("job_id") == job_id]

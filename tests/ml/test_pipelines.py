@@ -10,6 +10,8 @@ import meshlake
 from meshlake.demo.ml import GROUP, ML_DATABASE, SCIENTIST, credit_pipeline
 from meshlake.ml.pipelines import Pipeline
 
+pytestmark = pytest.mark.xdist_group("ml_pipelines")  # one mesh per module, tests in order
+
 
 def test_unchanged_pipeline_reuses_every_step_and_a_new_snapshot_reruns(
     ml_mesh: meshlake.Mesh,

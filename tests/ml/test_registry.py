@@ -10,6 +10,8 @@ from meshlake.resources import ModelGroup
 
 ADMIN = "consumer/ConsumerAdmin"
 
+pytestmark = pytest.mark.xdist_group("ml_registry")  # one mesh per module, tests in order
+
 
 @pytest.fixture(scope="module")
 def version(ml_mesh: meshlake.Mesh):

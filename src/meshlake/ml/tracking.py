@@ -108,8 +108,13 @@ class Tracker:
             for k, v in (metrics or {}).items()
             if isinstance(v, (int, float)) and math.isfinite(v)
         ]
-        for key, values in (step_metrics or {}).items():
-            ms.extend(Metric(key, float(v), now, i) for i, v in enumerate(values))
+        for key, values in (step_metrics or {}).items():  # at most ~100 points per curve
+            stride = max(1, len(values) // 100)
+            ms.extend(
+                Metric(key, float(v), now, i)
+                for i, v in enumerate(values)
+                if i % stride == 0 or i == len(values) - 1
+            )
         for i in range(0, max(len(ps), 1), 100):
             chunk = ps[i : i + 100]
             if chunk:

@@ -68,6 +68,7 @@ Progress = Callable[[str, float], None]
 TRACKER_KEY = "ml.tracker"
 EXPERIMENT = "meshlake"
 MODEL_ARTIFACTS = "model"
+SPLIT_COLUMN = "ml_split__"
 CODE_VERSION = "meshlake.ml/1"  # part of every step fingerprint: bump when outputs change
 
 
@@ -551,16 +552,19 @@ class MLAPI(ServiceBase):
     def _read_splits(
         self, processing: MLJob, job_id: str, service: str
     ) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
-        frames: dict[str, pd.DataFrame] = {}
-        inputs: list[dict[str, Any]] = []
-        for split, t in processing.tables.items():
-            df, info = self._read(
-                f'SELECT * FROM "{t["database"]}"."{t["table"]}"', None, service, job_id
-            )
-            info["split"] = split
-            frames[split] = df
-            inputs.append(info)
-        return frames, inputs
+        """Read every split in one governed query (one audit event per table)."""
+        tables = processing.tables
+        parts = [
+            f'SELECT \'{split}\' AS {SPLIT_COLUMN}, * FROM "{t["database"]}"."{t["table"]}"'
+            for split, t in tables.items()
+        ]
+        df, info = self._read(" UNION ALL ".join(parts), None, service, job_id)
+        frames = {
+            split: df[df[SPLIT_COLUMN] == split].drop(columns=SPLIT_COLUMN).reset_index(drop=True)
+            for split in tables
+        }
+        info["splits"] = list(tables)
+        return frames, [info]
 
     def train(
         self,
@@ -672,7 +676,7 @@ class MLAPI(ServiceBase):
                 **extra_params,
             }
             for info in inputs:
-                params[f"input.{info['split']}.query_id"] = info["query_id"]
+                params["input.query_id"] = info["query_id"]
             tracker.log(
                 run_id,
                 params=params,

@@ -156,11 +156,19 @@ def build_lineage(api: MLAPI, group: ModelGroupRow, version: ModelVersionRow) ->
                 "finished_at": iso(training.finished_at),
             },
             parents=tuple(
-                f"table:{i['tables'][0]['account']}.{i['tables'][0]['table']}"
+                f"table:{t['account']}.{t['table']}"
                 for i in training.inputs or []
-                if i.get("tables")
+                for t in i.get("tables", [])
             ),
         )
+    )
+    split_of = (
+        {
+            f"{t['database']}.{t['table']}": split
+            for split, t in ((processing.outputs or {}).get("tables") or {}).items()
+        }
+        if processing is not None
+        else {}
     )
     for info in training.inputs or []:
         for t in info.get("tables", []):
@@ -173,7 +181,7 @@ def build_lineage(api: MLAPI, group: ModelGroupRow, version: ModelVersionRow) ->
                     f"{t['account']}.{t['table']} @ snapshot {t.get('snapshot_id')} "
                     f"(query {info['query_id']})",
                     visible,
-                    {"split": info.get("split"), "query_id": info["query_id"], **t},
+                    {"split": split_of.get(t["table"]), "query_id": info["query_id"], **t},
                     (f"job:{processing.id}",) if processing else (),
                 )
             )
