@@ -10,8 +10,6 @@ from meshlake.resources import ModelGroup
 
 ADMIN = "consumer/ConsumerAdmin"
 
-pytestmark = pytest.mark.xdist_group("ml_registry")  # one mesh per module, tests in order
-
 
 @pytest.fixture(scope="module")
 def version(ml_mesh: meshlake.Mesh):
@@ -30,13 +28,14 @@ def test_creator_admin_and_others(ml_mesh: meshlake.Mesh, version) -> None:
     assert version.status == "PendingManualApproval" and version.version == 1
     assert sci.check("APPROVE", ModelGroup("risk"))  # creator: ALL with grant option
     assert ml_mesh.session(ADMIN).check("USE", ModelGroup("risk"))  # admin: everything
-    analyst = ml_mesh.session("consumer/analyst1")
-    assert analyst.decide("DESCRIBE", ModelGroup("risk")).reason == "not visible"
+    ml_mesh.session("root").principals.create("consumer/outsider")
+    outsider = ml_mesh.session("consumer/outsider")
+    assert outsider.decide("DESCRIBE", ModelGroup("risk")).reason == "not visible"
     with pytest.raises(meshlake.NotFoundError):  # rule 0: existence is not revealed
-        analyst.ml.describe_model_group("risk")
+        outsider.ml.describe_model_group("risk")
     with pytest.raises(meshlake.NotFoundError):
-        analyst.grant("consumer/ModelApprover", ModelGroup("risk"), ["APPROVE"])
-    assert [g.name for g in analyst.ml.list_model_groups()] == []
+        outsider.grant("consumer/ModelApprover", ModelGroup("risk"), ["APPROVE"])
+    assert [g.name for g in outsider.ml.list_model_groups()] == []
     assert _changes(sci, "register_model_version")[-1].data["after"]["version"] == 1
 
 
@@ -86,6 +85,8 @@ def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:
 
 def test_load_and_score_as_the_caller(ml_mesh: meshlake.Mesh, version) -> None:
     sci = ml_mesh.session(SCIENTIST)
+    sci.ml.approve(version)  # the creator holds APPROVE too
+    sci.grant("consumer/analyst1", ModelGroup("risk"), ["DESCRIBE", "USE"])
     approved = sci.ml.model_version("risk", status="Approved")
     assert approved.version == version.version
     sci.ml.set_alias(approved, "champion")
