@@ -29,6 +29,20 @@ _LOCK = threading.Lock()
 _TEMPLATE: dict[str, Path] = {}  # a freshly migrated, empty MLflow SQLite store, per process
 
 
+def _forget_engines(uri: str) -> None:
+    """Drop MLflow's process-wide engines for ``uri`` (it keeps one per URI, whose pooled
+    connections would still point at a deleted file of the same name)."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        engines = getattr(store, "_engine_map", None)
+        if isinstance(engines, dict):
+            engine = engines.pop(uri, None)
+            if engine is not None:
+                engine.dispose()
+
+
 class Tracker:
     """A thin, lazily connected MLflow client for one mesh.
 
@@ -84,6 +98,7 @@ class Tracker:
         exists yet."""
         if not self._default_store() or self._default_db.exists():
             return False
+        _forget_engines(self.tracking_uri)  # a store deleted and made again: no stale pool
         template = _TEMPLATE.get("sqlite")
         if template is not None and template.exists():
             self.home.mkdir(parents=True, exist_ok=True)
