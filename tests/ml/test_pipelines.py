@@ -103,7 +103,7 @@ def test_lineage_chain_and_openlineage_export(ml_mesh: meshlake.Mesh) -> None:
     assert set(jobs) == {"training_run", "processing_job"}
     assert jobs["processing_job"]["inputs"][0]["name"].startswith("central.credit-card")
     assert len(jobs["processing_job"]["outputs"]) == 3
-    models = sci.ml.models_of_product("central", "credit-card", "credit_card")
+    models = sci.ml.product_models("credit_card")
     assert ("consumer.credit-risk", version.version) in {
         (m["model_group"], m["version"]) for m in models
     }

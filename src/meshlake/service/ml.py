@@ -553,7 +553,11 @@ class MLAPI(ServiceBase):
         self, processing: MLJob, job_id: str, service: str
     ) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
         """Read every split in one governed query (one audit event per table)."""
-        tables = processing.tables
+        return self._read_tables(processing.tables, job_id, service)
+
+    def _read_tables(
+        self, tables: dict[str, dict[str, Any]], job_id: str, service: str
+    ) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
         parts = [
             f'SELECT \'{split}\' AS {SPLIT_COLUMN}, * FROM "{t["database"]}"."{t["table"]}"'
             for split, t in tables.items()
@@ -822,15 +826,9 @@ class MLAPI(ServiceBase):
             target = training.outputs["target"]
             model = load_model(Path(training.outputs["model"]))
             metrics: dict[str, Any] = {}
-            for split in splits:
-                t = processing.tables.get(split)
-                if t is None:
-                    continue
-                df, info = self._read(
-                    f'SELECT * FROM "{t["database"]}"."{t["table"]}"', None, "training", job_id
-                )
-                info["split"] = split
-                inputs.append(info)
+            wanted = {s: processing.tables[s] for s in splits if s in processing.tables}
+            frames, inputs = self._read_tables(wanted, job_id, "training")
+            for split, df in frames.items():
                 names = model.feature_names or [c for c in df.columns if c != target]
                 metrics[split] = binary_metrics(
                     df[target].to_numpy().astype(int),
@@ -1241,6 +1239,14 @@ class MLAPI(ServiceBase):
         folder = self.rt.settings.home / "openlineage"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{version.account}.{version.group}.v{version.version}.jsonl"
+
+    def product_models(self, product: str) -> builtins.list[dict[str, Any]]:
+        """The model versions built on data product ``product`` (by name), that the caller
+        may DESCRIBE: what a product's description lists under "models"."""
+        from meshlake.products.service import ProductsAPI
+
+        p = ProductsAPI(self.rt, self.principal).get(product)
+        return self.models_of_product(p.table_account, p.database, p.table)
 
     def models_of_product(
         self, table_account: str, database: str, table: str
