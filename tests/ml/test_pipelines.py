@@ -21,8 +21,7 @@ def test_unchanged_pipeline_reuses_every_step_and_a_new_snapshot_reruns(
     assert not any(s.cached for s in first.steps)
     assert first.registered is not None and first.registered["version"] == 1
     second = sci.ml.pipelines.run(pipeline)
-    cacheable = [s for s in second.steps if s.type != "condition"]
-    assert all(s.cached for s in cacheable), [(s.name, s.cached) for s in second.steps]
+    assert all(s.cached for s in second.steps), [(s.name, s.cached) for s in second.steps]
     assert second.step("train").job_id == first.step("train").job_id
     assert second.registered == first.registered  # no second version
     # the producer publishes a new snapshot: everything from processing on runs again
@@ -30,7 +29,7 @@ def test_unchanged_pipeline_reuses_every_step_and_a_new_snapshot_reruns(
     rows = steward.query('SELECT * FROM "rl_credit-card".credit_card LIMIT 5').to_arrow()
     steward.catalog.append("rl_credit-card", "credit_card", data=rows)
     third = sci.ml.pipelines.run(pipeline)
-    assert [s.cached for s in third.steps if s.type != "condition"] == [False] * 4
+    assert [s.cached for s in third.steps] == [False] * 5
     assert third.registered is not None, third.step("auc-check").outcome
     assert third.registered["version"] == 2
     assert third.step("process").outcome != first.step("process").outcome
