@@ -67,9 +67,19 @@ def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:
         sci.grant("producer", group, ["USE"])  # to another account: needs the grant option
     with pytest.raises(meshlake.InvalidInputError, match="rule 24"):
         sci.grant("producer/ProducerSteward", group, ["USE"], grantable=["USE"])
-    sci.grant("producer", group, ["DESCRIBE"], grantable=["DESCRIBE"])
+    sci.grant("producer", group, ["DESCRIBE", "USE"], grantable=["DESCRIBE", "USE"])
     steward = ml_mesh.session("producer/ProducerSteward")  # the producer's admin
-    assert steward.check("DESCRIBE", ModelGroup("risk", account="consumer"))
+    theirs = ModelGroup("risk", account="consumer")
+    assert steward.check("DESCRIBE", theirs)
+    # rule 23: the admin re-grants within its account only, bounded by what it received
+    ml_mesh.session("root").principals.create("producer/modeler")
+    with pytest.raises(meshlake.InvalidInputError, match="rule 23"):
+        steward.grant("central/DataMeshOwner", theirs, ["USE"])
+    steward.grant("producer/modeler", theirs, ["USE"])
+    modeler = ml_mesh.session("producer/modeler")
+    assert modeler.check("USE", theirs)
+    sci.revoke("producer", group, ["USE"])
+    assert not modeler.check("USE", theirs) and steward.check("DESCRIBE", theirs)
     # ALL and a separate grant coexist (rule 6)
     root = ml_mesh.session("root")
     root.principals.create("consumer/ops")
