@@ -9,6 +9,7 @@ import pytest
 import meshlake
 from meshlake import Database, DataFilter
 from meshlake.demo.ml import ML_DATABASE, PRODUCT_SQL, SCIENTIST
+from meshlake.ml.records import MLJob
 
 ADMIN = "consumer/ConsumerAdmin"
 
@@ -117,15 +118,17 @@ def test_losing_select_midway_fails_cleanly(ml_mesh: meshlake.Mesh) -> None:
     assert _reads(admin, failed.id)  # the read itself was audited with the job id
 
 
-def test_xgboost_stops_early_on_validation_and_is_tracked(ml_mesh: meshlake.Mesh) -> None:
-    sci = ml_mesh.session(SCIENTIST)
-    job = sci.ml.process(
-        PRODUCT_SQL,
-        target="credit_risk",
-        output_database=ML_DATABASE,
-        seed=5,
-        output_prefix="es",
+@pytest.fixture(scope="module")
+def job(ml_mesh: meshlake.Mesh) -> MLJob:
+    return ml_mesh.session(SCIENTIST).ml.process(
+        PRODUCT_SQL, target="credit_risk", output_database=ML_DATABASE, seed=5, output_prefix="es"
     )
+
+
+def test_xgboost_stops_early_on_validation_and_is_tracked(
+    ml_mesh: meshlake.Mesh, job: MLJob
+) -> None:
+    sci = ml_mesh.session(SCIENTIST)
     train = sci.ml.train(
         job,
         estimator="xgboost",
@@ -159,9 +162,8 @@ def test_xgboost_stops_early_on_validation_and_is_tracked(ml_mesh: meshlake.Mesh
     assert {"model/model.json", "model/featurizer.json"} <= model_files
 
 
-def test_sklearn_estimator_with_cv_and_search(ml_mesh: meshlake.Mesh) -> None:
+def test_sklearn_estimator_with_cv_and_search(ml_mesh: meshlake.Mesh, job: MLJob) -> None:
     sci = ml_mesh.session(SCIENTIST)
-    job = sci.ml.jobs("processing")[-1]
     train = sci.ml.train(
         job,
         estimator="logistic_regression",

@@ -21,3 +21,17 @@ def test_metrics_and_cost() -> None:
     auc = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
     assert abs(m["roc_auc"] - auc) < 1e-9
     assert m["roc_points"][0] == [0.0, 0.0] and m["roc_points"][-1] == [1.0, 1.0]
+
+
+def test_agrees_with_scikit_learn_with_ties() -> None:
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(3)
+    for n in (30, 500):
+        y = rng.integers(0, 2, n)
+        p = np.round(rng.random(n), 1)  # many ties
+        m = binary_metrics(y, p)
+        assert abs(m["roc_auc"] - skm.roc_auc_score(y, p)) < 1e-12
+        assert abs(m["pr_auc"] - skm.average_precision_score(y, p)) < 1e-12
+        assert abs(m["log_loss"] - skm.log_loss(y, np.clip(p, 1e-7, 1 - 1e-7))) < 1e-12
+        assert abs(m["f1"] - skm.f1_score(y, (p > 0.5).astype(int))) < 1e-12

@@ -21,8 +21,7 @@ def test_unchanged_pipeline_reuses_every_step_and_a_new_snapshot_reruns(
     assert not any(s.cached for s in first.steps)
     assert first.registered is not None and first.registered["version"] == 1
     second = sci.ml.pipelines.run(pipeline)
-    cacheable = [s for s in second.steps if s.type != "condition"]
-    assert all(s.cached for s in cacheable), [(s.name, s.cached) for s in second.steps]
+    assert all(s.cached for s in second.steps), [(s.name, s.cached) for s in second.steps]
     assert second.step("train").job_id == first.step("train").job_id
     assert second.registered == first.registered  # no second version
     # the producer publishes a new snapshot: everything from processing on runs again
@@ -30,7 +29,7 @@ def test_unchanged_pipeline_reuses_every_step_and_a_new_snapshot_reruns(
     rows = steward.query('SELECT * FROM "rl_credit-card".credit_card LIMIT 5').to_arrow()
     steward.catalog.append("rl_credit-card", "credit_card", data=rows)
     third = sci.ml.pipelines.run(pipeline)
-    assert [s.cached for s in third.steps if s.type != "condition"] == [False] * 4
+    assert [s.cached for s in third.steps] == [False] * 5
     assert third.registered is not None, third.step("auc-check").outcome
     assert third.registered["version"] == 2
     assert third.step("process").outcome != first.step("process").outcome
@@ -69,7 +68,9 @@ def test_condition_skips_registration_and_yaml_round_trips(ml_mesh: meshlake.Mes
 
 def test_lineage_chain_and_openlineage_export(ml_mesh: meshlake.Mesh) -> None:
     sci = ml_mesh.session(SCIENTIST)
-    version = sci.ml.model_version(GROUP, 1)
+    registered = sci.ml.pipelines.run(credit_pipeline(min_auc=0.5)).registered
+    assert registered is not None
+    version = sci.ml.model_version(GROUP, registered["version"])
     lineage = sci.ml.lineage(version)
     assert lineage.kinds()[:7] == [
         "model_version",
@@ -82,7 +83,6 @@ def test_lineage_chain_and_openlineage_export(ml_mesh: meshlake.Mesh) -> None:
     ]
     product = lineage.of_kind("product_version")[0]
     assert product.visible and product.detail["product"] == "credit_card"
-    assert product.detail["product_version"] == 1
     # the producer's recipe run, crawl run and source files are not the consumer's to see
     for kind in ("recipe_run", "crawl_run", "source_file"):
         nodes = lineage.of_kind(kind)
@@ -102,8 +102,10 @@ def test_lineage_chain_and_openlineage_export(ml_mesh: meshlake.Mesh) -> None:
     assert set(jobs) == {"training_run", "processing_job"}
     assert jobs["processing_job"]["inputs"][0]["name"].startswith("central.credit-card")
     assert len(jobs["processing_job"]["outputs"]) == 3
-    models = sci.ml.models_of_product("central", "credit-card", "credit_card")
-    assert {(m["model_group"], m["version"]) for m in models} >= {("consumer.credit-risk", 1)}
+    models = sci.ml.product_models("credit_card")
+    assert ("consumer.credit-risk", version.version) in {
+        (m["model_group"], m["version"]) for m in models
+    }
 
 
 def test_script_mode_runs_sagemaker_scripts_without_mesh_access(

@@ -28,13 +28,14 @@ def test_creator_admin_and_others(ml_mesh: meshlake.Mesh, version) -> None:
     assert version.status == "PendingManualApproval" and version.version == 1
     assert sci.check("APPROVE", ModelGroup("risk"))  # creator: ALL with grant option
     assert ml_mesh.session(ADMIN).check("USE", ModelGroup("risk"))  # admin: everything
-    analyst = ml_mesh.session("consumer/analyst1")
-    assert analyst.decide("DESCRIBE", ModelGroup("risk")).reason == "not visible"
+    ml_mesh.session("root").principals.create("consumer/outsider")
+    outsider = ml_mesh.session("consumer/outsider")
+    assert outsider.decide("DESCRIBE", ModelGroup("risk")).reason == "not visible"
     with pytest.raises(meshlake.NotFoundError):  # rule 0: existence is not revealed
-        analyst.ml.describe_model_group("risk")
+        outsider.ml.describe_model_group("risk")
     with pytest.raises(meshlake.NotFoundError):
-        analyst.grant("consumer/ModelApprover", ModelGroup("risk"), ["APPROVE"])
-    assert [g.name for g in analyst.ml.list_model_groups()] == []
+        outsider.grant("consumer/ModelApprover", ModelGroup("risk"), ["APPROVE"])
+    assert [g.name for g in outsider.ml.list_model_groups()] == []
     assert _changes(sci, "register_model_version")[-1].data["after"]["version"] == 1
 
 
@@ -66,9 +67,19 @@ def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:
         sci.grant("producer", group, ["USE"])  # to another account: needs the grant option
     with pytest.raises(meshlake.InvalidInputError, match="rule 24"):
         sci.grant("producer/ProducerSteward", group, ["USE"], grantable=["USE"])
-    sci.grant("producer", group, ["DESCRIBE"], grantable=["DESCRIBE"])
+    sci.grant("producer", group, ["DESCRIBE", "USE"], grantable=["DESCRIBE", "USE"])
     steward = ml_mesh.session("producer/ProducerSteward")  # the producer's admin
-    assert steward.check("DESCRIBE", ModelGroup("risk", account="consumer"))
+    theirs = ModelGroup("risk", account="consumer")
+    assert steward.check("DESCRIBE", theirs)
+    # rule 23: the admin re-grants within its account only, bounded by what it received
+    ml_mesh.session("root").principals.create("producer/modeler")
+    with pytest.raises(meshlake.InvalidInputError, match="rule 23"):
+        steward.grant("central/DataMeshOwner", theirs, ["USE"])
+    steward.grant("producer/modeler", theirs, ["USE"])
+    modeler = ml_mesh.session("producer/modeler")
+    assert modeler.check("USE", theirs)
+    sci.revoke("producer", group, ["USE"])
+    assert not modeler.check("USE", theirs) and steward.check("DESCRIBE", theirs)
     # ALL and a separate grant coexist (rule 6)
     root = ml_mesh.session("root")
     root.principals.create("consumer/ops")
@@ -84,6 +95,8 @@ def test_grants_follow_table_rules(ml_mesh: meshlake.Mesh, version) -> None:
 
 def test_load_and_score_as_the_caller(ml_mesh: meshlake.Mesh, version) -> None:
     sci = ml_mesh.session(SCIENTIST)
+    sci.ml.approve(version)  # the creator holds APPROVE too
+    sci.grant("consumer/analyst1", ModelGroup("risk"), ["DESCRIBE", "USE"])
     approved = sci.ml.model_version("risk", status="Approved")
     assert approved.version == version.version
     sci.ml.set_alias(approved, "champion")

@@ -97,7 +97,6 @@ def run_ml(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
         return summary
     version = scientist.ml.model_version(GROUP, registered["version"])
     training = scientist.ml.job(version.job_id)
-    evaluation = execution.step("evaluate").outcome or {}
 
     admin = mesh.session(ADMIN)
     with steps.step(ADMIN, f"grants {APPROVER} APPROVE and {ANALYST} USE on {GROUP}") as note:
@@ -127,7 +126,7 @@ def run_ml(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
         lineage = scientist.ml.lineage(version)
         path = scientist.ml.export_openlineage(version)
         note(f"OpenLineage events: {path}")
-    _print_ml(console, training.metrics, evaluation, lineage.lines())
+    _print_ml(console, training.metrics, lineage.lines())
     summary.update(
         {
             "version": approved.to_dict(),
@@ -151,14 +150,14 @@ def _outcome(outcome: dict[str, Any] | None) -> str:
     if "test" in outcome:
         t = outcome["test"]
         return f"test AUC {t['roc_auc']:.3f}, cost {t['cost']:.3f}"
+    if "run_id" in outcome:
+        return f"MLflow run {str(outcome['run_id'])[:12]}"
     if "tables" in outcome:
         return ", ".join(f"{k}: {v['table']}" for k, v in outcome["tables"].items())
     return ""
 
 
-def _print_ml(
-    console: Console, metrics: dict[str, Any], evaluation: dict[str, Any], lineage: list[str]
-) -> None:
+def _print_ml(console: Console, metrics: dict[str, Any], lineage: list[str]) -> None:
     from rich.table import Table as RichTable
 
     table = RichTable(title="credit-risk model: XGBoost, early stopping on validation")
@@ -183,7 +182,6 @@ def _print_ml(
             f"early stopping: best round {metrics['best_iteration']}, "
             f"{metrics['rounds_trained']} rounds trained"
         )
-    console.print("[bold]lineage[/]")
+    console.print("[bold]lineage[/] (as the ML CoE's role sees it)")
     for line in lineage:
         console.print(f"  {line}")
-    del evaluation

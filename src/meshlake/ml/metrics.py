@@ -64,6 +64,20 @@ def statlog_cost(y: Sequence[int] | np.ndarray, p_good: Sequence[float] | np.nda
     return STATLOG_COST.cost(y, pred)
 
 
+def _roc(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates, and precision, at each distinct score (descending)."""
+    order = np.argsort(-p, kind="mergesort")
+    ys, ps = y[order], p[order]
+    last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]  # the end of each tie block
+    tps = np.cumsum(ys)[last].astype(np.float64)
+    fps = (last + 1 - tps).astype(np.float64)
+    pos, neg = max(tps[-1], 1.0), max(fps[-1], 1.0)
+    fpr = np.r_[0.0, fps / neg]
+    tpr = np.r_[0.0, tps / pos]
+    precision = tps / (tps + fps)
+    return fpr, tpr, precision
+
+
 def binary_metrics(
     y: Sequence[int] | np.ndarray,
     score: Sequence[float] | np.ndarray,
@@ -72,8 +86,9 @@ def binary_metrics(
     threshold: float | None = None,
     roc_points: int = 50,
 ) -> dict[str, Any]:
-    """ROC AUC, PR AUC, accuracy, precision / recall / F1, log loss, confusion matrix,
-    misclassification cost and ROC points.
+    """ROC AUC, PR AUC (average precision), accuracy, precision / recall / F1, log loss,
+    confusion matrix, misclassification cost and ROC points (numpy only: this runs on every
+    fold of a cross-validation).
 
     Args:
         y: 0/1 labels.
@@ -82,32 +97,38 @@ def binary_metrics(
         threshold: decision threshold (default: the cost matrix's optimal one).
         roc_points: at most this many (fpr, tpr) points are returned.
     """
-    from sklearn import metrics as skm
-
-    yt = np.asarray(y).astype(int)
+    yt = np.asarray(y).astype(np.int64)
     p = np.clip(np.asarray(score, dtype=np.float64), 1e-7, 1 - 1e-7)
     cm_cost = cost or CostMatrix()
     thr = cm_cost.threshold if threshold is None else threshold
-    pred = (p > thr).astype(int)
-    both = len(set(yt.tolist())) == 2
-    tn, fp, fn, tp = skm.confusion_matrix(yt, pred, labels=[0, 1]).ravel().tolist()
+    pred = (p > thr).astype(np.int64)
+    n = len(yt)
+    tp = int(((pred == 1) & (yt == 1)).sum())
+    fp = int(((pred == 1) & (yt == 0)).sum())
+    fn = int(((pred == 0) & (yt == 1)).sum())
+    tn = n - tp - fp - fn
+    both = 0 < int(yt.sum()) < n
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
     out: dict[str, Any] = {
-        "rows": len(yt),
+        "rows": n,
         "positives": int(yt.sum()),
         "threshold": thr,
-        "roc_auc": float(skm.roc_auc_score(yt, p)) if both else None,
-        "pr_auc": float(skm.average_precision_score(yt, p)) if both else None,
-        "accuracy": float((pred == yt).mean()) if len(yt) else None,
-        "precision": float(skm.precision_score(yt, pred, zero_division=0)),
-        "recall": float(skm.recall_score(yt, pred, zero_division=0)),
-        "f1": float(skm.f1_score(yt, pred, zero_division=0)),
-        "log_loss": float(skm.log_loss(yt, p, labels=[0, 1])) if len(yt) else None,
+        "roc_auc": None,
+        "pr_auc": None,
+        "accuracy": (tp + tn) / n if n else None,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "log_loss": float(-np.mean(yt * np.log(p) + (1 - yt) * np.log(1 - p))) if n else None,
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
         "cost": cm_cost.cost(yt, pred),
         "cost_matrix": cm_cost.to_dict(),
     }
     if both:
-        fpr, tpr, _ = skm.roc_curve(yt, p)
+        fpr, tpr, prec = _roc(yt, p)
+        out["roc_auc"] = float(np.trapezoid(tpr, fpr))
+        out["pr_auc"] = float(np.sum(np.diff(tpr) * prec))
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(roc_points, len(fpr))).astype(int))
         out["roc_points"] = [[float(fpr[i]), float(tpr[i])] for i in keep]
     return out

@@ -232,7 +232,7 @@ def default_pipeline(
     evaluate: dict[str, Any] = {"input": "train"}
     if cost:
         train["cost"] = cost
-        evaluate["cost"] = cost
+        evaluate["cost"] = dict(cost)
     return Pipeline(
         name,
         (

@@ -43,10 +43,10 @@ def stratified_split(
     Per class, rows are shuffled with ``seed`` and cut at the cumulative fractions (rounded),
     so the splits are disjoint, cover every row, and keep each class's share.
 
-    >>> y = [0] * 30 + [1] * 70
-    >>> tr, va, te = stratified_split(y, (0.7, 0.15, 0.15), seed=7)
+    >>> y = [0] * 40 + [1] * 60
+    >>> tr, va, te = stratified_split(y, (0.5, 0.25, 0.25), seed=7)
     >>> len(tr), len(va), len(te), sum(y[i] for i in te)
-    (70, 15, 15, 10)
+    (50, 25, 25, 15)
     """
     fr = check_fractions(fractions)
     y = np.asarray(labels)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,21 @@ __all__ = ["ENV_TRACKING_URI", "Tracker"]
 ENV_TRACKING_URI = "MESHLAKE_MLFLOW_TRACKING_URI"
 APPROVAL_TAG = "approval_status"
 _LOCK = threading.Lock()
+_TEMPLATE: dict[str, Path] = {}  # a freshly migrated, empty MLflow SQLite store, per process
+
+
+def _forget_engines(uri: str) -> None:
+    """Drop MLflow's process-wide engines for ``uri`` (it keeps one per URI, whose pooled
+    connections would still point at a deleted file of the same name)."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        engines = getattr(store, "_engine_map", None)
+        if isinstance(engines, dict):
+            engine = engines.pop(uri, None)
+            if engine is not None:
+                engine.dispose()
 
 
 class Tracker:
@@ -38,8 +54,9 @@ class Tracker:
 
     def __init__(self, home: Path, tracking_uri: str | None = None) -> None:
         self.home = home
+        self._default_db = home / "mlflow.db"
         self.tracking_uri = (
-            tracking_uri or os.environ.get(ENV_TRACKING_URI) or f"sqlite:///{home / 'mlflow.db'}"
+            tracking_uri or os.environ.get(ENV_TRACKING_URI) or f"sqlite:///{self._default_db}"
         )
         self.artifact_root = (home / "mlflow" / "artifacts").as_uri()
         self._client: Any = None
@@ -57,17 +74,45 @@ class Tracker:
                     for name in ("mlflow", "alembic.runtime.migration"):
                         logging.getLogger(name).setLevel(logging.WARNING)
 
+                    fresh = self._seed_from_template()
                     try:
                         self._client = MlflowClient(
                             tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
                         )
                         self._client.search_experiments(max_results=1)  # opens the store
+                        if fresh:
+                            self._keep_template()
                     except Exception as exc:  # MLflow raises many kinds here
                         self._client = None
                         raise StorageError(
                             f"cannot open the MLflow tracking store {self.tracking_uri}: {exc}"
                         ) from exc
         return self._client
+
+    def _default_store(self) -> bool:
+        return self.tracking_uri == f"sqlite:///{self._default_db}"
+
+    def _seed_from_template(self) -> bool:
+        """A new default store starts as a copy of this process's freshly migrated empty one
+        (MLflow's migrations take seconds). Returns True when the store is new and no template
+        exists yet."""
+        if not self._default_store() or self._default_db.exists():
+            return False
+        _forget_engines(self.tracking_uri)  # a store deleted and made again: no stale pool
+        template = _TEMPLATE.get("sqlite")
+        if template is not None and template.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(template, self._default_db)
+            return False
+        return True
+
+    def _keep_template(self) -> None:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="meshlake-mlflow-"))
+        target = folder / "mlflow.db"
+        shutil.copyfile(self._default_db, target)
+        _TEMPLATE["sqlite"] = target
 
     # ------------------------------------------------------------ runs
     def experiment(self, name: str) -> str:
@@ -108,8 +153,13 @@ class Tracker:
             for k, v in (metrics or {}).items()
             if isinstance(v, (int, float)) and math.isfinite(v)
         ]
-        for key, values in (step_metrics or {}).items():
-            ms.extend(Metric(key, float(v), now, i) for i, v in enumerate(values))
+        for key, values in (step_metrics or {}).items():  # at most ~100 points per curve
+            stride = max(1, len(values) // 100)
+            ms.extend(
+                Metric(key, float(v), now, i)
+                for i, v in enumerate(values)
+                if i % stride == 0 or i == len(values) - 1
+            )
         for i in range(0, max(len(ps), 1), 100):
             chunk = ps[i : i + 100]
             if chunk:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from meshlake.catalog.ml_models import MLJobRow, ModelGroupRow, ModelVersionRow
+from meshlake.catalog.ml_models import MLJobRow
 from meshlake.errors import (
     AccessDeniedError,
     ConflictError,
@@ -34,26 +34,19 @@ from meshlake.errors import (
     MeshError,
     NotFoundError,
 )
-from meshlake.governance.models import find_model_group, model_group_access
 from meshlake.ids import ROOT, check_name
-from meshlake.ml.features import FeatureSpec, Featurizer
+from meshlake.ml.features import FeatureSpec
 from meshlake.ml.metrics import CostMatrix
 from meshlake.ml.records import (
-    APPROVED,
-    PENDING,
-    REJECTED,
-    LoadedModel,
     MLJob,
-    ModelGroupView,
     ModelVersion,
-    check_status,
     iso,
 )
 from meshlake.ml.split import SPLIT_NAMES, check_fractions
 from meshlake.query.analyze import parse_query
-from meshlake.resources import ModelGroup
 from meshlake.service.catalog import CatalogAPI
 from meshlake.service.governed import MeshQueryCatalog
+from meshlake.service.ml_registry import MODEL_ARTIFACTS, ModelRegistryMixin
 from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import ServiceBase
 
@@ -62,12 +55,12 @@ if TYPE_CHECKING:
     from meshlake.service.ml_lineage import Lineage
     from meshlake.service.ml_pipelines import PipelinesAPI
 
-__all__ = ["MLAPI", "Progress", "fingerprint"]
+__all__ = ["MLAPI", "MLCore", "Progress", "fingerprint"]
 
 Progress = Callable[[str, float], None]
 TRACKER_KEY = "ml.tracker"
 EXPERIMENT = "meshlake"
-MODEL_ARTIFACTS = "model"
+SPLIT_COLUMN = "ml_split__"
 CODE_VERSION = "meshlake.ml/1"  # part of every step fingerprint: bump when outputs change
 
 
@@ -106,8 +99,9 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class MLAPI(ServiceBase):
-    """Processing, training, registry, scoring and lineage for one principal."""
+class MLCore(ServiceBase):
+    """Jobs: processing, training, evaluation, and lineage (the registry half is
+    :class:`~meshlake.service.ml_registry.ModelRegistryMixin`)."""
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -125,13 +119,6 @@ class MLAPI(ServiceBase):
     def jobs_dir(self) -> Path:
         """Managed folder of job files (rule 29)."""
         return self.rt.settings.home / "jobs"
-
-    @cached_property
-    def pipelines(self) -> PipelinesAPI:
-        """Pipelines: declared steps, caching, conditions, executions."""
-        from meshlake.service.ml_pipelines import PipelinesAPI
-
-        return PipelinesAPI(self)
 
     def _queries(self) -> QueryAPI:
         return QueryAPI(self.rt, self.principal)
@@ -551,16 +538,23 @@ class MLAPI(ServiceBase):
     def _read_splits(
         self, processing: MLJob, job_id: str, service: str
     ) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
-        frames: dict[str, pd.DataFrame] = {}
-        inputs: list[dict[str, Any]] = []
-        for split, t in processing.tables.items():
-            df, info = self._read(
-                f'SELECT * FROM "{t["database"]}"."{t["table"]}"', None, service, job_id
-            )
-            info["split"] = split
-            frames[split] = df
-            inputs.append(info)
-        return frames, inputs
+        """Read every split in one governed query (one audit event per table)."""
+        return self._read_tables(processing.tables, job_id, service)
+
+    def _read_tables(
+        self, tables: dict[str, dict[str, Any]], job_id: str, service: str
+    ) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
+        parts = [
+            f'SELECT \'{split}\' AS {SPLIT_COLUMN}, * FROM "{t["database"]}"."{t["table"]}"'
+            for split, t in tables.items()
+        ]
+        df, info = self._read(" UNION ALL ".join(parts), None, service, job_id)
+        frames = {
+            split: df[df[SPLIT_COLUMN] == split].drop(columns=SPLIT_COLUMN).reset_index(drop=True)
+            for split in tables
+        }
+        info["splits"] = list(tables)
+        return frames, [info]
 
     def train(
         self,
@@ -672,7 +666,7 @@ class MLAPI(ServiceBase):
                 **extra_params,
             }
             for info in inputs:
-                params[f"input.{info['split']}.query_id"] = info["query_id"]
+                params["input.query_id"] = info["query_id"]
             tracker.log(
                 run_id,
                 params=params,
@@ -818,15 +812,9 @@ class MLAPI(ServiceBase):
             target = training.outputs["target"]
             model = load_model(Path(training.outputs["model"]))
             metrics: dict[str, Any] = {}
-            for split in splits:
-                t = processing.tables.get(split)
-                if t is None:
-                    continue
-                df, info = self._read(
-                    f'SELECT * FROM "{t["database"]}"."{t["table"]}"', None, "training", job_id
-                )
-                info["split"] = split
-                inputs.append(info)
+            wanted = {s: processing.tables[s] for s in splits if s in processing.tables}
+            frames, inputs = self._read_tables(wanted, job_id, "training")
+            for split, df in frames.items():
                 names = model.feature_names or [c for c in df.columns if c != target]
                 metrics[split] = binary_metrics(
                     df[target].to_numpy().astype(int),
@@ -850,402 +838,6 @@ class MLAPI(ServiceBase):
             outputs={"training_job": training.id},
             action="evaluate",
         )
-
-    # ------------------------------------------------------------ model groups
-    def _group_row(self, name: str, account: str | None, action: str) -> ModelGroupRow:
-        """A group the caller may see and act on (rule 0's errors)."""
-        st = self.state()
-        info = find_model_group(self.rt.store, st, self.principal, name, account)
-        if info is None:
-            raise NotFoundError(f"model group {name} not found")
-        decision = self.rt.engine.decide(self.principal, action, ModelGroup(name, info.account))
-        if not decision.allowed:
-            raise AccessDeniedError(
-                f"{action} on model group {info.account}.{name} is not granted to "
-                f"{self.principal}: ask its creator or an admin of {info.account}"
-            )
-        with self.rt.store.read() as session:
-            row = session.get(ModelGroupRow, info.id)
-        assert row is not None
-        return row
-
-    def create_model_group(self, name: str, description: str = "") -> ModelGroupView:
-        """Create a model group in the caller's account; the caller holds ALL on it with the
-        grant option (rule 30).
-
-        Raises:
-            ConflictError: a group of that name exists in the account.
-        """
-        self._require_principal()
-        check_name("model group", name)
-        with self.rt.store.read() as session:
-            exists = session.scalars(
-                select(ModelGroupRow.id).where(
-                    ModelGroupRow.account == self.account, ModelGroupRow.name == name
-                )
-            ).first()
-        if exists is not None:
-            raise ConflictError(f"model group {name} already exists in {self.account}")
-        self.tracker.ensure_registered_model(f"{self.account}.{name}", description)
-        with self.change(
-            "create_model_group",
-            f"model_group:{self.account}.{name}",
-            [self.account],
-            after={"description": description},
-        ) as (session, _):
-            session.add(
-                ModelGroupRow(
-                    account=self.account,
-                    name=name,
-                    description=description,
-                    creator=self.principal,
-                    created_at=_now(),
-                )
-            )
-        return self.describe_model_group(name)
-
-    def list_model_groups(self) -> builtins.list[ModelGroupView]:
-        """Model groups the caller may DESCRIBE (without their versions)."""
-        from meshlake.governance.models import model_groups
-
-        st = self.state()
-        out = []
-        with self.rt.store.read() as session:
-            for info in sorted(model_groups(self.rt.store, st).values(), key=lambda g: g.label):
-                acc = model_group_access(st, self.principal, info)
-                if not acc.visible and self.principal != ROOT:
-                    continue
-                row = session.get(ModelGroupRow, info.id)
-                if row is not None:
-                    out.append(
-                        ModelGroupView(
-                            row.name,
-                            row.account,
-                            row.description,
-                            row.creator,
-                            iso(row.created_at),
-                            permissions=tuple(sorted(acc.perms)),
-                        )
-                    )
-        return out
-
-    def describe_model_group(self, name: str, account: str | None = None) -> ModelGroupView:
-        """A group with its versions, metrics and approval status (needs DESCRIBE)."""
-        row = self._group_row(name, account, "DESCRIBE")
-        acc = model_group_access(
-            self.state(),
-            self.principal,
-            find_model_group(self.rt.store, self.state(), self.principal, name, row.account),  # type: ignore[arg-type]
-        )
-        versions = self._versions(row)
-        return ModelGroupView(
-            row.name,
-            row.account,
-            row.description,
-            row.creator,
-            iso(row.created_at),
-            tuple(versions),
-            tuple(sorted(acc.perms)),
-        )
-
-    def _versions(self, group: ModelGroupRow) -> builtins.list[ModelVersion]:
-        aliases = self.tracker.aliases(f"{group.account}.{group.name}")
-        with self.rt.store.read() as session:
-            rows = session.scalars(
-                select(ModelVersionRow)
-                .where(ModelVersionRow.group_id == group.id)
-                .order_by(ModelVersionRow.version)
-            ).all()
-        return [_version(group, r, aliases) for r in rows]
-
-    def _version_row(self, group: ModelGroupRow, version: int) -> ModelVersionRow:
-        with self.rt.store.read() as session:
-            row = session.scalars(
-                select(ModelVersionRow).where(
-                    ModelVersionRow.group_id == group.id, ModelVersionRow.version == version
-                )
-            ).first()
-        if row is None:
-            raise NotFoundError(f"version {version} of model group {group.name} not found")
-        return row
-
-    # ------------------------------------------------------------ registry
-    def register(
-        self,
-        job: MLJob | str,
-        group: str,
-        *,
-        account: str | None = None,
-        description: str = "",
-        status: str = PENDING,
-    ) -> ModelVersion:
-        """Register a training job's model as a new version of ``group`` (needs REGISTER;
-        a missing group of the caller's own account is created first).
-
-        Returns:
-            The version, ``PendingManualApproval`` unless ``status`` says otherwise (setting
-            another status needs APPROVE too).
-        """
-        self._require_principal()
-        training = self._resolve_job(job, "training")
-        if not training.run_id:
-            raise InvalidInputError(f"training job {training.id} has no MLflow run")
-        status = check_status(status)
-        st = self.state()
-        if find_model_group(self.rt.store, st, self.principal, group, account) is None and (
-            account in (None, self.account)
-        ):
-            with self.rt.store.read() as session:
-                exists = session.scalars(
-                    select(ModelGroupRow.id).where(
-                        ModelGroupRow.account == self.account, ModelGroupRow.name == group
-                    )
-                ).first()
-            if exists is None:
-                self.create_model_group(group)
-        row = self._group_row(group, account, "REGISTER")
-        if status != PENDING:
-            self._group_row(group, row.account, "APPROVE")
-        mlflow_name = f"{row.account}.{row.name}"
-        self.tracker.ensure_registered_model(mlflow_name, row.description)
-        number = self.tracker.create_version(mlflow_name, training.run_id, MODEL_ARTIFACTS, status)
-        try:
-            with self.change(
-                "register_model_version",
-                f"model_group:{row.account}.{row.name}",
-                [row.account, self.account],
-                after={"version": number, "job_id": training.id, "status": status},
-            ) as (session, _):
-                taken = session.scalar(
-                    select(func.count())
-                    .select_from(ModelVersionRow)
-                    .where(ModelVersionRow.group_id == row.id, ModelVersionRow.version == number)
-                )
-                if taken:
-                    raise ConflictError(f"version {number} of {mlflow_name} is already registered")
-                session.add(
-                    ModelVersionRow(
-                        group_id=row.id,
-                        version=number,
-                        job_id=training.id,
-                        run_id=training.run_id,
-                        status=status,
-                        metrics=_summary_metrics(training.metrics),
-                        description=description,
-                        created_by=self.principal,
-                        created_at=_now(),
-                    )
-                )
-        except BaseException:
-            with contextlib.suppress(Exception):  # undo the MLflow side (§4's two stores)
-                self.tracker.client.delete_model_version(mlflow_name, str(number))
-            raise
-        return self.model_version(group, number, account=row.account)
-
-    def model_version(
-        self,
-        group: str,
-        version: int | None = None,
-        *,
-        account: str | None = None,
-        status: str | None = None,
-        alias: str | None = None,
-    ) -> ModelVersion:
-        """One version (needs DESCRIBE): by number, by alias, or the newest with ``status``
-        (default: the newest)."""
-        row = self._group_row(group, account, "DESCRIBE")
-        aliases = self.tracker.aliases(f"{row.account}.{row.name}")
-        if alias is not None:
-            if alias not in aliases:
-                raise NotFoundError(f"model group {group} has no alias {alias}")
-            version = aliases[alias]
-        if version is not None:
-            return _version(row, self._version_row(row, int(version)), aliases)
-        versions = self._versions(row)
-        if status is not None:
-            wanted = check_status(status)
-            versions = [v for v in versions if v.status == wanted]
-        if not versions:
-            raise NotFoundError(
-                f"model group {group} has no {'version' if status is None else status + ' version'}"
-            )
-        return versions[-1]
-
-    def set_status(self, version: ModelVersion, status: str, *, reason: str = "") -> ModelVersion:
-        """Change a version's approval status (needs APPROVE on the group; audited)."""
-        status = check_status(status)
-        row = self._group_row(version.group, version.account, "APPROVE")
-        current = self._version_row(row, version.version)
-        with self.change(
-            "set_model_approval",
-            f"model_group:{row.account}.{row.name}/{version.version}",
-            [row.account, self.account],
-            before={"status": current.status},
-            after={"status": status, "reason": reason},
-        ) as (session, _):
-            live = session.get(ModelVersionRow, current.id)
-            assert live is not None
-            live.status = status
-            live.updated_by = self.principal
-            live.updated_at = _now()
-        self.tracker.set_status(f"{row.account}.{row.name}", version.version, status)
-        return self.model_version(row.name, version.version, account=row.account)
-
-    def approve(self, version: ModelVersion, *, reason: str = "") -> ModelVersion:
-        """Set a version ``Approved`` (needs APPROVE)."""
-        return self.set_status(version, APPROVED, reason=reason)
-
-    def reject(self, version: ModelVersion, *, reason: str = "") -> ModelVersion:
-        """Set a version ``Rejected`` (needs APPROVE)."""
-        return self.set_status(version, REJECTED, reason=reason)
-
-    def set_alias(self, version: ModelVersion, alias: str) -> ModelVersion:
-        """Point ``alias`` (``champion``, ``production`` ...) at a version (needs APPROVE)."""
-        check_name("alias", alias)
-        row = self._group_row(version.group, version.account, "APPROVE")
-        self._version_row(row, version.version)
-        with self.change(
-            "set_model_alias",
-            f"model_group:{row.account}.{row.name}",
-            [row.account, self.account],
-            after={"alias": alias, "version": version.version},
-        ):
-            pass
-        self.tracker.set_alias(f"{row.account}.{row.name}", alias, version.version)
-        return self.model_version(row.name, version.version, account=row.account)
-
-    def load_model(
-        self,
-        group: str,
-        version: int | None = None,
-        *,
-        account: str | None = None,
-        status: str | None = None,
-        alias: str | None = None,
-    ) -> LoadedModel:
-        """Load a version to score with (needs USE): by number, alias, or newest with
-        ``status`` (e.g. ``Approved``)."""
-        from meshlake.ml.estimators import load_model
-
-        row = self._group_row(group, account, "USE")
-        mv = self.model_version(group, version, account=row.account, status=status, alias=alias)
-        cache = self.rt.settings.home / "mlflow" / "cache" / mv.run_id
-        local = cache / MODEL_ARTIFACTS
-        if not (local / "featurizer.json").exists():
-            if cache.exists():
-                shutil.rmtree(cache)
-            local = self.tracker.download(mv.run_id, MODEL_ARTIFACTS, cache)
-        featurizer_file = local / "featurizer.json"
-        if not featurizer_file.exists():
-            raise InvalidInputError(f"version {mv.ref} has no featurizer: it cannot score raw rows")
-        featurizer = Featurizer.from_dict(json.loads(featurizer_file.read_text()))
-        model = load_model(local, feature_names=featurizer.feature_names)
-        return LoadedModel(mv, featurizer, model)
-
-    # ------------------------------------------------------------ scoring
-    def score(
-        self,
-        sql: str,
-        *,
-        group: str,
-        output_database: str,
-        output_table: str,
-        version: int | None = None,
-        status: str | None = APPROVED,
-        alias: str | None = None,
-        account: str | None = None,
-        database: str | None = None,
-        name: str | None = None,
-    ) -> MLJob:
-        """Batch-score a governed query into a governed table (``score`` = P(label 1),
-        ``prediction`` at the version's threshold), reading as the caller with
-        ``service: scoring``. Needs USE on the group.
-
-        By default the newest ``Approved`` version scores; give ``version``, ``alias`` or
-        ``status=None`` (newest of any status) to choose another.
-        """
-        self._require_principal()
-        check_name("database", output_database)
-        check_name("table", output_table)
-        loaded = self.load_model(
-            group,
-            version,
-            account=account,
-            status=None if (version is not None or alias is not None) else status,
-            alias=alias,
-        )
-        before = self.input_state(sql, database)
-        spec = {
-            "sql": sql,
-            "database": database,
-            "model": loaded.version.ref,
-            "output_database": output_database,
-            "output_table": output_table,
-        }
-        job_id = self._start_job("scoring", name, spec, fingerprint(CODE_VERSION, spec, before))
-        inputs: list[dict[str, Any]] = []
-        try:
-            df, info = self._read(sql, database, "scoring", job_id)
-            inputs.append(info)
-            scores = loaded.predict_proba(df)
-            out = df.copy()
-            out["score"] = scores
-            out["prediction"] = (scores > loaded.threshold).astype("int64")
-            self._recheck(before, sql, database)
-            self._ensure_database(output_database)
-            written = self._write_tables(
-                output_database,
-                {output_table: pa.Table.from_pandas(out, preserve_index=False)},
-                f"scores of {loaded.version.ref} (job {job_id})",
-            )
-        except MeshError as exc:
-            self._finish_job(
-                job_id,
-                ok=False,
-                error=f"{exc.kind}: {exc.message}",
-                inputs=inputs,
-                action="score",
-            )
-            raise
-        return self._finish_job(
-            job_id,
-            ok=True,
-            inputs=inputs,
-            outputs={"tables": {"scores": written[output_table]}, "model": loaded.version.ref},
-            metrics={"rows": len(df), "predicted_positive": int(out["prediction"].sum())},
-            action="score",
-        )
-
-    # ------------------------------------------------------------ lineage
-    def lineage(self, version: ModelVersion) -> Lineage:
-        """The chain version -> run -> training tables -> processing job -> query ids ->
-        product version (snapshot) -> recipe run -> crawl run -> source files; parts the
-        caller may not DESCRIBE appear as "not visible"."""
-        from meshlake.service.ml_lineage import build_lineage
-
-        row = self._group_row(version.group, version.account, "DESCRIBE")
-        return build_lineage(self, row, self._version_row(row, version.version))
-
-    def export_openlineage(self, version: ModelVersion, path: str | Path | None = None) -> Path:
-        """Write the version's lineage as OpenLineage run events (JSON lines, the file
-        transport's format); returns the file."""
-        from meshlake.service.ml_lineage import export_openlineage
-
-        return export_openlineage(self.lineage(version), path or self._default_ol_path(version))
-
-    def _default_ol_path(self, version: ModelVersion) -> Path:
-        folder = self.rt.settings.home / "openlineage"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{version.account}.{version.group}.v{version.version}.jsonl"
-
-    def models_of_product(
-        self, table_account: str, database: str, table: str
-    ) -> builtins.list[dict[str, Any]]:
-        """Model versions trained on data read from a product's table (that the caller may
-        DESCRIBE)."""
-        from meshlake.service.ml_lineage import models_built_on
-
-        return models_built_on(self, table_account, database, table)
 
 
 # ---------------------------------------------------------------- helpers
@@ -1290,40 +882,52 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "roc_auc",
-        "pr_auc",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "log_loss",
-        "cost",
-        "threshold",
-        "rows",
-    )
-    out: dict[str, Any] = {
-        split: {k: v for k, v in (metrics.get(split) or {}).items() if k in keep}
-        for split in ("validation", "test")
-        if metrics.get(split)
-    }
-    if metrics.get("cv"):
-        out["cv"] = {k: metrics["cv"][k] for k in ("auc_mean", "auc_std", "k", "repeats")}
-    return out
+class MLAPI(ModelRegistryMixin, MLCore):
+    """Processing, training, registry, scoring, pipelines and lineage for one principal
+    (``session.ml``)."""
 
+    @cached_property
+    def pipelines(self) -> PipelinesAPI:
+        """Pipelines: declared steps, caching, conditions, executions."""
+        from meshlake.service.ml_pipelines import PipelinesAPI
 
-def _version(group: ModelGroupRow, row: ModelVersionRow, aliases: dict[str, int]) -> ModelVersion:
-    return ModelVersion(
-        group.name,
-        group.account,
-        row.version,
-        row.status,
-        row.job_id,
-        row.run_id,
-        dict(row.metrics or {}),
-        row.created_by,
-        iso(row.created_at),
-        tuple(sorted(a for a, v in aliases.items() if v == row.version)),
-        row.description,
-    )
+        return PipelinesAPI(self)
+
+    # ------------------------------------------------------------ lineage
+    def lineage(self, version: ModelVersion) -> Lineage:
+        """The chain version -> run -> training tables -> processing job -> query ids ->
+        product version (snapshot) -> recipe run -> crawl run -> source files; parts the
+        caller may not DESCRIBE appear as "not visible"."""
+        from meshlake.service.ml_lineage import build_lineage
+
+        row = self._group_row(version.group, version.account, "DESCRIBE")
+        return build_lineage(self, row, self._version_row(row, version.version))
+
+    def export_openlineage(self, version: ModelVersion, path: str | Path | None = None) -> Path:
+        """Write the version's lineage as OpenLineage run events (JSON lines, the file
+        transport's format); returns the file."""
+        from meshlake.service.ml_lineage import export_openlineage
+
+        return export_openlineage(self.lineage(version), path or self._default_ol_path(version))
+
+    def _default_ol_path(self, version: ModelVersion) -> Path:
+        folder = self.rt.settings.home / "openlineage"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{version.account}.{version.group}.v{version.version}.jsonl"
+
+    def product_models(self, product: str) -> builtins.list[dict[str, Any]]:
+        """The model versions built on data product ``product`` (by name), that the caller
+        may DESCRIBE: what a product's description lists under "models"."""
+        from meshlake.service.products import ProductsAPI
+
+        p = ProductsAPI(self.rt, self.principal).get(product)
+        return self.models_of_product(p.table_account, p.database, p.table)
+
+    def models_of_product(
+        self, table_account: str, database: str, table: str
+    ) -> builtins.list[dict[str, Any]]:
+        """Model versions trained on data read from a product's table (that the caller may
+        DESCRIBE)."""
+        from meshlake.service.ml_lineage import models_built_on
+
+        return models_built_on(self, table_account, database, table)

@@ -156,11 +156,19 @@ def build_lineage(api: MLAPI, group: ModelGroupRow, version: ModelVersionRow) ->
                 "finished_at": iso(training.finished_at),
             },
             parents=tuple(
-                f"table:{i['tables'][0]['account']}.{i['tables'][0]['table']}"
+                f"table:{t['account']}.{t['table']}"
                 for i in training.inputs or []
-                if i.get("tables")
+                for t in i.get("tables", [])
             ),
         )
+    )
+    split_of = (
+        {
+            f"{t['database']}.{t['table']}": split
+            for split, t in ((processing.outputs or {}).get("tables") or {}).items()
+        }
+        if processing is not None
+        else {}
     )
     for info in training.inputs or []:
         for t in info.get("tables", []):
@@ -173,7 +181,7 @@ def build_lineage(api: MLAPI, group: ModelGroupRow, version: ModelVersionRow) ->
                     f"{t['account']}.{t['table']} @ snapshot {t.get('snapshot_id')} "
                     f"(query {info['query_id']})",
                     visible,
-                    {"split": info.get("split"), "query_id": info["query_id"], **t},
+                    {"split": split_of.get(t["table"]), "query_id": info["query_id"], **t},
                     (f"job:{processing.id}",) if processing else (),
                 )
             )
@@ -222,6 +230,7 @@ def _add_source(b: _Builder, t: dict[str, Any]) -> None:
     account, qualified, snap = t["account"], t["table"], t.get("snapshot_id")
     db, name = qualified.split(".", 1)
     visible = b.may_describe_table(account, db, name)
+    chain = _ancestry(b, account, db, name, snap)  # the snapshot, then its parents
     with b.rt.store.read() as session:
         product = session.scalars(
             select(ProductRow).where(
@@ -231,27 +240,35 @@ def _add_source(b: _Builder, t: dict[str, Any]) -> None:
             )
         ).first()
         pversion = None
-        if product is not None and snap is not None:
-            pversion = session.scalars(
-                select(ProductVersionRow).where(
-                    ProductVersionRow.product_id == product.id,
-                    ProductVersionRow.snapshot_id == snap,
+        if product is not None and chain:
+            found = {
+                r.snapshot_id: r
+                for r in session.scalars(
+                    select(ProductVersionRow).where(
+                        ProductVersionRow.product_id == product.id,
+                        ProductVersionRow.snapshot_id.in_(chain),
+                    )
                 )
-            ).first()
-        recipe = (
-            session.scalars(
-                select(RecipeRunRow).where(RecipeRunRow.target_snapshot == snap)
-            ).first()
-            if snap is not None
-            else None
-        )
+            }
+            pversion = next((found[s] for s in chain if s in found), None)
+        recipe = None
+        if chain:
+            runs = {
+                r.target_snapshot: r
+                for r in session.scalars(
+                    select(RecipeRunRow).where(RecipeRunRow.target_snapshot.in_(chain))
+                )
+            }
+            recipe = next((runs[s] for s in chain if s in runs), None)
     label = f"{account}.{qualified} @ snapshot {snap}"
     if product is not None:
-        label = (
-            f"product {product.name} "
-            f"{'version ' + str(pversion.version) if pversion else '(unpublished snapshot)'}: "
-            + label
-        )
+        if pversion is None:
+            what = "(unpublished snapshot)"
+        elif pversion.snapshot_id == snap:
+            what = f"version {pversion.version}"
+        else:
+            what = f"version {pversion.version} + later appends"
+        label = f"product {product.name} {what}: {label}"
     b.add(
         LineageNode(
             "product_version",
@@ -304,6 +321,29 @@ def _add_source(b: _Builder, t: dict[str, Any]) -> None:
     )
     for f in crawl["files"]:
         b.add(LineageNode("source_file", f"file:{f}", f, rvisible, {"uri": f}))
+
+
+def _ancestry(b: _Builder, account: str, database: str, table: str, snap: int | None) -> list[int]:
+    """``snap`` and its ancestors, newest first (empty when unknown)."""
+    if snap is None:
+        return []
+    st = b.rt.engine.state()
+    db_id = st.db_by_name.get((account, database))
+    tid = st.table_by_name.get((db_id, table)) if db_id is not None else None
+    if tid is None:
+        return [snap]
+    from meshlake.storage.iceberg import TableStore
+
+    parents = {
+        s.snapshot_id: s.parent_id
+        for s in TableStore.snapshots(b.rt.tables.load(st.tables[tid].iceberg_id))
+    }
+    chain: list[int] = []
+    current: int | None = snap
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
 
 
 def _principal_account(principal: str) -> str:

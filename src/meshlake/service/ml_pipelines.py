@@ -245,7 +245,8 @@ class PipelinesAPI:
                 "actual": value,
                 "passed": passed,
             }
-            return outcome, False, None, outcome
+            # a pure function of its input: reused exactly when its input was
+            return outcome, bool(getattr(upstream, "cached", False)), None, outcome
         if step.type == "register":
             assert isinstance(upstream, MLJob)
             version, reused = self._register(upstream, prm, cache)
