@@ -35,7 +35,9 @@ def scans(cat: FakeCatalog, *tables: str) -> dict[str, GovernedScan]:
         resolved = cat.resolve("db", name)
         allowed = set(resolved.policy.columns)
         visible = tuple(c for c in resolved.columns if c.name in allowed)
-        out[name] = GovernedScan(f"__meshlake_scan_{i}", cat.scan(resolved), resolved.policy, visible)
+        out[name] = GovernedScan(
+            f"__meshlake_scan_{i}", cat.scan(resolved), resolved.policy, visible
+        )
     return out
 
 
@@ -150,9 +152,7 @@ def test_join_probes_never_fire_on_hidden_rows(
 ) -> None:
     catalog.set_policy("db", "people", VISIBLE, [[RowRule(frozenset(VISIBLE), OR_POLICY, "f")]])
     text = PROBES[probe]
-    sql = position.format(
-        p=text.format(h=HIDDEN), f=text.format(h=HIDDEN.replace("p.", "f."))
-    )
+    sql = position.format(p=text.format(h=HIDDEN), f=text.format(h=HIDDEN.replace("p.", "f.")))
     run_query(catalog, sql, engine=engine)  # must not raise: the probe is true on visible rows
 
 
@@ -216,9 +216,7 @@ def test_the_coded_probes_are_real(coded: FakeCatalog, engine: DuckDBEngine) -> 
 
 
 @pytest.mark.parametrize("pushdown", [True, False])
-def test_results_do_not_depend_on_the_copies(
-    coded: FakeCatalog, pushdown: bool
-) -> None:
+def test_results_do_not_depend_on_the_copies(coded: FakeCatalog, pushdown: bool) -> None:
     engine = DuckDBEngine(pushdown=pushdown)
     try:
         got = rows(

@@ -326,7 +326,10 @@ def joined(tmp_path_factory: pytest.TempPathFactory) -> FakeCatalog:
     cat = FakeCatalog(Path(tmp_path_factory.mktemp("joined")))
     cat.add_table("db", "t", TYPES, DATA)
     cat.add_table(
-        "db", "u", {"id": "BIGINT", "w": "VARCHAR"}, {"id": list(U_WORDS), "w": list(U_WORDS.values())}
+        "db",
+        "u",
+        {"id": "BIGINT", "w": "VARCHAR"},
+        {"id": list(U_WORDS), "w": list(U_WORDS.values())},
     )
     return cat
 
