@@ -16,7 +16,9 @@ tables in each form:
   it (per query, the materialization timed with it); ``materialized (kept)``: the same
   table reused across queries (materialization not timed).
 
-Every form but ``fence (insertion order)`` runs with ``preserve_insertion_order=false``.
+Every form but ``fence (insertion order)`` runs with ``preserve_insertion_order=false``. One
+warm-up per form (results checked equal), then ``--runs`` rounds, the forms in rotating
+order within a round; medians.
 
     python bench/tpch_barriers.py --data /tmp/tpch-sf1 --runs 3
 """
@@ -136,22 +138,24 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         sql = texts[name]
         expected = None
-        for form in forms:
-            con = cons[form]
-            prepare(form, con, sql, args.data, half)
-            got = sorted(map(_normal, con.execute(sql).fetchall()))
+        times: dict[str, list[float]] = {form: [] for form in forms}
+        for form in forms:  # warm-up, results checked equal
+            prepare(form, cons[form], sql, args.data, half)
+            got = sorted(map(_normal, cons[form].execute(sql).fetchall()))
             if expected is None:
                 expected = got
             elif got != expected:
                 raise SystemExit(f"{name}: {form} differs from {forms[0]}")
-            times = []
-            for _ in range(args.runs):
+        for i in range(args.runs):  # the forms in rotating order within a round
+            for form in forms[i % len(forms) :] + forms[: i % len(forms)]:
+                con = cons[form]
                 start = time.perf_counter()
                 if form == "materialized":
                     prepare(form, con, sql, args.data, half)
                 con.execute(sql).fetchall()
-                times.append((time.perf_counter() - start) * 1000)
-            medians[form][name] = statistics.median(times)
+                times[form].append((time.perf_counter() - start) * 1000)
+        for form in forms:
+            medians[form][name] = statistics.median(times[form])
         print(name, "  ".join(f"{f} {medians[f][name]:.0f}" for f in forms), flush=True)
     base = forms[0]
     print(f"\n| form | geometric mean vs {base} | worst |")
