@@ -29,8 +29,8 @@ Enforcement (ARCHITECTURE.md §5, measured on DuckDB 2.0.0):
   with ``allowed_directories`` set to the directories of the planned data files (reads and
   writes anywhere else fail), ``python_enable_replacements=false`` (no Python variables as
   tables), no extension auto-install or auto-load, ``preserve_insertion_order=false``, then
-  ``lock_configuration=true``. One
-  database is kept per set of data directories (least recently used first out).
+  ``lock_configuration=true``. One database is kept per set of data directories (least
+  recently used first out).
 """
 
 from __future__ import annotations
