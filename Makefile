@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/authz_scale.py
 	$(BIN)/python bench/query_overhead.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/pip install --quiet -e '.[dev,bench]' && $(BIN)/python bench/tpch.py
 
 clean:
 	rm -rf $(VENV) .meshlake .pytest_cache .mypy_cache .ruff_cache

@@ -375,10 +375,10 @@ def test_join_probes_never_fire_on_hidden_rows(
     probe = f"CASE WHEN {sql_of(condition, 't')} THEN error('leak') ELSE TRUE END"
     matching = [r for r in seen if r["id"] is not None and holds(extra, r) is True]
     for sql in (
-        f"SELECT count(*) FROM u JOIN t ON u.id = t.id AND {probe} WHERE {sql_of(extra, 't')}",
-        f"SELECT count(*) FROM u, t WHERE u.id = t.id AND {sql_of(extra, 't')} AND {probe}",
+        f"SELECT count(*) FROM u JOIN t ON u.id = t.id AND {probe} WHERE ({sql_of(extra, 't')})",
+        f"SELECT count(*) FROM u, t WHERE u.id = t.id AND ({sql_of(extra, 't')}) AND {probe}",
         f"SELECT count(*) FROM u WHERE EXISTS (SELECT 1 FROM t WHERE t.id = u.id "
-        f"AND {sql_of(extra, 't')} AND {probe})",
+        f"AND ({sql_of(extra, 't')}) AND {probe})",
     ):
         got = _run(joined, engine_for_diff, sql)
         if "EXISTS" in sql:

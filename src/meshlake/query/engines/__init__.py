@@ -1,11 +1,11 @@
 """Query engines: run a rewritten query over governed scans and return Arrow.
 
 An :class:`Engine` receives the rewritten SQL (it reads only governed view names) and one
-:class:`GovernedScan` per view. The engine builds each view as a security barrier over the
-scan's files: only the policy's visible columns, only rows passing its row predicate, cells
-outside a matching cell filter set to NULL, and the user's predicates never evaluated on
-hidden rows (ARCHITECTURE.md §5 step 5). Backends sit beside this module
-(:mod:`meshlake.query.engines.duckdb`; Spark later).
+:class:`GovernedScan` per view. The engine builds each view over the scan's files: only the
+policy's visible columns, only rows passing its row predicate, cells outside a matching cell
+filter set to NULL, and, wherever the policy hides rows or cells, a security barrier so the
+user's predicates are never evaluated on hidden rows (ARCHITECTURE.md §5 step 5). Backends
+sit beside this module (:mod:`meshlake.query.engines.duckdb`; Spark later).
 """
 
 from __future__ import annotations

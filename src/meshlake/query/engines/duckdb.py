@@ -2,15 +2,23 @@
 
 Enforcement (ARCHITECTURE.md §5, measured on DuckDB 2.0.0):
 
-* Each table reference becomes ``CREATE TEMP SECURE VIEW <v> AS SELECT <visible columns,
-  cells wrapped in CASE WHEN <cell predicate> THEN col END> FROM read_parquet([<planned
-  files>], schema=MAP{<field id>: {name, type, default_value}}) WHERE <row predicate>``. A
-  *secure* view is a security barrier: DuckDB pushes into it only filters that cannot raise,
-  and hides its statistics, so the user's predicates never run on hidden rows. Files are
+* Each table reference becomes ``CREATE TEMP VIEW <v> AS SELECT <visible columns, cells
+  wrapped in CASE WHEN <cell predicate> THEN col END> FROM read_parquet([<planned files>],
+  schema=MAP{<field id>: {name, type, default_value}}) WHERE <row predicate>``. Files are
   read by Iceberg field id, so renamed columns keep their values and older files lacking a
   column yield NULL. When every file of a scan already holds the current schema (names,
   field ids and types: the usual case), the files are read by name instead, which gives the
   same values and lets DuckDB use the files' statistics to plan (see ``file_schemas``).
+* A view whose policy hides rows or masks cells (:func:`needs_barrier`) is a security
+  barrier: it ends in ``OFFSET 0``, which no filter crosses, so the user's predicates never
+  run on hidden rows, while the files' statistics still reach the optimizer (a ``SECURE``
+  view, the earlier form, hides them and many-table joins were planned badly: see
+  docs/querying.md). The query's comparisons that cannot raise are copied below the fence
+  (:mod:`~meshlake.query.engines.fence`) so the scan still prunes. A fenced plan uses a
+  streaming limit, which runs on one thread while insertion order is preserved, so the
+  databases set ``preserve_insertion_order=false``. Because the fence does not hide
+  statistics, ``stats()`` and ``EXPLAIN`` must stay refused by the analysis. A view whose
+  policy admits every row and masks no cell needs no barrier: a plain view.
 * The query runs on a connection of its own: a cursor (a separate DuckDB connection with
   its own temporary catalog) of a cached in-memory database. Opening a new database costs
   ~25 ms, a cursor ~0.01 ms; temporary views are private to their connection. Creating the
@@ -20,8 +28,9 @@ Enforcement (ARCHITECTURE.md §5, measured on DuckDB 2.0.0):
 * The cached databases are locked down before any query runs: ``enable_external_access=false``
   with ``allowed_directories`` set to the directories of the planned data files (reads and
   writes anywhere else fail), ``python_enable_replacements=false`` (no Python variables as
-  tables), no extension auto-install or auto-load, then ``lock_configuration=true``. One
-  database is kept per set of data directories (least recently used first out).
+  tables), no extension auto-install or auto-load, ``preserve_insertion_order=false``, then
+  ``lock_configuration=true``. One database is kept per set of data directories (least
+  recently used first out).
 """
 
 from __future__ import annotations

@@ -175,6 +175,10 @@ class _Extractor:
         }
         if not refs or not isinstance(select, exp.Select):
             return None
+        if select.args.get("sample") is not None or any(
+            t.args.get("sample") is not None or t.args.get("pivots") for t in refs.values()
+        ):
+            return None  # a sample or an (un)pivot sees the rows before the WHERE
         conditions: list[exp.Expr] = []
         for join in select.args.get("joins") or []:
             if (
