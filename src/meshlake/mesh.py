@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
+from meshlake.catalog.errors import store_errors
 from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings, load_settings
@@ -39,6 +40,7 @@ from meshlake.service.runtime import MeshRuntime
 from meshlake.service.storage import StorageAPI
 from meshlake.service.tags import TagsAPI
 from meshlake.storage.crawler import CrawlRun
+from meshlake.storage.errors import os_error
 from meshlake.storage.iceberg import TableStore
 
 __all__ = ["Mesh", "Session", "connect"]
@@ -71,10 +73,20 @@ class Mesh:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
-        if settings.warehouse.startswith("file://"):
-            Path(settings.warehouse[7:]).mkdir(parents=True, exist_ok=True)
-        store = CatalogStore(settings.catalog_url)
+        for what, folder in (
+            ("the mesh home", settings.home),
+            (
+                "the warehouse",
+                Path(settings.warehouse[7:]) if settings.warehouse.startswith("file://") else None,
+            ),
+        ):
+            try:
+                if folder is not None:
+                    folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error(exc, what, str(folder)) from exc
+        with store_errors(settings.catalog_url):
+            store = CatalogStore(settings.catalog_url)
         self.runtime = MeshRuntime(
             settings=settings,
             store=store,

@@ -26,7 +26,7 @@ from meshlake.governance.access import (
 )
 from meshlake.governance.loading import load_state
 from meshlake.governance.locations import canonical_location
-from meshlake.governance.permissions import DESCRIBE, SELECT
+from meshlake.governance.permissions import DESCRIBE, SELECT, Action
 from meshlake.governance.policy import TablePolicy, TableRef
 from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
 from meshlake.governance.visibility import visible_through_tables
@@ -182,13 +182,16 @@ class GovernanceEngine:
         return ResolvedTable(st.tables[tid], db, link)
 
     # ---------------------------------------------------------------- decisions
-    def decide(self, principal: str, action: str, resource: Resource) -> Decision:
+    def decide(self, principal: str, action: str | Action, resource: Resource) -> Decision:
         """Decide whether ``principal`` may perform ``action`` on ``resource``.
 
         Never raises for visibility: a missing or invisible resource is not allowed.
+
+        Raises:
+            InvalidInputError: ``action`` is not an action name (:class:`Action`).
         """
+        action = Action.parse(action).value
         st = self.state()
-        action = action.upper()
         if principal not in st.principals:
             return Decision(False, NOT_VISIBLE)
         if isinstance(resource, Catalog):

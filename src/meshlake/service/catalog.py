@@ -30,6 +30,7 @@ from meshlake.governance.engine import ResolvedTable
 from meshlake.governance.locations import canonical_location, covering_location, is_inside
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
+from meshlake.inputs import require_arrow_table, require_mapping
 from meshlake.resources import Catalog, Location
 from meshlake.service.runtime import ServiceBase
 from meshlake.storage.iceberg import TableStore, rows_to_arrow
@@ -290,10 +291,16 @@ class CatalogAPI(ServiceBase):
         st = self.state()
         db = self._target_db(st, database, account)
         check_name("table", name)
+        if columns is not None:
+            require_mapping("columns", columns, "{'id': 'bigint', 'name': 'varchar'}")
+        if properties is not None:
+            require_mapping("properties", properties, "{'owner': 'sales'}")
         if data is None:
             data = rows_to_arrow(columns or {}, rows)
-        elif columns or rows:
+        elif columns is not None or rows is not None:
             raise InvalidInputError("give either columns and rows, or data, not both")
+        else:
+            data = require_arrow_table("data", data)
         for f in data.schema:
             check_name("column", f.name)
         if len({f.name.lower() for f in data.schema}) != len(data.schema):
@@ -344,7 +351,7 @@ class CatalogAPI(ServiceBase):
                         )
                     )
         except BaseException:  # undo the Iceberg side when the store write fails (§4)
-            self.rt.tables.drop(iceberg_id)
+            self.rt.tables.undo_create(iceberg_id)
             raise
         return self.get_table(database, name, account=account)
 
@@ -481,6 +488,12 @@ class CatalogAPI(ServiceBase):
         The change is a new Iceberg schema; old rows read NULL for new columns.
         """
         rt = self.resolve_table(database, name, account)
+        if not isinstance(schema, pa.Schema):
+            raise InvalidInputError(
+                f"schema must be a pyarrow.Schema such as pa.schema([('note', pa.string())]), "
+                f"not a {type(schema).__name__}",
+                parameter="schema",
+            )
         self._require_table_perm(rt, "ALTER")
         for f in schema:
             check_name("column", f.name)
@@ -550,6 +563,7 @@ class CatalogAPI(ServiceBase):
     ) -> None:
         """Set table properties (needs ALTER); a value of None removes the key."""
         rt = self.resolve_table(database, name, account)
+        require_mapping("properties", properties, "{'owner': 'sales'}")
         self._require_table_perm(rt, "ALTER")
         with self.change(
             "set_properties",
@@ -634,7 +648,7 @@ class CatalogAPI(ServiceBase):
         self, rt: ResolvedTable, rows: list[list[Any]] | None, data: pa.Table | None
     ) -> pa.Table:
         if data is not None:
-            return data
+            return require_arrow_table("data", data)
         return rows_to_arrow(dict(zip(rt.table.columns, rt.table.types, strict=True)), rows)
 
     def _record_write(self, rt: ResolvedTable, action: str, n: int, snap: int | None) -> None:
