@@ -32,6 +32,7 @@ from meshlake.errors import ConflictError, MeshError, NotFoundError, StorageErro
 __all__ = ["os_error", "table_errors", "translate_table_error"]
 
 _ERRNO_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+_QUOTED_PATH = re.compile(r"'((?:/|[a-z]+://)[^']+)'")
 
 
 def _errno(exc: OSError) -> int | None:
@@ -43,7 +44,11 @@ def _errno(exc: OSError) -> int | None:
 
 
 def _path(exc: OSError, fallback: str | None) -> str:
-    return str(exc.filename) if exc.filename else (fallback or "the warehouse")
+    """The file named by ``exc`` (pyarrow quotes it in its message), else ``fallback``."""
+    if exc.filename:
+        return str(exc.filename)
+    match = _QUOTED_PATH.search(str(exc))
+    return match.group(1) if match else (fallback or "the warehouse")
 
 
 def os_error(exc: OSError, what: str, path: str | None = None) -> StorageError:
