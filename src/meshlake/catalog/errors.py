@@ -14,6 +14,7 @@ the original error as its cause (``raise ... from exc``):
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,19 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(orig).__name__
 
 
+def _sqlite_folder_read_only(url: str) -> bool:
+    """A SQLite store whose folder exists but cannot be written (SQLite then cannot even
+    open a database in WAL mode)."""
+    with_folder = None
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            with_folder = os.path.dirname(os.path.abspath(parsed.database))
+    except ArgumentError:
+        return False
+    return bool(with_folder) and os.path.isdir(with_folder) and not os.access(with_folder, os.W_OK)
+
+
 def _where(url: str) -> str:
     """What to check for an unreachable store."""
     try:
@@ -126,7 +140,7 @@ def translate_store_error(exc: BaseException, url: str) -> MeshError | None:
         return ConflictError(
             f"the change conflicts with one made at the same time ({detail}): retry the request"
         )
-    if _READ_ONLY.search(detail):
+    if _READ_ONLY.search(detail) or (_CANNOT_OPEN.search(detail) and _sqlite_folder_read_only(url)):
         return StorageError(
             f"the catalog store {shown} is read-only ({detail}): make the mesh home (or the "
             "database) writable for the meshlake process",
