@@ -75,14 +75,14 @@ def _first_line(exc: BaseException) -> str:
 def _sqlite_folder_read_only(url: str) -> bool:
     """A SQLite store whose folder exists but cannot be written (SQLite then cannot even
     open a database in WAL mode)."""
-    with_folder = None
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database:
-            with_folder = os.path.dirname(os.path.abspath(parsed.database))
     except ArgumentError:
         return False
-    return bool(with_folder) and os.path.isdir(with_folder) and not os.access(with_folder, os.W_OK)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return False
+    folder = os.path.dirname(os.path.abspath(parsed.database))
+    return os.path.isdir(folder) and not os.access(folder, os.W_OK)
 
 
 def _where(url: str) -> str:
