@@ -19,8 +19,7 @@ APPENDS = 3
 def test_concurrent_appends(world: meshlake.Mesh) -> None:
     """Each writer has a mesh of its own (as separate processes would)."""
     meshes = [
-        meshlake.connect(world.home, catalog_url=world.settings.catalog_url)
-        for _ in range(WRITERS)
+        meshlake.connect(world.home, catalog_url=world.settings.catalog_url) for _ in range(WRITERS)
     ]
     sessions = [m.session("p/admin") for m in meshes]
     barrier = threading.Barrier(WRITERS)

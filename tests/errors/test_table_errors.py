@@ -245,3 +245,41 @@ def test_racing_create_table(world: meshlake.Mesh) -> None:
     assert row_count(world, "db.race") == 1
     folders = [p for p in (_warehouse(world) / "p" / "db").iterdir() if p.name.startswith("race")]
     assert len(folders) == 1
+
+
+def test_losing_create_keeps_the_winners_folder(world: meshlake.Mesh) -> None:
+    """Two creates racing for one name *and* one explicit location: the loser's cleanup must
+    not delete the winner's files."""
+    st = world.runtime.engine.state()
+    db_id = st.db_by_name[("p", "db")]
+    winner = st.tables[st.table_by_name[(db_id, "t")]]
+    schema = pa.schema([("id", pa.int64())])
+    with pytest.raises(meshlake.ConflictError, match=r"table db\.t already exists"):
+        world.runtime.tables.create(f"db{db_id}", "t", schema, winner.location)
+    assert Path(local_path(winner.location)).is_dir()
+    again = _reopen(world)
+    try:
+        assert row_count(again) == 1
+    finally:
+        again.close()
+
+
+def test_rows_of_the_wrong_shape(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    for rows in ("ab", [(1, "a"), "xy"], {"id": 1}):
+        with pytest.raises(meshlake.InvalidInputError, match=r"must be a list of"):
+            admin.catalog.append("db", "t", rows)  # type: ignore[arg-type]
+    admin.catalog.append("db", "t", ((2, "b"),))  # tuples are fine
+    assert row_count(world) == 2
+
+
+def test_missing_data_file_is_a_storage_error(world: meshlake.Mesh) -> None:
+    st = world.runtime.engine.state()
+    table = next(t for t in st.tables.values() if t.name == "t")
+    data = sorted(Path(local_path(table.location)).rglob("*.parquet"))
+    assert data
+    for f in data:
+        f.unlink()
+    with pytest.raises(meshlake.StorageError, match=r"could not read the data of db\.t") as err:
+        _admin(world).query("SELECT * FROM db.t").rows()
+    assert "backup" in err.value.message

@@ -635,6 +635,8 @@ class CatalogAPI(ServiceBase):
         overwrite: bool,
     ) -> int | None:
         rt = self.resolve_table(database, name, account)
+        if data is not None:
+            require_arrow_table("data", data)
         self._require_table_perm(rt, "INSERT")
         if overwrite:
             self._require_table_perm(rt, "DELETE")

@@ -117,13 +117,15 @@ def rows_to_arrow(columns: dict[str, str], rows: Sequence[Sequence[Any]] | None)
     schema = pa.schema([pa.field(n, arrow_type(t)) for n, t in columns.items()])
     if rows is None:
         rows = []
-    if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Sequence):
+    if not _row_like(rows):
+        hint = " (for a DataFrame pass data=pyarrow.Table.from_pandas(df))"
         raise InvalidInputError(
-            f"rows must be a list of rows (each a list of values), not a {type(rows).__name__}",
+            f"rows must be a list of rows (each a list of values), not a {type(rows).__name__}"
+            + (hint if type(rows).__name__ == "DataFrame" else ""),
             parameter="rows",
         )
     for i, row in enumerate(rows):
-        if isinstance(row, str | bytes | Mapping) or not isinstance(row, Sequence):
+        if not _row_like(row):
             raise InvalidInputError(
                 f"row {i} must be a list of values, not a {type(row).__name__}",
                 parameter="rows",
@@ -148,6 +150,15 @@ def rows_to_arrow(columns: dict[str, str], rows: Sequence[Sequence[Any]] | None)
                 column=f.name,
             ) from exc
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _row_like(value: object) -> bool:
+    """A list-like of values (a list, tuple or array), not text, a dict or a DataFrame."""
+    if isinstance(value, str | bytes | Mapping) or type(value).__name__ == "DataFrame":
+        return False
+    return isinstance(value, Sequence) or (
+        hasattr(value, "__len__") and hasattr(value, "__getitem__")
+    )
 
 
 def _backoff(attempt: int) -> float:
@@ -384,11 +395,14 @@ class TableStore:
         if created is not None:
             self._remove_new_files(*created)
 
-    @staticmethod
-    def _remove_new_files(location: str, before: set[str] | None) -> None:
-        """Remove what a failed create wrote: the whole folder when it made it."""
+    def _remove_new_files(self, location: str, before: set[str] | None) -> None:
+        """Remove what a failed create wrote: the whole folder when it made it.
+
+        Nothing is removed when a table of the catalog lives there now (a create racing
+        for the same explicit location won: the folder and its new files are the winner's).
+        """
         path = local_path(location)
-        if "://" in path:
+        if "://" in path or self._location_in_use(location):
             return
         if before is None:
             shutil.rmtree(path, ignore_errors=True)
@@ -396,6 +410,22 @@ class TableStore:
         for f in (_files_under(location) or set()) - before:
             with contextlib.suppress(OSError):
                 os.remove(f)
+
+    def _location_in_use(self, location: str) -> bool:
+        """Does a table of the Iceberg catalog keep its metadata under ``location``?"""
+        prefix = location.rstrip("/") + "/"
+        try:
+            with self.catalog.engine.connect() as conn:
+                found = conn.execute(
+                    sa_text(
+                        "SELECT 1 FROM iceberg_tables WHERE catalog_name = :catalog "
+                        "AND substr(metadata_location, 1, :n) = :prefix"
+                    ),
+                    {"catalog": self.catalog.name, "n": len(prefix), "prefix": prefix},
+                ).first()
+        except Exception:  # cannot tell: keep the files (a leftover folder beats data loss)
+            return True
+        return found is not None
 
     def append(self, iceberg_id: str, data: pa.Table) -> int | None:
         """Append rows in one commit; returns the new snapshot id."""

@@ -7,8 +7,7 @@ name the user's tables instead. File paths and policy text stay in the cause onl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import duckdb
 
@@ -16,7 +15,7 @@ from meshlake.errors import InvalidQueryError, MeshError, StorageError
 from meshlake.query.columns import column_not_found
 from meshlake.query.engines import GovernedScan
 
-__all__ = ["duckdb_errors", "read_failure", "translate_duckdb_error"]
+__all__ = ["read_failure", "translate_duckdb_error"]
 
 _VIEW_PATTERN = re.compile(r"__meshlake_scan_\d+")
 _NOT_FOUND = (
@@ -81,18 +80,3 @@ def translate_duckdb_error(exc: duckdb.Error, scans: Sequence[GovernedScan]) -> 
     ):
         return read_failure(scans)
     return InvalidQueryError(f"the query failed: {message}")
-
-
-@contextmanager
-def duckdb_errors(scans: Sequence[GovernedScan]) -> Iterator[None]:
-    """Translate the DuckDB errors of the block (see :func:`translate_duckdb_error`).
-
-    Raises:
-        NotFoundError: the query names a column the views do not have.
-        InvalidQueryError: the engine refused or failed on the user's query.
-        StorageError: the data could not be read.
-    """
-    try:
-        yield
-    except duckdb.Error as exc:
-        raise translate_duckdb_error(exc, scans) from exc
