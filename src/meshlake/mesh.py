@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
-from meshlake.catalog.errors import store_errors
+from meshlake.catalog.errors import guarded_version, store_errors
 from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings, load_settings
@@ -90,7 +90,7 @@ class Mesh:
         self.runtime = MeshRuntime(
             settings=settings,
             store=store,
-            engine=GovernanceEngine(store.version, store.read),
+            engine=GovernanceEngine(guarded_version(store.version, store.url), store.read),
             tables=TableStore(store.url, settings.warehouse),
             audit=AuditLog(store),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),

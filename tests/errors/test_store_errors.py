@@ -105,3 +105,47 @@ def test_other_errors_pass_through() -> None:
     assert translate_store_error(ValueError("x"), SQLITE) is None
     with pytest.raises(ValueError), store_errors(SQLITE):
         raise ValueError("x")
+
+
+def test_postgresql_going_away_under_an_open_mesh(tmp_path: Path, pg_databases: object) -> None:
+    import sqlalchemy as sa
+
+    from meshlake.testing import PostgresDatabases, postgres_admin_url
+
+    assert isinstance(pg_databases, PostgresDatabases)
+    url = pg_databases.create()
+    mesh = meshlake.connect(tmp_path / "home", catalog_url=url)
+    root = mesh.bootstrap()
+    root.accounts.create("p")
+    root.principals.create("p/admin")
+    root.accounts.set_admins("p", ["p/admin"])
+    admin = mesh.session("p/admin")
+    admin.catalog.create_database("db")
+    admin.catalog.create_table("db", "t", {"id": "bigint"}, [[1]])
+    name = url.rsplit("/", 1)[1]
+    server = sa.create_engine(postgres_admin_url() or "", isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+    try:
+        calls = [
+            lambda: admin.catalog.list_tables("db"),
+            lambda: admin.query("SELECT * FROM db.t").rows(),
+            lambda: admin.catalog.append("db", "t", [[2]]),
+            lambda: admin.decide("SELECT", meshlake.Table("db", "t")),
+        ]
+        for call in calls:
+            with pytest.raises(meshlake.StorageError, match=r"unreachable.*PostgreSQL is running"):
+                call()
+    finally:
+        with server.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        server.dispose()
+    assert admin.query("SELECT count(*) FROM db.t").rows() == [(1,)]  # nothing was written
+    mesh.close()

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -31,7 +32,14 @@ from sqlalchemy.exc import (
 
 from meshlake.errors import ConflictError, InvalidInputError, MeshError, StorageError
 
-__all__ = ["describe_url", "store_errors", "translate_store_error"]
+__all__ = [
+    "describe_url",
+    "guarded_version",
+    "store_errors",
+    "translate_store_error",
+]
+
+T = TypeVar("T")
 
 _BUSY = re.compile(
     r"database is locked|database table is locked|could not serialize|deadlock detected|"
@@ -186,3 +194,19 @@ def store_errors(url: str) -> Iterator[None]:
         if translated is None:
             raise
         raise translated from exc
+
+
+def guarded_version(version: Callable[[], T], url: str) -> Callable[[], T]:
+    """``version`` whose store errors are translated (asked before every decision: a plain
+    ``try``, no context manager, on the hot path)."""
+
+    def guarded() -> T:
+        try:
+            return version()
+        except SQLAlchemyError as exc:
+            translated = translate_store_error(exc, url)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    return guarded

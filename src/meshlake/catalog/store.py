@@ -27,6 +27,7 @@ from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from meshlake.catalog.errors import store_errors
 from meshlake.catalog.models import PENDING_VERSION, GrantRow, MetaRow
 from meshlake.errors import StorageError
 
@@ -175,8 +176,8 @@ class CatalogStore:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session."""
-        with self._sessions() as session:
+        """A read-only session (store errors become MeshErrors: catalog/errors.py)."""
+        with store_errors(self.url), self._sessions() as session:
             yield session
 
     @contextmanager

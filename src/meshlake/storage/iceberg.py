@@ -254,8 +254,14 @@ class TableStore:
         if self._catalog is None:
             with self._lock:
                 if self._catalog is None:
+                    # pre-ping: a pooled connection a server restart killed is replaced, not
+                    # handed to the next request (which would fail on it)
+                    ping = "false" if self.catalog_url.startswith("sqlite") else "true"
                     self._catalog = SqlCatalog(
-                        "meshlake", uri=self.catalog_url, warehouse=self.warehouse
+                        "meshlake",
+                        uri=self.catalog_url,
+                        warehouse=self.warehouse,
+                        pool_pre_ping=ping,
                     )
         return self._catalog
 
