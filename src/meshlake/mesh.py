@@ -73,16 +73,12 @@ class Mesh:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        for what, folder in (
-            ("the mesh home", settings.home),
-            (
-                "the warehouse",
-                Path(settings.warehouse[7:]) if settings.warehouse.startswith("file://") else None,
-            ),
-        ):
+        folders = [("the mesh home", settings.home)]
+        if settings.warehouse.startswith("file://"):
+            folders.append(("the warehouse", Path(settings.warehouse[7:])))
+        for what, folder in folders:
             try:
-                if folder is not None:
-                    folder.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise os_error(exc, what, str(folder)) from exc
         with store_errors(settings.catalog_url):

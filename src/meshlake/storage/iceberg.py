@@ -377,9 +377,10 @@ class TableStore:
         except BaseException:
             self._remove_new_files(location, before)
             raise
-        self._created[identifier] = (location, before)
-        while len(self._created) > MAX_UNDOABLE_CREATES:  # only the request's own undo uses it
-            self._created.pop(next(iter(self._created)))
+        with self._lock:
+            self._created[identifier] = (location, before)
+            while len(self._created) > MAX_UNDOABLE_CREATES:  # only the request's undo uses it
+                self._created.pop(next(iter(self._created)))
         if data is not None and data.num_rows:
             try:
                 with self.errors(identifier, location):
@@ -397,7 +398,8 @@ class TableStore:
         remove the files the create wrote. Never raises for a missing table or file."""
         with contextlib.suppress(Exception):  # undoing must not hide the original error
             self.drop(iceberg_id)
-        created = self._created.pop(iceberg_id, None)
+        with self._lock:
+            created = self._created.pop(iceberg_id, None)
         if created is not None:
             self._remove_new_files(*created)
 
