@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 from meshlake.audit.anchor import KEY_FILE, AuditAnchor, Checkpoint
 from meshlake.audit.log import AuditEvent, AuditLog, VerifyReport
+from meshlake.catalog.errors import guarded_version, store_errors
 from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings, load_settings
@@ -43,6 +44,7 @@ from meshlake.service.runtime import MeshRuntime
 from meshlake.service.storage import StorageAPI
 from meshlake.service.tags import TagsAPI
 from meshlake.storage.crawler import CrawlRun
+from meshlake.storage.errors import os_error
 from meshlake.storage.iceberg import TableStore
 
 __all__ = ["Mesh", "Session", "connect"]
@@ -75,14 +77,22 @@ class Mesh:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        folders = [("the mesh home", settings.home)]
         if settings.warehouse.startswith("file://"):
-            Path(settings.warehouse[7:]).mkdir(parents=True, exist_ok=True)
-        store = CatalogStore(settings.catalog_url)
+            folders.append(("the warehouse", Path(settings.warehouse[7:])))
+        for what, folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error(exc, what, str(folder)) from exc
+        with store_errors(settings.catalog_url):
+            store = CatalogStore(settings.catalog_url)
         self.runtime = MeshRuntime(
             settings=settings,
             store=store,
-            engine=GovernanceEngine(store.version, store.read_committed),
+            engine=GovernanceEngine(
+                guarded_version(store.version, store.url), store.read_committed
+            ),
             tables=TableStore(store.url, settings.warehouse),
             audit=AuditLog(store, AuditAnchor(settings.digests_dir, settings.home / KEY_FILE)),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),

@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from meshlake.catalog.errors import store_errors, translate_store_error
 from meshlake.catalog.models import PENDING_VERSION, GrantRow, MetaRow
-from meshlake.errors import StorageError
 
 __all__ = ["CatalogStore", "OpenTransaction", "normalize_url"]
 
@@ -240,12 +239,13 @@ class CatalogStore:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session (inside an open transaction: that transaction's session, so a
-        unit of work reads its own pending writes)."""
+        unit of work reads its own pending writes); store errors become MeshErrors
+        (catalog/errors.py)."""
         tx = self._open.get()
         if tx is not None:
             yield tx.session
             return
-        with self._read_sessions() as session:
+        with store_errors(self.url), self._read_sessions() as session:
             yield session
 
     @contextmanager
@@ -289,14 +289,12 @@ class CatalogStore:
                     # closed before the commit: what runs after it (hooks) opens its own
                     self._open.reset(token)
                 session.commit()
-            except OperationalError as exc:
-                session.rollback()
-                raise StorageError(
-                    f"catalog store error: {exc.orig}; check that the catalog store is "
-                    "reachable and writable, then try again"
-                ) from exc
-            except BaseException:
-                session.rollback()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):  # a dead connection cannot roll back
+                    session.rollback()
+                translated = translate_store_error(exc, self.url)
+                if translated is not None:  # SQLAlchemy's errors become MeshErrors here
+                    raise translated from exc
                 raise
 
     def bump_pending(self) -> int:

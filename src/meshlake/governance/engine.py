@@ -27,7 +27,7 @@ from meshlake.governance.access import (
 from meshlake.governance.loading import load_state
 from meshlake.governance.locations import canonical_location
 from meshlake.governance.models import decide_model_group
-from meshlake.governance.permissions import DESCRIBE, SELECT
+from meshlake.governance.permissions import DESCRIBE, SELECT, Action
 from meshlake.governance.policy import TablePolicy, TableRef
 from meshlake.governance.state import DbInfo, GovernanceState, TableInfo
 from meshlake.governance.visibility import visible_through_tables
@@ -231,7 +231,7 @@ class GovernanceEngine:
     def decide(
         self,
         principal: str,
-        action: str,
+        action: str | Action,
         resource: Resource,
         st: GovernanceState | None = None,
     ) -> Decision:
@@ -241,9 +241,12 @@ class GovernanceEngine:
 
         Args:
             st: the snapshot to decide on (a unit of work's); default the current state.
+
+        Raises:
+            InvalidInputError: ``action`` is not an action name (:class:`Action`).
         """
+        action = Action.parse(action).value
         st = st if st is not None else self.state()
-        action = action.upper()
         if principal not in st.principals:
             return Decision(False, NOT_VISIBLE)
         if isinstance(resource, Catalog):

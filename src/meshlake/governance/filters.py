@@ -2,7 +2,8 @@
 
 The grammar: ``column op constant`` with ``= <> != < <= > >= BETWEEN IN LIKE IS [NOT] NULL``,
 combined with ``AND``, ``OR``, ``NOT`` and parentheses; single-quoted string literals; no
-functions and no column-to-column comparisons; under 2,048 characters. A valid filter is
+functions, no column-to-column comparisons and no comments; under 2,048 characters. A
+valid filter is
 stored in canonical SQL (double-quoted identifiers) that DuckDB and Spark both accept.
 """
 
@@ -37,6 +38,26 @@ def _fail(text: str, node: exp.Expression, why: str) -> InvalidInputError:
     return InvalidInputError(f"row filter {why} at position {pos}: {text!r}", position=pos)
 
 
+def _refuse_comments(text: str) -> None:
+    """Comments are not part of rule 19's grammar: a stored filter must say only what it does.
+
+    >>> _refuse_comments("region = '--not a comment'")
+    >>> _refuse_comments("amount > 5 -- for now")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    meshlake.errors.InvalidInputError: row filter has a comment at position 12, ...
+    """
+    for token in sqlglot.tokenize(text, read="duckdb"):
+        if token.comments:
+            starts = [i for i in (text.find("--"), text.find("/*")) if i >= 0]
+            pos = min(starts) + 1 if starts else token.start + 1
+            raise InvalidInputError(
+                f"row filter has a comment at position {pos}, which the grammar does not "
+                f"allow: remove it: {text!r}",
+                position=pos,
+            )
+
+
 def compile_row_filter(text: str, columns: dict[str, str]) -> str:
     """Validate a row filter against the grammar and a table's visible columns.
 
@@ -59,6 +80,7 @@ def compile_row_filter(text: str, columns: dict[str, str]) -> str:
     if len(text) >= MAX_FILTER_LENGTH:
         raise InvalidInputError(f"a row filter must be under {MAX_FILTER_LENGTH} characters")
     try:
+        _refuse_comments(text)
         tree = sqlglot.parse_one(text, read="duckdb")
     except (ParseError, TokenError) as exc:
         err = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}

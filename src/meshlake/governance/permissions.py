@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from enum import StrEnum
 
 from meshlake.errors import InvalidInputError
 
@@ -14,9 +15,57 @@ __all__ = [
     "TABLE_PERMISSIONS",
     "TAG_VALUE_PERMISSIONS",
     "WRITE_TABLE_PERMISSIONS",
+    "Action",
     "expand_all",
     "normalize_permissions",
 ]
+
+
+class Action(StrEnum):
+    """Every permission and action name a decision can be asked about (rule 5).
+
+    Strings are accepted at the API edge (case-insensitively) and checked with
+    :meth:`parse`; an unknown name is an input error, never a quiet "not allowed".
+
+    >>> Action.parse("select")
+    <Action.SELECT: 'SELECT'>
+    >>> Action.parse("FLY")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    meshlake.errors.InvalidInputError: unknown action 'FLY': use one of ALL, ALTER, ...
+    """
+
+    ALL = "ALL"
+    ALTER = "ALTER"
+    ASSOCIATE = "ASSOCIATE"
+    CREATE_DATABASE = "CREATE_DATABASE"
+    CREATE_TABLE = "CREATE_TABLE"
+    DATA_LOCATION_ACCESS = "DATA_LOCATION_ACCESS"
+    DELETE = "DELETE"
+    DESCRIBE = "DESCRIBE"
+    DROP = "DROP"
+    GRANT_WITH_TAG_EXPRESSION = "GRANT_WITH_TAG_EXPRESSION"
+    INSERT = "INSERT"
+    SELECT = "SELECT"
+
+    @classmethod
+    def parse(cls, name: str | Action) -> Action:
+        """The action called ``name`` (any case).
+
+        Raises:
+            InvalidInputError: not an action name.
+        """
+        if isinstance(name, Action):
+            return name
+        if isinstance(name, str):
+            found = cls.__members__.get(name.strip().upper())
+            if found is not None:
+                return found
+        raise InvalidInputError(
+            f"unknown action {name!r}: use one of {', '.join(sorted(cls.__members__))}",
+            parameter="action",
+        )
+
 
 ALL = "ALL"
 SELECT = "SELECT"

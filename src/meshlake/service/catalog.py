@@ -31,6 +31,7 @@ from meshlake.governance.engine import ResolvedTable
 from meshlake.governance.locations import canonical_location, covering_location, is_inside
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
+from meshlake.inputs import require_arrow_table, require_mapping
 from meshlake.resources import Catalog, Location
 from meshlake.service.intents import (
     INTENT_PROPERTY,
@@ -293,10 +294,16 @@ class CatalogAPI(ServiceBase):
             without DATA_LOCATION_ACCESS. ConflictError: the table exists.
         """
         check_name("table", name)
+        if columns is not None:
+            require_mapping("columns", columns, "{'id': 'bigint', 'name': 'varchar'}")
+        if properties is not None:
+            require_mapping("properties", properties, "{'owner': 'sales'}")
         if data is None:
             data = rows_to_arrow(columns or {}, rows)
-        elif columns or rows:
+        elif columns is not None or rows is not None:
             raise InvalidInputError("give either columns and rows, or data, not both")
+        else:
+            data = require_arrow_table("data", data)
         for f in data.schema:
             check_name("column", f.name)
         if len({f.name.lower() for f in data.schema}) != len(data.schema):
@@ -378,9 +385,7 @@ class CatalogAPI(ServiceBase):
         """Roll back a create whose Iceberg or store step failed (best effort: what cannot
         be undone now stays pending for repair)."""
         try:
-            self.rt.tables.drop(iceberg_id)
-            if self.rt.managed.is_managed(location):
-                self.rt.tables.delete_files(location)
+            self.rt.tables.undo_create(iceberg_id)  # the entry and the files it wrote
             with self.rt.store.transaction(bump=False) as session:
                 close_intent(session, intent, "rolled_back")
         except Exception:
@@ -535,6 +540,12 @@ class CatalogAPI(ServiceBase):
         The change is a new Iceberg schema; old rows read NULL for new columns.
         """
         rt = self.resolve_table(database, name, account)
+        if not isinstance(schema, pa.Schema):
+            raise InvalidInputError(
+                f"schema must be a pyarrow.Schema such as pa.schema([('note', pa.string())]), "
+                f"not a {type(schema).__name__}",
+                parameter="schema",
+            )
         self._require_table_perm(rt, "ALTER")
         for f in schema:
             check_name("column", f.name)
@@ -630,6 +641,7 @@ class CatalogAPI(ServiceBase):
     ) -> None:
         """Set table properties (needs ALTER); a value of None removes the key."""
         rt = self.resolve_table(database, name, account)
+        require_mapping("properties", properties, "{'owner': 'sales'}")
         self._require_table_perm(rt, "ALTER")
         with self.change(
             "set_properties",
@@ -703,6 +715,8 @@ class CatalogAPI(ServiceBase):
         action = "overwrite" if overwrite else "append"
         with self.unit(bump=False) as unit:  # authority and the intent, under the lock
             rt = self.resolve_table(database, name, account)
+            if data is not None:
+                require_arrow_table("data", data)
             self._require_table_perm(rt, "INSERT")
             if overwrite:
                 self._require_table_perm(rt, "DELETE")
@@ -735,7 +749,7 @@ class CatalogAPI(ServiceBase):
         self, rt: ResolvedTable, rows: list[list[Any]] | None, data: pa.Table | None
     ) -> pa.Table:
         if data is not None:
-            return data
+            return require_arrow_table("data", data)
         return rows_to_arrow(dict(zip(rt.table.columns, rt.table.types, strict=True)), rows)
 
 

@@ -14,6 +14,7 @@ from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError,
 from meshlake.governance.access import account_table_access, table_access
 from meshlake.governance.filters import compile_row_filter
 from meshlake.ids import check_name
+from meshlake.inputs import require_str_list
 from meshlake.service.runtime import ServiceBase
 from meshlake.service.unit import in_unit
 
@@ -65,6 +66,10 @@ class FiltersAPI(ServiceBase):
         if rt is None:
             raise NotFoundError(f"table {database}.{table} not found")
         check_name("data filter", name)
+        if columns is not None:
+            columns = require_str_list("columns", columns)
+        if excluded_columns is not None:
+            excluded_columns = require_str_list("excluded_columns", excluded_columns)
         acc = table_access(st, self.principal, rt.table.id)
         seen = acc.visible_columns(rt.table.columns)
         types = dict(zip(rt.table.columns, rt.table.types, strict=False))

@@ -95,11 +95,20 @@ class MeshQueryCatalog:
         snapshot_id: int | None = None,
         as_of: datetime | None = None,
     ) -> TableScan:
-        """Plan the read of the current, a given, or the as-of snapshot."""
+        """Plan the read of the current, a given, or the as-of snapshot.
+
+        Raises:
+            NotFoundError: the table was dropped since it was resolved.
+        """
         st = self.state()
         ref = table.ref
-        db_id = st.db_by_name[(ref.account, ref.database)]
-        tid = st.table_by_name[(db_id, ref.name)]
+        db_id = st.db_by_name.get((ref.account, ref.database))
+        tid = None if db_id is None else st.table_by_name.get((db_id, ref.name))
+        if tid is None:
+            raise NotFoundError(
+                f"table {ref.database}.{ref.name} not found (it was dropped while the query "
+                "was planned)"
+            )
         planned = self.rt.tables.plan(
             st.tables[tid].iceberg_id, snapshot_id=snapshot_id, as_of=as_of
         )

@@ -16,6 +16,7 @@ from meshlake.governance.state import GovernanceState, TagKeyInfo
 from meshlake.governance.tagging import MAX_TAGS, clean_tag_text
 from meshlake.governance.tagperms import key_visible, tag_permissions, visible_key
 from meshlake.governance.tags import column_tags, database_tags, table_tags
+from meshlake.inputs import require_mapping, require_str_list
 from meshlake.resources import Column, Database, Resource, Table
 from meshlake.service.runtime import ServiceBase
 from meshlake.service.unit import in_unit
@@ -54,7 +55,7 @@ class TagsAPI(ServiceBase):
     def create(self, key: str, values: list[str]) -> TagKeyView:
         """Create a tag key with its allowed values (admins only)."""
         k = clean_tag_text("key", key)
-        vals = sorted({clean_tag_text("value", v) for v in values})
+        vals = sorted({clean_tag_text("value", v) for v in require_str_list("values", values)})
         if not vals:
             raise InvalidInputError(f"tag key {k} needs at least one value")
         st = self.state()
@@ -88,8 +89,8 @@ class TagsAPI(ServiceBase):
         """Add and remove allowed values (needs ALTER on the key)."""
         st = self.state()
         info = self._key(st, key)
-        adds = {clean_tag_text("value", v) for v in add or []}
-        removes = {clean_tag_text("value", v) for v in remove or []}
+        adds = {clean_tag_text("value", v) for v in require_str_list("add", add or [])}
+        removes = {clean_tag_text("value", v) for v in require_str_list("remove", remove or [])}
         unknown = removes - info.values
         if unknown:
             raise InvalidInputError(f"{', '.join(sorted(unknown))} not a value of {info.key}")
@@ -215,7 +216,7 @@ class TagsAPI(ServiceBase):
         st = self.state()
         t = self._target(st, resource)
         resolved: list[tuple[TagKeyInfo, str]] = []
-        for key, value in tags.items():
+        for key, value in require_mapping("tags", tags, "{'pii': 'yes'}").items():
             info = self._key(st, key, t.account)
             resolved.append((info, str(value).lower()))
         for info, value in resolved:
@@ -282,7 +283,7 @@ class TagsAPI(ServiceBase):
         st = self.state()
         t = self._target(st, resource)
         current = self._current(st, t)
-        infos = [self._key(st, k, t.account) for k in keys]
+        infos = [self._key(st, k, t.account) for k in require_str_list("keys", keys)]
         missing = [i.key for i in infos if i.id not in current]
         if missing:
             raise NotFoundError(f"the resource carries no tag {', '.join(missing)}")

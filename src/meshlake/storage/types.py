@@ -44,6 +44,7 @@ _SIMPLE: dict[str, pa.DataType] = {
     "blob": pa.binary(),
     "bytea": pa.binary(),
 }
+MAX_DECIMAL_PRECISION = 38
 _DECIMAL = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
 _VARCHAR_N = re.compile(r"^(?:varchar|char|character varying)\s*\(\s*\d+\s*\)$")
 
@@ -55,6 +56,10 @@ def arrow_type(type_name: str) -> pa.DataType:
     DataType(int64)
     >>> arrow_type("decimal(10, 2)")
     Decimal128Type(decimal128(10, 2))
+
+    Raises:
+        InvalidInputError: an unknown type, or a decimal whose scale and precision do not
+            satisfy 0 <= scale <= precision, 1 <= precision <= 38.
     """
     name = " ".join(str(type_name).strip().lower().split())
     if name in _SIMPLE:
@@ -63,7 +68,14 @@ def arrow_type(type_name: str) -> pa.DataType:
         return pa.string()
     m = _DECIMAL.match(name)
     if m:
-        return pa.decimal128(int(m.group(1)), int(m.group(2) or 0))
+        precision, scale = int(m.group(1)), int(m.group(2) or 0)
+        if not 1 <= precision <= MAX_DECIMAL_PRECISION or scale > precision:
+            raise InvalidInputError(
+                f"column type {type_name!r} is not a valid decimal: write decimal(p,s) with "
+                f"scale <= precision <= {MAX_DECIMAL_PRECISION} and precision >= 1, "
+                "e.g. decimal(10,2)"
+            )
+        return pa.decimal128(precision, scale)
     raise InvalidInputError(
         f"unknown column type {type_name!r}: use bigint, integer, double, float, varchar, "
         "boolean, date, timestamp, timestamptz, decimal(p,s) or binary"

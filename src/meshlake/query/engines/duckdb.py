@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,10 +46,10 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pyarrow as pa
 
-from meshlake.errors import InvalidQueryError, MeshError, StorageError
-from meshlake.query.columns import column_not_found
+from meshlake.errors import StorageError
 from meshlake.query.control import QueryControl
 from meshlake.query.engines import Engine, GovernedScan
+from meshlake.query.engines.errors import read_failure, translate_duckdb_error
 from meshlake.query.engines.fence import pushable_predicates
 from meshlake.query.engines.file_schemas import FileSchemas, readable_by_name
 
@@ -60,14 +59,6 @@ _BASE_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
-_VIEW_PATTERN = re.compile(r"__meshlake_scan_\d+")
-_NOT_FOUND = (
-    re.compile(r'Referenced column "(?P<column>[^"]+)" not found'),
-    re.compile(r'does not have a column named "(?P<column>[^"]+)"'),
-    re.compile(r'Column "(?P<column>[^"]+)" in \w+ list not found'),
-    re.compile(r'Column "(?P<column>[^"]+)" does not exist on \w+ side of join'),
-    re.compile(r'Referenced table "(?P<table>[^"]+)" not found'),
-)
 
 
 def _literal(text: str) -> str:
@@ -361,12 +352,12 @@ class DuckDBEngine(Engine):
                 cursor.execute("; ".join(key[1]))
         except duckdb.Error as exc:
             cursor.close()
-            raise _storage_error(scans) from exc
+            raise read_failure(scans) from exc
         try:
             return key, cursor, cursor.sql(sql)
         except duckdb.Error as exc:
             cursor.close()
-            raise _translate(exc, scans) from exc
+            raise translate_duckdb_error(exc, scans) from exc
 
     def _pushed(self, sql: str, scans: Sequence[GovernedScan]) -> Mapping[str, tuple[str, ...]]:
         """The query's predicates each fenced view may evaluate below its fence."""
@@ -395,7 +386,7 @@ class DuckDBEngine(Engine):
         try:
             files = self._file_schemas.columns([local_path(f) for f in gs.scan.files])
         except duckdb.Error as exc:
-            raise _storage_error(scans) from exc
+            raise read_failure(scans) from exc
         return readable_by_name(gs.scan.columns, files)
 
     def execute(
@@ -417,7 +408,7 @@ class DuckDBEngine(Engine):
                     table = relation.to_arrow_table()
         except duckdb.Error as exc:
             cursor.close()
-            raise _translate(exc, scans) from exc
+            raise translate_duckdb_error(exc, scans) from exc
         except BaseException:
             cursor.close()
             raise
@@ -438,7 +429,7 @@ class DuckDBEngine(Engine):
             reader = relation.to_arrow_reader(batch_size)
         except duckdb.Error as exc:
             cursor.close()
-            raise _translate(exc, scans) from exc
+            raise translate_duckdb_error(exc, scans) from exc
 
         def batches() -> Iterator[pa.RecordBatch]:
             finished = False
@@ -446,7 +437,7 @@ class DuckDBEngine(Engine):
                 yield from reader
                 finished = True
             except duckdb.Error as exc:
-                raise _translate(exc, scans) from exc
+                raise translate_duckdb_error(exc, scans) from exc
             finally:
                 if finished:
                     self._databases.checkin(key, cursor)
@@ -458,39 +449,3 @@ class DuckDBEngine(Engine):
     def close(self) -> None:
         """Drop the cached databases."""
         self._databases.clear()
-
-
-def _first_line(exc: BaseException, scans: Sequence[GovernedScan]) -> str:
-    """DuckDB's message, first line only, with view names replaced by table names."""
-    names = {gs.view: gs.scan.table.qualified for gs in scans}
-    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return _VIEW_PATTERN.sub(lambda m: names.get(m.group(0), "table"), line)
-
-
-def _storage_error(scans: Sequence[GovernedScan]) -> StorageError:
-    """A failure to read the data; DuckDB's message (file paths, policy text) stays in the cause."""
-    tables = ", ".join(sorted({gs.scan.table.qualified for gs in scans})) or "the tables"
-    return StorageError(f"could not read the data of {tables}")
-
-
-def _translate(exc: duckdb.Error, scans: Sequence[GovernedScan]) -> MeshError:
-    """Map a DuckDB error on the user's query to the meshlake error tree."""
-    message = _first_line(exc, scans)
-    if isinstance(exc, duckdb.BinderException | duckdb.CatalogException):
-        for pattern in _NOT_FOUND:
-            match = pattern.search(str(exc))
-            if match and "column" in match.groupdict():
-                return column_not_found(match["column"].lower())
-            if match:
-                return InvalidQueryError(f"table {match['table']} is not in the query")
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return InvalidQueryError(f"the query needs more memory than the engine may use: {message}")
-    if isinstance(
-        exc,
-        duckdb.IOException
-        | duckdb.PermissionException
-        | duckdb.InternalException
-        | duckdb.FatalException,
-    ):
-        return _storage_error(scans)
-    return InvalidQueryError(f"the query failed: {message}")

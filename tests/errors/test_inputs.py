@@ -1,0 +1,133 @@
+"""Arguments of the wrong shape, and values that silently went wrong, are input errors that
+name the parameter or column; a refused call changes nothing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from tests.errors.conftest import audit_size, row_count
+
+import meshlake
+from meshlake.governance.filters import compile_row_filter
+from meshlake.governance.permissions import Action
+from meshlake.resources import Column, Table
+
+
+def _admin(mesh: meshlake.Mesh) -> meshlake.Session:
+    return mesh.session("p/admin")
+
+
+def test_columns_as_a_dataframe_or_a_list_name_the_parameter(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    before = audit_size(world)
+    for columns in (pd.DataFrame({"id": [1]}), ["id"]):
+        with pytest.raises(meshlake.InvalidInputError, match=r"columns must be a dict") as err:
+            admin.catalog.create_table("db", "u", columns=columns)  # type: ignore[arg-type]
+        assert err.value.details["parameter"] == "columns"
+    with pytest.raises(meshlake.InvalidInputError, match=r"from_pandas"):
+        admin.catalog.create_table("db", "u", data=pd.DataFrame({"id": [1]}))  # type: ignore[arg-type]
+    with pytest.raises(meshlake.InvalidInputError, match=r"data must be a pyarrow.Table"):
+        admin.catalog.append("db", "t", data=pd.DataFrame({"id": [2]}))  # type: ignore[arg-type]
+    assert admin.catalog.list_tables("db") == ["t"]
+    assert audit_size(world) == before
+
+
+def test_tags_given_the_wrong_shape(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    with pytest.raises(meshlake.InvalidInputError, match=r"values must be a list") as err:
+        admin.tags.create("k", "abc")  # type: ignore[arg-type]
+    assert err.value.details["parameter"] == "values"
+    assert [t.key for t in admin.tags.list()] == []
+    admin.tags.create("k", ["abc"])
+    with pytest.raises(meshlake.InvalidInputError, match=r"tags must be a dict") as err:
+        admin.tags.assign(Table("db", "t"), ["abc"])  # type: ignore[arg-type]
+    assert err.value.details["parameter"] == "tags"
+    with pytest.raises(meshlake.InvalidInputError, match=r"keys must be a list"):
+        admin.tags.remove(Table("db", "t"), "k")  # type: ignore[arg-type]
+    with pytest.raises(meshlake.InvalidInputError, match=r"add must be a list"):
+        admin.tags.update("k", add="xyz")  # type: ignore[arg-type]
+    assert admin.tags.list()[0].values == ("abc",)
+
+
+def test_tags_on_an_invisible_resource_are_not_found_first(world: meshlake.Mesh) -> None:
+    """Rule 0: NotFoundError before InvalidInputError."""
+    with pytest.raises(meshlake.NotFoundError):
+        _admin(world).tags.assign(Table("db", "missing"), ["abc"])  # type: ignore[arg-type]
+
+
+def test_out_of_range_bigint_names_the_column(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    with pytest.raises(meshlake.InvalidInputError, match=r"column id") as err:
+        admin.catalog.append("db", "t", [[2**70, "x"]])
+    assert err.value.details["column"] == "id"
+    with pytest.raises(meshlake.InvalidInputError, match=r"column n"):
+        admin.catalog.create_table("db", "u", {"s": "varchar", "n": "bigint"}, [["a", -(2**64)]])
+    assert admin.catalog.list_tables("db") == ["t"]
+    assert row_count(world) == 1
+
+
+def test_an_extra_column_is_refused_not_dropped(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    extra = pa.table({"id": [2], "s": ["b"], "note": ["lost?"]})
+    with pytest.raises(meshlake.InvalidInputError, match=r"note.*evolve") as err:
+        admin.catalog.append("db", "t", data=extra)
+    assert err.value.details["column"] == "note"
+    assert "db.t" in err.value.message
+    assert row_count(world) == 1
+    admin.catalog.evolve_schema("db", "t", pa.schema([("note", pa.string())]))
+    admin.catalog.append("db", "t", data=extra)
+    assert admin.query("SELECT note FROM db.t WHERE id = 2").rows() == [("lost?",)]
+
+
+def test_a_column_missing_from_the_rows_is_named(world: meshlake.Mesh) -> None:
+    with pytest.raises(meshlake.InvalidInputError, match=r"lack column s"):
+        _admin(world).catalog.append("db", "t", data=pa.table({"id": [2]}))
+    assert row_count(world) == 1
+
+
+@pytest.mark.parametrize("type_name", ["decimal(5,9)", "decimal(40,2)", "numeric(0)"])
+def test_impossible_decimals_are_refused(world: meshlake.Mesh, type_name: str) -> None:
+    admin = _admin(world)
+    with pytest.raises(meshlake.InvalidInputError, match=r"scale <= precision <= 38"):
+        admin.catalog.create_table("db", "d", {"x": type_name})
+    assert admin.catalog.list_tables("db") == ["t"]
+
+
+def test_largest_decimal_still_works(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    admin.catalog.create_table("db", "d", {"x": "decimal(38,38)", "y": "decimal(9,0)"})
+    assert admin.query("SELECT count(*) FROM db.d").rows() == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "text", ["id > 0 -- everyone, for now", "id > 0 /* temporary */", "/* x */ id > 0"]
+)
+def test_row_filters_with_comments_are_refused(world: meshlake.Mesh, text: str) -> None:
+    admin = _admin(world)
+    with pytest.raises(meshlake.InvalidInputError, match=r"comment"):
+        admin.filters.create("db", "t", "f", row_filter=text)
+    assert admin.filters.list("db", "t") == []
+
+
+def test_dashes_inside_a_string_are_not_a_comment() -> None:
+    assert compile_row_filter("s = '--x'", {"s": "VARCHAR"}) == "\"s\" = '--x'"
+
+
+def test_filter_columns_given_as_a_string(world: meshlake.Mesh) -> None:
+    with pytest.raises(meshlake.InvalidInputError, match=r"columns must be a list"):
+        _admin(world).filters.create("db", "t", "f", all_rows=True, columns="id")  # type: ignore[arg-type]
+
+
+def test_unknown_actions_are_input_errors(world: meshlake.Mesh) -> None:
+    admin = _admin(world)
+    for action in ("FLY", "", "SELECT2"):
+        with pytest.raises(meshlake.InvalidInputError, match=r"unknown action"):
+            admin.decide(action, Table("db", "t"))
+    with pytest.raises(meshlake.InvalidInputError, match=r"unknown action"):
+        admin.check("FLY", Column("db", "t", "id"))
+    assert admin.decide("select", Table("db", "t")).allowed  # strings, any case, still work
+    assert admin.decide(Action.SELECT, Table("db", "t")).allowed
+    assert not admin.decide("CREATE_TABLE", Table("db", "t")).allowed  # real name, wrong kind
+    # never an error for visibility (rule 0): a missing table is simply not allowed
+    assert not admin.decide("SELECT", Table("db", "missing")).allowed
