@@ -102,7 +102,9 @@ def test_a_home_that_cannot_be_created_is_one_line(cli: Cli, tmp_path: Path) -> 
     result = cli.runner.invoke(app, ["--home", str(blocker / "home"), "init"])
     assert result.exit_code == 1
     line = _one_line(result.stderr)
-    assert line.startswith("error (os_error): Not a directory") and "permissions" in line
+    # the mesh translates the OS error into a StorageError that names the folder and the fix
+    assert line.startswith("error (storage_error): cannot write the files of the mesh home")
+    assert "a file stands where a folder is expected" in line
 
 
 def test_ctrl_c_is_one_line_and_exit_130(mesh_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,11 +32,12 @@ class Action(StrEnum):
     >>> Action.parse("FLY")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    meshlake.errors.InvalidInputError: unknown action 'FLY': use one of ALL, ALTER, ...
+    meshlake.errors.InvalidInputError: unknown action 'FLY': use one of ALL, ALTER, APPROVE, ...
     """
 
     ALL = "ALL"
     ALTER = "ALTER"
+    APPROVE = "APPROVE"
     ASSOCIATE = "ASSOCIATE"
     CREATE_DATABASE = "CREATE_DATABASE"
     CREATE_TABLE = "CREATE_TABLE"
@@ -46,7 +47,9 @@ class Action(StrEnum):
     DROP = "DROP"
     GRANT_WITH_TAG_EXPRESSION = "GRANT_WITH_TAG_EXPRESSION"
     INSERT = "INSERT"
+    REGISTER = "REGISTER"
     SELECT = "SELECT"
+    USE = "USE"
 
     @classmethod
     def parse(cls, name: str | Action) -> Action:
