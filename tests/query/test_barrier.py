@@ -166,21 +166,22 @@ def test_the_join_probes_are_real(catalog: FakeCatalog, engine: DuckDBEngine) ->
 # -- the copies below the fence never cast a column -------------------------------------------
 @pytest.fixture
 def coded(catalog: FakeCatalog) -> FakeCatalog:
-    """``db.codes``: ``code`` is numeric text and ``day`` an ordinary date on the visible
-    rows (id <= 2); the hidden row holds text no number parses and a date no timestamp
-    can hold, so any cast of those columns evaluated on it raises."""
+    """``db.codes``: ``code`` is numeric text, ``stamp`` date text and ``day`` an ordinary
+    date on the visible rows (id <= 2); the hidden row holds text no number or date parses
+    and a date no timestamp can hold, so any cast of those columns evaluated on it raises."""
     catalog.add_table(
         "db",
         "codes",
-        {"id": "BIGINT", "code": "VARCHAR", "day": "DATE", "n": "INTEGER"},
+        {"id": "BIGINT", "code": "VARCHAR", "day": "DATE", "n": "INTEGER", "stamp": "VARCHAR"},
         {
             "id": [1, 2, 3],
             "code": ["1", "2", "not a number"],
+            "stamp": ["2020-01-01", "2020-06-01", "not a date"],
             "day": [DAY_2020_01_01, DAY_2020_01_01 + 152, 200_000_000],  # days since 1970
             "n": [1, 2, 2_000_000_000],
         },
     )
-    cols = ["id", "code", "day", "n"]
+    cols = ["id", "code", "day", "n", "stamp"]
     catalog.set_policy("db", "codes", cols, [[RowRule(frozenset(cols), '"id" <= 2', "f")]])
     return catalog
 
@@ -189,6 +190,8 @@ def coded(catalog: FakeCatalog) -> FakeCatalog:
     ("sql", "expected"),
     [
         ("SELECT id FROM codes WHERE code = 1", [(1,)]),
+        ("SELECT id FROM codes WHERE stamp = DATE '2020-01-01'", [(1,)]),
+        ("SELECT id FROM codes WHERE stamp IN (DATE '2020-06-01')", [(2,)]),
         ("SELECT id FROM codes WHERE CAST(code AS INTEGER) > 0 AND id > 0", [(1,), (2,)]),
         ("SELECT id FROM codes WHERE code IN (1, 2)", [(1,), (2,)]),
         ("SELECT id FROM codes WHERE code::INTEGER BETWEEN 2 AND 5", [(2,)]),
@@ -208,11 +211,13 @@ def test_copied_comparisons_never_raise_on_hidden_rows(
 
 def test_the_coded_probes_are_real(coded: FakeCatalog, engine: DuckDBEngine) -> None:
     """Unfiltered, the same comparisons do raise on the row the policy hides."""
-    coded.set_policy("db", "codes", ["id", "code", "day", "n"])
+    coded.set_policy("db", "codes", ["id", "code", "day", "n", "stamp"])
     with pytest.raises(InvalidQueryError, match="Conversion Error"):
         run_query(coded, "SELECT id FROM codes WHERE CAST(code AS INTEGER) = 1", engine=engine)
     with pytest.raises(InvalidQueryError, match="Conversion Error"):
         run_query(coded, "SELECT id FROM codes WHERE code::INTEGER BETWEEN 2 AND 5", engine=engine)
+    with pytest.raises(InvalidQueryError, match="Conversion Error"):
+        run_query(coded, "SELECT id FROM codes WHERE stamp = DATE '2020-01-01'", engine=engine)
 
 
 @pytest.mark.parametrize("pushdown", [True, False])
