@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/authz_scale.py
 	$(BIN)/python bench/query_overhead.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/ml_quality.py
+	$(BIN)/python bench/ml.py
 	$(BIN)/pip install --quiet -e '.[dev,bench]' && $(BIN)/python bench/tpch.py
 
 clean:
