@@ -63,7 +63,8 @@ def test_concurrent_grants_and_revokes_lose_nothing(
     admin.catalog.create_table("sales", "orders", {"id": "bigint"}, [[1]])
     seq0 = max((e.seq for e in admin.audit()), default=0)
 
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")  # one process imports meshlake; workers fork from it
+    ctx.set_forkserver_preload(["meshlake"])
     out = ctx.Queue()
     procs = [
         ctx.Process(target=_worker, args=(str(home), backend_url, perm, out)) for perm in PERMS
