@@ -31,7 +31,7 @@ __all__ = [
 
 #: Keys whose values are storage paths: never sent to a client.
 PATH_KEYS = frozenset(
-    {"location", "result_path", "result_location", "path", "paths", "files", "file", "uri"}
+    {"location", "result_path", "result_location", "data_location", "files", "file", "uri"}
 )
 MANAGED = "<managed>"
 DEFAULT_LIMIT = 100
