@@ -204,7 +204,17 @@ def resource_to_dict(resource: Resource) -> dict[str, Any]:
 
 _KINDS: dict[str, type[Any]] = {
     cls.__name__.lower(): cls
-    for cls in (Catalog, Database, Table, Column, DataFilter, Location, TagKey, TagPolicy, ModelGroup)
+    for cls in (
+        Catalog,
+        Database,
+        Table,
+        Column,
+        DataFilter,
+        Location,
+        TagKey,
+        TagPolicy,
+        ModelGroup,
+    )
 }
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server.world import build_world, remote_session
 
 import meshlake
 from meshlake.server import create_app
 from meshlake.testing import PostgresDatabases
+from server.world import build_world, remote_session
 
 #: Values that differ between any two runs (ids, clocks, hashes) or that the server
 #: never sends (storage locations).
@@ -54,37 +54,52 @@ def scenario(as_: Callable[[str], Any]) -> Iterator[tuple[str, Callable[[], Any]
     """The steps: (label, call)."""
     T, DB = meshlake.Table, meshlake.Database
     orders = T("sales", "orders")
-    yield "create table", lambda: as_("p/admin").catalog.create_table(
-        "sales", "t2", {"a": "bigint", "b": "varchar"}, [[1, "x"], [2, "y"]]
+    yield (
+        "create table",
+        lambda: as_("p/admin").catalog.create_table(
+            "sales", "t2", {"a": "bigint", "b": "varchar"}, [[1, "x"], [2, "y"]]
+        ),
     )
     yield "conflict", lambda: as_("p/admin").catalog.create_database("sales")
     yield "filtered columns", lambda: as_("p/u").catalog.get_table("sales", "orders")
     yield "filtered rows", lambda: as_("p/u").query("SELECT * FROM sales.orders ORDER BY id")
-    yield "default database", lambda: as_("p/u").query("SELECT sum(amount) AS s FROM orders", "sales")
+    yield (
+        "default database",
+        lambda: as_("p/u").query("SELECT sum(amount) AS s FROM orders", "sales"),
+    )
     yield "hidden column", lambda: as_("p/u").query("SELECT ssn FROM sales.orders")
     yield "invisible table", lambda: as_("p/nobody").query("SELECT id FROM sales.orders")
     yield "not a select", lambda: as_("p/u").query("DELETE FROM sales.orders")
     yield "list tables", lambda: as_("p/u").catalog.list_tables("sales")
     yield "list tables hidden", lambda: as_("p/nobody").catalog.list_tables("sales")
     yield "databases", lambda: as_("p/u").catalog.list_databases()
-    yield "tag column", lambda: as_("p/admin").tags.assign(
-        meshlake.Column("sales", "orders", "ssn"), {"domain": "hr"}
+    yield (
+        "tag column",
+        lambda: as_("p/admin").tags.assign(
+            meshlake.Column("sales", "orders", "ssn"), {"domain": "hr"}
+        ),
     )
     yield "tags of", lambda: as_("p/admin").tags.tags_of(meshlake.Column("sales", "orders", "ssn"))
     yield "tag keys", lambda: as_("p/admin").tags.list()
-    yield "cross-account grant", lambda: as_("p/admin").grant(
-        "c", orders, ["SELECT", "DESCRIBE"], ["SELECT", "DESCRIBE"]
+    yield (
+        "cross-account grant",
+        lambda: as_("p/admin").grant("c", orders, ["SELECT", "DESCRIBE"], ["SELECT", "DESCRIBE"]),
     )
-    yield "link", lambda: as_("c/admin").catalog.create_resource_link(
-        "rl_sales", account="p", database="sales"
+    yield (
+        "link",
+        lambda: as_("c/admin").catalog.create_resource_link(
+            "rl_sales", account="p", database="sales"
+        ),
     )
     yield "link describe", lambda: as_("c/admin").grant("c/u", DB("rl_sales"), ["DESCRIBE"])
-    yield "re-grant", lambda: as_("c/admin").grant(
-        "c/u", T("sales", "orders", account="p"), ["SELECT"]
+    yield (
+        "re-grant",
+        lambda: as_("c/admin").grant("c/u", T("sales", "orders", account="p"), ["SELECT"]),
     )
     yield "grant without option", lambda: as_("p/u").grant("p/nobody", orders, ["SELECT"])
-    yield "consumer reads", lambda: as_("c/u").query(
-        "SELECT id, customer_name FROM rl_sales.orders ORDER BY id"
+    yield (
+        "consumer reads",
+        lambda: as_("c/u").query("SELECT id, customer_name FROM rl_sales.orders ORDER BY id"),
     )
     yield "decide", lambda: as_("c/u").decide("SELECT", T("rl_sales", "orders"))
     yield "check", lambda: as_("p/nobody").check("SELECT", orders)
@@ -99,9 +114,10 @@ def scenario(as_: Callable[[str], Any]) -> Iterator[tuple[str, Callable[[], Any]
     yield "principals", lambda: as_("c/u").principals.list("p")
     yield "root only", lambda: as_("p/admin").accounts.create("x")
     yield "db of", lambda: as_("c/admin").catalog.get_database("rl_sales")
-    yield "own audit", lambda: [
-        (e.principal, e.action, e.resource, e.category) for e in as_("p/u").audit()
-    ]
+    yield (
+        "own audit",
+        lambda: [(e.principal, e.action, e.resource, e.category) for e in as_("p/u").audit()],
+    )
 
 
 def run(mesh: meshlake.Mesh, face: str) -> list[tuple[str, Any]]:
@@ -143,7 +159,9 @@ def test_embedded_and_http_sessions_agree(
             mesh.close()
     for (label, embedded), (_, remote) in zip(results["embedded"], results["http"], strict=True):
         assert remote == embedded, label
-    kinds = {label: v[1] for label, v in results["http"] if isinstance(v, tuple) and v[0] == "error"}
+    kinds = {
+        label: v[1] for label, v in results["http"] if isinstance(v, tuple) and v[0] == "error"
+    }
     assert kinds == {
         "conflict": "ConflictError",
         "hidden column": "NotFoundError",

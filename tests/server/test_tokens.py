@@ -110,7 +110,6 @@ def test_token_cli(tmp_path: Path) -> None:
     run("init")
     run("account", "create", "p")
     run("principal", "create", "p/u")
-    import json
 
     made = json.loads(run("--json", "token", "create", "--for", "p/u", "--ttl", "30d"))
     assert made["token"].startswith("mlk_") and made["principal"] == "p/u"

@@ -64,8 +64,16 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ),
     ("POST", "/v1/grants/revoke"): (
         None,
-        {"grantee": "p/u", "resource": {"kind": "datafilter", "database": "sales",
-         "table": "orders", "name": "us_only"}, "permissions": ["SELECT"]},
+        {
+            "grantee": "p/u",
+            "resource": {
+                "kind": "datafilter",
+                "database": "sales",
+                "table": "orders",
+                "name": "us_only",
+            },
+            "permissions": ["SELECT"],
+        },
     ),
     ("GET", "/v1/grants"): ({"resource": json.dumps(TABLE)}, None),
     ("POST", "/v1/decide"): (None, {"action": "SELECT", "resource": TABLE, "principal": "p/u"}),
@@ -173,9 +181,7 @@ def walk(world: meshlake.Mesh, client: TestClient, principal: str) -> list[tuple
     return out
 
 
-def test_a_principal_holding_nothing_gets_nothing(
-    world: meshlake.Mesh, client: TestClient
-) -> None:
+def test_a_principal_holding_nothing_gets_nothing(world: meshlake.Mesh, client: TestClient) -> None:
     version = world.runtime.store.version()
     for (method, path), r in walk(world, client, "p/nobody"):
         assert r.status_code < 500, (method, path, r.text)

@@ -95,7 +95,9 @@ class HttpTransport:
         """Every item of a paged listing (following ``next_offset``)."""
         offset: int | None = 0
         while offset is not None:
-            body = self.json("GET", path, params={**(params or {}), "limit": PAGE, "offset": offset})
+            body = self.json(
+                "GET", path, params={**(params or {}), "limit": PAGE, "offset": offset}
+            )
             yield from body["items"]
             offset = body.get("next_offset")
 

@@ -8,6 +8,7 @@ back as the same :class:`~meshlake.errors.MeshError` subclasses. What the server
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 from datetime import datetime
@@ -89,7 +90,7 @@ class RemoteAccounts(_Part):
         d = self.http.json("GET", f"/v1/accounts/{_q(name)}")
         return AccountInfo(d["name"], tuple(d["admins"]), d.get("description", ""))
 
-    def set_admins(self, name: str, admins: list[str]) -> AccountInfo:
+    def set_admins(self, name: str, admins: builtins.list[str]) -> AccountInfo:
         """Replace an account's admins (root only)."""
         d = self.http.json("PUT", f"/v1/accounts/{_q(name)}/admins", json={"admins": admins})
         return AccountInfo(d["name"], tuple(d["admins"]), d.get("description", ""))
@@ -152,7 +153,7 @@ class RemoteCatalog(_Part):
             self.http.json("GET", f"/v1/databases/{_q(name)}", params={"account": account})
         )
 
-    def list_databases(self) -> list[DatabaseInfo]:
+    def list_databases(self) -> builtins.list[DatabaseInfo]:
         """Databases and links the caller can see."""
         return [_database(d) for d in self.http.items("/v1/databases")]
 
@@ -187,7 +188,7 @@ class RemoteCatalog(_Part):
         path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
         return _table(self.http.json("GET", path, params={"account": account}))
 
-    def list_tables(self, database: str, account: str | None = None) -> list[str]:
+    def list_tables(self, database: str, account: str | None = None) -> builtins.list[str]:
         """Names of the tables the caller holds some permission on."""
         return list(self.http.items(f"/v1/databases/{_q(database)}/tables", {"account": account}))
 
@@ -228,7 +229,7 @@ class RemoteTags(_Part):
         body = {"resource": _res(resource), "tags": tags}
         return dict(self.http.json("POST", "/v1/tags/assign", json=body))
 
-    def remove(self, resource: Resource, keys: list[str]) -> None:
+    def remove(self, resource: Resource, keys: builtins.list[str]) -> None:
         """Remove tag assignments."""
         self.http.call("POST", "/v1/tags/remove", json={"resource": _res(resource), "keys": keys})
 
@@ -377,9 +378,7 @@ class RemoteQueries(_Part):
 
     def list(self, *, limit: int = 100, principal: str | None = None) -> list[QueryExecution]:
         """Executions the caller may see, newest first."""
-        body = self.http.json(
-            "GET", "/v1/queries", params={"limit": limit, "principal": principal}
-        )
+        body = self.http.json("GET", "/v1/queries", params={"limit": limit, "principal": principal})
         return [_execution(d) for d in body["items"]]
 
     def cancel(self, query_id: str) -> QueryExecution:
@@ -415,11 +414,13 @@ class RemoteProducts(_Part):
         """One product."""
         return Record(self.http.json("GET", f"/v1/products/{_q(name)}"))
 
-    def versions(self, name: str) -> list[Record]:
+    def versions(self, name: str) -> builtins.list[Record]:
         """Published versions of a product."""
-        return [Record(d) for d in self.http.json("GET", f"/v1/products/{_q(name)}/versions")["items"]]
+        return [
+            Record(d) for d in self.http.json("GET", f"/v1/products/{_q(name)}/versions")["items"]
+        ]
 
-    def search(self, text: str, *, limit: int = 20) -> list[Record]:
+    def search(self, text: str, *, limit: int = 20) -> builtins.list[Record]:
         """Full-text search over the visible products."""
         body = self.http.json("GET", "/v1/products/search", params={"q": text, "limit": limit})
         return [Record(d) for d in body["items"]]
@@ -431,7 +432,9 @@ def _request(d: dict[str, Any]) -> AccessRequest:
     fields["columns"] = None if d.get("columns") is None else tuple(d["columns"])
     fields["decided_at"] = _when(d.get("decided_at"))
     fields["created_at"] = _when(d["created_at"])
-    return AccessRequest(**{k: v for k, v in fields.items() if k in AccessRequest.__dataclass_fields__})
+    return AccessRequest(
+        **{k: v for k, v in fields.items() if k in AccessRequest.__dataclass_fields__}
+    )
 
 
 class RemoteAccess(_Part):
@@ -457,7 +460,7 @@ class RemoteAccess(_Part):
         }
         return _request(self.http.json("POST", "/v1/access-requests", json=body))
 
-    def pending(self) -> list[AccessRequest]:
+    def pending(self) -> builtins.list[AccessRequest]:
         """Pending requests the caller may decide or made."""
         return [_request(d) for d in self.http.items("/v1/access-requests")]
 
@@ -492,7 +495,9 @@ class RemoteTokens(_Part):
 
     def list(self, principal: str | None = None) -> list[TokenInfo]:
         """Tokens the caller may manage."""
-        return [TokenInfo.from_dict(d) for d in self.http.items("/v1/tokens", {"principal": principal})]
+        return [
+            TokenInfo.from_dict(d) for d in self.http.items("/v1/tokens", {"principal": principal})
+        ]
 
     def revoke(self, token_id: str) -> TokenInfo:
         """Revoke a token now."""
