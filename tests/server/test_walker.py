@@ -42,6 +42,7 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("GET", "/v1/databases"): (None, None),
     ("POST", "/v1/databases"): (None, {"name": "evil"}),
     ("POST", "/v1/links"): (None, {"name": "l", "account": "p", "database": "sales"}),
+    ("POST", "/v1/locations"): (None, {"uri": "s3://bucket/landing"}),
     ("GET", "/v1/databases/{name}"): (None, None),
     ("DELETE", "/v1/databases/{name}"): (None, None),
     ("GET", "/v1/databases/{database}/tables"): (None, None),

@@ -161,6 +161,12 @@ class RemoteCatalog(_Part):
         """Drop an empty database or a link."""
         self.http.call("DELETE", f"/v1/databases/{_q(name)}")
 
+    def register_location(self, uri: str) -> str:
+        """Register a data location (admins); returns ``uri`` as given (the server names no
+        paths)."""
+        self.http.call("POST", "/v1/locations", json={"uri": uri})
+        return uri
+
     def create_table(
         self,
         database: str,

@@ -52,6 +52,18 @@ def create_link(body: LinkBody, s: CurrentSession, scrub: Scrub) -> Any:
     )
 
 
+class LocationBody(BaseModel):
+    uri: str
+
+
+@router.post("/locations", tags=["catalog"], status_code=201)
+def register_location(body: LocationBody, s: CurrentSession) -> dict[str, bool]:
+    """Register a data location (admins; rule 29 applies). The answer names no path, and
+    registered locations are not listed over HTTP."""
+    s.catalog.register_location(body.uri)
+    return {"registered": True}
+
+
 @router.get("/databases/{name}", tags=["catalog"])
 def get_database(name: str, s: CurrentSession, scrub: Scrub, account: str | None = None) -> Any:
     """One database or link."""
