@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,25 @@ from typer.testing import CliRunner
 import meshlake
 from meshlake.catalog.token_models import TokenRow
 from meshlake.cli import app
+from meshlake.server import create_app
 from meshlake.service.tokens import authenticate, parse_ttl
+
+from .world import build_world
+
+
+@pytest.fixture
+def world(tmp_path: Path, backend_url: str | None) -> Iterator[meshlake.Mesh]:
+    """The small world on each catalog backend (tokens live in the store)."""
+    mesh = meshlake.connect(tmp_path / "home", catalog_url=backend_url, allowed_roots=[])
+    build_world(mesh)
+    yield mesh
+    mesh.close()
+
+
+@pytest.fixture
+def client(world: meshlake.Mesh) -> TestClient:
+    """An HTTP client of the world's server, without a token."""
+    return TestClient(create_app(world))
 
 
 def test_admins_manage_their_accounts_tokens_root_all(world: meshlake.Mesh) -> None:
