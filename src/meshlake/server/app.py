@@ -18,6 +18,7 @@ from meshlake import __version__
 from meshlake.config import Settings
 from meshlake.errors import InvalidInputError, MeshError
 from meshlake.mesh import Mesh
+from meshlake.server import console
 from meshlake.server.routes import admin, catalog, governance, products, query
 from meshlake.server.wire import Scrubber, error_body
 
@@ -69,7 +70,7 @@ def create_app(mesh: Mesh) -> FastAPI:
         """Liveness (no token needed; says nothing about the mesh)."""
         return {"status": "ok"}
 
-    for module in (admin, catalog, governance, query, products):
+    for module in (admin, catalog, governance, query, products, console):
         app.include_router(module.router)
     return app
 
