@@ -57,9 +57,11 @@ def load_vectors() -> list[dict[str, Any]]:
 
 
 VECTORS = load_vectors()
-CASES = [pytest.param(v, "sqlite", id=str(v["id"])) for v in VECTORS] + [
-    pytest.param(v, "postgresql", id=f"{v['id']}@postgresql") for v in VECTORS
-]
+CASES = (
+    [pytest.param(v, "sqlite", id=str(v["id"])) for v in VECTORS]
+    + [pytest.param(v, "postgresql", id=f"{v['id']}@postgresql") for v in VECTORS]
+    + [pytest.param(v, "http", id=f"{v['id']}@http") for v in VECTORS]
+)
 
 
 # ---------------------------------------------------------------- the world
@@ -199,8 +201,15 @@ def _matches(expected: Any, actual: Any) -> bool:
 class Runner:
     """Executes one vector's steps against a mesh."""
 
-    def __init__(self, mesh: meshlake.Mesh, home: Path, warehouse: Path) -> None:
+    def __init__(
+        self,
+        mesh: meshlake.Mesh,
+        home: Path,
+        warehouse: Path,
+        session_of: Callable[[str], Any] | None = None,
+    ) -> None:
         self.mesh = mesh
+        self.session_of = session_of or mesh.session
         self.places = {"{home}": str(home), "{warehouse}": str(warehouse)}
 
     def fill(self, value: Any) -> Any:
@@ -226,7 +235,7 @@ class Runner:
         if handler is None:
             raise AssertionError(f"unknown step action {action!r}")
         args = self.fill(dict(args or {}))
-        session = self.mesh.session(actor)
+        session = self.session_of(actor)
         if error is None:
             handler(session, dict(args))
             return
@@ -400,6 +409,27 @@ class Runner:
         assert ok, f"no visible audit event contains {expect}; saw {events[-5:]}"
 
 
+def http_sessions(mesh: meshlake.Mesh) -> Callable[[str], Any]:
+    """``@http`` cases: each actor's steps go through the HTTP SDK to the in-process server,
+    with a token the mesh root made for it (once, before its first step)."""
+    from fastapi.testclient import TestClient
+
+    from meshlake.client import connect as connect_remote
+    from meshlake.server import create_app
+
+    app = create_app(mesh)
+    sessions: dict[str, Any] = {}
+
+    def session_of(actor: str) -> Any:
+        if actor not in sessions:
+            token = mesh.session("root").tokens.create(actor, "1h").token
+            remote = connect_remote("http://testserver", token=token, client=TestClient(app))
+            sessions[actor] = remote.session()
+        return sessions[actor]
+
+    return session_of
+
+
 @pytest.mark.parametrize(("vector", "backend"), CASES)
 def test_vector(vector: dict[str, Any], backend: str, tmp_path: Path) -> None:
     """Run one vector from a fresh standard world."""
@@ -412,7 +442,9 @@ def test_vector(vector: dict[str, Any], backend: str, tmp_path: Path) -> None:
     mesh = meshlake.connect(home, catalog_url=url)
     try:
         standard_world(mesh)
-        runner = Runner(mesh, home, home / "warehouse")
+        runner = Runner(
+            mesh, home, home / "warehouse", http_sessions(mesh) if backend == "http" else None
+        )
         for step in vector["steps"]:
             runner.run_step(step)
     finally:

@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, overload
+
 from meshlake.errors import (
     AccessDeniedError,
+    AuthenticationError,
     ConflictError,
     ExpiredError,
     InvalidInputError,
@@ -21,7 +25,8 @@ from meshlake.errors import (
     StorageError,
 )
 from meshlake.governance.engine import Decision
-from meshlake.mesh import Mesh, Session, connect
+from meshlake.mesh import Mesh, Session
+from meshlake.mesh import connect as _connect_embedded
 from meshlake.resources import (
     Catalog,
     Column,
@@ -35,8 +40,54 @@ from meshlake.resources import (
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from meshlake.client import RemoteMesh
+
+
+@overload
+def connect(home: str, *, token: str) -> RemoteMesh: ...
+
+
+@overload
+def connect(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    catalog_url: str | None = None,
+    warehouse: str | None = None,
+    allowed_roots: list[str] | None = None,
+) -> Mesh: ...
+
+
+def connect(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    catalog_url: str | None = None,
+    warehouse: str | None = None,
+    allowed_roots: list[str] | None = None,
+    token: str | None = None,
+) -> Mesh | RemoteMesh:
+    """Open the embedded mesh at ``home``, or connect to a server when ``home`` is an
+    ``http://`` or ``https://`` URL (then ``token`` is required).
+
+    See :func:`meshlake.mesh.connect` for the embedded arguments and
+    :func:`meshlake.client.connect` for the remote ones.
+    """
+    if isinstance(home, str) and home.startswith(("http://", "https://")):
+        if token is None:
+            raise InvalidInputError("connecting to a server needs token=...")
+        from meshlake.client import connect as connect_remote  # httpx only when used
+
+        return connect_remote(home, token=token)
+    if token is not None:
+        raise InvalidInputError("token=... is for server URLs (http://host:8470)")
+    return _connect_embedded(
+        home, catalog_url=catalog_url, warehouse=warehouse, allowed_roots=allowed_roots
+    )
+
+
 __all__ = [
     "AccessDeniedError",
+    "AuthenticationError",
     "Catalog",
     "Column",
     "ConflictError",

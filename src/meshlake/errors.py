@@ -7,6 +7,7 @@ acceptance vectors::
     MeshError (500, "error")
     ├── InvalidInputError (400, "invalid_input")     malformed request or one the rules forbid
     ├── InvalidQueryError (400, "invalid_query")     SQL that is not one allowed SELECT
+    ├── AuthenticationError (401, "unauthenticated") no valid bearer token (server only)
     ├── AccessDeniedError (403, "access_denied")     visible, but the permission is missing
     ├── NotFoundError     (404, "not_found")         missing, or invisible to the caller
     ├── ConflictError     (409, "conflict")          conflicts with the current state
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AccessDeniedError",
     "AuditError",
+    "AuthenticationError",
     "ConflictError",
     "ExpiredError",
     "InvalidInputError",
@@ -90,6 +92,13 @@ class InvalidQueryError(MeshError):
         super().__init__(message, **details)
         self.line = line
         self.column = column
+
+
+class AuthenticationError(MeshError):
+    """The request carries no bearer token, or one that is unknown, expired or revoked."""
+
+    status = 401
+    kind = "unauthenticated"
 
 
 class AccessDeniedError(MeshError):
@@ -165,6 +174,7 @@ _BY_KIND: dict[str, type[MeshError]] = {
         MeshError,
         InvalidInputError,
         InvalidQueryError,
+        AuthenticationError,
         AccessDeniedError,
         NotFoundError,
         ConflictError,

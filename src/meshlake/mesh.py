@@ -43,6 +43,7 @@ from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import MeshRuntime
 from meshlake.service.storage import StorageAPI
 from meshlake.service.tags import TagsAPI
+from meshlake.service.tokens import TokensAPI
 from meshlake.storage.crawler import CrawlRun
 from meshlake.storage.errors import os_error
 from meshlake.storage.iceberg import TableStore
@@ -207,6 +208,11 @@ class Session:
     def grants(self) -> GrantsAPI:
         """Grants (also reachable as :meth:`grant` / :meth:`revoke`)."""
         return GrantsAPI(self._rt, self.principal)
+
+    @cached_property
+    def tokens(self) -> TokensAPI:
+        """Bearer tokens of the server (root: any principal; admins: their account's)."""
+        return TokensAPI(self._rt, self.principal)
 
     @cached_property
     def products(self) -> ProductsAPI:

@@ -200,3 +200,45 @@ def resource_to_dict(resource: Resource) -> dict[str, Any]:
             value = list(value)
         data[name] = value
     return data
+
+
+_KINDS: dict[str, type[Any]] = {
+    cls.__name__.lower(): cls
+    for cls in (
+        Catalog,
+        Database,
+        Table,
+        Column,
+        DataFilter,
+        Location,
+        TagKey,
+        TagPolicy,
+        ModelGroup,
+    )
+}
+
+
+def resource_from_dict(data: Mapping[str, Any]) -> Resource:
+    """The inverse of :func:`resource_to_dict` (the wire form of the server and client).
+
+    >>> resource_from_dict(resource_to_dict(Table("sales", "orders", columns=["id"])))
+    Table(database='sales', name='orders', columns=('id',), excluded_columns=None, account=None)
+
+    Raises:
+        InvalidInputError: unknown kind or fields.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInputError("a resource is an object with a 'kind' field")
+    fields = dict(data)
+    kind = str(fields.pop("kind", "")).lower()
+    cls = _KINDS.get(kind)
+    if cls is None:
+        raise InvalidInputError(f"unknown resource kind {kind!r}: one of {sorted(_KINDS)}")
+    unknown = set(fields) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise InvalidInputError(f"unknown field(s) {sorted(unknown)} of a {kind} resource")
+    try:
+        resource: Resource = cls(**fields)
+    except TypeError as exc:
+        raise InvalidInputError(f"malformed {kind} resource: {exc}") from exc
+    return resource

@@ -30,6 +30,7 @@ from meshlake.cli.commands import (
     setup,
     tables,
     tags,
+    tokens,
 )
 from meshlake.cli.errors import debugging, describe
 from meshlake.cli.output import Output
@@ -59,6 +60,8 @@ COMMAND_ORDER = (
     "query",
     "audit",
     "ml",
+    "token",
+    "serve",
     "demo",
 )
 
@@ -200,6 +203,7 @@ app.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
 query.register(app)
 app.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
 app.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
+tokens.register(app)
 
 
 def main() -> None:

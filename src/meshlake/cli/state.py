@@ -42,6 +42,14 @@ class CliState:
         """Where the mesh lives (options, then environment, then defaults)."""
         return load_settings(self.home)
 
+    def server_settings(self) -> Settings:
+        """Settings for ``meshlake serve``: clients may name no folder as a location unless
+        ``MESHLAKE_ALLOWED_ROOTS`` says which (rule 29)."""
+        settings = self.settings()
+        if settings.allowed_roots is None:
+            settings = load_settings(self.home, allowed_roots=[])
+        return settings
+
     def mesh(self, *, create: bool = False) -> Mesh:
         """Open the mesh once per invocation.
 

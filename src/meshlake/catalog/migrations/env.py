@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 import meshlake.catalog.ml_models
 import meshlake.catalog.product_models
 import meshlake.catalog.storage_models
+import meshlake.catalog.token_models
 from meshlake.catalog.models import Base
 from meshlake.storage.crawler.state import CRAWLER_METADATA
 
@@ -16,6 +17,7 @@ _MODELS = (
     meshlake.catalog.ml_models,
     meshlake.catalog.product_models,
     meshlake.catalog.storage_models,
+    meshlake.catalog.token_models,
 )
 target_metadata = [Base.metadata, CRAWLER_METADATA]
 

@@ -1,0 +1,687 @@
+"""The remote session: the embedded :class:`~meshlake.mesh.Session`'s methods over HTTP.
+
+Each method sends one request and rebuilds the same value the embedded session returns
+(``AccountInfo``, ``TableDescription``, ``Decision``, ``QueryResult`` ...); server errors come
+back as the same :class:`~meshlake.errors.MeshError` subclasses. What the server never sends
+(storage locations) is ``None`` or empty here.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from meshlake.audit.log import AuditEvent
+from meshlake.audit.verify import VerifyReport
+from meshlake.client.http import ARROW_STREAM, HttpTransport
+from meshlake.governance.engine import Decision
+from meshlake.query.results import QueryResult
+from meshlake.resources import Resource, resource_to_dict
+from meshlake.service.access import AccessRequest
+from meshlake.service.accounts import AccountInfo, PrincipalInfo
+from meshlake.service.catalog import DatabaseInfo, DroppedTable, TableDescription
+from meshlake.service.filters import FilterView
+from meshlake.service.grants import GrantInfoView
+from meshlake.service.queries import QueryExecution
+from meshlake.service.tags import TagKeyView
+from meshlake.service.tokens import NewToken, TokenInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Record", "RemoteSession"]
+
+
+def _q(name: str) -> str:
+    return quote(name, safe="")
+
+
+def _res(resource: Resource) -> dict[str, Any]:
+    return resource_to_dict(resource)
+
+
+def _when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class Record(dict[str, Any]):
+    """A JSON object with attribute access (products, versions, search hits)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self)
+
+
+class _Part:
+    def __init__(self, http: HttpTransport) -> None:
+        self.http = http
+
+
+class RemoteAccounts(_Part):
+    """Accounts (creation and admins: root only)."""
+
+    def create(self, name: str, description: str = "") -> AccountInfo:
+        """Create an account (root only)."""
+        d = self.http.json("POST", "/v1/accounts", json={"name": name, "description": description})
+        return AccountInfo(d["name"], tuple(d["admins"]), d.get("description", ""))
+
+    def list(self) -> list[AccountInfo]:
+        """Every account with its admins."""
+        return [
+            AccountInfo(d["name"], tuple(d["admins"]), d.get("description", ""))
+            for d in self.http.items("/v1/accounts")
+        ]
+
+    def get(self, name: str) -> AccountInfo:
+        """One account."""
+        d = self.http.json("GET", f"/v1/accounts/{_q(name)}")
+        return AccountInfo(d["name"], tuple(d["admins"]), d.get("description", ""))
+
+    def set_admins(self, name: str, admins: builtins.list[str]) -> AccountInfo:
+        """Replace an account's admins (root only)."""
+        d = self.http.json("PUT", f"/v1/accounts/{_q(name)}/admins", json={"admins": admins})
+        return AccountInfo(d["name"], tuple(d["admins"]), d.get("description", ""))
+
+
+class RemotePrincipals(_Part):
+    """Users and roles (creation: root only)."""
+
+    def create(self, principal: str, kind: str = "role") -> PrincipalInfo:
+        """Create ``account/name`` (root only)."""
+        d = self.http.json("POST", "/v1/principals", json={"principal": principal, "kind": kind})
+        return PrincipalInfo(**d)
+
+    def list(self, account: str | None = None) -> list[PrincipalInfo]:
+        """Principals, optionally of one account."""
+        return [PrincipalInfo(**d) for d in self.http.items("/v1/principals", {"account": account})]
+
+    def get(self, principal: str) -> PrincipalInfo:
+        """One principal."""
+        account, _, name = principal.partition("/")
+        return PrincipalInfo(**self.http.json("GET", f"/v1/principals/{_q(account)}/{_q(name)}"))
+
+
+def _database(d: dict[str, Any]) -> DatabaseInfo:
+    return DatabaseInfo(d["name"], d["account"], d.get("description", ""), None, d.get("link"))
+
+
+def _table(d: dict[str, Any]) -> TableDescription:
+    return TableDescription(
+        d["database"],
+        d["name"],
+        d["account"],
+        d["columns"],
+        "",
+        d["creator"],
+        d.get("description", ""),
+        d.get("snapshots", []),
+        d.get("schema_history", []),
+    )
+
+
+class RemoteCatalog(_Part):
+    """Databases, resource links and tables (storage locations are never sent)."""
+
+    def create_database(
+        self, name: str, description: str = "", location: str | None = None
+    ) -> DatabaseInfo:
+        """Create a database in the caller's account."""
+        body = {"name": name, "description": description, "location": location}
+        return _database(self.http.json("POST", "/v1/databases", json=body))
+
+    def create_resource_link(self, name: str, *, account: str, database: str) -> DatabaseInfo:
+        """Create a resource link to another account's database."""
+        body = {"name": name, "account": account, "database": database}
+        return _database(self.http.json("POST", "/v1/links", json=body))
+
+    def get_database(self, name: str, account: str | None = None) -> DatabaseInfo:
+        """One database or link."""
+        return _database(
+            self.http.json("GET", f"/v1/databases/{_q(name)}", params={"account": account})
+        )
+
+    def list_databases(self) -> builtins.list[DatabaseInfo]:
+        """Databases and links the caller can see."""
+        return [_database(d) for d in self.http.items("/v1/databases")]
+
+    def drop_database(self, name: str) -> None:
+        """Drop an empty database or a link."""
+        self.http.call("DELETE", f"/v1/databases/{_q(name)}")
+
+    def register_location(self, uri: str) -> str:
+        """Register a data location (admins); returns ``uri`` as given (the server names no
+        paths)."""
+        self.http.call("POST", "/v1/locations", json={"uri": uri})
+        return uri
+
+    def create_table(
+        self,
+        database: str,
+        name: str,
+        columns: dict[str, str] | None = None,
+        rows: list[list[Any]] | None = None,
+        *,
+        location: str | None = None,
+        description: str = "",
+        account: str | None = None,
+    ) -> TableDescription:
+        """Create a table from ``columns`` and ``rows``."""
+        body = {
+            "name": name,
+            "columns": columns or {},
+            "rows": rows,
+            "location": location,
+            "description": description,
+            "account": account,
+        }
+        return _table(self.http.json("POST", f"/v1/databases/{_q(database)}/tables", json=body))
+
+    def get_table(self, database: str, name: str, account: str | None = None) -> TableDescription:
+        """A table's visible columns."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
+        return _table(self.http.json("GET", path, params={"account": account}))
+
+    def list_tables(self, database: str, account: str | None = None) -> builtins.list[str]:
+        """Names of the tables the caller holds some permission on."""
+        return list(self.http.items(f"/v1/databases/{_q(database)}/tables", {"account": account}))
+
+    def drop_table(self, database: str, name: str, account: str | None = None) -> DroppedTable:
+        """Drop a table."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
+        return DroppedTable(**self.http.json("DELETE", path, params={"account": account}))
+
+
+def _tag(d: dict[str, Any]) -> TagKeyView:
+    return TagKeyView(d["key"], d["account"], tuple(d["values"]))
+
+
+class RemoteTags(_Part):
+    """Tag keys, values and assignments."""
+
+    def create(self, key: str, values: list[str]) -> TagKeyView:
+        """Create a tag key."""
+        return _tag(self.http.json("POST", "/v1/tags", json={"key": key, "values": values}))
+
+    def update(
+        self, key: str, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> TagKeyView:
+        """Add and remove allowed values."""
+        body = {"add": add or [], "remove": remove or []}
+        return _tag(self.http.json("PATCH", f"/v1/tags/{_q(key)}", json=body))
+
+    def delete(self, key: str) -> None:
+        """Delete a tag key."""
+        self.http.call("DELETE", f"/v1/tags/{_q(key)}")
+
+    def list(self) -> list[TagKeyView]:
+        """Tag keys the caller can see."""
+        return [_tag(d) for d in self.http.items("/v1/tags")]
+
+    def assign(self, resource: Resource, tags: dict[str, str]) -> dict[str, str]:
+        """Assign tags to a database, table or column."""
+        body = {"resource": _res(resource), "tags": tags}
+        return dict(self.http.json("POST", "/v1/tags/assign", json=body))
+
+    def remove(self, resource: Resource, keys: builtins.list[str]) -> None:
+        """Remove tag assignments."""
+        self.http.call("POST", "/v1/tags/remove", json={"resource": _res(resource), "keys": keys})
+
+    def tags_of(self, resource: Resource) -> dict[str, str]:
+        """A resource's effective tags."""
+        return dict(self.http.json("POST", "/v1/tags/of", json={"resource": _res(resource)}))
+
+
+def _filter(d: dict[str, Any]) -> FilterView:
+    def tup(v: list[str] | None) -> tuple[str, ...] | None:
+        return None if v is None else tuple(v)
+
+    return FilterView(
+        d["database"],
+        d["table"],
+        d["name"],
+        d.get("row_filter"),
+        tup(d.get("columns")),
+        tup(d.get("excluded_columns")),
+        d["creator"],
+    )
+
+
+class RemoteFilters(_Part):
+    """Data filters."""
+
+    def create(
+        self,
+        database: str,
+        table: str,
+        name: str,
+        *,
+        row_filter: str | None = None,
+        all_rows: bool = False,
+        columns: list[str] | None = None,
+        excluded_columns: list[str] | None = None,
+        account: str | None = None,
+    ) -> FilterView:
+        """Create a data filter."""
+        body = {
+            "name": name,
+            "row_filter": row_filter,
+            "all_rows": all_rows,
+            "columns": columns,
+            "excluded_columns": excluded_columns,
+            "account": account,
+        }
+        path = f"/v1/databases/{_q(database)}/tables/{_q(table)}/filters"
+        return _filter(self.http.json("POST", path, json=body))
+
+    def list(self, database: str, table: str, account: str | None = None) -> list[FilterView]:
+        """Data filters of a table."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(table)}/filters"
+        return [_filter(d) for d in self.http.items(path, {"account": account})]
+
+    def drop(self, database: str, table: str, name: str, account: str | None = None) -> None:
+        """Drop a data filter."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(table)}/filters/{_q(name)}"
+        self.http.call("DELETE", path, params={"account": account})
+
+
+def _grant(d: dict[str, Any]) -> GrantInfoView:
+    return GrantInfoView(
+        d["grantee"], d["resource"], tuple(d["permissions"]), tuple(d["grantable"]), d["grantor"]
+    )
+
+
+class RemoteGrants(_Part):
+    """Grant, revoke and list permissions."""
+
+    def grant(
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
+        grantable: list[str] | None = None,
+    ) -> GrantInfoView:
+        """Grant permissions on a resource."""
+        perms = [permissions] if isinstance(permissions, str) else list(permissions)
+        body = {
+            "grantee": grantee,
+            "resource": _res(resource),
+            "permissions": perms,
+            "grantable": list(grantable or []),
+        }
+        return _grant(self.http.json("POST", "/v1/grants", json=body))
+
+    def revoke(
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
+        grantable: list[str] | None = None,
+    ) -> None:
+        """Revoke permissions and, separately, grant options."""
+        perms = [permissions] if isinstance(permissions, str) else list(permissions)
+        body = {
+            "grantee": grantee,
+            "resource": _res(resource),
+            "permissions": perms,
+            "grantable": list(grantable or []),
+        }
+        self.http.call("POST", "/v1/grants/revoke", json=body)
+
+    def list_permissions(
+        self, principal: str | None = None, resource: Resource | None = None
+    ) -> list[GrantInfoView]:
+        """Explicit grants the caller may see."""
+        params = {
+            "principal": principal,
+            "resource": None if resource is None else json.dumps(_res(resource)),
+        }
+        return [_grant(d) for d in self.http.items("/v1/grants", params)]
+
+
+def _execution(d: dict[str, Any]) -> QueryExecution:
+    fields = {k: v for k, v in d.items() if k in QueryExecution.__dataclass_fields__}
+    fields.setdefault("result_path", None)
+    return QueryExecution(**fields)
+
+
+def _result(response: Any) -> QueryResult:
+    with pa.ipc.open_stream(io.BytesIO(response.content)) as reader:
+        table = reader.read_all()
+    return QueryResult(table, query_id=response.headers.get("X-Meshlake-Query-Id") or None)
+
+
+class RemoteQueries(_Part):
+    """Query executions and stored results."""
+
+    def run(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        workgroup: str | None = None,
+        query_id: str | None = None,
+    ) -> QueryResult:
+        """Run one governed SELECT (the result travels as an Arrow IPC stream)."""
+        body = {"sql": sql, "database": database, "workgroup": workgroup, "query_id": query_id}
+        return _result(self.http.call("POST", "/v1/query", json=body, accept=ARROW_STREAM))
+
+    def get(self, query_id: str) -> QueryExecution:
+        """One execution."""
+        return _execution(self.http.json("GET", f"/v1/queries/{_q(query_id)}"))
+
+    def list(self, *, limit: int = 100, principal: str | None = None) -> list[QueryExecution]:
+        """Executions the caller may see, newest first."""
+        body = self.http.json("GET", "/v1/queries", params={"limit": limit, "principal": principal})
+        return [_execution(d) for d in body["items"]]
+
+    def cancel(self, query_id: str) -> QueryExecution:
+        """Stop a running query."""
+        return _execution(self.http.json("POST", f"/v1/queries/{_q(query_id)}/cancel"))
+
+    def result(self, query_id: str) -> QueryResult:
+        """A stored result."""
+        path = f"/v1/queries/{_q(query_id)}/result"
+        return _result(self.http.call("GET", path, accept=ARROW_STREAM))
+
+
+class RemoteProducts(_Part):
+    """Data products (values come back as :class:`Record`)."""
+
+    def publish(
+        self,
+        contract: str,
+        *,
+        database: str,
+        table: str | None = None,
+        account: str | None = None,
+    ) -> Record:
+        """Publish a product from its contract's YAML text (read a local file first)."""
+        body = {"contract": contract, "database": database, "table": table, "account": account}
+        return Record(self.http.json("POST", "/v1/products", json=body))
+
+    def list(self) -> list[Record]:
+        """Published products."""
+        return [Record(d) for d in self.http.items("/v1/products")]
+
+    def get(self, name: str) -> Record:
+        """One product."""
+        return Record(self.http.json("GET", f"/v1/products/{_q(name)}"))
+
+    def versions(self, name: str) -> builtins.list[Record]:
+        """Published versions of a product."""
+        return [
+            Record(d) for d in self.http.json("GET", f"/v1/products/{_q(name)}/versions")["items"]
+        ]
+
+    def search(self, text: str, *, limit: int = 20) -> builtins.list[Record]:
+        """Full-text search over the visible products."""
+        body = self.http.json("GET", "/v1/products/search", params={"q": text, "limit": limit})
+        return [Record(d) for d in body["items"]]
+
+
+def _request(d: dict[str, Any]) -> AccessRequest:
+    fields = dict(d)
+    fields["permissions"] = tuple(d["permissions"])
+    fields["columns"] = None if d.get("columns") is None else tuple(d["columns"])
+    fields["decided_at"] = _when(d.get("decided_at"))
+    fields["created_at"] = _when(d["created_at"])
+    return AccessRequest(
+        **{k: v for k, v in fields.items() if k in AccessRequest.__dataclass_fields__}
+    )
+
+
+class RemoteAccess(_Part):
+    """Access requests to data products."""
+
+    def request(
+        self,
+        product: str,
+        permissions: list[str] | str,
+        reason: str,
+        *,
+        columns: list[str] | None = None,
+        for_principal: str | None = None,
+    ) -> AccessRequest:
+        """Ask the product's owner account for access."""
+        perms = [permissions] if isinstance(permissions, str) else list(permissions)
+        body = {
+            "product": product,
+            "permissions": perms,
+            "reason": reason,
+            "columns": columns,
+            "for_principal": for_principal,
+        }
+        return _request(self.http.json("POST", "/v1/access-requests", json=body))
+
+    def pending(self) -> builtins.list[AccessRequest]:
+        """Pending requests the caller may decide or made."""
+        return [_request(d) for d in self.http.items("/v1/access-requests")]
+
+    def get(self, request_id: int) -> AccessRequest:
+        """One request."""
+        return _request(self.http.json("GET", f"/v1/access-requests/{int(request_id)}"))
+
+    def approve(self, request_id: int) -> AccessRequest:
+        """Approve a pending request."""
+        return _request(self.http.json("POST", f"/v1/access-requests/{int(request_id)}/approve"))
+
+    def deny(self, request_id: int, reason: str = "") -> AccessRequest:
+        """Deny a pending request."""
+        path = f"/v1/access-requests/{int(request_id)}/deny"
+        return _request(self.http.json("POST", path, json={"reason": reason}))
+
+    def revoke(self, request_id: int) -> AccessRequest:
+        """Revoke an approved request's grants."""
+        return _request(self.http.json("POST", f"/v1/access-requests/{int(request_id)}/revoke"))
+
+
+class RemoteTokens(_Part):
+    """Bearer tokens (root: any principal; admins: their account's)."""
+
+    def create(
+        self, for_principal: str, ttl: str | int | None = None, *, description: str = ""
+    ) -> NewToken:
+        """Create a token (shown this once)."""
+        body = {"for_principal": for_principal, "ttl": ttl, "description": description}
+        d = self.http.json("POST", "/v1/tokens", json=body)
+        return NewToken(d["token"], TokenInfo.from_dict(d))
+
+    def list(self, principal: str | None = None) -> list[TokenInfo]:
+        """Tokens the caller may manage."""
+        return [
+            TokenInfo.from_dict(d) for d in self.http.items("/v1/tokens", {"principal": principal})
+        ]
+
+    def revoke(self, token_id: str) -> TokenInfo:
+        """Revoke a token now."""
+        return TokenInfo.from_dict(self.http.json("DELETE", f"/v1/tokens/{_q(token_id)}"))
+
+
+class RemoteSession:
+    """Everything the token's principal can do, over HTTP (the embedded Session's names)."""
+
+    def __init__(self, http: HttpTransport, principal: str) -> None:
+        self.http = http
+        self.principal = principal
+
+    def __repr__(self) -> str:
+        return f"RemoteSession({self.principal!r}, {self.http.url!r})"
+
+    @property
+    def account(self) -> str:
+        """The principal's account."""
+        return self.principal.split("/", 1)[0]
+
+    @cached_property
+    def accounts(self) -> RemoteAccounts:
+        """Accounts."""
+        return RemoteAccounts(self.http)
+
+    @cached_property
+    def principals(self) -> RemotePrincipals:
+        """Users and roles."""
+        return RemotePrincipals(self.http)
+
+    @cached_property
+    def catalog(self) -> RemoteCatalog:
+        """Databases, links and tables."""
+        return RemoteCatalog(self.http)
+
+    @cached_property
+    def tags(self) -> RemoteTags:
+        """Tag keys, values and assignments."""
+        return RemoteTags(self.http)
+
+    @cached_property
+    def filters(self) -> RemoteFilters:
+        """Data filters."""
+        return RemoteFilters(self.http)
+
+    @cached_property
+    def grants(self) -> RemoteGrants:
+        """Grants."""
+        return RemoteGrants(self.http)
+
+    @cached_property
+    def queries(self) -> RemoteQueries:
+        """Query executions and stored results."""
+        return RemoteQueries(self.http)
+
+    @cached_property
+    def products(self) -> RemoteProducts:
+        """Data products."""
+        return RemoteProducts(self.http)
+
+    @cached_property
+    def access(self) -> RemoteAccess:
+        """Access requests."""
+        return RemoteAccess(self.http)
+
+    @cached_property
+    def tokens(self) -> RemoteTokens:
+        """Bearer tokens."""
+        return RemoteTokens(self.http)
+
+    # ------------------------------------------------------------ queries
+    def query(
+        self,
+        sql: str,
+        database: str | None = None,
+        workgroup: str | None = None,
+        *,
+        query_id: str | None = None,
+    ) -> QueryResult:
+        """Run one governed SELECT as this principal."""
+        return self.queries.run(sql, database=database, workgroup=workgroup, query_id=query_id)
+
+    def read_sql_query(
+        self, sql: str, database: str | None = None, workgroup: str | None = None
+    ) -> pd.DataFrame:
+        """Run a governed query and return a pandas DataFrame."""
+        return self.query(sql, database=database, workgroup=workgroup).to_pandas()
+
+    # ------------------------------------------------------------ permissions
+    def grant(
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
+        grantable: list[str] | None = None,
+    ) -> GrantInfoView:
+        """Grant permissions on a resource."""
+        return self.grants.grant(grantee, resource, permissions, grantable)
+
+    def revoke(
+        self,
+        grantee: str,
+        resource: Resource,
+        permissions: list[str] | str,
+        grantable: list[str] | None = None,
+    ) -> None:
+        """Revoke permissions and, separately, grant options."""
+        self.grants.revoke(grantee, resource, permissions, grantable)
+
+    def list_permissions(
+        self, principal: str | None = None, resource: Resource | None = None
+    ) -> list[GrantInfoView]:
+        """Explicit grants the caller may see."""
+        return self.grants.list_permissions(principal, resource)
+
+    def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:
+        """Decide for this principal (or, for admins and root, another one)."""
+        body = {"action": action, "resource": _res(resource), "principal": principal}
+        d = self.http.json("POST", "/v1/decide", json=body)
+        return Decision(bool(d["allowed"]), str(d["reason"]))
+
+    def check(self, action: str, resource: Resource) -> bool:
+        """``decide(...).allowed`` for this principal."""
+        body = {"action": action, "resource": _res(resource)}
+        return bool(self.http.json("POST", "/v1/check", json=body)["allowed"])
+
+    def explain(
+        self, action: str, resource: Resource, principal: str | None = None
+    ) -> dict[str, Any]:
+        """The decision path for one (principal, action, resource)."""
+        body = {"action": action, "resource": _res(resource), "principal": principal}
+        return dict(self.http.json("POST", "/v1/explain", json=body))
+
+    # ------------------------------------------------------------ audit
+    def audit(
+        self,
+        *,
+        category: str | None = None,
+        limit: int | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events the caller may see, in chronological order (``limit=None``: all)."""
+        if limit is not None:
+            return self._audit_page(category, limit, after_seq, before_seq)
+        out: list[AuditEvent] = []
+        cursor = after_seq if after_seq is not None else 0
+        while True:  # page forward from the cursor until a short page
+            chunk = self._audit_page(category, 1000, cursor, before_seq)
+            out += chunk
+            if len(chunk) < 1000:
+                return out
+            cursor = chunk[-1].seq
+
+    def _audit_page(
+        self, category: str | None, limit: int, after: int | None, before: int | None
+    ) -> list[AuditEvent]:
+        params = {"category": category, "limit": limit, "after_seq": after, "before_seq": before}
+        body = self.http.json("GET", "/v1/audit", params=params)
+        return [
+            AuditEvent(
+                d["seq"],
+                datetime.fromisoformat(d["time"]),
+                d["category"],
+                d["principal"],
+                d["action"],
+                d["resource"],
+                d["data"],
+                d["prev_hash"],
+                d["hash"],
+            )
+            for d in body["items"]
+        ]
+
+    def verify_audit(self) -> VerifyReport:
+        """Check the audit hash chain (admins)."""
+        d = self.http.json("POST", "/v1/audit/verify")
+        d["notes"] = tuple(d.get("notes", ()))
+        fields = {k: v for k, v in d.items() if k in VerifyReport.__dataclass_fields__}
+        return VerifyReport(**fields)

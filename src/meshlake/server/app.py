@@ -1,0 +1,87 @@
+"""The FastAPI app of ``meshlake serve``: the mesh's security boundary.
+
+Every route needs a bearer token (:mod:`meshlake.server.auth`) and calls one session facade;
+no route decides on its own. Errors are ``{"error": {"type": kind, "message": ...}}`` with
+the :class:`~meshlake.errors.MeshError`'s HTTP status; responses carry no storage paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from meshlake import __version__
+from meshlake.config import Settings
+from meshlake.errors import InvalidInputError, MeshError
+from meshlake.mesh import Mesh
+from meshlake.server import console
+from meshlake.server.routes import admin, catalog, governance, products, query
+from meshlake.server.wire import Scrubber, error_body
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("meshlake.server")
+
+
+def create_app(mesh: Mesh) -> FastAPI:
+    """The REST API over ``mesh`` (which must be bootstrapped).
+
+    Args:
+        mesh: the embedded mesh the server holds (catalog URL and storage paths stay here).
+    """
+    app = FastAPI(
+        title="meshlake",
+        version=__version__,
+        description="A governed data mesh: catalog, tag-based access control, governed SQL, "
+        "data products and audit. Every request needs `Authorization: Bearer <token>`.",
+    )
+    app.state.mesh = mesh
+    app.state.scrubber = Scrubber(mesh.settings)
+
+    def answer(exc: MeshError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(
+            error_body(exc, app.state.scrubber), status_code=exc.status, headers=headers
+        )
+
+    @app.exception_handler(MeshError)
+    async def mesh_error(_: Request, exc: MeshError) -> JSONResponse:
+        return answer(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return answer(InvalidInputError(f"malformed request: {problems}"))
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return answer(MeshError("internal server error (see the server's log)"))
+
+    @app.get("/health", tags=["session"])
+    def health() -> dict[str, Any]:
+        """Liveness (no token needed; says nothing about the mesh)."""
+        return {"status": "ok"}
+
+    for module in (admin, catalog, governance, query, products, console):
+        app.include_router(module.router)
+    return app
+
+
+def serve(settings: Settings, *, host: str, port: int, log_level: str = "warning") -> None:
+    """Open the mesh of ``settings`` and serve it with uvicorn until interrupted."""
+    import uvicorn
+
+    mesh = Mesh(settings)
+    mesh.bootstrap()
+    try:
+        uvicorn.run(create_app(mesh), host=host, port=port, log_level=log_level)
+    finally:
+        mesh.close()

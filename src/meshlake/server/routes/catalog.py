@@ -1,0 +1,256 @@
+"""Databases, resource links, tables, tags and data filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from meshlake.resources import resource_from_dict
+from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.routes import DEFAULT, Limit, Offset
+from meshlake.server.wire import page
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1")
+
+
+# ---------------------------------------------------------------- databases
+class DatabaseBody(BaseModel):
+    name: str
+    description: str = ""
+    location: str | None = None
+
+
+class LinkBody(BaseModel):
+    name: str
+    account: str
+    database: str
+
+
+@router.get("/databases", tags=["catalog"])
+def list_databases(
+    s: CurrentSession, scrub: Scrub, limit: Limit = DEFAULT, offset: Offset = 0
+) -> dict[str, Any]:
+    """Databases and links the caller can see."""
+    return page(s.catalog.list_databases(), limit, offset, scrub)
+
+
+@router.post("/databases", tags=["catalog"], status_code=201)
+def create_database(body: DatabaseBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Create a database in the caller's account (CREATE_DATABASE)."""
+    return scrub.body(s.catalog.create_database(body.name, body.description, body.location))
+
+
+@router.post("/links", tags=["catalog"], status_code=201)
+def create_link(body: LinkBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Create a resource link to another account's database."""
+    return scrub.body(
+        s.catalog.create_resource_link(body.name, account=body.account, database=body.database)
+    )
+
+
+class LocationBody(BaseModel):
+    uri: str
+
+
+@router.post("/locations", tags=["catalog"], status_code=201)
+def register_location(body: LocationBody, s: CurrentSession) -> dict[str, bool]:
+    """Register a data location (admins; rule 29 applies). The answer names no path, and
+    registered locations are not listed over HTTP."""
+    s.catalog.register_location(body.uri)
+    return {"registered": True}
+
+
+@router.get("/databases/{name}", tags=["catalog"])
+def get_database(name: str, s: CurrentSession, scrub: Scrub, account: str | None = None) -> Any:
+    """One database or link."""
+    return scrub.body(s.catalog.get_database(name, account))
+
+
+@router.delete("/databases/{name}", tags=["catalog"], status_code=204)
+def drop_database(name: str, s: CurrentSession) -> None:
+    """Drop an empty database or a link."""
+    s.catalog.drop_database(name)
+
+
+# ---------------------------------------------------------------- tables
+class TableBody(BaseModel):
+    name: str
+    columns: dict[str, str]
+    rows: list[list[Any]] | None = None
+    description: str = ""
+    account: str | None = None
+    location: str | None = None
+
+
+@router.get("/databases/{database}/tables", tags=["catalog"])
+def list_tables(
+    database: str,
+    s: CurrentSession,
+    scrub: Scrub,
+    account: str | None = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Names of the tables the caller holds some permission on."""
+    return page(s.catalog.list_tables(database, account=account), limit, offset, scrub)
+
+
+@router.post("/databases/{database}/tables", tags=["catalog"], status_code=201)
+def create_table(database: str, body: TableBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Create a table from columns and rows (CREATE_TABLE)."""
+    return scrub.body(
+        s.catalog.create_table(
+            database,
+            body.name,
+            body.columns,
+            body.rows,
+            location=body.location,
+            description=body.description,
+            account=body.account,
+        )
+    )
+
+
+@router.get("/databases/{database}/tables/{name}", tags=["catalog"])
+def get_table(
+    database: str, name: str, s: CurrentSession, scrub: Scrub, account: str | None = None
+) -> Any:
+    """A table's visible columns (rule 8); never its storage location."""
+    return scrub.body(s.catalog.get_table(database, name, account))
+
+
+@router.delete("/databases/{database}/tables/{name}", tags=["catalog"])
+def drop_table(
+    database: str, name: str, s: CurrentSession, scrub: Scrub, account: str | None = None
+) -> Any:
+    """Drop a table (DROP)."""
+    return scrub.body(s.catalog.drop_table(database, name, account))
+
+
+# ---------------------------------------------------------------- tags
+class TagBody(BaseModel):
+    key: str
+    values: list[str]
+
+
+class TagUpdateBody(BaseModel):
+    add: list[str] = []
+    remove: list[str] = []
+
+
+class AssignBody(BaseModel):
+    resource: dict[str, Any]
+    tags: dict[str, str]
+
+
+class RemoveTagsBody(BaseModel):
+    resource: dict[str, Any]
+    keys: list[str]
+
+
+class ResourceBody(BaseModel):
+    resource: dict[str, Any]
+
+
+@router.get("/tags", tags=["tags"])
+def list_tags(
+    s: CurrentSession, scrub: Scrub, limit: Limit = DEFAULT, offset: Offset = 0
+) -> dict[str, Any]:
+    """Tag keys the caller can see."""
+    return page(s.tags.list(), limit, offset, scrub)
+
+
+@router.post("/tags", tags=["tags"], status_code=201)
+def create_tag(body: TagBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Create a tag key with its allowed values."""
+    return scrub.body(s.tags.create(body.key, body.values))
+
+
+@router.patch("/tags/{key}", tags=["tags"])
+def update_tag(key: str, body: TagUpdateBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Add and remove allowed values."""
+    return scrub.body(s.tags.update(key, add=body.add, remove=body.remove))
+
+
+@router.delete("/tags/{key}", tags=["tags"], status_code=204)
+def delete_tag(key: str, s: CurrentSession) -> None:
+    """Delete a tag key."""
+    s.tags.delete(key)
+
+
+@router.post("/tags/assign", tags=["tags"])
+def assign_tags(body: AssignBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Assign tags to a database, table or column (ASSOCIATE)."""
+    return scrub.body(s.tags.assign(resource_from_dict(body.resource), body.tags))
+
+
+@router.post("/tags/remove", tags=["tags"], status_code=204)
+def remove_tags(body: RemoveTagsBody, s: CurrentSession) -> None:
+    """Remove tag assignments."""
+    s.tags.remove(resource_from_dict(body.resource), body.keys)
+
+
+@router.post("/tags/of", tags=["tags"])
+def tags_of(body: ResourceBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """A resource's effective tags (inherited and overridden)."""
+    return scrub.body(s.tags.tags_of(resource_from_dict(body.resource)))
+
+
+# ---------------------------------------------------------------- filters
+class FilterBody(BaseModel):
+    name: str
+    row_filter: str | None = None
+    all_rows: bool = False
+    columns: list[str] | None = None
+    excluded_columns: list[str] | None = None
+    account: str | None = None
+
+
+@router.get("/databases/{database}/tables/{table}/filters", tags=["filters"])
+def list_filters(
+    database: str,
+    table: str,
+    s: CurrentSession,
+    scrub: Scrub,
+    account: str | None = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Data filters of a table."""
+    return page(s.filters.list(database, table, account), limit, offset, scrub)
+
+
+@router.post("/databases/{database}/tables/{table}/filters", tags=["filters"], status_code=201)
+def create_filter(
+    database: str, table: str, body: FilterBody, s: CurrentSession, scrub: Scrub
+) -> Any:
+    """Create a data filter (row filter and column include/exclude)."""
+    return scrub.body(
+        s.filters.create(
+            database,
+            table,
+            body.name,
+            row_filter=body.row_filter,
+            all_rows=body.all_rows,
+            columns=body.columns,
+            excluded_columns=body.excluded_columns,
+            account=body.account,
+        )
+    )
+
+
+@router.delete("/databases/{database}/tables/{table}/filters/{name}", tags=["filters"])
+def drop_filter(
+    database: str,
+    table: str,
+    name: str,
+    s: CurrentSession,
+    account: str | None = None,
+) -> dict[str, Any]:
+    """Drop a data filter."""
+    s.filters.drop(database, table, name, account)
+    return {"dropped": name}

@@ -1,0 +1,135 @@
+"""The wire form of the REST API: JSON bodies without storage paths, errors, pages.
+
+Clients get rows and metadata, never file paths (ARCHITECTURE.md section 7): every response
+body drops the keys in :data:`PATH_KEYS` and replaces the mesh's own folders (home,
+warehouse) in any remaining text with ``<managed>``; error messages get the same treatment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from meshlake.audit.log import AuditEvent
+from meshlake.config import Settings
+from meshlake.errors import MeshError
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "PATH_KEYS",
+    "Scrubber",
+    "audit_event",
+    "error_body",
+    "jsonable",
+    "page",
+]
+
+#: Keys whose values are storage paths: never sent to a client.
+PATH_KEYS = frozenset(
+    {"location", "result_path", "result_location", "data_location", "files", "file", "uri"}
+)
+MANAGED = "<managed>"
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def jsonable(value: Any) -> Any:
+    """An API result (``to_dict()`` objects, dataclasses, tuples, dates) as a JSON value;
+    non-finite floats become ``null``.
+
+    >>> jsonable({"a": (1, 2), "b": date(2024, 1, 31), "c": float("nan")})
+    {'a': [1, 2], 'b': '2024-01-31', 'c': None}
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return jsonable(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+class Scrubber:
+    """Removes storage paths from response bodies and messages.
+
+    >>> from meshlake.config import load_settings
+    >>> s = Scrubber(load_settings("/srv/mesh"))
+    >>> s.body({"name": "t", "location": "file:///srv/mesh/warehouse/t", "n": 1})
+    {'name': 't', 'n': 1}
+    >>> s.text("cannot read /srv/mesh/warehouse/x")
+    'cannot read <managed>/x'
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        folders = {settings.warehouse, str(settings.home), settings.home.as_uri()}
+        if settings.warehouse.startswith("file://"):
+            folders.add(settings.warehouse[len("file://") :])
+        # longest first, so the warehouse inside the home is replaced as a whole
+        self.folders = sorted((f.rstrip("/") for f in folders if f), key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        """``value`` with the mesh's folders replaced by ``<managed>``."""
+        for folder in self.folders:
+            if folder in value:
+                value = value.replace(folder, MANAGED)
+        return value
+
+    def body(self, value: Any) -> Any:
+        """A JSON value of an API result, without path keys or managed folders."""
+        return self._clean(jsonable(value))
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self._clean(v) for k, v in value.items() if k not in PATH_KEYS}
+        if isinstance(value, list):
+            return [self._clean(v) for v in value]
+        return value
+
+
+def error_body(exc: MeshError, scrubber: Scrubber) -> dict[str, Any]:
+    """``{"error": {"type": kind, "message": ..., **details}}`` without paths."""
+    body = scrubber.body(exc.to_dict())
+    body["message"] = scrubber.text(exc.message)
+    return {"error": body}
+
+
+def page(items: Sequence[Any], limit: int, offset: int, scrubber: Scrubber) -> dict[str, Any]:
+    """One page of a listing: ``{"items": [...], "next_offset": n | null}``."""
+    chunk = items[offset : offset + limit]
+    more = offset + limit < len(items)
+    return {"items": scrubber.body(list(chunk)), "next_offset": offset + limit if more else None}
+
+
+def audit_event(event: AuditEvent) -> dict[str, Any]:
+    """An audit event with its ``data`` kept apart (the client rebuilds the same value)."""
+    return {
+        "seq": event.seq,
+        "time": event.time.isoformat(),
+        "category": event.category,
+        "principal": event.principal,
+        "action": event.action,
+        "resource": event.resource,
+        "data": event.data,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }

@@ -1,0 +1,64 @@
+"""A small world for the server and client tests, and remote sessions into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+import meshlake
+from meshlake.client import RemoteSession
+from meshlake.client import connect as connect_remote
+
+#: Values of p's sales.orders that principals without SELECT must never receive.
+SECRET_VALUES = ("alice", "carol", "111-secret", "333-secret", "ssn")
+ROWS = [
+    [1, "us", 10.0, "alice", "111-secret"],
+    [2, "eu", 20.0, "bob", "222-secret"],
+    [3, "us", 30.0, "carol", "333-secret"],
+]
+
+
+def build_world(mesh: meshlake.Mesh) -> None:
+    """Accounts p and c with admins; p/u may read id, region and amount of US orders;
+    p/nobody and c/u hold nothing."""
+    root = mesh.bootstrap()
+    for account in ("p", "c"):
+        root.accounts.create(account)
+        root.principals.create(f"{account}/admin")
+        root.accounts.set_admins(account, [f"{account}/admin"])
+    for p in ("p/u", "p/nobody", "c/u"):
+        root.principals.create(p)
+    admin = mesh.session("p/admin")
+    admin.catalog.create_database("sales")
+    admin.catalog.create_table(
+        "sales",
+        "orders",
+        {
+            "id": "bigint",
+            "region": "varchar",
+            "amount": "double",
+            "customer_name": "varchar",
+            "ssn": "varchar",
+        },
+        ROWS,
+    )
+    admin.tags.create("domain", ["sales", "hr"])
+    admin.tags.assign(meshlake.Database("sales"), {"domain": "sales"})
+    admin.filters.create(
+        "sales", "orders", "us_only", row_filter="region = 'us'", columns=["id", "region", "amount"]
+    )
+    admin.grant("p/u", meshlake.DataFilter("sales", "orders", "us_only"), ["SELECT"])
+
+
+def token_for(mesh: meshlake.Mesh, principal: str, ttl: Any = "1h") -> str:
+    """A fresh token of ``principal``, made by the mesh root."""
+    return mesh.session("root").tokens.create(principal, ttl).token
+
+
+def remote_session(mesh: meshlake.Mesh, app: Any, principal: str) -> RemoteSession:
+    """The HTTP session of ``principal`` against the in-process app."""
+    remote = connect_remote(
+        "http://testserver", token=token_for(mesh, principal), client=TestClient(app)
+    )
+    return remote.session()
