@@ -129,6 +129,11 @@ def translate_store_error(exc: BaseException, url: str) -> MeshError | None:
     >>> type(err).__name__, err.message.split(":")[0]
     ('StorageError', 'the catalog store sqlite')
     """
+    if isinstance(exc, OverflowError):  # the driver refuses a number before SQL runs
+        return InvalidInputError(
+            "a number in the request is out of range for the catalog store (at most a "
+            "signed 64-bit integer): check the ids and values given"
+        )
     if isinstance(exc, MeshError) or not isinstance(exc, SQLAlchemyError):
         return None
     shown = describe_url(url)

@@ -180,6 +180,10 @@ class AccessAPI(ServiceBase):
         return req
 
     def _load(self, request_id: int) -> AccessRequest:
+        if isinstance(request_id, bool) or not isinstance(request_id, int):
+            raise InvalidInputError(f"an access request id is a number, not {request_id!r}")
+        if not 0 < request_id < 2**63:  # no row has such an id (and a store cannot hold it)
+            raise NotFoundError(f"access request {request_id} not found")
         with self.rt.store.read() as session:
             row = session.get(AccessRequestRow, request_id)
             if row is None:
