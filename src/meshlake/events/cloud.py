@@ -97,7 +97,8 @@ def from_json(body: bytes | str) -> dict[str, Any]:
     """A received structured-mode body's attributes and ``data`` (a receiver's helper).
 
     >>> from datetime import UTC, datetime
-    >>> r = EventRecord(7, "e-1", "grant.created", "/grants/central", 3, "t", datetime(2026, 1, 1, tzinfo=UTC), "a/b", {"x": 1})
+    >>> when = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> r = EventRecord(7, "e-1", "grant.created", "/grants/x", 3, "t", when, "a/b", {"x": 1})
     >>> got = from_json(to_json(r))
     >>> got["id"], got["sequence"], got["data"]
     ('e-1', '3', {'x': 1})

@@ -101,7 +101,9 @@ class Dispatcher:
     def _session(self) -> Session:
         return Session(self.store.engine, expire_on_commit=False)
 
-    def claim(self, limit: int | None = None, *, skip: set[str] | None = None) -> list[ClaimedDelivery]:
+    def claim(
+        self, limit: int | None = None, *, skip: set[str] | None = None
+    ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due deliveries (oldest event first), skipping endpoints in
         ``skip`` (busy here)."""
         now = _now()

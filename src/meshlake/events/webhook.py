@@ -95,7 +95,9 @@ class PostResult:
         self.ok, self.status, self.error = ok, status, error
 
 
-def post_event(url: str, secret: str | None, record: EventRecord, *, timeout_s: float) -> PostResult:
+def post_event(
+    url: str, secret: str | None, record: EventRecord, *, timeout_s: float
+) -> PostResult:
     """POST ``record`` to ``url``, signed with ``secret``; never raises."""
     body = to_json(record)
     headers = {"Content-Type": CONTENT_TYPE, EVENT_ID_HEADER: record.id}

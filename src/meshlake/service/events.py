@@ -108,7 +108,7 @@ def _resource(data: dict[str, Any]) -> Resource | None:
             for key in ("columns", "excluded_columns"):
                 if key in fields:
                     fields[key] = tuple(fields[key])
-            return cls(**fields)  # type: ignore[arg-type]
+            return cls(**fields)
     return None
 
 
@@ -137,7 +137,7 @@ def dispatcher(rt: MeshRuntime, **options: Any) -> Dispatcher:
     found = rt.extras.get(_DISPATCHER)
     if found is None:
         found = rt.extras[_DISPATCHER] = Dispatcher(rt.store, make_can_see(rt), **options)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 class _Background:
@@ -275,8 +275,10 @@ class EventsAPI(ServiceBase):
             if v is not None
         }
         if len(named) != 1:
-            raise InvalidInputError("subscribe to exactly one of product, database, model_group, type")
-        (kind, name), = named.items()
+            raise InvalidInputError(
+                "subscribe to exactly one of product, database, model_group, type"
+            )
+        ((kind, name),) = named.items()
         target = self._target(kind, name, account)
         if url is not None:
             if not url.startswith(("http://", "https://")):
