@@ -30,6 +30,7 @@ from meshlake.cli.commands import (
     setup,
     tables,
     tags,
+    worker,
 )
 from meshlake.cli.errors import debugging, describe
 from meshlake.cli.output import Output
@@ -59,6 +60,7 @@ COMMAND_ORDER = (
     "query",
     "audit",
     "ml",
+    "worker",
     "demo",
 )
 
@@ -198,6 +200,7 @@ permissions.register(app)
 app.add_typer(permissions.permissions_app, name="permissions", rich_help_panel="Governance")
 app.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
 query.register(app)
+worker.register(app)
 app.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
 app.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
 
