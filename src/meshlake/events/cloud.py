@@ -9,7 +9,7 @@ writes it: a string) and ``meshlakeposition`` (its mesh-wide position).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.formats.json import JSONFormat
@@ -17,7 +17,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from meshlake.catalog.event_models import EventRow
 
-__all__ = ["CONTENT_TYPE", "EventRecord", "from_json", "to_cloudevent", "to_json"]
+__all__ = ["CONTENT_TYPE", "EventRecord", "aware", "from_json", "to_cloudevent", "to_json"]
 
 CONTENT_TYPE = "application/cloudevents+json"
 _FORMAT = JSONFormat()
@@ -56,7 +56,7 @@ class EventRecord:
             row.source,
             row.seq,
             row.subject,
-            row.time,
+            aware(row.time),
             row.principal,
             dict(row.data or {}),
         )
@@ -68,9 +68,14 @@ class EventRecord:
         return dict(json.loads(to_json(self)))
 
 
+def aware(when: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite returns naive ones)."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def to_cloudevent(record: EventRecord) -> CloudEvent:
     """The SDK's CloudEvent for ``record``."""
-    time = record.time if record.time.tzinfo else record.time.astimezone()
+    time = aware(record.time)
     return CloudEvent(
         {
             "id": record.id,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow
 from meshlake.errors import InvalidInputError, NotFoundError
 from meshlake.events import EventRecord, EventScope
+from meshlake.events.cloud import aware
 from meshlake.events.delivery import CanSee, Dispatcher
 from meshlake.governance.models import find_model_group
 from meshlake.governance.state import GovernanceState
@@ -234,7 +235,7 @@ def _subscription(row: SubscriptionRow, secret: str | None = None) -> Subscripti
         tuple(row.types or ()),
         row.url,
         secret,
-        row.created_at,
+        aware(row.created_at),
     )
 
 
