@@ -27,6 +27,7 @@ def worker(
         int, typer.Option(min=1, help="Failures before a delivery becomes a dead letter.")
     ] = 8,
     base_delay: Annotated[float, typer.Option(min=0, help="First retry's delay ceiling (s).")] = 1.0,
+    batch: Annotated[int, typer.Option(min=1, help="Deliveries claimed per round.")] = 100,
     nats: Annotated[
         str | None,
         typer.Option(metavar="URL", help="Also relay every event to NATS JetStream at URL."),
@@ -48,6 +49,7 @@ def worker(
         timeout_s=timeout,
         max_attempts=max_attempts,
         base_delay_s=base_delay,
+        batch=batch,
     )
     relay = None if nats is None else Relay(rt.store, NatsTransport(nats))
     stop = threading.Event()
