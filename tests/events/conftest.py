@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import meshlake
-from meshlake.service.events import DISPATCH_ENV
 from meshlake.events.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from meshlake.service.events import DISPATCH_ENV
 
 
 def setup_accounts(mesh: meshlake.Mesh) -> dict[str, meshlake.Session]:

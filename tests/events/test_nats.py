@@ -9,10 +9,10 @@ import uuid
 from typing import Any
 
 import pytest
+from tests.events.conftest import setup_accounts
 
 import meshlake
 from meshlake.events.transport import NatsTransport, Relay
-from tests.events.conftest import setup_accounts
 
 NATS = "nats://127.0.0.1:4222"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 from sqlalchemy import func, select
+from tests.events.conftest import setup_accounts
 
 import meshlake
 from meshlake import Database, Table
@@ -12,7 +13,6 @@ from meshlake.catalog.event_models import EventRow
 from meshlake.catalog.models import GrantRow
 from meshlake.errors import InvalidInputError
 from meshlake.events import from_json, to_json
-from tests.events.conftest import setup_accounts
 
 CONTRACT = """
 apiVersion: v3.1.0
@@ -49,7 +49,9 @@ def test_changes_emit_ordered_cloudevents(mesh: meshlake.Mesh) -> None:
     s = setup_accounts(mesh)
     owner = s["owner"]
     owner.grant("consumer/analyst", Database("sales"), ["DESCRIBE"])
-    owner.catalog.create_table("sales", "orders", {"order_id": "long", "amount": "double"}, [[1, 2.0]])
+    owner.catalog.create_table(
+        "sales", "orders", {"order_id": "long", "amount": "double"}, [[1, 2.0]]
+    )
     owner.grant("consumer/analyst", Table("sales", "orders"), ["SELECT"])
     owner.revoke("consumer/analyst", Table("sales", "orders"), ["SELECT"])
     owner.tags.create("tier", ["gold"])

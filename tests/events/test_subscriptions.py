@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.events.conftest import setup_accounts
 
 import meshlake
 from meshlake import Database, Table
 from meshlake.errors import InvalidInputError, NotFoundError
-from tests.events.conftest import setup_accounts
 
 
 def test_inbox_follows_access_at_read_time(mesh: meshlake.Mesh) -> None:

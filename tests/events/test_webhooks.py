@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from tests.events.conftest import Receiver, setup_accounts
+
 import meshlake
 from meshlake import Database
 from meshlake.service.events import dispatcher
-from tests.events.conftest import Receiver, setup_accounts
 
 
 def _fast(mesh: meshlake.Mesh, **options: float) -> None:
-    dispatcher(mesh.runtime, **{"base_delay_s": 0.0, "max_attempts": 3, "timeout_s": 2.0, **options})
+    dispatcher(
+        mesh.runtime, **{"base_delay_s": 0.0, "max_attempts": 3, "timeout_s": 2.0, **options}
+    )
 
 
 def test_signed_delivery_dead_letters_and_replay(

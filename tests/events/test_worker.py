@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.events.conftest import Receiver, setup_accounts
 
 import meshlake
 from meshlake.catalog.event_models import DeliveryRow, EventRow
 from meshlake.service.events import DISPATCH_ENV, dispatcher
-from tests.events.conftest import Receiver, setup_accounts
 
 SRC = str(Path(meshlake.__file__).resolve().parents[1])
 
@@ -51,12 +51,12 @@ def _emit(mesh: meshlake.Mesh, n: int, *urls: str) -> list[str]:
     for i in range(n):
         owner.tags.create(f"t{i}", ["a"])
     with mesh.runtime.store.read() as session:
-        return list(session.scalars(select(EventRow.event_id).where(EventRow.type == "tag.created")))
+        return list(
+            session.scalars(select(EventRow.event_id).where(EventRow.type == "tag.created"))
+        )
 
 
-def test_a_killed_worker_loses_nothing(
-    tmp_path: Path, receivers: Callable[[], Receiver]
-) -> None:
+def test_a_killed_worker_loses_nothing(tmp_path: Path, receivers: Callable[[], Receiver]) -> None:
     home = tmp_path / "home"
     mesh = meshlake.connect(home)
     rec = receivers()

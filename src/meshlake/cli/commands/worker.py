@@ -20,13 +20,18 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Deliver what is due, then exit.")] = False,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between idle polls.")] = 0.5,
     lease: Annotated[
-        float, typer.Option(min=1, help="Seconds a claimed delivery is held before others retry it.")
+        float,
+        typer.Option(min=1, help="Seconds a claimed delivery is held before others retry it."),
     ] = 60.0,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Per-request webhook timeout (s).")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Per-request webhook timeout (s).")
+    ] = 10.0,
     max_attempts: Annotated[
         int, typer.Option(min=1, help="Failures before a delivery becomes a dead letter.")
     ] = 8,
-    base_delay: Annotated[float, typer.Option(min=0, help="First retry's delay ceiling (s).")] = 1.0,
+    base_delay: Annotated[
+        float, typer.Option(min=0, help="First retry's delay ceiling (s).")
+    ] = 1.0,
     batch: Annotated[int, typer.Option(min=1, help="Deliveries claimed per round.")] = 100,
     nats: Annotated[
         str | None,
@@ -78,9 +83,7 @@ def worker(
         if relay is not None:
             relay.transport.close()
     summary = {"deliveries_claimed": sent, "events_relayed": relayed}
-    state.out.emit(
-        summary, f"worker stopped: {sent} deliveries claimed, {relayed} events relayed"
-    )
+    state.out.emit(summary, f"worker stopped: {sent} deliveries claimed, {relayed} events relayed")
 
 
 def register(app: typer.Typer) -> None:
