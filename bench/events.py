@@ -31,11 +31,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from _readme import write_section  # noqa: E402
+from _readme import write_section
 
-import meshlake  # noqa: E402
-import meshlake.service.unit as unit_module  # noqa: E402
-from meshlake import Database  # noqa: E402
+import meshlake
+import meshlake.service.unit as unit_module
+from meshlake import Database
 
 SECTION = "## events"
 

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from meshlake.catalog.models import ID, Base
 
-__all__ = ["DeliveryRow", "EventCursorRow", "EventRow", "SubscriptionRow"]
+__all__ = [
+    "DeliveryRow",
+    "EventCursorRow",
+    "EventRow",
+    "SubscriptionRow",
+    "TriggerRow",
+    "TriggerRunRow",
+]
 
 
 class EventRow(Base):
@@ -102,3 +109,39 @@ class EventCursorRow(Base):
     __tablename__ = "ml_event_cursors"
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     position: Mapped[int] = mapped_column(ID, default=0)
+
+
+class TriggerRow(Base):
+    """``on <type pattern> [where <data field = value ...>] do <action>`` of one account, run
+    as its ``owner`` (who must be able to see the event and do the action)."""
+
+    __tablename__ = "ml_triggers"
+    __table_args__ = (UniqueConstraint("account", "name"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(260))
+    on: Mapped[str] = mapped_column(String(64))
+    where: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    action: Mapped[str] = mapped_column(String(32))  # recrawl | pipeline | drift_check
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TriggerRunRow(Base):
+    """One trigger's run for one event (unique: a trigger acts at most once per event)."""
+
+    __tablename__ = "ml_trigger_runs"
+    __table_args__ = (UniqueConstraint("trigger_id", "event_pk"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    trigger_id: Mapped[int] = mapped_column(
+        ForeignKey("ml_triggers.id", ondelete="CASCADE"), index=True
+    )
+    event_pk: Mapped[int] = mapped_column(ForeignKey("ml_events.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    claimed_by: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

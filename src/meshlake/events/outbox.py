@@ -49,6 +49,7 @@ EVENT_TYPES: dict[str, str] = {
     "model.approved": "a model version approved",
     "model.status_changed": "a model version's approval status changed (other than approval)",
     "pipeline.finished": "an ML pipeline execution finished",
+    "drift.checked": "a trigger compared a product version's data with the previous one's",
 }
 
 INBOX = "inbox"

@@ -17,7 +17,7 @@ import secrets
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
@@ -33,6 +33,9 @@ from meshlake.governance.state import GovernanceState
 from meshlake.ids import ROOT
 from meshlake.resources import Database, ModelGroup, Resource, Table, resource_to_dict
 from meshlake.service.runtime import MeshRuntime, ServiceBase
+
+if TYPE_CHECKING:
+    from meshlake.service.triggers import TriggersAPI
 
 __all__ = [
     "DISPATCH_ENV",
@@ -453,6 +456,13 @@ class EventsAPI(ServiceBase):
                 data={"ids": ids, "count": count},
             )
         return count
+
+    @property
+    def triggers(self) -> TriggersAPI:
+        """Triggers of the caller's account (``on EVENT [where ...] do ACTION``)."""
+        from meshlake.service.triggers import TriggersAPI
+
+        return TriggersAPI(self.rt, self.principal)
 
     def deliver(self) -> int:
         """Send every due webhook delivery now (all subscribers', as a worker does) and wait.

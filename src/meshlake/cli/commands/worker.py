@@ -1,4 +1,4 @@
-"""``meshlake worker``: deliver webhook events (and relay the outbox to NATS) until stopped."""
+"""``meshlake worker``: deliver webhooks, run triggers, relay the outbox to NATS; until stopped."""
 
 from __future__ import annotations
 
@@ -37,14 +37,18 @@ def worker(
         str | None,
         typer.Option(metavar="URL", help="Also relay every event to NATS JetStream at URL."),
     ] = None,
+    triggers: Annotated[
+        bool, typer.Option("--triggers/--no-triggers", help="Also run the accounts' triggers.")
+    ] = True,
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds (default: never).")
     ] = None,
 ) -> None:
-    """Deliver webhook events (several workers may share one PostgreSQL store: each
-    delivery is claimed by one of them)."""
+    """Deliver webhook events and run triggers (several workers may share one PostgreSQL
+    store: each delivery is claimed by one of them, each trigger runs once per event)."""
     from meshlake.events.transport import NatsTransport, Relay
     from meshlake.service.events import dispatcher
+    from meshlake.service.triggers import trigger_runner
 
     state = get_state(ctx)
     rt = state.mesh().runtime
@@ -57,6 +61,7 @@ def worker(
         batch=batch,
     )
     relay = None if nats is None else Relay(rt.store, NatsTransport(nats))
+    runner = trigger_runner(rt) if triggers else None
     stop = threading.Event()
 
     def _stop(*_args: Any) -> None:
@@ -65,13 +70,15 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     started = time.monotonic()
-    sent = relayed = 0
+    sent = relayed = fired = 0
     try:
         while not stop.is_set():
             n = hooks.run_once(wait=once)
             sent += n
             if relay is not None:
                 relayed += relay.run_once()
+            if runner is not None:
+                fired += runner.run_once()
             if once and n == 0:
                 break
             if duration is not None and time.monotonic() - started >= duration:
@@ -82,8 +89,12 @@ def worker(
         hooks.close()
         if relay is not None:
             relay.transport.close()
-    summary = {"deliveries_claimed": sent, "events_relayed": relayed}
-    state.out.emit(summary, f"worker stopped: {sent} deliveries claimed, {relayed} events relayed")
+    summary = {"deliveries_claimed": sent, "events_relayed": relayed, "trigger_runs": fired}
+    state.out.emit(
+        summary,
+        f"worker stopped: {sent} deliveries claimed, {relayed} events relayed, "
+        f"{fired} trigger runs",
+    )
 
 
 def register(app: typer.Typer) -> None:

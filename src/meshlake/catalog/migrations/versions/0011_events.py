@@ -6,7 +6,7 @@ Create Date: 2026-12-06 07:00:00
 
 The transactional outbox (``ml_events``, written in the unit of work of the change it
 reports), subscriptions (inbox or webhook), one delivery row per (event, subscription), and
-the cursors of broker relays.
+the cursors of broker relays; triggers and their runs (one per trigger and event).
 """
 
 from typing import Sequence, Union
@@ -112,8 +112,61 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_ml_event_cursors")),
     )
 
+    op.create_table(
+        "ml_triggers",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("account", sa.String(length=128), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("owner", sa.String(length=260), nullable=False),
+        sa.Column("on", sa.String(length=64), nullable=False),
+        sa.Column("where", sa.JSON(), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ml_triggers")),
+        sa.UniqueConstraint("account", "name", name=op.f("uq_ml_triggers_account")),
+    )
+    op.create_table(
+        "ml_trigger_runs",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("trigger_id", ID, nullable=False),
+        sa.Column("event_pk", ID, nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("claimed_by", sa.String(length=128), nullable=False),
+        sa.Column("started_at", TS, nullable=False),
+        sa.Column("finished_at", TS, nullable=True),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["trigger_id"],
+            ["ml_triggers.id"],
+            name=op.f("fk_ml_trigger_runs_trigger_id_ml_triggers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_pk"],
+            ["ml_events.id"],
+            name=op.f("fk_ml_trigger_runs_event_pk_ml_events"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ml_trigger_runs")),
+        sa.UniqueConstraint("trigger_id", "event_pk", name=op.f("uq_ml_trigger_runs_trigger_id")),
+    )
+    with op.batch_alter_table("ml_trigger_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ml_trigger_runs_trigger_id"), ["trigger_id"], unique=False
+        )
+
 
 def downgrade() -> None:
     """Drop the events tables."""
-    for table in ("ml_event_cursors", "ml_deliveries", "ml_subscriptions", "ml_events"):
+    for table in (
+        "ml_trigger_runs",
+        "ml_triggers",
+        "ml_event_cursors",
+        "ml_deliveries",
+        "ml_subscriptions",
+        "ml_events",
+    ):
         op.drop_table(table)
