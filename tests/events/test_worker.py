@@ -104,3 +104,23 @@ def test_two_workers_on_postgresql_share_without_duplicates(
     claimed = [json.loads(out)["deliveries_claimed"] for out in outs]
     assert sum(claimed) == 2 * len(ids)
     mesh.close()
+
+
+def test_worker_once_delivers_and_reports(
+    tmp_path: Path, receivers: Callable[[], Receiver]
+) -> None:
+    from typer.testing import CliRunner
+
+    from meshlake.cli import app
+
+    home = tmp_path / "home"
+    mesh = meshlake.connect(home)
+    rec = receivers()
+    ids = _emit(mesh, 2, rec.url)
+    mesh.close()
+    result = CliRunner().invoke(app, ["--home", str(home), "--json", "worker", "--once"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["deliveries_claimed"] == 2 and summary["trigger_runs"] == 0
+    assert summary["results_expired"] == 0
+    assert sorted(p["id"] for p in rec.posts) == sorted(ids)

@@ -40,6 +40,10 @@ def worker(
     triggers: Annotated[
         bool, typer.Option("--triggers/--no-triggers", help="Also run the accounts' triggers.")
     ] = True,
+    sweep_every: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds between sweeps of expired query results (0: never)."),
+    ] = 300.0,
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds (default: never).")
     ] = None,
@@ -47,7 +51,9 @@ def worker(
     """Deliver webhook events and run triggers (several workers may share one PostgreSQL
     store: each delivery is claimed by one of them, each trigger runs once per event)."""
     from meshlake.events.transport import NatsTransport, Relay
+    from meshlake.ids import ROOT
     from meshlake.service.events import dispatcher
+    from meshlake.service.queries import QueryAPI
     from meshlake.service.triggers import trigger_runner
 
     state = get_state(ctx)
@@ -70,7 +76,8 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     started = time.monotonic()
-    sent = relayed = fired = 0
+    sent = relayed = fired = swept = 0
+    swept_at = 0.0
     try:
         while not stop.is_set():
             n = hooks.run_once(wait=once)
@@ -79,6 +86,9 @@ def worker(
                 relayed += relay.run_once()
             if runner is not None:
                 fired += runner.run_once()
+            if sweep_every and time.monotonic() - swept_at >= sweep_every:
+                swept += QueryAPI(rt, ROOT).sweep()  # the results' lifecycle rule
+                swept_at = time.monotonic()
             if once and n == 0:
                 break
             if duration is not None and time.monotonic() - started >= duration:
@@ -89,11 +99,16 @@ def worker(
         hooks.close()
         if relay is not None:
             relay.transport.close()
-    summary = {"deliveries_claimed": sent, "events_relayed": relayed, "trigger_runs": fired}
+    summary = {
+        "deliveries_claimed": sent,
+        "events_relayed": relayed,
+        "trigger_runs": fired,
+        "results_expired": swept,
+    }
     state.out.emit(
         summary,
         f"worker stopped: {sent} deliveries claimed, {relayed} events relayed, "
-        f"{fired} trigger runs",
+        f"{fired} trigger runs, {swept} expired results deleted",
     )
 
 
