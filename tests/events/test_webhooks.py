@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from tests.events.conftest import Receiver, setup_accounts
 
 import meshlake
 from meshlake import Database
-from meshlake.service.events import dispatcher
+from meshlake.service.events import DISPATCH_ENV, dispatcher
 
 
 def _fast(mesh: meshlake.Mesh, **options: float) -> None:
@@ -93,3 +94,22 @@ def test_a_subscriber_that_lost_access_is_skipped(
     analyst.events.deliver()
     assert rec.posts == []  # decided at delivery time: no longer visible
     assert {d["state"] for d in analyst.events.deliveries()} == {"skipped"}
+
+
+def test_embedded_dispatch_sends_after_commit_without_waiting(
+    sqlite_mesh: meshlake.Mesh,
+    receivers: Callable[[], Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(DISPATCH_ENV, "embedded")
+    s = setup_accounts(sqlite_mesh)
+    owner = s["owner"]
+    rec = receivers()
+    rec.delay = 0.5
+    owner.events.subscribe(type="grant.*", url=rec.url)
+    owner.grant("consumer/analyst", Database("sales"), ["DESCRIBE"])
+    assert rec.posts == []  # the grant returned without waiting for the endpoint
+    end = time.monotonic() + 10
+    while not rec.posts and time.monotonic() < end:
+        time.sleep(0.05)
+    assert [p["type"] for p in rec.posts] == ["grant.created"]

@@ -216,6 +216,14 @@ class Dispatcher:
                 future.result()
         return len(claimed)
 
+    def has_pending(self) -> bool:
+        """Whether any webhook delivery waits to be sent (now or at a later retry)."""
+        with Session(self.store.read_engine) as session:
+            found = session.scalar(
+                select(DeliveryRow.id).where(DeliveryRow.state == PENDING).limit(1)
+            )
+        return found is not None
+
     def drain(self, *, rounds: int = 100) -> int:
         """Run rounds until nothing is due (retries scheduled later are left). Returns the
         number of deliveries claimed in all."""

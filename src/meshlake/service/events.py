@@ -146,23 +146,45 @@ def dispatcher(rt: MeshRuntime, **options: Any) -> Dispatcher:
 
 class _Background:
     """Sends webhook deliveries in a daemon thread, woken after each commit that made some
-    (and once a second while retries may be due)."""
+    (and once a second while retries may be due). It ends after ``IDLE_S`` seconds with
+    nothing pending (the next commit with webhook deliveries starts a new one)."""
+
+    IDLE_S = 30.0
 
     def __init__(self, rt: MeshRuntime) -> None:
         self.rt = rt
         self.wake = threading.Event()
         self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ended = False
         self.thread = threading.Thread(target=self._loop, name="meshlake-events", daemon=True)
         self.thread.start()
 
+    def kick(self) -> bool:
+        """Wake the thread; False when it has ended (start a new one)."""
+        with self.lock:
+            if self.ended:
+                return False
+            self.wake.set()
+            return True
+
     def _loop(self) -> None:
+        idle = 0.0
         while not self.stop.is_set():
-            self.wake.wait(1.0)
+            woken = self.wake.wait(1.0)
             self.wake.clear()
             try:
-                dispatcher(self.rt).run_once(wait=False)
+                hooks = dispatcher(self.rt)
+                busy = hooks.run_once(wait=False) > 0 or woken or hooks.has_pending()
             except Exception as exc:  # the store closed or is unreachable: try again later
                 log.debug("event dispatch failed: %s", exc)
+                busy = False
+            idle = 0.0 if busy else idle + 1.0
+            if idle >= self.IDLE_S:
+                with self.lock:
+                    if not self.wake.is_set():
+                        self.ended = True
+                        return
 
 
 def after_commit(rt: MeshRuntime, session: Session) -> None:
@@ -174,9 +196,9 @@ def after_commit(rt: MeshRuntime, session: Session) -> None:
     def kick(_session: Session) -> None:
         _session.info.pop(_HOOKED, None)
         background = rt.extras.get(_BACKGROUND)
-        if background is None:
+        if background is None or not background.kick():
             background = rt.extras[_BACKGROUND] = _Background(rt)
-        background.wake.set()
+            background.kick()
 
     def forget(_session: Session) -> None:
         _session.info.pop(_HOOKED, None)
