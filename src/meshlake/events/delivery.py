@@ -96,6 +96,9 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="meshlake-hook")
         self._busy: dict[str, Future[int]] = {}
         self._lock = threading.Lock()
+        #: Called when an endpoint's task ends (the embedded dispatcher wakes itself to claim
+        #: what arrived for that endpoint meanwhile).
+        self.after_task: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ claims
     def _session(self) -> Session:
@@ -209,6 +212,8 @@ class Dispatcher:
             futures = []
             for endpoint, items in per_endpoint.items():
                 future = self._pool.submit(self._send_endpoint, items)
+                if self.after_task is not None:
+                    future.add_done_callback(lambda _f: self.after_task and self.after_task())
                 self._busy[endpoint] = future
                 futures.append(future)
         if wait:

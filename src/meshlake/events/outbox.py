@@ -9,12 +9,13 @@ so ``max + 1`` is safe) and fans it out to a delivery row per matching subscript
 from __future__ import annotations
 
 import fnmatch
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow
@@ -55,6 +56,18 @@ EVENT_TYPES: dict[str, str] = {
 INBOX = "inbox"
 PENDING = "pending"
 
+_MAX_SEQ = select(func.max(EventRow.seq)).where(EventRow.source == bindparam("source"))
+_INSERT_EVENT = insert(EventRow.__table__)  # type: ignore[arg-type]
+_INSERT_DELIVERY = insert(DeliveryRow.__table__)  # type: ignore[arg-type]
+_SUBSCRIPTIONS = select(
+    SubscriptionRow.id,
+    SubscriptionRow.principal,
+    SubscriptionRow.kind,
+    SubscriptionRow.target,
+    SubscriptionRow.types,
+    SubscriptionRow.url,
+).where(SubscriptionRow.active.is_(True))
+
 
 @dataclass(frozen=True)
 class EventScope:
@@ -76,8 +89,9 @@ class EventScope:
     model_group: str | None = None
 
 
-def matches(sub: SubscriptionRow, row: EventRow) -> bool:
-    """Whether subscription ``sub`` wants event ``row`` (access is decided later)."""
+def matches(sub: Any, row: EventRow) -> bool:
+    """Whether subscription ``sub`` (a ``SubscriptionRow`` or a row of its columns) wants
+    event ``row`` (access is decided later)."""
     if sub.kind == "product":
         hit = row.product == sub.target
     elif sub.kind == "database":
@@ -113,42 +127,43 @@ def append_event(
     Returns:
         The event and how many webhook deliveries it created.
     """
-    import json
-
     scope = scope or EventScope()
-    seq = session.scalar(select(func.max(EventRow.seq)).where(EventRow.source == source))
-    row = EventRow(
-        event_id=str(uuid.uuid4()),
-        type=type,
-        source=source,
-        seq=int(seq or 0) + 1,
-        subject=subject,
-        time=datetime.now(UTC),
-        principal=principal,
-        accounts=sorted({a for a in scope.accounts if a}),
-        resource=scope.resource,
-        product=scope.product,
-        database=scope.database,
-        model_group=scope.model_group,
-        data=json.loads(json.dumps(data or {}, default=str)),
-    )
-    session.add(row)
-    session.flush()
-    webhooks = 0
-    now = row.time
-    for sub in session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))):
-        if not matches(sub, row):
-            continue
-        webhooks += sub.url is not None
-        session.add(
-            DeliveryRow(
-                event_pk=row.id,
-                subscription_id=sub.id,
-                principal=sub.principal,
-                endpoint=sub.url,
-                state=INBOX if sub.url is None else PENDING,
-                attempts=0,
-                next_attempt_at=None if sub.url is None else now,
-            )
-        )
-    return EventRecord.of(row), webhooks
+    # Prebuilt Core statements on the session's connection (as the audit log does): this runs
+    # in every audited change's transaction, where the ORM's unit of work would dominate.
+    conn = session.connection()
+    seq = int(conn.execute(_MAX_SEQ, {"source": source}).scalar() or 0) + 1
+    now = datetime.now(UTC)
+    values = {
+        "event_id": str(uuid.uuid4()),
+        "type": type,
+        "source": source,
+        "seq": seq,
+        "subject": subject,
+        "time": now,
+        "principal": principal,
+        "accounts": sorted({a for a in scope.accounts if a}),
+        "resource": scope.resource,
+        "product": scope.product,
+        "database": scope.database,
+        "model_group": scope.model_group,
+        "data": json.loads(json.dumps(data or {}, default=str)),
+    }
+    pk = conn.execute(_INSERT_EVENT, values).inserted_primary_key
+    assert pk is not None
+    row = EventRow(id=int(pk[0]), **values)
+    deliveries = [
+        {
+            "event_pk": row.id,
+            "subscription_id": sub.id,
+            "principal": sub.principal,
+            "endpoint": sub.url,
+            "state": INBOX if sub.url is None else PENDING,
+            "attempts": 0,
+            "next_attempt_at": None if sub.url is None else now,
+        }
+        for sub in conn.execute(_SUBSCRIPTIONS)
+        if matches(sub, row)
+    ]
+    if deliveries:
+        conn.execute(_INSERT_DELIVERY, deliveries)
+    return EventRecord.of(row), sum(d["endpoint"] is not None for d in deliveries)

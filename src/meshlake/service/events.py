@@ -170,6 +170,7 @@ class _Background:
 
     def _loop(self) -> None:
         idle = 0.0
+        dispatcher(self.rt).after_task = self.wake.set
         while not self.stop.is_set():
             woken = self.wake.wait(1.0)
             self.wake.clear()
