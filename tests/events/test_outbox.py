@@ -120,6 +120,17 @@ def test_product_events_and_refused_publish(sqlite_mesh: meshlake.Mesh) -> None:
     owner.products.publish(CONTRACT.format(quality=""), database="sales")
     with pytest.raises(InvalidInputError, match="blocking quality"):
         owner.products.publish(CONTRACT.format(quality=BLOCKING), database="sales")
+    consumer = mesh.session("consumer/admin")
+    consumer.events.subscribe(product="orders")
+    request = consumer.access.request(
+        "orders", ["SELECT"], reason="risk model", for_principal="consumer/analyst"
+    )
+    owner.access.approve(request.id)
+    access = [r for r in _events(mesh) if r.source == "/products/orders/access"]
+    assert [(r.type, r.seq) for r in access] == [("access.requested", 1), ("access.decided", 2)]
+    assert access[1].data["state"] == "APPROVED"
+    inbox = [i.event.type for i in consumer.events.inbox()]
+    assert inbox[:2] == ["access.requested", "access.decided"]
     rows = [r for r in _events(mesh) if r.source == "/products/orders"]
     assert [(r.type, r.seq) for r in rows] == [
         ("product.published", 1),
