@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from meshlake.service.events import EventsAPI
     from meshlake.service.ml import MLAPI
 
 from meshlake.audit.anchor import KEY_FILE, AuditAnchor, Checkpoint
@@ -241,6 +242,13 @@ class Session:
         from meshlake.service.ml import MLAPI
 
         return MLAPI(self._rt, self.principal)
+
+    @cached_property
+    def events(self) -> EventsAPI:
+        """Event subscriptions, the inbox and webhook deliveries."""
+        from meshlake.service.events import EventsAPI
+
+        return EventsAPI(self._rt, self.principal)
 
     @cached_property
     def queries(self) -> QueryAPI:

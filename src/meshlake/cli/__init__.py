@@ -31,6 +31,7 @@ from meshlake.cli.commands import (
     tables,
     tags,
     tokens,
+    worker,
 )
 from meshlake.cli.errors import debugging, describe
 from meshlake.cli.output import Output
@@ -62,6 +63,7 @@ COMMAND_ORDER = (
     "ml",
     "token",
     "serve",
+    "worker",
     "demo",
 )
 
@@ -201,6 +203,7 @@ permissions.register(app)
 app.add_typer(permissions.permissions_app, name="permissions", rich_help_panel="Governance")
 app.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
 query.register(app)
+worker.register(app)
 app.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
 app.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
 tokens.register(app)

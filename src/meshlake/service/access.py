@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from meshlake.catalog.product_models import AccessRequestRow, ProductRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from meshlake.events import EventScope
 from meshlake.ids import PrincipalId
 from meshlake.resources import Database, Table
 from meshlake.service.catalog import CatalogAPI
@@ -157,6 +158,13 @@ class AccessAPI(ServiceBase):
             session.flush()
             record["after"] = {**record["after"], "request": row.id}
             view = _view(row, row_p)
+            self.emit(
+                "access.requested",
+                f"/products/{p.name}/access",
+                f"access_request:{row.id}",
+                {**record["after"], "product": p.name, "reason": reason},
+                EventScope(accounts=(p.owner_account, self.account), product=p.name),
+            )
         return view
 
     # ------------------------------------------------------------------ review
@@ -218,6 +226,24 @@ class AccessAPI(ServiceBase):
             row = session.get(AccessRequestRow, req.id)
             assert row is not None
             row.state, row.decided_by, row.decided_at = state, self.principal, now
+            self.emit(
+                "access.decided",
+                f"/products/{req.product}/access",
+                f"access_request:{req.id}",
+                {
+                    "request": req.id,
+                    "product": req.product,
+                    "for": req.for_principal,
+                    "decision": action,
+                    "before": req.state,
+                    "state": state,
+                    **extra,
+                },
+                EventScope(
+                    accounts=(req.owner_account, PrincipalId.parse(req.for_principal).account),
+                    product=req.product,
+                ),
+            )
 
     def _consumer_admin(self, account: str) -> str:
         admins = sorted(self.state().admins.get(account, frozenset()))

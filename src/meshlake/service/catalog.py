@@ -33,6 +33,7 @@ from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
 from meshlake.inputs import require_arrow_table, require_mapping
 from meshlake.resources import Catalog, Location
+from meshlake.service.events import database_scope, table_scope
 from meshlake.service.intents import (
     INTENT_PROPERTY,
     close_intent,
@@ -167,6 +168,13 @@ class CatalogAPI(ServiceBase):
                     created_at=datetime.now(UTC),
                 )
             )
+            self.emit(
+                "database.created",
+                f"/databases/{self.account}/{name}",
+                f"database:{self.account}.{name}",
+                {"name": name, "account": self.account, "location": loc},
+                database_scope(self.account, name),
+            )
         return DatabaseInfo(name, self.account, description, loc)
 
     def _require_location(self, st: GovernanceState, account: str, uri: str) -> None:
@@ -248,6 +256,13 @@ class CatalogAPI(ServiceBase):
                 )
             )
             session.execute(delete(DatabaseRow).where(DatabaseRow.id == db.id))
+            self.emit(
+                "database.dropped",
+                f"/databases/{db.account}/{name}",
+                f"database:{db.account}.{name}",
+                {"name": name, "account": db.account},
+                database_scope(db.account, name),
+            )
 
     # ------------------------------------------------------------ locations
     @in_unit
@@ -376,6 +391,13 @@ class CatalogAPI(ServiceBase):
                         )
                     )
                 close_intent(session, intent)
+                self.emit(
+                    "table.created",
+                    f"/databases/{db.account}/{db.name}",
+                    label,
+                    {"columns": [c.name for c in cols], "rows": data.num_rows},
+                    table_scope(db.account, db.name, name, extra=self.account),
+                )
         except BaseException:  # undo the Iceberg side when the store write fails (§4)
             self._undo_create(intent, iceberg_id, loc)
             raise
@@ -515,6 +537,13 @@ class CatalogAPI(ServiceBase):
                     rt.table.iceberg_id,
                     self.principal,
                     {"label": label, "location": location},
+                )
+                self.emit(
+                    "table.dropped",
+                    f"/databases/{rt.ref.account}/{rt.ref.database}",
+                    label,
+                    {"table": rt.ref.qualified, "account": rt.ref.account},
+                    table_scope(rt.ref.account, rt.ref.database, rt.ref.name, extra=self.account),
                 )
         self.rt.tables.drop(rt.table.iceberg_id)
         managed = location is not None and self.rt.managed.is_managed(location)
@@ -743,6 +772,13 @@ class CatalogAPI(ServiceBase):
             action, label, accounts, after={"rows": data.num_rows, "snapshot_id": snap}, bump=False
         ) as (session, _):
             close_intent(session, intent)
+            self.emit(
+                "table.updated",
+                f"/databases/{rt.ref.account}/{rt.ref.database}",
+                label,
+                {"operation": action, "rows": data.num_rows, "snapshot_id": snap},
+                table_scope(rt.ref.account, rt.ref.database, rt.ref.name, extra=self.account),
+            )
         return snap
 
     def _as_arrow(

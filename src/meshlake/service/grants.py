@@ -35,6 +35,7 @@ from meshlake.governance.tagperms import tag_permissions
 from meshlake.governance.targets import GrantTarget, resolve_target
 from meshlake.ids import ROOT, PrincipalId
 from meshlake.resources import Resource
+from meshlake.service.events import target_scope
 from meshlake.service.runtime import ServiceBase
 from meshlake.service.unit import in_unit
 
@@ -321,6 +322,7 @@ class GrantsAPI(ServiceBase):
         bounded: bool,
     ) -> GrantInfoView:
         grantee = str(to)
+        scope = target_scope(self.state(), target.kind, target.target_id, self.account, to.account)
         with self.change(
             "grant",
             target.label,
@@ -359,6 +361,13 @@ class GrantsAPI(ServiceBase):
                 label += f" ({'' if 'columns' in target.spec else 'excluding '}{', '.join(cols)})"
             view = GrantInfoView(
                 grantee, label, tuple(row.permissions), tuple(row.grantable), row.grantor
+            )
+            self.emit(
+                "grant.created",
+                f"/grants/{target.account}",
+                label,
+                {**record["after"], "grantor": self.principal, "before": record["before"]},
+                scope,
             )
         return view
 
@@ -411,10 +420,18 @@ class GrantsAPI(ServiceBase):
             new_perms = sorted(set(live.permissions) - perms)
             new_gopt = sorted((set(live.grantable) - gopt - perms) & set(new_perms))
             record["after"] = {"grantee": str(to), "permissions": new_perms, "grantable": new_gopt}
+            scope = target_scope(st, target.kind, target.target_id, self.account, to.account)
             if new_perms:
                 live.permissions, live.grantable = new_perms, new_gopt
             else:
                 session.delete(live)
+            self.emit(
+                "grant.revoked",
+                f"/grants/{target.account}",
+                target.label,
+                {**record["after"], "revoked": sorted(perms), "revoked_grantable": sorted(gopt)},
+                scope,
+            )
 
     # ------------------------------------------------------------------ listing
     def list_permissions(

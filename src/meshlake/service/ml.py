@@ -34,6 +34,7 @@ from meshlake.errors import (
     MeshError,
     NotFoundError,
 )
+from meshlake.events import EventScope
 from meshlake.ids import ROOT, check_name
 from meshlake.ml.features import FeatureSpec
 from meshlake.ml.metrics import CostMatrix
@@ -180,6 +181,13 @@ class MLCore(ServiceBase):
             }
             session.flush()
             job = _job(row)
+            self.emit(
+                "job.finished",
+                f"/jobs/{self.account}",
+                f"job:{self.account}.{job_id}",
+                record["after"],
+                EventScope(accounts=(self.account,)),
+            )
         return job
 
     def job(self, job_id: str) -> MLJob:

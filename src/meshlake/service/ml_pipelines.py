@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from meshlake.catalog.ml_models import PipelineExecutionRow
 from meshlake.errors import MeshError, NotFoundError
+from meshlake.events import EventScope
 from meshlake.ml.pipelines import Pipeline, Step, check_condition
 from meshlake.ml.records import MLJob, ModelVersion, iso
 
@@ -186,6 +187,13 @@ class PipelinesAPI:
             row.error = None if failure is None else f"{failure.kind}: {failure.message}"
             session.flush()
             execution = _execution(row)
+            self.ml.emit(
+                "pipeline.finished",
+                f"/pipelines/{self.ml.account}/{p.name}",
+                f"pipeline:{self.ml.account}.{p.name}",
+                {"execution": exec_id, "pipeline": p.name, "state": state, "error": row.error},
+                EventScope(accounts=(self.ml.account,)),
+            )
         if failure is not None:
             raise failure
         return execution

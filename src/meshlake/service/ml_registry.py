@@ -40,6 +40,7 @@ from meshlake.ml.records import (
     iso,
 )
 from meshlake.resources import ModelGroup
+from meshlake.service.events import model_group_scope
 
 if TYPE_CHECKING:
     from meshlake.service.ml import MLCore as _Host
@@ -243,6 +244,13 @@ class ModelRegistryMixin(_Host):
                         created_at=_now(),
                     )
                 )
+                self.emit(
+                    "model.registered",
+                    f"/model-groups/{row.account}/{row.name}",
+                    f"model_group:{row.account}.{row.name}/{number}",
+                    {"group": row.name, "version": number, "job_id": training.id, "status": status},
+                    model_group_scope(row.account, row.name, self.account),
+                )
         except BaseException:
             with contextlib.suppress(Exception):  # undo the MLflow side (§4's two stores)
                 self.tracker.client.delete_model_version(mlflow_name, str(number))
@@ -295,6 +303,19 @@ class ModelRegistryMixin(_Host):
             live.status = status
             live.updated_by = self.principal
             live.updated_at = _now()
+            self.emit(
+                "model.approved" if status == "Approved" else "model.status_changed",
+                f"/model-groups/{row.account}/{row.name}",
+                f"model_group:{row.account}.{row.name}/{version.version}",
+                {
+                    "group": row.name,
+                    "version": version.version,
+                    "before": current.status,
+                    "status": status,
+                    "reason": reason,
+                },
+                model_group_scope(row.account, row.name, self.account),
+            )
         self.tracker.set_status(f"{row.account}.{row.name}", version.version, status)
         return self.model_version(row.name, version.version, account=row.account)
 

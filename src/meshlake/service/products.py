@@ -29,6 +29,7 @@ from meshlake.products.quality import QualityReport, compute_quality
 from meshlake.products.search import Hit, ProductDocument, build_index, search
 from meshlake.products.tags import derive_tags, tag_values
 from meshlake.resources import Column, Table
+from meshlake.service.events import table_scope
 from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import ServiceBase
 from meshlake.service.tags import TagsAPI
@@ -179,6 +180,21 @@ class ProductsAPI(ServiceBase):
         quality = compute_quality(
             data, c, now=now, last_modified=modified, run_sql=run_sql, sql_table_ref=ref
         )
+        if not quality.ok:  # refused: the event is a unit of its own
+            self.emit(
+                "quality.failed",
+                f"/products/{c.name}",
+                f"product:{c.name}",
+                {
+                    "product": c.name,
+                    "snapshot_id": None if snapshot is None else snapshot.snapshot_id,
+                    "failures": [r.name for r in quality.blocking_failures],
+                    "quality": quality.to_dict(),
+                },
+                table_scope(
+                    table_account, resolved.database.name, info.name, product=c.name, extra=owner
+                ),
+            )
         quality.raise_for_blocking()
         bias = _bias(data, c)
         with self.unit(bump=False):  # tags, product and version: one unit of work
@@ -252,6 +268,22 @@ class ProductsAPI(ServiceBase):
                     published_at=now,
                 )
             )
+            scope = table_scope(
+                table_account, resolved.database.name, info.name, product=c.name, extra=owner
+            )
+            data = {
+                "product": c.name,
+                "version": version,
+                "snapshot_id": snap_id,
+                "table": f"{table_account}.{resolved.database.name}.{info.name}",
+                "quality_ok": quality.ok,
+                "changelog": changelog.to_dict(),
+            }
+            source = f"/products/{c.name}"
+            kind = "product.published" if version == 1 else "product.updated"
+            self.emit(kind, source, f"product:{c.name}", data, scope)
+            if version > 1 and changelog.changes:
+                self.emit("schema.changed", source, f"product:{c.name}", data, scope)
         return ProductVersion(
             c.name, version, snap_id, quality, bias, schema, changelog, self.principal, now
         )

@@ -38,6 +38,7 @@ from meshlake.errors import (
     QueryTimeoutError,
     StorageError,
 )
+from meshlake.events import EventScope
 from meshlake.ids import ROOT, check_name
 from meshlake.query.control import QueryControl, QueryLimits
 from meshlake.query.results import QueryResult
@@ -695,6 +696,20 @@ class QueryAPI(ServiceBase):
             )
             if stopped and control.executing:
                 self._audit_reads(session, query_id, reads, 0, service, state, job_id=job_id)
+            self.emit(
+                "query.failed",
+                f"/queries/{self.account}",
+                f"query:{query_id}",
+                {
+                    "query_id": query_id,
+                    "state": state,
+                    "error": {"type": exc.kind, "message": exc.message},
+                    "tables": [r.ref.qualified for r in reads],
+                    "service": service,
+                    "job_id": job_id,
+                },
+                EventScope(accounts=(self.account,)),
+            )
 
     def _audit_reads(
         self,

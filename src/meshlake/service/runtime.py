@@ -104,6 +104,14 @@ class ServiceBase:
         registered = [u for _, u in self.state().locations.values()]
         return self.rt.managed.check(loc, what, registered, results)
 
+    def emit(
+        self, type: str, source: str, subject: str, data: Any = None, scope: Any = None
+    ) -> Any:
+        """Append an outbox event as the acting principal, in the open unit (or one of its
+        own): see :meth:`Unit.emit`."""
+        with self.unit(bump=False) as unit:
+            return unit.emit(type, source, subject, data, principal=self.principal, scope=scope)
+
     @contextmanager
     def change(
         self,

@@ -20,6 +20,7 @@ from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.governance.locations import covering_location
 from meshlake.resources import Location
 from meshlake.service.catalog import CatalogAPI
+from meshlake.service.events import database_scope
 from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import ServiceBase
 from meshlake.storage.crawler import (
@@ -206,6 +207,17 @@ class StorageAPI(ServiceBase):
             database=database,
             principal=self.principal,
         )
+        st = self.state()
+        db = self.rt.engine.find_database(st, self.principal, database, account)
+        db = None if db is None else self.rt.engine.link_target(st, db)
+        if db is not None:
+            self.emit(
+                "crawl.finished",
+                f"/databases/{db.account}/{db.name}/crawls",
+                f"crawl:{run.id}",
+                run.to_dict(),
+                database_scope(db.account, db.name),
+            )
         return run
 
     def crawl_runs(self, location: str | None = None) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from meshlake.catalog.models import GrantRow, TagAssignmentRow, TagKeyRow, TagValueRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from meshlake.events import EventScope
 from meshlake.governance.access import database_access, table_access
 from meshlake.governance.permissions import ALL
 from meshlake.governance.state import GovernanceState, TagKeyInfo
@@ -18,6 +19,7 @@ from meshlake.governance.tagperms import key_visible, tag_permissions, visible_k
 from meshlake.governance.tags import column_tags, database_tags, table_tags
 from meshlake.inputs import require_mapping, require_str_list
 from meshlake.resources import Column, Database, Resource, Table
+from meshlake.service.events import target_scope
 from meshlake.service.runtime import ServiceBase
 from meshlake.service.unit import in_unit
 
@@ -74,7 +76,21 @@ class TagsAPI(ServiceBase):
             session.flush()
             for v in vals:
                 session.add(TagValueRow(key_id=row.id, value=v))
+            self._emit_key("tag.created", self.account, k, {"key": k, "values": vals})
         return TagKeyView(k, self.account, tuple(vals))
+
+    def _emit_key(self, type_: str, account: str, key: str, data: dict[str, Any]) -> None:
+        self.emit(
+            type_, f"/tags/{account}", f"tag:{account}.{key}", data, EventScope(accounts=(account,))
+        )
+
+    def _emit_assignment(
+        self, type_: str, st: GovernanceState, t: _Target, data: dict[str, Any]
+    ) -> None:
+        kind, tid = ("table", t.table_id) if t.kind == "column" else (t.kind, t.target_id)
+        scope = target_scope(st, kind, tid or 0, t.account)
+        label = f"{t.kind}:{self._label(st, t)}"
+        self.emit(type_, f"/tags/{t.account}", label, {**data, "column": t.column}, scope)
 
     def _key(self, st: GovernanceState, key: str, account: str | None = None) -> TagKeyInfo:
         info = visible_key(st, self.principal, key, account)
@@ -117,6 +133,9 @@ class TagsAPI(ServiceBase):
             before=sorted(info.values),
             after=new,
         ) as (session, _):
+            self._emit_key(
+                "tag.updated", info.account, info.key, {"before": sorted(info.values), "after": new}
+            )
             for v in sorted(adds - info.values):
                 session.add(TagValueRow(key_id=info.id, value=v))
             if removes:
@@ -140,6 +159,7 @@ class TagsAPI(ServiceBase):
             [info.account],
             before=sorted(info.values),
         ) as (session, _):
+            self._emit_key("tag.deleted", info.account, info.key, {"values": sorted(info.values)})
             session.execute(delete(TagAssignmentRow).where(TagAssignmentRow.key_id == info.id))
             session.execute(
                 delete(GrantRow).where(GrantRow.kind == "tag", GrantRow.target_id == info.id)
@@ -243,6 +263,7 @@ class TagsAPI(ServiceBase):
             before={st.tag_keys[k].key: v for k, v in current.items()},
             after=after,
         ) as (session, _):
+            self._emit_assignment("tag.assigned", st, t, {"tags": after})
             for info, value in resolved:
                 row = session.scalars(
                     select(TagAssignmentRow).where(
@@ -304,6 +325,7 @@ class TagsAPI(ServiceBase):
                     TagAssignmentRow.key_id.in_([i.id for i in infos]),
                 )
             )
+            self._emit_assignment("tag.removed", st, t, {"keys": [i.key for i in infos]})
 
     def tags_of(self, resource: Resource) -> dict[str, str]:
         """Effective tags (inheritance applied) whose values the caller may see."""

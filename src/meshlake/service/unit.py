@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.store import GROUP_OF_TABLE, OpenTransaction
+from meshlake.events import EventRecord, EventScope, append_event
 from meshlake.governance.state import GovernanceState
 
 if TYPE_CHECKING:
@@ -96,3 +97,31 @@ class Unit:
             accounts=[a for a in accounts if a],
             data=data,
         )
+
+    def emit(
+        self,
+        type: str,
+        source: str,
+        subject: str,
+        data: dict[str, Any] | None = None,
+        *,
+        principal: str,
+        scope: EventScope | None = None,
+    ) -> EventRecord:
+        """Append an outbox event (CloudEvents) in the unit's transaction: it commits with
+        the change or not at all. Webhook deliveries it creates are dispatched right after
+        the commit (embedded mode; see ``service/events.py``)."""
+        record, webhooks = append_event(
+            self.tx.session,
+            type=type,
+            source=source,
+            subject=subject,
+            principal=principal,
+            data=data,
+            scope=scope,
+        )
+        if webhooks:
+            from meshlake.service.events import after_commit
+
+            after_commit(self.rt, self.tx.session)
+        return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import meshlake.catalog.event_models
 import meshlake.catalog.ml_models
 import meshlake.catalog.product_models
 import meshlake.catalog.storage_models
@@ -14,6 +15,7 @@ from meshlake.storage.crawler.state import CRAWLER_METADATA
 
 # Importing the model modules registers their tables on Base (for autogenerate).
 _MODELS = (
+    meshlake.catalog.event_models,
     meshlake.catalog.ml_models,
     meshlake.catalog.product_models,
     meshlake.catalog.storage_models,

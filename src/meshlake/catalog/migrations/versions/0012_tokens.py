@@ -1,7 +1,7 @@
 """bearer tokens of the server
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 07:00:00
 
 One row per token: its id (the public prefix of the token text), its principal and account,
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = "0012"
-down_revision: Union[str, Sequence[str], None] = "0010"
+down_revision: Union[str, Sequence[str], None] = "0011"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

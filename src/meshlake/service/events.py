@@ -1,0 +1,496 @@
+"""Events facade: subscriptions, the inbox, webhook dead letters, and dispatch wiring.
+
+Facades emit events with :meth:`Unit.emit` in the unit of work of their change (the outbox);
+this module builds the scopes they pass (who may see an event, which subscriptions match),
+decides visibility on the governance engine at read and delivery time, and runs the
+in-process dispatcher that sends webhook deliveries right after a commit (embedded mode;
+``meshlake worker`` does the same from another process). ``MESHLAKE_EVENTS_DISPATCH=worker``
+leaves webhook deliveries to workers.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow
+from meshlake.errors import InvalidInputError, NotFoundError
+from meshlake.events import EventRecord, EventScope
+from meshlake.events.cloud import aware
+from meshlake.events.delivery import CanSee, Dispatcher
+from meshlake.governance.models import find_model_group
+from meshlake.governance.state import GovernanceState
+from meshlake.ids import ROOT
+from meshlake.resources import Database, ModelGroup, Resource, Table, resource_to_dict
+from meshlake.service.runtime import MeshRuntime, ServiceBase
+
+if TYPE_CHECKING:
+    from meshlake.service.triggers import TriggersAPI
+
+__all__ = [
+    "DISPATCH_ENV",
+    "EventsAPI",
+    "InboxItem",
+    "Subscription",
+    "after_commit",
+    "database_scope",
+    "dispatcher",
+    "make_can_see",
+    "model_group_scope",
+    "table_scope",
+    "target_scope",
+]
+
+log = logging.getLogger(__name__)
+
+DISPATCH_ENV = "MESHLAKE_EVENTS_DISPATCH"
+KINDS = ("product", "database", "model_group", "type")
+_DISPATCHER = "events.dispatcher"
+_BACKGROUND = "events.background"
+_HOOKED = "meshlake.events.hooked"
+
+
+# ---------------------------------------------------------------------- scopes
+def table_scope(
+    account: str, database: str, table: str, *, product: str | None = None, extra: str = ""
+) -> EventScope:
+    """An event about a table (seen with DESCRIBE on it; matches its database and product)."""
+    return EventScope(
+        resource=resource_to_dict(Table(database, table, account=account)),
+        accounts=(account, extra),
+        product=product,
+        database=f"{account}/{database}",
+    )
+
+
+def database_scope(account: str, database: str) -> EventScope:
+    """An event about a database (seen with DESCRIBE on it)."""
+    return EventScope(
+        resource=resource_to_dict(Database(database, account=account)),
+        accounts=(account,),
+        database=f"{account}/{database}",
+    )
+
+
+def model_group_scope(account: str, name: str, *extra: str) -> EventScope:
+    """An event about a model group (seen with DESCRIBE on it)."""
+    return EventScope(
+        resource=resource_to_dict(ModelGroup(name, account=account)),
+        accounts=(account, *extra),
+        model_group=f"{account}/{name}",
+    )
+
+
+def target_scope(st: GovernanceState, kind: str, target_id: int, *accounts: str) -> EventScope:
+    """The scope of an event about a grant target (a database or table: seen with DESCRIBE
+    on it; anything else: the accounts' admins and the actor)."""
+    if kind == "database" and target_id in st.databases:
+        db = st.databases[target_id]
+        return replace(database_scope(db.account, db.name), accounts=(db.account, *accounts))
+    if kind == "table" and target_id in st.tables:
+        t = st.tables[target_id]
+        db = st.databases[t.database_id]
+        return replace(table_scope(db.account, db.name, t.name), accounts=(db.account, *accounts))
+    return EventScope(accounts=tuple(accounts))
+
+
+def _resource(data: dict[str, Any]) -> Resource | None:
+    kind = data.get("kind")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    for cls in (Database, Table, ModelGroup):
+        if cls.__name__.lower() == kind:
+            for key in ("columns", "excluded_columns"):
+                if key in fields:
+                    fields[key] = tuple(fields[key])
+            return cls(**fields)
+    return None
+
+
+# ---------------------------------------------------------------------- visibility
+def make_can_see(rt: MeshRuntime) -> CanSee:
+    """Who may see an event *now*: its actor, root, admins of its accounts, and whoever
+    holds DESCRIBE on its resource (a revoked consumer stops seeing it at once)."""
+
+    def can_see(principal: str, row: EventRow) -> bool:
+        if principal in (row.principal, ROOT):
+            return True
+        st = rt.engine.state()
+        if any(st.is_admin(principal, a) for a in row.accounts or []):
+            return True
+        resource = _resource(row.resource) if row.resource else None
+        if resource is None:
+            return False
+        return rt.engine.decide(principal, "DESCRIBE", resource, st).allowed
+
+    return can_see
+
+
+# ---------------------------------------------------------------------- dispatch
+def dispatcher(rt: MeshRuntime, **options: Any) -> Dispatcher:
+    """The mesh's webhook dispatcher (one per runtime; ``options`` apply on creation)."""
+    found = rt.extras.get(_DISPATCHER)
+    if found is None:
+        found = rt.extras[_DISPATCHER] = Dispatcher(rt.store, make_can_see(rt), **options)
+    return found
+
+
+class _Background:
+    """Sends webhook deliveries in a daemon thread, woken after each commit that made some
+    (and once a second while retries may be due). It ends after ``IDLE_S`` seconds with
+    nothing pending (the next commit with webhook deliveries starts a new one)."""
+
+    IDLE_S = 30.0
+
+    def __init__(self, rt: MeshRuntime) -> None:
+        self.rt = rt
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ended = False
+        self.thread = threading.Thread(target=self._loop, name="meshlake-events", daemon=True)
+        self.thread.start()
+
+    def kick(self) -> bool:
+        """Wake the thread; False when it has ended (start a new one)."""
+        with self.lock:
+            if self.ended:
+                return False
+            self.wake.set()
+            return True
+
+    def _loop(self) -> None:
+        idle = 0.0
+        dispatcher(self.rt).after_task = self.wake.set
+        while not self.stop.is_set():
+            woken = self.wake.wait(1.0)
+            self.wake.clear()
+            try:
+                hooks = dispatcher(self.rt)
+                busy = hooks.run_once(wait=False) > 0 or woken or hooks.has_pending()
+            except Exception as exc:  # the store closed or is unreachable: try again later
+                log.debug("event dispatch failed: %s", exc)
+                busy = False
+            idle = 0.0 if busy else idle + 1.0
+            if idle >= self.IDLE_S:
+                with self.lock:
+                    if not self.wake.is_set():
+                        self.ended = True
+                        return
+
+
+def after_commit(rt: MeshRuntime, session: Session) -> None:
+    """Dispatch the unit's webhook deliveries right after its commit (embedded mode)."""
+    if os.environ.get(DISPATCH_ENV, "embedded") != "embedded" or session.info.get(_HOOKED):
+        return
+    session.info[_HOOKED] = True
+
+    def kick(_session: Session) -> None:
+        _session.info.pop(_HOOKED, None)
+        background = rt.extras.get(_BACKGROUND)
+        if background is None or not background.kick():
+            background = rt.extras[_BACKGROUND] = _Background(rt)
+            background.kick()
+
+    def forget(_session: Session) -> None:
+        _session.info.pop(_HOOKED, None)
+
+    sa_event.listen(session, "after_commit", kick, once=True)
+    sa_event.listen(session, "after_rollback", forget, once=True)
+
+
+# ---------------------------------------------------------------------- views
+@dataclass(frozen=True)
+class Subscription:
+    """A subscription (``secret`` is shown only by :meth:`EventsAPI.subscribe`)."""
+
+    id: int
+    principal: str
+    kind: str
+    target: str
+    types: tuple[str, ...]
+    url: str | None
+    secret: str | None
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "id": self.id,
+            "principal": self.principal,
+            "kind": self.kind,
+            "target": self.target,
+            "types": list(self.types),
+            "url": self.url,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """An event in a principal's inbox."""
+
+    event: EventRecord
+    read: bool
+
+    @property
+    def id(self) -> str:
+        """The event's CloudEvents id (what :meth:`EventsAPI.mark_read` takes)."""
+        return self.event.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the CloudEvent and the read flag."""
+        return {"event": self.event.to_dict(), "read": self.read}
+
+
+def _subscription(row: SubscriptionRow, secret: str | None = None) -> Subscription:
+    return Subscription(
+        row.id,
+        row.principal,
+        row.kind,
+        row.target,
+        tuple(row.types or ()),
+        row.url,
+        secret,
+        aware(row.created_at),
+    )
+
+
+class EventsAPI(ServiceBase):
+    """Subscriptions, the inbox, webhook dead letters."""
+
+    # ------------------------------------------------------------------ subscribe
+    def subscribe(
+        self,
+        *,
+        product: str | None = None,
+        database: str | None = None,
+        model_group: str | None = None,
+        type: str | None = None,
+        account: str | None = None,
+        types: builtins.list[str] | None = None,
+        url: str | None = None,
+        secret: str | None = None,
+    ) -> Subscription:
+        """Subscribe to the events of one product, database, model group, or event type
+        pattern (``product.*``), optionally narrowed to ``types``.
+
+        Without ``url`` events land in the inbox; with one they are POSTed there, signed with
+        ``secret`` (generated when not given, and returned only here).
+
+        Raises:
+            InvalidInputError: not exactly one target, or a bad URL.
+            NotFoundError: the product, database or model group is missing or invisible.
+        """
+        named = {
+            k: v
+            for k, v in {
+                "product": product,
+                "database": database,
+                "model_group": model_group,
+                "type": type,
+            }.items()
+            if v is not None
+        }
+        if len(named) != 1:
+            raise InvalidInputError(
+                "subscribe to exactly one of product, database, model_group, type"
+            )
+        ((kind, name),) = named.items()
+        target = self._target(kind, name, account)
+        if url is not None:
+            if not url.startswith(("http://", "https://")):
+                raise InvalidInputError(f"webhook URL {url!r} must be http:// or https://")
+            secret = secret or secrets.token_hex(32)
+        with self.change(
+            "subscribe", f"subscription:{kind}:{target}", [self.account], bump=False
+        ) as (session, record):
+            row = SubscriptionRow(
+                principal=self.principal,
+                kind=kind,
+                target=target,
+                types=sorted(types or []),
+                url=url,
+                secret=secret if url else None,
+                active=True,
+                created_at=datetime.now(UTC),
+            )
+            session.add(row)
+            session.flush()
+            record["after"] = {"id": row.id, "url": url, "types": row.types}
+            return _subscription(row, secret if url else None)
+
+    def _target(self, kind: str, name: str, account: str | None) -> str:
+        st = self.state()
+        if kind == "type":
+            return name
+        if kind == "product":
+            from meshlake.service.products import ProductsAPI
+
+            ProductsAPI(self.rt, self.principal).get(name)  # NotFoundError when invisible
+            return name
+        if kind == "database":
+            db = self.rt.engine.find_database(st, self.principal, name, account)
+            if db is None or not self.rt.engine.database_visible(st, self.principal, db):
+                raise NotFoundError(f"database {name} not found")
+            target = self.rt.engine.link_target(st, db) or db
+            return f"{target.account}/{target.name}"
+        group = find_model_group(self.rt.store, st, self.principal, name, account)
+        if group is None:
+            raise NotFoundError(f"model group {name} not found")
+        return f"{group.account}/{group.name}"
+
+    def unsubscribe(self, subscription_id: int) -> None:
+        """End one of the caller's subscriptions (its undelivered webhook deliveries stay
+        as they are; no new ones are made).
+
+        Raises:
+            NotFoundError: no such subscription of the caller.
+        """
+        with self.change(
+            "unsubscribe", f"subscription:{subscription_id}", [self.account], bump=False
+        ) as (session, _):
+            row = session.get(SubscriptionRow, subscription_id)
+            if row is None or row.principal != self.principal or not row.active:
+                raise NotFoundError(f"subscription {subscription_id} not found")
+            row.active = False
+
+    def subscriptions(self) -> builtins.list[Subscription]:
+        """The caller's active subscriptions."""
+        with self.rt.store.read() as session:
+            rows = session.scalars(
+                select(SubscriptionRow)
+                .where(SubscriptionRow.principal == self.principal, SubscriptionRow.active)
+                .order_by(SubscriptionRow.id)
+            )
+            return [_subscription(r) for r in rows]
+
+    # ------------------------------------------------------------------ inbox
+    def inbox(self, *, unread_only: bool = False, limit: int = 100) -> builtins.list[InboxItem]:
+        """Events of the caller's inbox subscriptions that it may see now, oldest first."""
+        query = (
+            select(EventRow, DeliveryRow.read_at)
+            .join(DeliveryRow, DeliveryRow.event_pk == EventRow.id)
+            .where(DeliveryRow.principal == self.principal, DeliveryRow.state == "inbox")
+            .order_by(EventRow.id)
+        )
+        if unread_only:
+            query = query.where(DeliveryRow.read_at.is_(None))
+        can_see = make_can_see(self.rt)
+        seen: dict[int, InboxItem] = {}
+        with self.rt.store.read() as session:
+            for row, read_at in session.execute(query):
+                if row.id in seen:
+                    if read_at is None:  # read only when read through every subscription
+                        seen[row.id] = InboxItem(seen[row.id].event, False)
+                    continue
+                if can_see(self.principal, row):
+                    seen[row.id] = InboxItem(EventRecord.of(row), read_at is not None)
+                if len(seen) >= limit:
+                    break
+        return list(seen.values())
+
+    def mark_read(self, ids: builtins.list[str]) -> int:
+        """Mark inbox events (CloudEvents ids) read; returns how many entries changed."""
+        if not ids:
+            return 0
+        with self.unit(bump=False) as unit:
+            pks = select(EventRow.id).where(EventRow.event_id.in_(ids))
+            result = unit.session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.principal == self.principal,
+                    DeliveryRow.state == "inbox",
+                    DeliveryRow.read_at.is_(None),
+                    DeliveryRow.event_pk.in_(pks),
+                )
+                .values(read_at=datetime.now(UTC))
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ webhooks
+    def deliveries(
+        self, *, state: str | None = None, subscription_id: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The caller's webhook deliveries (``state='dead'``: the dead letters)."""
+        query = (
+            select(DeliveryRow, EventRow.event_id, EventRow.type)
+            .join(EventRow, EventRow.id == DeliveryRow.event_pk)
+            .where(DeliveryRow.principal == self.principal, DeliveryRow.endpoint.is_not(None))
+            .order_by(DeliveryRow.id)
+        )
+        if state is not None:
+            query = query.where(DeliveryRow.state == state)
+        if subscription_id is not None:
+            query = query.where(DeliveryRow.subscription_id == subscription_id)
+        with self.rt.store.read() as session:
+            return [
+                {
+                    "id": d.id,
+                    "event_id": event_id,
+                    "type": type_,
+                    "subscription_id": d.subscription_id,
+                    "endpoint": d.endpoint,
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                }
+                for d, event_id, type_ in session.execute(query)
+            ]
+
+    def dead_letters(self) -> builtins.list[dict[str, Any]]:
+        """The caller's webhook deliveries that failed too often."""
+        return self.deliveries(state="dead")
+
+    def replay(self, ids: builtins.list[int] | None = None) -> int:
+        """Queue dead letters again (``ids``: delivery ids; default every dead letter of the
+        caller), with a fresh attempt count. Returns how many were queued."""
+        with self.unit(bump=False) as unit:
+            stmt = update(DeliveryRow).where(
+                DeliveryRow.principal == self.principal, DeliveryRow.state == "dead"
+            )
+            if ids is not None:
+                stmt = stmt.where(DeliveryRow.id.in_(ids))
+            result = unit.session.execute(
+                stmt.values(
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=datetime.now(UTC),
+                    lease_until=None,
+                    claimed_by=None,
+                ).execution_options(synchronize_session=False)
+            )
+            count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            unit.audit(
+                principal=self.principal,
+                action="replay_deliveries",
+                resource="deliveries",
+                accounts=[self.account],
+                data={"ids": ids, "count": count},
+            )
+        return count
+
+    @property
+    def triggers(self) -> TriggersAPI:
+        """Triggers of the caller's account (``on EVENT [where ...] do ACTION``)."""
+        from meshlake.service.triggers import TriggersAPI
+
+        return TriggersAPI(self.rt, self.principal)
+
+    def deliver(self) -> int:
+        """Send every due webhook delivery now (all subscribers', as a worker does) and wait.
+
+        Returns:
+            How many deliveries were attempted.
+        """
+        return dispatcher(self.rt).drain()
