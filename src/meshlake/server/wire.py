@@ -7,16 +7,13 @@ warehouse) in any remaining text with ``<managed>``; error messages get the same
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
 
 from meshlake.audit.log import AuditEvent
 from meshlake.config import Settings
 from meshlake.errors import MeshError
+from meshlake.jsonable import to_jsonable
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -38,33 +35,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def jsonable(value: Any) -> Any:
-    """An API result (``to_dict()`` objects, dataclasses, tuples, dates) as a JSON value;
-    non-finite floats become ``null``.
-
-    >>> jsonable({"a": (1, 2), "b": date(2024, 1, 31), "c": float("nan")})
-    {'a': [1, 2], 'b': '2024-01-31', 'c': None}
-    """
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return jsonable(to_dict())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+jsonable = to_jsonable
+"""The JSON form of an API result (:func:`meshlake.jsonable.to_jsonable`)."""
 
 
 class Scrubber:
