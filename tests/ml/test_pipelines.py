@@ -106,6 +106,8 @@ def test_lineage_chain_and_openlineage_export(ml_mesh: meshlake.Mesh) -> None:
     assert ("consumer.credit-risk", version.version) in {
         (m["model_group"], m["version"]) for m in models
     }
+    described = sci.products.describe("credit_card")  # the product's description lists them
+    assert described["models"] == models and described["versions"]
 
 
 def test_script_mode_runs_sagemaker_scripts_without_mesh_access(

@@ -372,6 +372,24 @@ class ProductsAPI(ServiceBase):
                 return p
         raise NotFoundError(f"data product {name} not found")
 
+    def describe(self, name: str) -> dict[str, Any]:
+        """A product's full description: the product, its versions and the models built on
+        it that the caller may DESCRIBE (from the ML lineage).
+
+        Raises:
+            NotFoundError: missing, or not discoverable and the caller is outside its account.
+        """
+        from meshlake.service.ml import MLAPI  # the ML facade loads its libraries lazily
+
+        product = self.get(name)
+        return {
+            **product.to_dict(),
+            "versions": [v.to_dict() for v in self.versions(name)],
+            "models": MLAPI(self.rt, self.principal).models_of_product(
+                product.table_account, product.database, product.table
+            ),
+        }
+
     def versions(self, name: str) -> builtins.list[ProductVersion]:
         """Every version of a product, oldest first.
 
