@@ -2,7 +2,7 @@
 
 >>> import meshlake
 >>> sorted(meshlake.__all__)[:3]
-['AccessDeniedError', 'Catalog', 'Column']
+['AccessDeniedError', 'AuditError', 'AuthenticationError']
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, overload
 
 from meshlake.errors import (
     AccessDeniedError,
+    AuditError,
     AuthenticationError,
     ConflictError,
     ExpiredError,
@@ -33,6 +34,7 @@ from meshlake.resources import (
     Database,
     DataFilter,
     Location,
+    ModelGroup,
     Table,
     TagKey,
     TagPolicy,
@@ -87,6 +89,7 @@ def connect(
 
 __all__ = [
     "AccessDeniedError",
+    "AuditError",
     "AuthenticationError",
     "Catalog",
     "Column",
@@ -100,6 +103,7 @@ __all__ = [
     "Location",
     "Mesh",
     "MeshError",
+    "ModelGroup",
     "NotFoundError",
     "QueryCancelledError",
     "QueryLimitError",
