@@ -113,7 +113,7 @@ class GovernanceEngine:
     ) -> None:
         self._version = version
         self._read = read
-        self.store = _Reader(read)  # model groups are read from the store on demand
+        self.reader = _Reader(read)  # model groups are read from the store on demand
         self.freeze_gc = freeze_gc
         self._state: GovernanceState | None = None
         self._lock = threading.Lock()
@@ -284,7 +284,7 @@ class GovernanceEngine:
         if isinstance(resource, TagKey):
             return self._decide_tag(st, principal, action, resource)
         if isinstance(resource, ModelGroup):
-            return decide_model_group(self.store, st, principal, action, resource)
+            return decide_model_group(self.reader, st, principal, action, resource)
         if isinstance(resource, (Column, TagPolicy)):
             return Decision(False, f"{action} is not decided on a {type(resource).__name__}")
         raise InvalidInputError(f"unknown resource {resource!r}")

@@ -325,7 +325,6 @@ class CatalogAPI(ServiceBase):
             raise InvalidInputError("column names must be unique (case-insensitively)")
         for f in data.schema:
             duckdb_type_of_arrow(f.type)
-        label = f"table:{database}.{name}"
         with self.unit(bump=False) as unit:  # step 1: authority and the intent, under the lock
             st = self.state()
             db = self._target_db(st, database, account)

@@ -271,7 +271,7 @@ class GrantsAPI(ServiceBase):
         elif target.kind == "tag_policy":
             held = self._tag_policy_held(st, target)
         elif target.kind == "model_group":  # rule 30
-            held = _model_group_grantable(self.rt.engine.store, st, p, target.target_id)
+            held = _model_group_grantable(self.rt.engine.reader, st, p, target.target_id)
         missing = wanted - held - {ALL}
         if (
             ALL in wanted

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.models import ColumnRow, IntentRow, TableRow
-from meshlake.errors import MeshError, NotFoundError
+from meshlake.errors import MeshError
 from meshlake.storage.iceberg import TableStore, local_path
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ def _repair_write(rt: MeshRuntime, row: IntentRow) -> str:
             if summary is not None and summary.get(INTENT_PROPERTY) == row.id:
                 snapshot_id = snap.snapshot_id
                 break
-    except (NotFoundError, MeshError):
+    except MeshError:  # the table is gone or unreadable: nothing was committed to it
         snapshot_id = None
     if snapshot_id is None:
         removed = _remove_orphans(rt, row)

@@ -11,9 +11,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meshlake.audit.log import AuditLog
+from meshlake.catalog.models import WorkgroupRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings
 from meshlake.governance.engine import Decision, GovernanceEngine
@@ -93,16 +95,10 @@ class ServiceBase:
             InvalidInputError: malformed, inside (or around) managed storage, or outside the
                 mesh's allowed roots and registered locations.
         """
-        from sqlalchemy import select
-
-        from meshlake.catalog.models import WorkgroupRow
-        from meshlake.governance.locations import canonical_location
-
-        loc = canonical_location(uri)
         with self.rt.store.read() as session:
             results = list(session.scalars(select(WorkgroupRow.result_location)))
         registered = [u for _, u in self.state().locations.values()]
-        return self.rt.managed.check(loc, what, registered, results)
+        return self.rt.managed.check(uri, what, registered, results)  # canonicalises once
 
     def emit(
         self, type: str, source: str, subject: str, data: Any = None, scope: Any = None
