@@ -28,7 +28,7 @@ from meshlake.service.access import AccessRequest
 from meshlake.service.accounts import AccountInfo, PrincipalInfo
 from meshlake.service.catalog import DatabaseInfo, DroppedTable, TableDescription
 from meshlake.service.filters import FilterView
-from meshlake.service.grants import GrantInfoView
+from meshlake.service.grants import EffectiveView, GrantInfoView
 from meshlake.service.queries import QueryExecution
 from meshlake.service.tags import TagKeyView
 from meshlake.service.tokens import NewToken, TokenInfo
@@ -342,13 +342,17 @@ class RemoteGrants(_Part):
 
     def list_permissions(
         self, principal: str | None = None, resource: Resource | None = None
-    ) -> list[GrantInfoView]:
-        """Explicit grants the caller may see."""
+    ) -> list[GrantInfoView] | list[EffectiveView]:
+        """Explicit grants the caller may see; with both a principal and a resource, its
+        effective permissions on it and their reasons."""
         params = {
             "principal": principal,
             "resource": None if resource is None else json.dumps(_res(resource)),
         }
-        return [_grant(d) for d in self.http.items("/v1/grants", params)]
+        items = self.http.items("/v1/grants", params)
+        if principal is not None and resource is not None:
+            return [EffectiveView(**d) for d in items]
+        return [_grant(d) for d in items]
 
 
 def _execution(d: dict[str, Any]) -> QueryExecution:
@@ -616,8 +620,9 @@ class RemoteSession:
 
     def list_permissions(
         self, principal: str | None = None, resource: Resource | None = None
-    ) -> list[GrantInfoView]:
-        """Explicit grants the caller may see."""
+    ) -> list[GrantInfoView] | list[EffectiveView]:
+        """Explicit grants the caller may see; with both a principal and a resource, its
+        effective permissions on it and their reasons."""
         return self.grants.list_permissions(principal, resource)
 
     def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:
