@@ -72,6 +72,7 @@ def test_workgroup_results_expire(world: meshlake.Mesh, tmp_path: object) -> Non
     with pytest.raises(meshlake.AccessDeniedError):
         world.session("p/u").queries.create_workgroup("mine")
     u = world.session("p/u")
+    assert [w.name for w in u.queries.workgroups()] == ["primary", "short"]
     result = u.query("SELECT id FROM sales.orders", workgroup="short")
     assert u.queries.result(result.query_id or "").rows() == result.rows()
     assert u.queries.sweep() == 0
