@@ -10,6 +10,7 @@ any thread or process (:mod:`meshlake.service.executions`).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import re
 import threading
@@ -310,6 +311,19 @@ class QueryAPI(ServiceBase):
                 int(DEFAULT_RETENTION.total_seconds()),
             )
         raise NotFoundError(f"workgroup {name} not found in account {self.account}")
+
+    def workgroups(self) -> builtins.list[Workgroup]:
+        """The workgroups of the caller's account by name (``primary`` always among them)."""
+        with self.rt.store.read() as session:
+            rows = session.scalars(
+                select(WorkgroupRow)
+                .where(WorkgroupRow.account == self.account)
+                .order_by(WorkgroupRow.name)
+            ).all()
+        found = {r.name: _workgroup(r) for r in rows}
+        if DEFAULT_WORKGROUP not in found:
+            found[DEFAULT_WORKGROUP] = self._load_workgroup(DEFAULT_WORKGROUP)
+        return [found[name] for name in sorted(found)]
 
     def create_workgroup(
         self,
