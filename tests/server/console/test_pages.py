@@ -88,9 +88,12 @@ def test_a_principal_holding_nothing_sees_nothing(browser: Browser) -> None:
     assert "No database is visible to you" in client.get("/console").text
     r = client.get("/console/databases/sales/tables/orders?account=p")
     assert r.status_code == 404 and "not_found" in r.text
-    assert client.get("/console/databases/sales/tables/orders?account=p&format=json").json()[
-        "error"
-    ]["type"] == "not_found"
+    assert (
+        client.get("/console/databases/sales/tables/orders?account=p&format=json").json()["error"][
+            "type"
+        ]
+        == "not_found"
+    )
     assert client.get("/console/permissions?format=json").json()["grants"] == []
     # tag keys are visible to the principals of their account (and to grantees) only
     assert browser("c/u").get("/console/tags?format=json").json()["tags"] == []
