@@ -87,6 +87,15 @@ def _view(r: AccessRequestRow, p: ProductRow) -> AccessRequest:
     )
 
 
+def _granted(req: AccessRequest) -> builtins.list[str]:
+    """What approving ``req`` grants: SELECT and DESCRIBE on the table, or SELECT alone on a
+    request limited to some columns (a column-limited grant gives SELECT only, rule 8; it
+    makes the table and those columns visible)."""
+    if req.columns is not None:
+        return ["SELECT"]
+    return sorted({"SELECT", "DESCRIBE"} | set(req.permissions))
+
+
 def _aware(t: Any) -> Any:
     """SQLite returns naive datetimes: they are UTC."""
     return t if t is None or t.tzinfo is not None else t.replace(tzinfo=UTC)
@@ -320,7 +329,7 @@ class AccessAPI(ServiceBase):
             NotFoundError, AccessDeniedError, ConflictError (not pending).
         """
         req = self._decide(request_id, "PENDING")
-        perms = sorted({"SELECT", "DESCRIBE"} | set(req.permissions))
+        perms = _granted(req)
         consumer = PrincipalId.parse(req.for_principal).account
         owner_grants = GrantsAPI(self.rt, self.principal)
         if consumer == req.owner_account:
@@ -353,7 +362,7 @@ class AccessAPI(ServiceBase):
     def revoke(self, request_id: int) -> AccessRequest:
         """Revoke an approved request's grants; the principal's access ends at once."""
         req = self._decide(request_id, "APPROVED")
-        perms = sorted({"SELECT", "DESCRIBE"} | set(req.permissions))
+        perms = _granted(req)
         consumer = PrincipalId.parse(req.for_principal).account
         owner_grants = GrantsAPI(self.rt, self.principal)
         if consumer == req.owner_account:
