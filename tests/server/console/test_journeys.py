@@ -26,6 +26,9 @@ HIDDEN = "personal_status_sex"
 SQL = 'SELECT * FROM "rl_credit-card".credit_card ORDER BY amount DESC LIMIT 10'
 
 
+pytestmark = pytest.mark.xdist_group("console-journeys")  # one fixture per module
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A served credit home (product published, nothing requested) and journey tokens."""
@@ -170,6 +173,7 @@ def test_request_approve_query_audit(server: tuple[str, dict[str, str]], chromiu
     rows = page.locator("#events tr").all_inner_texts()
     assert any("producer/ProducerSteward" in r and "grant" in r for r in rows)
     assert any("consumer/ConsumerAdmin" in r and "consumer/analyst1" in r for r in rows)
+    assert "file://" not in page.content() and "journey" not in page.content()  # no paths
     central.shot("audit")
     page.fill("input[name=principal]", "consumer/analyst1")
     page.select_option("select[name=category]", "read")
@@ -177,4 +181,8 @@ def test_request_approve_query_audit(server: tuple[str, dict[str, str]], chromiu
     reads = page.locator("#events tr").all_inner_texts()[1:]
     assert len(reads) == 1 and "credit_card" in reads[0] and HIDDEN not in reads[0]
     central.shot("audit-analyst-reads")
+    twin = page.request.get(page.url + "&format=json").json()  # the page's JSON twin
+    (read,) = twin["events"]
+    assert "amount" in read["data"]["columns"] and HIDDEN not in read["data"]["columns"]
+    assert read["data"]["query_id"] in page.content()
     central.close()

@@ -18,6 +18,9 @@ from .conftest import Browser, csrf_of
 VERSION = f"/console/models/consumer/{GROUP}/1"
 
 
+pytestmark = pytest.mark.xdist_group("console-models")  # one fixture per module
+
+
 @pytest.fixture(scope="module")
 def registered(credit: meshlake.Mesh) -> Iterator[meshlake.Mesh]:
     """The credit world with ``consumer.credit-risk`` version 1 (logistic regression),

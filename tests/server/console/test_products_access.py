@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 import meshlake
 
 from .conftest import Browser, csrf_of
 
 PRODUCT = "/console/products/credit_card"
+
+
+pytestmark = pytest.mark.xdist_group("console-products_access")  # one fixture per module
 
 
 def test_search_and_product_page(credit_browser: Browser) -> None:

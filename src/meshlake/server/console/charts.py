@@ -21,6 +21,11 @@ PALETTE = ("#1d6fb8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b")
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 
+def _short(text: str, limit: int = 44) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def _num(value: float) -> str:
     return f"{value:.1f}"
 
@@ -41,7 +46,10 @@ def bar_chart(
         percent: label values as percentages (else as numbers).
         marker: a vertical reference line at this value (e.g. the overall rate).
     """
-    label_w, bar_h, gap, top = 170, 18, 6, 26
+    texts = [_short(str(label)) for label, _ in bars]
+    label_w = min(320, max(80, 12 + 7 * max((len(t) for t in texts), default=0)))
+    bar_h, gap, top = 18, 6, 26
+    width = max(width, label_w + 260)
     plot_w = width - label_w - 60
     height = top + len(bars) * (bar_h + gap) + 8
     scale = plot_w / max_value if max_value > 0 else 0.0
@@ -57,7 +65,7 @@ def bar_chart(
         w = 0.0 if value is None else max(0.0, min(value, max_value)) * scale
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end" {_FONT}>'
-            f"{escape(str(label))[:40]}</text>"
+            f"{escape(texts[i])}</text>"
         )
         parts.append(
             f'<rect x="{label_w}" y="{y}" width="{_num(w)}" height="{bar_h}" '

@@ -14,7 +14,8 @@ import contextlib
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from meshlake.errors import AccessDeniedError, AuthenticationError, InvalidInputError, MeshError
 from meshlake.mesh import Session
 from meshlake.server.auth import mesh_of, scrubber
-from meshlake.server.wire import error_body
+from meshlake.server.wire import PATH_KEYS, error_body
 from meshlake.service.tokens import authenticate
 
 __all__ = [
@@ -67,6 +68,34 @@ TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
+
+
+#: A storage URI in any text (external locations too: crawl sources, registered locations).
+_URI = re.compile(r"\b(?:file|s3a?|gs|abfss?|hdfs)://[^\s\"',;)]*", re.IGNORECASE)
+HIDDEN = "<location>"
+
+
+def hide_locations(value: Any) -> Any:
+    """``value`` (JSON) without storage locations: keys naming one (``location``,
+    ``crawler.location``, ``result_path``, ...) are dropped and storage URIs in any text are
+    replaced, on top of the API's scrubber (which keeps paths outside the mesh's folders).
+
+    >>> hide_locations({"after": {"crawler.location": "file:///lake/x", "rows": 3},
+    ...                 "note": "read s3://bucket/k ok"})
+    {'after': {'rows': 3}, 'note': 'read <location> ok'}
+    """
+    if isinstance(value, str):
+        return _URI.sub(HIDDEN, value)
+    if isinstance(value, Mapping):
+        return {k: hide_locations(v) for k, v in value.items() if not _names_location(str(k))}
+    if isinstance(value, list):
+        return [hide_locations(v) for v in value]
+    return value
+
+
+def _names_location(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1].lower()
+    return last in PATH_KEYS or last.endswith(("location", "_path", "_uri"))
 
 
 class SignInNeeded(Exception):
@@ -150,14 +179,14 @@ def render(
         error: shown above the page (the JSON twin answers the error body instead).
     """
     scrub = scrubber(request)
-    body = scrub.body(data)
+    body = hide_locations(scrub.body(data))
     if wants_json(request):
         if error is not None:
-            return JSONResponse(error_body(error, scrub), status_code=status)
+            return JSONResponse(hide_locations(error_body(error, scrub)), status_code=status)
         return JSONResponse(body, status_code=status)
     err = None
     if error is not None:
-        err = {"type": error.kind, "message": scrub.text(error.message)}
+        err = {"type": error.kind, "message": hide_locations(scrub.text(error.message))}
     html = TEMPLATES.get_template(template).render(
         **body,
         **(extra or {}),
@@ -173,7 +202,8 @@ def done(request: Request, location: str, result: Any = None) -> Response:
     """The answer of a form that changed something: back to ``location`` (303), or the
     scrubbed result for a JSON client."""
     if wants_json(request):
-        return JSONResponse(scrubber(request).body(result if result is not None else {}))
+        body = scrubber(request).body(result if result is not None else {})
+        return JSONResponse(hide_locations(body))
     return RedirectResponse(location, status_code=303)
 
 
