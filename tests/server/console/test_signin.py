@@ -1,8 +1,5 @@
-"""The web console through HTTP: sign-in, browsing, queries under the policy, CSRF, escaping.
-
-(Browser tests with Playwright and Debian's Chromium are not written yet: these drive the
-same pages with FastAPI's TestClient.)
-"""
+"""The web console through HTTP: sign-in, browsing, queries under the policy, CSRF, escaping
+(the browser journeys are in ``test_journeys.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from fastapi.testclient import TestClient
 import meshlake
 from meshlake.server.console import COOKIE
 
-from .world import token_for
+from ..world import token_for
 
 
 def sign_in(client: TestClient, mesh: meshlake.Mesh, principal: str) -> str:
