@@ -202,3 +202,20 @@ def test_signed_out_pages_and_twins(world: meshlake.Mesh, app: FastAPI) -> None:
     assert r.url.path == "/console/login"
     assert signed.get("/console", follow_redirects=False).status_code == 303
     assert set(SECURITY_HEADERS) <= {k.title() for k in r.headers} | set(SECURITY_HEADERS)
+
+
+def test_bad_parameters_and_json_clients(world: meshlake.Mesh, browser: Browser) -> None:
+    client = browser("p/u")
+    r = client.get("/console/audit?before_seq=abc")
+    assert r.status_code == 400 and "invalid_input" in r.text
+    check_headers(r)
+    assert client.get("/console/access/abc?format=json").json()["error"]["type"] == (
+        "invalid_input"
+    )
+    csrf = csrf_of(client.get("/console").text)
+    r = client.post(
+        "/console/query",
+        data={"sql": "SELECT id FROM sales.orders ORDER BY id"},
+        headers={"X-CSRF-Token": csrf, "Accept": "application/json"},
+    )
+    assert r.json()["result"]["rows"] == [[1], [3]]

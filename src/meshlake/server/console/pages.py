@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 from collections.abc import Callable, Coroutine, Mapping
@@ -44,6 +45,8 @@ __all__ = [
     "secure_cookie",
     "wants_json",
 ]
+
+log = logging.getLogger("meshlake.server.console")
 
 COOKIE = "meshlake_token"
 #: ``auto`` (default: Secure when the request came over https), ``true`` or ``false``.
@@ -243,6 +246,11 @@ class ConsoleRoute(APIRoute):
                     for e in exc.errors()
                 )
                 response = _error_page(request, InvalidInputError(f"malformed form: {problems}"))
+            except Exception as exc:  # the error page keeps the headers; details go to the log
+                log.exception("unexpected error in %s", request.url.path, exc_info=exc)
+                response = _error_page(
+                    request, MeshError("internal server error (see the server's log)")
+                )
             for key, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(key, value)
             return response

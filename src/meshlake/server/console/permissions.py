@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from meshlake.errors import InvalidInputError
 from meshlake.resources import Resource, resource_from_dict
@@ -172,7 +173,9 @@ async def grant(
 ) -> Response:
     """Grant permissions (``grantable`` ones with the grant option)."""
     resource = form_resource(await _fields(request))
-    view = session.grant(grantee.strip(), resource, permissions, grantable or [])
+    view = await run_in_threadpool(
+        session.grant, grantee.strip(), resource, permissions, grantable or []
+    )
     return done(request, "/console/permissions", view)
 
 
@@ -186,7 +189,7 @@ async def revoke(
 ) -> Response:
     """Revoke permissions and, separately, grant options."""
     resource = form_resource(await _fields(request))
-    session.revoke(grantee.strip(), resource, permissions, grantable or [])
+    await run_in_threadpool(session.revoke, grantee.strip(), resource, permissions, grantable or [])
     return done(request, "/console/permissions", {"revoked": True})
 
 
