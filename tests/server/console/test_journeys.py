@@ -186,3 +186,26 @@ def test_request_approve_query_audit(server: tuple[str, dict[str, str]], chromiu
     assert "amount" in read["data"]["columns"] and HIDDEN not in read["data"]["columns"]
     assert read["data"]["query_id"] in page.content()
     central.close()
+
+    # the producer revokes (the console's script asks first): the analyst's access ends
+    steward = Journey(chromium, url, "5-producer-revokes")
+    steward.sign_in(tokens["producer/ProducerSteward"], "producer/ProducerSteward")
+    page = steward.page
+    page.goto(f"{url}/console/access/{request_id[1]}")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.click("#revoke")
+    assert asked == ["Revoke this access now?"]
+    assert page.inner_text("#state") == "REVOKED"
+    steward.shot("revoked")
+    steward.close()
+    analyst = Journey(chromium, url, "6-analyst-after-revoke")
+    analyst.sign_in(tokens["consumer/analyst1"], "consumer/analyst1")
+    page = analyst.page
+    page.click("header >> text=SQL")
+    page.locator("#history a[data-sql]").filter(has_text="ORDER BY amount").click()
+    assert page.input_value("textarea[name=sql]") == SQL  # put back by the console's script
+    page.click("#run")
+    assert "not_found" in page.inner_text("[role=alert]")
+    analyst.shot("access-ended")
+    analyst.close()
