@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from . import journeys
 from .journeys import (
     ARTIFACTS,
     CHROMIUM,
@@ -51,6 +52,18 @@ def chromium() -> Iterator[Any]:
         )
         yield browser
         browser.close()
+
+
+def test_browser_tests_skip_without_chromium_except_on_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(journeys, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        need_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run"):
+        need_chromium()
 
 
 class Journey:
