@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from rich.console import Console
 
 import meshlake
@@ -22,12 +23,20 @@ from ..world import token_for
 Browser = Callable[[str], TestClient]
 
 
+def login(client: TestClient, token: str) -> Response:
+    """Post ``token`` through the sign-in form (with the form's CSRF value), no redirects."""
+    form = client.get("/console/login")
+    return client.post(
+        "/console/login",
+        data={"token": token, "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+
+
 def sign_in(app: FastAPI, mesh: meshlake.Mesh, principal: str, **kwargs: object) -> TestClient:
     """A client signed in to the console as ``principal``."""
     client = TestClient(app, **kwargs)  # type: ignore[arg-type]
-    r = client.post(
-        "/console/login", data={"token": token_for(mesh, principal)}, follow_redirects=False
-    )
+    r = login(client, token_for(mesh, principal))
     assert r.status_code == 303, r.text
     return client
 

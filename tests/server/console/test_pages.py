@@ -8,11 +8,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import meshlake
-from meshlake.server.console import SECURITY_HEADERS
+from meshlake.server.console import COOKIE, SECURITY_HEADERS
 from meshlake.server.console.pages import ENV_SECURE_COOKIE
 
 from ..world import SECRET_VALUES, token_for
-from .conftest import Browser, csrf_of, sign_in
+from .conftest import Browser, csrf_of, login, sign_in
 
 PAGES = [
     "/console",
@@ -175,17 +175,16 @@ def test_sign_in_cookie_flags(
 ) -> None:
     def cookie(base_url: str) -> str:
         client = TestClient(app, base_url=base_url)
-        r = client.post(
-            "/console/login", data={"token": token_for(world, "p/u")}, follow_redirects=False
-        )
-        return str(r.headers["set-cookie"])
+        r = login(client, token_for(world, "p/u"))
+        return "; ".join(v for k, v in r.headers.multi_items() if k == "set-cookie" and COOKIE in v)
 
     plain = cookie("http://testserver")
     assert "HttpOnly" in plain and "SameSite=strict" in plain and "Path=/console" in plain
     assert "Secure" not in plain
     assert "Secure" in cookie("https://testserver")
-    monkeypatch.setenv(ENV_SECURE_COOKIE, "true")
-    assert "Secure" in cookie("http://testserver")
+    monkeypatch.setenv(ENV_SECURE_COOKIE, "true")  # e.g. behind a TLS proxy
+    form = TestClient(app).get("/console/login")
+    assert "Secure" in form.headers["set-cookie"]  # the sign-in form's own cookie too
     monkeypatch.setenv(ENV_SECURE_COOKIE, "false")
     assert "Secure" not in cookie("https://testserver")
 
@@ -196,7 +195,12 @@ def test_signed_out_pages_and_twins(world: meshlake.Mesh, app: FastAPI) -> None:
     assert (r.status_code, r.headers["location"]) == (303, "/console/login")
     check_headers(r)
     assert client.get("/console/audit?format=json").status_code == 401
-    assert client.post("/console/login", data={"token": "mlk_bogus"}).status_code == 401
+    assert login(client, "mlk_bogus").status_code == 401
+    # the sign-in form has a CSRF value of its own (double submit with a cookie)
+    r = client.post("/console/login", data={"token": token_for(world, "p/u"), "csrf": "x" * 64})
+    assert r.status_code == 403 and COOKIE + "=" not in r.headers.get("set-cookie", "")
+    twin = client.get("/console/login?format=json").json()
+    assert len(twin["csrf"]) == 64
     signed = sign_in(app, world, "p/u")
     r = signed.post("/console/logout", data={"csrf": csrf_of(signed.get("/console").text)})
     assert r.url.path == "/console/login"

@@ -190,11 +190,12 @@ def render(
     err = None
     if error is not None:
         err = {"type": error.kind, "message": hide_locations(scrub.text(error.message))}
+    context = {"csrf": csrf_value(request.cookies.get(COOKIE, "")) if session else ""}
+    context.update(body)
     html = TEMPLATES.get_template(template).render(
-        **body,
+        **context,
         **(extra or {}),
         principal=session.principal if session else None,
-        csrf=csrf_value(request.cookies.get(COOKIE, "")) if session else "",
         error=err,
         path=request.url.path,
     )

@@ -7,13 +7,15 @@ token itself stays valid after signing out, until it expires or is revoked.
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from meshlake.errors import AuthenticationError, NotFoundError
+from meshlake.errors import AccessDeniedError, AuthenticationError, MeshError, NotFoundError
 from meshlake.server.auth import mesh_of
 from meshlake.server.console.pages import (
     COOKIE,
@@ -22,12 +24,16 @@ from meshlake.server.console.pages import (
     render,
     secure_cookie,
     to_login,
+    wants_json,
 )
 from meshlake.service.tokens import authenticate
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+
+#: The sign-in form's own CSRF cookie (there is no token yet to derive one from).
+LOGIN_COOKIE = "meshlake_login"
 
 _STATIC = Path(__file__).with_name("static")
 #: The console's own assets (nothing from a CDN), read once.
@@ -46,25 +52,53 @@ def asset(name: str) -> Response:
     return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=300"})
 
 
+def _login_form(request: Request, *, status: int = 200, error: MeshError | None = None) -> Response:
+    """The sign-in form with a fresh CSRF value, also kept in a cookie of the sign-in page
+    (double submit: another site can neither read it nor send it, SameSite=Strict)."""
+    value = secrets.token_hex(32)
+    response = render(
+        request,
+        "login.html",
+        {"csrf": value},
+        None,
+        status=status,
+        error=error,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookie(request),
+        path="/console/login",
+    )
+    return response
+
+
 @router.get("/login")
 def login_page(request: Request) -> Response:
-    """The sign-in form."""
-    return render(request, "login.html", {}, None)
+    """The sign-in form (its JSON twin gives a script the CSRF value to post back)."""
+    return _login_form(request)
 
 
 @router.post("/login")
-def login(request: Request, token: Annotated[str, Form()]) -> Response:
-    """Check the token and keep it in the console's cookie."""
+def login(
+    request: Request, token: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Check the form's CSRF value and the token; keep the token in the console's cookie."""
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf, expected):
+        stale = AccessDeniedError("the form is stale or came from another site: reload the page")
+        return _login_form(request, status=403, error=stale)
     mesh = mesh_of(request)
     try:
         principal = authenticate(mesh.runtime, token.strip())
     except AuthenticationError as exc:
-        return render(request, "login.html", {}, None, status=401, error=exc)
+        return _login_form(request, status=401, error=exc)
     response: Response = RedirectResponse("/console", status_code=303)
-    if request.query_params.get("format") == "json":
-        from fastapi.responses import JSONResponse
-
+    if wants_json(request):
         response = JSONResponse({"principal": principal})
+    response.delete_cookie(LOGIN_COOKIE, path="/console/login")
     response.set_cookie(
         COOKIE,
         token.strip(),
