@@ -223,3 +223,30 @@ def test_bad_parameters_and_json_clients(world: meshlake.Mesh, browser: Browser)
         headers={"X-CSRF-Token": csrf, "Accept": "application/json"},
     )
     assert r.json()["result"]["rows"] == [[1], [3]]
+
+
+def test_audit_filters_and_pages(
+    world: meshlake.Mesh, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.server.console import audit
+
+    monkeypatch.setattr(audit, "PAGE", 4)
+    monkeypatch.setattr(audit, "_BATCH", 3)
+    client = browser("p/admin")
+    every = [e.seq for e in world.session("p/admin").audit()][::-1]  # newest first
+    seen: list[int] = []
+    url = "/console/audit?format=json"
+    while True:
+        page = client.get(url).json()
+        assert len(page["events"]) <= 4
+        seen += [e["seq"] for e in page["events"]]
+        if page["next_before_seq"] is None:
+            break
+        url = f"/console/audit?format=json&before_seq={page['next_before_seq']}"
+    assert seen == every
+    grants = client.get("/console/audit?format=json&action=grant").json()["events"]
+    assert grants and {e["action"] for e in grants} == {"grant"}
+    mine = client.get("/console/audit?format=json&principal=root&category=change").json()
+    assert mine["events"] and {e["principal"] for e in mine["events"]} == {"root"}
+    text = client.get("/console/audit?format=json&q=us_only").json()["events"]
+    assert text and all("us_only" in str(e) for e in text)
