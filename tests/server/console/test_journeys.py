@@ -200,8 +200,29 @@ def test_request_approve_query_audit(server: tuple[str, dict[str, str]], chromiu
     assert read["data"]["query_id"] in page.content()
     central.close()
 
+    # the consumer admin asks why the analyst may read the product, and sees the grants
+    admin = Journey(chromium, url, "5-consumer-admin-explains")
+    admin.sign_in(tokens["consumer/ConsumerAdmin"], "consumer/ConsumerAdmin")
+    page = admin.page
+    page.click("header >> text=Permissions")
+    grants = page.locator("#grants tr").all_inner_texts()
+    (granted,) = [g for g in grants if g.startswith("consumer/analyst1") and "credit_card (" in g]
+    assert "amount" in granted and HIDDEN not in granted  # the columns the request named
+    admin.shot("permissions")
+    page.click("text=Why can a principal do something?")
+    page.fill("#explain-form input[name=principal]", "consumer/analyst1")
+    page.select_option("#explain-form select[name=action]", "SELECT")
+    page.select_option("#explain-form select[name=kind]", "table")
+    page.fill("#explain-form input[name=database]", "rl_credit-card")
+    page.fill("#explain-form input[name=table]", "credit_card")
+    page.click("#explain-form button")
+    assert "consumer/analyst1 may SELECT" in page.inner_text("#verdict")
+    assert page.locator("#path li").count() >= 1
+    admin.shot("explain")
+    admin.close()
+
     # the producer revokes (the console's script asks first): the analyst's access ends
-    steward = Journey(chromium, url, "5-producer-revokes")
+    steward = Journey(chromium, url, "6-producer-revokes")
     steward.sign_in(tokens["producer/ProducerSteward"], "producer/ProducerSteward")
     page = steward.page
     page.goto(f"{url}/console/access/{request_id[1]}")
@@ -212,7 +233,7 @@ def test_request_approve_query_audit(server: tuple[str, dict[str, str]], chromiu
     assert page.inner_text("#state") == "REVOKED"
     steward.shot("revoked")
     steward.close()
-    analyst = Journey(chromium, url, "6-analyst-after-revoke")
+    analyst = Journey(chromium, url, "7-analyst-after-revoke")
     analyst.sign_in(tokens["consumer/analyst1"], "consumer/analyst1")
     page = analyst.page
     page.click("header >> text=SQL")
