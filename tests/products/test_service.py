@@ -161,6 +161,20 @@ def test_cross_account_request_approve_query_revoke(world: meshlake.Mesh) -> Non
     } <= actions
 
 
+def test_a_column_limited_request_grants_those_columns_only(world: meshlake.Mesh) -> None:
+    steward, analyst = world.session(STEWARD), world.session(ANALYST)
+    steward.products.publish(DEMO, database="banking")
+    req = analyst.access.request("credit_card", ["SELECT"], "pricing", columns=["amount", "age"])
+    assert steward.access.approve(req.id).state == "APPROVED"
+    result = analyst.query("SELECT * FROM rl_banking.credit_card")
+    assert sorted(result.columns) == ["age", "amount"] and result.num_rows == 50
+    with pytest.raises(NotFoundError):
+        analyst.query("SELECT personal_status_sex FROM rl_banking.credit_card")
+    steward.access.revoke(req.id)
+    with pytest.raises(NotFoundError):
+        analyst.query("SELECT amount FROM rl_banking.credit_card")
+
+
 def test_same_account_request_and_deny(world: meshlake.Mesh) -> None:
     steward, local = world.session(STEWARD), world.session("producer/analyst")
     steward.products.publish(DEMO, database="banking")

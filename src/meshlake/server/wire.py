@@ -46,6 +46,8 @@ class Scrubber:
     >>> s = Scrubber(load_settings("/srv/mesh"))
     >>> s.body({"name": "t", "location": "file:///srv/mesh/warehouse/t", "n": 1})
     {'name': 't', 'n': 1}
+    >>> s.body({"after": {"crawler.location": "file:///landing/x", "rows": 2}})
+    {'after': {'rows': 2}}
     >>> s.text("cannot read /srv/mesh/warehouse/x")
     'cannot read <managed>/x'
     """
@@ -72,7 +74,11 @@ class Scrubber:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {k: self._clean(v) for k, v in value.items() if k not in PATH_KEYS}
+            return {
+                k: self._clean(v)
+                for k, v in value.items()
+                if str(k).rsplit(".", 1)[-1] not in PATH_KEYS  # also crawler.location
+            }
         if isinstance(value, list):
             return [self._clean(v) for v in value]
         return value

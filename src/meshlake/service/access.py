@@ -8,6 +8,7 @@ creates the resource link ``rl_<database>`` if missing and grants DESCRIBE on it
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from meshlake.catalog.product_models import AccessRequestRow, ProductRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from meshlake.events import EventScope
-from meshlake.ids import PrincipalId
+from meshlake.ids import ROOT, PrincipalId
 from meshlake.resources import Database, Table
 from meshlake.service.catalog import CatalogAPI
 from meshlake.service.grants import GrantsAPI
@@ -28,6 +29,7 @@ from meshlake.service.unit import in_unit
 __all__ = ["AccessAPI", "AccessRequest", "link_name"]
 
 ALLOWED = ("SELECT", "DESCRIBE")
+STATES = ("PENDING", "APPROVED", "DENIED", "REVOKED")
 
 
 def link_name(database: str) -> str:
@@ -83,6 +85,15 @@ def _view(r: AccessRequestRow, p: ProductRow) -> AccessRequest:
         _aware(r.decided_at),
         _aware(r.created_at),
     )
+
+
+def _granted(req: AccessRequest) -> builtins.list[str]:
+    """What approving ``req`` grants: SELECT and DESCRIBE on the table, or SELECT alone on a
+    request limited to some columns (a column-limited grant gives SELECT only, rule 8; it
+    makes the table and those columns visible)."""
+    if req.columns is not None:
+        return ["SELECT"]
+    return sorted({"SELECT", "DESCRIBE"} | set(req.permissions))
 
 
 def _aware(t: Any) -> Any:
@@ -168,7 +179,7 @@ class AccessAPI(ServiceBase):
         return view
 
     # ------------------------------------------------------------------ review
-    def pending(self) -> list[AccessRequest]:
+    def pending(self) -> builtins.list[AccessRequest]:
         """Pending requests to the products of the accounts the caller administers."""
         st = self.state()
         with self.rt.store.read() as session:
@@ -179,6 +190,41 @@ class AccessAPI(ServiceBase):
                 .order_by(AccessRequestRow.id)
             ).all()
             return [_view(r, p) for r, p in rows if st.is_admin(self.principal, p.owner_account)]
+
+    def list(
+        self, *, product: str | None = None, state: str | None = None
+    ) -> builtins.list[AccessRequest]:
+        """Requests the caller may see (those it made, those for it, and every request to
+        the products of the accounts it administers), newest first.
+
+        Args:
+            product: only requests to this product.
+            state: only requests in this state (``PENDING``, ``APPROVED``, ``DENIED``,
+                ``REVOKED``).
+
+        Raises:
+            InvalidInputError: an unknown state.
+        """
+        if state is not None and state.upper() not in STATES:
+            raise InvalidInputError(f"state is one of {', '.join(STATES)}, not {state!r}")
+        query = (
+            select(AccessRequestRow, ProductRow)
+            .join(ProductRow, ProductRow.id == AccessRequestRow.product_id)
+            .order_by(AccessRequestRow.id.desc())
+        )
+        if product is not None:
+            query = query.where(ProductRow.name == product)
+        if state is not None:
+            query = query.where(AccessRequestRow.state == state.upper())
+        st = self.state()
+        with self.rt.store.read() as session:
+            rows = session.execute(query).all()
+            return [
+                _view(r, p)
+                for r, p in rows
+                if self.principal in (ROOT, r.requester, r.for_principal)
+                or st.is_admin(self.principal, p.owner_account)
+            ]
 
     def get(self, request_id: int) -> AccessRequest:
         """One request (visible to its requester, its principal and the owner's admins)."""
@@ -283,7 +329,7 @@ class AccessAPI(ServiceBase):
             NotFoundError, AccessDeniedError, ConflictError (not pending).
         """
         req = self._decide(request_id, "PENDING")
-        perms = sorted({"SELECT", "DESCRIBE"} | set(req.permissions))
+        perms = _granted(req)
         consumer = PrincipalId.parse(req.for_principal).account
         owner_grants = GrantsAPI(self.rt, self.principal)
         if consumer == req.owner_account:
@@ -316,7 +362,7 @@ class AccessAPI(ServiceBase):
     def revoke(self, request_id: int) -> AccessRequest:
         """Revoke an approved request's grants; the principal's access ends at once."""
         req = self._decide(request_id, "APPROVED")
-        perms = sorted({"SELECT", "DESCRIBE"} | set(req.permissions))
+        perms = _granted(req)
         consumer = PrincipalId.parse(req.for_principal).account
         owner_grants = GrantsAPI(self.rt, self.principal)
         if consumer == req.owner_account:

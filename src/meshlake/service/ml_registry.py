@@ -459,6 +459,7 @@ def _summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         "cost",
         "threshold",
         "rows",
+        "roc_points",
     )
     out: dict[str, Any] = {
         split: {k: v for k, v in (metrics.get(split) or {}).items() if k in keep}

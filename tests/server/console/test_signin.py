@@ -1,40 +1,30 @@
-"""The web console through HTTP: sign-in, browsing, queries under the policy, CSRF, escaping.
-
-(Browser tests with Playwright and Debian's Chromium are not written yet: these drive the
-same pages with FastAPI's TestClient.)
-"""
+"""The web console through HTTP: sign-in, browsing, queries under the policy, CSRF, escaping
+(the browser journeys are in ``test_journeys.py``)."""
 
 from __future__ import annotations
-
-import re
 
 from fastapi.testclient import TestClient
 
 import meshlake
 from meshlake.server.console import COOKIE
 
-from .world import token_for
+from ..world import token_for
+from .conftest import csrf_of, login
 
 
 def sign_in(client: TestClient, mesh: meshlake.Mesh, principal: str) -> str:
     token = token_for(mesh, principal)
-    r = client.post("/console/login", data={"token": token}, follow_redirects=False)
+    r = login(client, token)
     assert r.status_code == 303 and r.headers["location"] == "/console"
-    cookie = r.headers["set-cookie"]
+    cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and COOKIE in v)
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
     return token
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert match
-    return match.group(1)
 
 
 def test_pages_need_a_valid_token(world: meshlake.Mesh, client: TestClient) -> None:
     r = client.get("/console", follow_redirects=False)
     assert (r.status_code, r.headers["location"]) == (303, "/console/login")
-    r = client.post("/console/login", data={"token": "mlk_bogus"})
+    r = login(client, "mlk_bogus")
     assert r.status_code == 401 and "unauthenticated" in r.text
     token = sign_in(client, world, "p/u")
     assert "sales" in client.get("/console").text

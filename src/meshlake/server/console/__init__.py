@@ -1,0 +1,31 @@
+"""The web console: server-rendered pages over the same session facades as the REST API.
+
+One module per page family (catalog, products, access, permissions and tags, SQL, audit,
+models, events), all on :mod:`.pages`: the sign-in cookie (``HttpOnly``, ``SameSite=Strict``,
+``Secure`` over https), CSRF on every form, security headers, and a JSON twin of every page
+(``?format=json`` or ``Accept: application/json``). Charts are SVG drawn on the server
+(:mod:`.charts`); the only script is the console's own ``static/console.js``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from meshlake.server.console import (
+    access,
+    audit,
+    catalog,
+    events,
+    models,
+    permissions,
+    products,
+    query,
+    signin,
+)
+from meshlake.server.console.pages import COOKIE, SECURITY_HEADERS
+
+__all__ = ["COOKIE", "SECURITY_HEADERS", "router"]
+
+router = APIRouter()
+for _module in (signin, catalog, products, access, permissions, query, audit, models, events):
+    router.include_router(_module.router)
