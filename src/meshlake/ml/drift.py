@@ -9,18 +9,31 @@
 
 A column drifts when its PSI exceeds ``psi_threshold`` or its test's p-value falls below
 ``p_threshold``. Nulls are dropped (their share is reported).
+
+:func:`write_drift_plots` draws a report: every column's PSI, and the reference and current
+distributions of the most drifted columns (PNG, matplotlib).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["ColumnDrift", "DriftReport", "chi_square", "drift_report", "ks", "psi"]
+__all__ = [
+    "ColumnDrift",
+    "DriftReport",
+    "chi_square",
+    "drift_report",
+    "ks",
+    "psi",
+    "top_columns",
+    "write_drift_plots",
+]
 
 EPS = 1e-4
 
@@ -215,3 +228,84 @@ def drift_report(
             )
         )
     return DriftReport(tuple(out), psi_threshold, p_threshold, reference.num_rows, current.num_rows)
+
+
+def top_columns(report: DriftReport, n: int = 5) -> list[ColumnDrift]:
+    """The ``n`` most drifted columns: drifted first, then by PSI, then by p-value."""
+    return sorted(report.columns, key=lambda c: (not c.drifted, -c.psi, c.p_value))[:n]
+
+
+def _plot_name(column: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in column)
+    return f"{safe}.png"
+
+
+def write_drift_plots(
+    folder: Path,
+    reference: pa.Table,
+    current: pa.Table,
+    report: DriftReport,
+    *,
+    top: int = 4,
+    bins: int = 20,
+) -> list[str]:
+    """PNG figures of a report into ``folder``: ``psi.png`` (every column's PSI against the
+    threshold) and one distribution plot per top drifted column (numeric: reference and
+    current histograms over shared bins, as densities; categorical: each category's share).
+
+    Returns:
+        The file names written (relative to ``folder``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    cols = sorted(report.columns, key=lambda c: c.psi)
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(cols) + 1)))
+    ax.barh(
+        [c.column for c in cols],
+        [c.psi for c in cols],
+        color=["tab:red" if c.drifted else "tab:blue" for c in cols],
+    )
+    ax.axvline(report.psi_threshold, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("PSI")
+    ax.set_title("population stability index (red: drifted)")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "psi.png", dpi=80)
+    plt.close(fig)
+    written.append("psi.png")
+    for col in top_columns(report, top):
+        if not col.drifted:
+            continue
+        rv = [v for v in reference.column(col.column).to_pylist() if v is not None]
+        cv = [v for v in current.column(col.column).to_pylist() if v is not None]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        if col.kind == "numeric":
+            r = np.asarray(rv, dtype=float)
+            c = np.asarray(cv, dtype=float)
+            both = np.concatenate([r, c]) if r.size + c.size else np.zeros(1)
+            edges = np.histogram_bin_edges(both, bins=bins).tolist()
+            ax.hist(r, bins=edges, density=True, alpha=0.55, label=f"reference ({r.size})")
+            ax.hist(c, bins=edges, density=True, alpha=0.55, label=f"current ({c.size})")
+            ax.set_ylabel("density")
+        else:
+            cats = sorted({str(v) for v in rv} | {str(v) for v in cv})
+            rs = np.array([sum(str(v) == k for v in rv) for k in cats], float) / max(len(rv), 1)
+            cs = np.array([sum(str(v) == k for v in cv) for k in cats], float) / max(len(cv), 1)
+            x = np.arange(len(cats))
+            ax.bar(x - 0.2, rs, width=0.4, label=f"reference ({len(rv)})")
+            ax.bar(x + 0.2, cs, width=0.4, label=f"current ({len(cv)})")
+            ax.set_xticks(x, cats, rotation=45, ha="right", fontsize=7)
+            ax.set_ylabel("share")
+        ax.set_title(f"{col.column}: PSI {col.psi:.3f}, {col.test} p = {col.p_value:.2g}")
+        ax.legend()
+        fig.tight_layout()
+        name = _plot_name(col.column)
+        fig.savefig(folder / name, dpi=80)
+        plt.close(fig)
+        written.append(name)
+    return written
