@@ -10,8 +10,9 @@ an admin names, like a function's execution role), through the same facades a se
   reference snapshot of the product's table with the event's: ``{"table": "db.table" as the
   owner names it (default: the product's), "columns": [...], "reference": "previous" (the
   previous product version, default) or "model" (the snapshot the latest version of
-  ``model_group`` was trained on), "model_group": ..., "window": "all" (default) or
-  "appended" (only the rows the current snapshot added to the reference), "psi_threshold":
+  ``model_group`` was trained on: the latest approved version, else the latest),
+  "model_group": ..., "window": "all" (default) or "appended" (only the rows this version
+  added to the previous one), "psi_threshold":
   0.25, "p_threshold": 0.01, "then_pipeline": optional pipeline run when drift is found}``.
   The report (JSON and PNG plots) is kept (:meth:`TriggersAPI.drift_report`,
   :meth:`TriggersAPI.drift_plot`); ``drift.checked`` reports every check and
@@ -178,16 +179,16 @@ def _drift_check(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
     current = int(current)
     products = ProductsAPI(rt, call.owner)
     info = products.get(product)
+    previous = [v for v in products.versions(product) if v.snapshot_id not in (None, current)]
+    previous = [v for v in previous if v.version < int(data.get("version") or 1 << 30)]
     if p.get("reference", "previous") == "model":
         reference = _model_snapshot(rt, call.owner, str(p.get("model_group")), info)
         if reference is None:
             return {"skipped": f"no version of {p.get('model_group')} trained on {product}"}
     else:
-        older = [v for v in products.versions(product) if v.snapshot_id not in (None, current)]
-        older = [v for v in older if v.version < int(data.get("version") or 1 << 30)]
-        if not older:
+        if not previous:
             return {"skipped": "no previous version to compare with"}
-        reference = int(older[-1].snapshot_id or 0)
+        reference = int(previous[-1].snapshot_id or 0)
     if reference == current:
         return {"skipped": "the reference is the current snapshot"}
     table = _quote(p.get("table") or f"{info.database}.{info.table}")
@@ -202,8 +203,9 @@ def _drift_check(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
         return queries.run(sql, service="processing").to_arrow()
 
     ref_data = run(read(reference))
-    if p.get("window", "all") == "appended":
-        cur_data = run(f"{read(current)} EXCEPT ALL {read(reference)}")
+    if p.get("window", "all") == "appended":  # the rows this version added to the last one
+        base = previous[-1].snapshot_id if previous else reference
+        cur_data = run(f"{read(current)} EXCEPT ALL {read(int(base or reference))}")
     else:
         cur_data = run(read(current))
     report = drift_report(
