@@ -181,8 +181,7 @@ def run_loop(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
         before = len(scientist.ml.describe_model_group(GROUP).versions)
         version = _publish_month(mesh, shifted=False)
         _settle(mesh.session(ADMIN))
-        runs = mesh.session(ADMIN).events.triggers.runs("drift-check")
-        steady = runs[-1]["result"] or {}
+        steady = mesh.session(ADMIN).events.triggers.runs("drift-check")[-1]["result"] or {}
         after = len(scientist.ml.describe_model_group(GROUP).versions)
         note(f"credit_card version {version.version}: {version.quality.row_count} rows")
         note(f"{ANALYST} inbox: {', '.join(_inbox_types(analyst))}")
