@@ -175,9 +175,13 @@ class WatchedFileRow(Base):
     """The fingerprint (size, mtime) of a file seen in a watched location."""
 
     __tablename__ = "ml_watched_files"
-    __table_args__ = (UniqueConstraint("location", "path"),)
+    __table_args__ = (
+        UniqueConstraint("account", "location", "path"),
+        Index("ix_ml_watched_files_location", "account", "location"),
+    )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    location: Mapped[str] = mapped_column(String(1024), index=True)
+    account: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str] = mapped_column(String(1024))
     path: Mapped[str] = mapped_column(String(1024))
     size: Mapped[int] = mapped_column(ID)
     mtime_ns: Mapped[int] = mapped_column(ID)

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow, TriggerRow
-from meshlake.errors import InvalidInputError, NotFoundError
+from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.events import EventRecord, EventScope
 from meshlake.events.cloud import aware
 from meshlake.events.delivery import CanSee, Dispatcher
@@ -543,6 +543,20 @@ class EventsAPI(ServiceBase):
                 data={"ids": ids, "count": count},
             )
         return count
+
+    def watch(self) -> builtins.list[EventRecord]:
+        """Look for files that landed in the caller's account's registered locations since
+        the last look (admins; ``meshlake worker`` does it periodically for every account).
+        Returns the ``location.files_added`` events emitted (one per location with news).
+
+        Raises:
+            AccessDeniedError: the caller is not an admin of its account.
+        """
+        from meshlake.service.watch import watch_locations
+
+        if not self.state().is_admin(self.principal, self.account):
+            raise AccessDeniedError(f"only admins of {self.account} may watch its locations")
+        return watch_locations(self.rt, self.account)
 
     @property
     def triggers(self) -> TriggersAPI:

@@ -4,7 +4,8 @@ Actions run as the trigger's owner (its creator, or ``run_as``: a principal of t
 an admin names, like a function's execution role), through the same facades a session uses
 (so every authority check, audit event and outbox event applies):
 
-- ``recrawl``: ``{"location": ..., "database": ..., "table": optional, "account": optional}``;
+- ``recrawl``: ``{"location": ... (default: the event's, e.g. ``location.files_added``),
+  "database": ..., "table": optional, "account": optional}``;
 - ``pipeline``: ``{"pipeline": <pipeline dict or YAML text>}``;
 - ``drift_check``: on a ``product.updated`` (or ``product.published``) event, compare a
   reference snapshot of the product's table with the event's: ``{"table": "db.table" as the
@@ -297,8 +298,11 @@ def run_action(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
     if call.action == "recrawl":
         from meshlake.service.storage import StorageAPI
 
+        location = p.get("location") or call.event.data.get("location")
+        if not isinstance(location, str):
+            raise InvalidInputError("recrawl needs a location (in its params or the event's)")
         run = StorageAPI(rt, call.owner).crawl(
-            p["location"], database=p["database"], table=p.get("table"), account=p.get("account")
+            location, database=p["database"], table=p.get("table"), account=p.get("account")
         )
         return {"crawl": run.id, "state": str(run.state)}
     if call.action == "pipeline":
@@ -327,7 +331,7 @@ def trigger_runner(rt: MeshRuntime, **options: Any) -> TriggerRunner:
     return found
 
 
-_REQUIRED = {"recrawl": ("location", "database"), "pipeline": ("pipeline",), "drift_check": ()}
+_REQUIRED = {"recrawl": ("database",), "pipeline": ("pipeline",), "drift_check": ()}
 
 
 def _check_params(do: str, params: dict[str, Any]) -> None:

@@ -52,18 +52,19 @@ def upgrade() -> None:
     op.create_table(
         "ml_watched_files",
         sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("account", sa.String(length=128), nullable=False),
         sa.Column("location", sa.String(length=1024), nullable=False),
         sa.Column("path", sa.String(length=1024), nullable=False),
         sa.Column("size", ID, nullable=False),
         sa.Column("mtime_ns", ID, nullable=False),
         sa.Column("seen_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ml_watched_files")),
-        sa.UniqueConstraint("location", "path", name=op.f("uq_ml_watched_files_location")),
+        sa.UniqueConstraint(
+            "account", "location", "path", name=op.f("uq_ml_watched_files_account")
+        ),
     )
     with op.batch_alter_table("ml_watched_files", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ml_watched_files_location"), ["location"], unique=False
-        )
+        batch_op.create_index("ix_ml_watched_files_location", ["account", "location"], unique=False)
 
 
 def downgrade() -> None:
