@@ -183,9 +183,12 @@ def test_shifted_update_retrains_and_unshifted_only_notifies(
     assert report.drifted and report.reference_snapshot == drift["reference_snapshot"]
     assert report.top[0]["drifted"] and report.top[0]["psi"] == drift["max_psi"]
     assert "psi.png" in report.plots and "duration.png" in report.plots
-    assert (
-        scientist.events.triggers.drift_plot(report.id, "duration.png")[:8] == b"\x89PNG\r\n\x1a\n"
-    )
+    png = b"\x89PNG\r\n\x1a\n"
+    for name in ("psi.png", "duration.png", "purpose.png"):
+        assert scientist.events.triggers.drift_plot(report.id, name).startswith(png)
+    dist = report.report["distributions"]["duration"]  # what the plot draws, kept as data
+    assert len(dist["edges"]) == len(dist["reference"]) + 1
+    assert sum(dist["current"]) > 0 and dist["kind"] == "numeric"
     with pytest.raises(NotFoundError):
         analyst.events.triggers.drift_report(report.id)
     with pytest.raises(NotFoundError):

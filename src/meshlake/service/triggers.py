@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,7 +166,7 @@ def _model_snapshot(rt: MeshRuntime, owner: str, group: str, info: Any) -> int |
 
 
 def _drift_check(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
-    from meshlake.ml.drift import drift_report, top_columns, write_drift_plots
+    from meshlake.ml.drift import distributions, drift_report, plot_names, top_columns
     from meshlake.service.products import ProductsAPI
     from meshlake.service.queries import QueryAPI
 
@@ -218,32 +217,12 @@ def _drift_check(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
     )
     now = datetime.now(UTC)
     resource = table_scope(info.table_account, info.database, info.table, product=product)
-    owner = ServiceBase(rt, call.owner)
-    with owner.unit(bump=False) as unit:
-        row = DriftReportRow(
-            account=call.account,
-            principal=call.owner,
-            trigger=call.name,
-            product=product,
-            resource=resource.resource,
-            reference_snapshot=reference,
-            current_snapshot=current,
-            drifted=report.drifted,
-            report=json.loads(json.dumps(report.to_dict(), default=float)),
-            plots=[],
-            created_at=now,
+    stored_report = json.loads(
+        json.dumps(
+            {**report.to_dict(), "distributions": distributions(ref_data, cur_data, report)},
+            default=float,
         )
-        unit.session.add(row)
-        unit.session.flush()
-        report_id = row.id
-    folder = drift_dir(rt) / str(report_id)
-    try:
-        plots = write_drift_plots(folder, ref_data, cur_data, report)
-    except Exception:  # the report stands without its figures
-        shutil.rmtree(folder, ignore_errors=True)
-        plots = []
-    (folder / "report.json").parent.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report.to_dict(), indent=1, default=float))
+    )
     top = [
         {
             "column": c.column,
@@ -258,7 +237,7 @@ def _drift_check(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
     result: dict[str, Any] = {
         "product": product,
         "version": data.get("version"),
-        "report_id": report_id,
+        "report_id": None,
         "reference_snapshot": reference,
         "current_snapshot": current,
         "reference_rows": report.reference_rows,
@@ -270,10 +249,24 @@ def _drift_check(rt: MeshRuntime, call: TriggerCall) -> dict[str, Any]:
         "top": top,
         "trigger": call.name,
     }
+    owner = ServiceBase(rt, call.owner)
     with owner.unit(bump=False) as unit:
-        stored = unit.session.get(DriftReportRow, report_id)
-        assert stored is not None
-        stored.plots = plots
+        row = DriftReportRow(
+            account=call.account,
+            principal=call.owner,
+            trigger=call.name,
+            product=product,
+            resource=resource.resource,
+            reference_snapshot=reference,
+            current_snapshot=current,
+            drifted=report.drifted,
+            report=stored_report,
+            plots=plot_names(stored_report),
+            created_at=now,
+        )
+        unit.session.add(row)
+        unit.session.flush()
+        result["report_id"] = row.id
         source, subject = f"/products/{product}/drift", f"product:{product}"
         unit.emit("drift.checked", source, subject, result, principal=call.owner, scope=resource)
         if report.drifted:
@@ -570,6 +563,8 @@ class TriggersAPI(ServiceBase):
         if name not in (row.plots or []):
             raise NotFoundError(f"drift report {report_id} has no plot {name}")
         path = drift_dir(self.rt) / str(report_id) / name
-        if not path.is_file():
-            raise NotFoundError(f"drift report {report_id} has no plot {name}")
+        if not path.is_file():  # drawn on first fetch from the report's kept distributions
+            from meshlake.ml.drift import render_plot
+
+            render_plot(dict(row.report or {}), name, path.parent)
         return path.read_bytes()
