@@ -331,7 +331,9 @@ def render_plot(report: dict[str, Any], name: str, folder: Path) -> Path:
     else:
         column = by_name[name]
         d = dists[column]
-        stats = next((c for c in report.get("columns") or [] if c["column"] == column), {})
+        stats: dict[str, Any] = next(
+            (c for c in report.get("columns") or [] if c["column"] == column), {}
+        )
         fig, ax = plt.subplots(figsize=(6, 4))
         if d["kind"] == "numeric":
             edges = np.asarray(d["edges"])
