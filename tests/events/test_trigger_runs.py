@@ -39,10 +39,10 @@ def _count(mesh: meshlake.Mesh, type_: str) -> int:
 
 
 def test_embedded_runner_fires_after_commit_once_beside_a_worker(
-    sqlite_mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On SQLite and PostgreSQL (claims: a unique row; retries: a conditional update)."""
     monkeypatch.setenv(DISPATCH_ENV, "embedded")
-    mesh = sqlite_mesh
     owner = setup_accounts(mesh)["owner"]
     landing = tmp_path / "landing"
     landing.mkdir()

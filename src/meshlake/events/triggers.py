@@ -234,16 +234,16 @@ class TriggerRunner:
             cursor = session.get(EventCursorRow, CURSOR)
             return 0 if cursor is None else int(cursor.position)
 
-    def busy(self) -> bool:
-        """Whether events wait for the runner, or runs are running or waiting to retry."""
+    def busy(self, *, running: bool = True) -> bool:
+        """Whether events wait for the runner, or runs wait to retry (or, with ``running``,
+        are running: a runner killed mid-action leaves its run so for good)."""
         with Session(self.store.read_engine) as session:
             cursor = session.get(EventCursorRow, CURSOR)
             position = 0 if cursor is None else int(cursor.position)
             head = int(session.scalar(select(func.max(EventRow.id))) or 0)
+            states = [RUNNING, RETRYING] if running else [RETRYING]
             active = session.scalar(
-                select(TriggerRunRow.id)
-                .where(TriggerRunRow.state.in_([RUNNING, RETRYING]))
-                .limit(1)
+                select(TriggerRunRow.id).where(TriggerRunRow.state.in_(states)).limit(1)
             )
         return head > position or active is not None
 

@@ -214,7 +214,7 @@ def _run_triggers(rt: MeshRuntime) -> Callable[[bool], bool]:
     runner = trigger_runner(rt)
 
     def work(woken: bool) -> bool:
-        return runner.run_once() > 0 or woken or runner.busy()
+        return runner.run_once() > 0 or woken or runner.busy(running=False)
 
     return work
 
