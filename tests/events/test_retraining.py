@@ -150,12 +150,17 @@ def test_shifted_update_retrains_and_unshifted_only_notifies(
 
     # a shifted month: product.updated -> drift.detected -> pipeline -> v2 -> model.registered
     start = _head(mesh)
+    audited = scientist.audit(category="read")[-1].seq
     version = _update(s, shifted=True, seed=2)
     assert triggers.run() == 2  # the drift check, then the retraining it fired
+    reads = scientist.audit(category="read", after_seq=audited)
+    assert reads and all(e.principal == SCIENTIST for e in reads)  # governed reads, audited
     runs = {r["trigger"]: r for r in triggers.runs()}
     assert runs["drift-check"]["state"] == "succeeded", runs["drift-check"]["error"]
     assert runs["retrain"]["state"] == "succeeded", runs["retrain"]["error"]
     drift = runs["drift-check"]["result"]
+    checked = {e.data["snapshot_id"] for e in reads if e.data.get("service") == "processing"}
+    assert {drift["reference_snapshot"], drift["current_snapshot"]} <= checked
     assert drift["drifted"] is True and drift["version"] == version
     assert drift["current_rows"] == 150 and drift["reference_rows"] == 600
     assert {"duration", "amount", "purpose"} <= set(drift["drifted_columns"])
