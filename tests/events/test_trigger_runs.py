@@ -193,3 +193,7 @@ def test_backoff_schedule_is_bounded(sqlite_mesh: meshlake.Mesh, tmp_path: Path)
     wait = run["next_attempt_at"].timestamp() - before
     assert -0.5 <= wait <= 5.0 + 2  # uniform(0, base * 2**0), plus the run's own time
     assert runner.run_once() == 0  # not due yet: nothing runs
+    owner.events.triggers.delete("recrawl")  # its pending retry ends with it
+    (run,) = owner.events.triggers.runs()
+    assert run["state"] == "failed" and run["error"] == "the trigger was deleted"
+    assert not runner.busy()

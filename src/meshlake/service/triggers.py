@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from meshlake.catalog.event_models import DriftReportRow, TriggerRow, TriggerRunRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
@@ -424,7 +424,8 @@ class TriggersAPI(ServiceBase):
             return [_trigger(r) for r in rows]
 
     def delete(self, name: str) -> None:
-        """Deactivate a trigger of the caller's account (admins).
+        """Deactivate a trigger of the caller's account (admins); its runs waiting for a
+        retry end as failed.
 
         Raises:
             NotFoundError: no such trigger.
@@ -442,6 +443,11 @@ class TriggersAPI(ServiceBase):
             if row is None:
                 raise NotFoundError(f"trigger {name} not found")
             row.active = False
+            session.execute(  # its pending retries end with it
+                update(TriggerRunRow)
+                .where(TriggerRunRow.trigger_id == row.id, TriggerRunRow.state == "retrying")
+                .values(state="failed", next_attempt_at=None, error="the trigger was deleted")
+            )
 
     def runs(
         self, name: str | None = None, *, state: str | None = None
