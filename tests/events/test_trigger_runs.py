@@ -147,9 +147,10 @@ def test_failed_runs_are_retried_with_backoff_then_failed_and_rerun(
         params={"location": str(landing), "database": "sales", "table": "late"},
     )
     _publish(owner, 0.0, 2)
-    assert runner.run_once() == 1
+    # the first attempt; full jitter may make its first retry due at once (same call)
+    assert runner.run_once() in (1, 2)
     (run,) = triggers.runs()
-    assert run["state"] == "retrying" and run["attempts"] == 1 and run["error"]
+    assert run["state"] == "retrying" and run["attempts"] in (1, 2) and run["error"]
     deadline = time.monotonic() + 30
     while triggers.runs()[0]["state"] == "retrying" and time.monotonic() < deadline:
         triggers.run()
@@ -177,7 +178,7 @@ def test_failed_runs_are_retried_with_backoff_then_failed_and_rerun(
 def test_backoff_schedule_is_bounded(sqlite_mesh: meshlake.Mesh, tmp_path: Path) -> None:
     mesh = sqlite_mesh
     owner = setup_accounts(mesh)["owner"]
-    runner = trigger_runner(mesh.runtime, base_delay_s=5.0, max_delay_s=8.0, max_attempts=4)
+    runner = trigger_runner(mesh.runtime, base_delay_s=600.0, max_delay_s=900.0, max_attempts=4)
     _publish(owner, 0.0, 1)
     owner.events.triggers.create(
         "recrawl",
@@ -191,7 +192,7 @@ def test_backoff_schedule_is_bounded(sqlite_mesh: meshlake.Mesh, tmp_path: Path)
     (run,) = owner.events.triggers.runs()
     assert run["state"] == "retrying"
     wait = run["next_attempt_at"].timestamp() - before
-    assert -0.5 <= wait <= 5.0 + 2  # uniform(0, base * 2**0), plus the run's own time
+    assert -0.5 <= wait <= 600.0 + 2  # uniform(0, base * 2**0), plus the run's own time
     assert runner.run_once() == 0  # not due yet: nothing runs
     owner.events.triggers.delete("recrawl")  # its pending retry ends with it
     (run,) = owner.events.triggers.runs()
