@@ -27,6 +27,17 @@ def test_scenario_end_to_end_and_rerun(tmp_path: Path) -> None:
     good = int((raw[20] == 1).sum())
     assert summary["class_balance"] == {1: good, 0: len(raw) - good}
     assert summary["product"]["version"] == 1
+    loop = summary["loop"]  # the closing loop: drift -> retraining; no drift -> nothing
+    assert loop["shifted"]["drift"]["drifted"] is True
+    assert {"duration", "amount", "age", "purpose"} <= set(
+        loop["shifted"]["drift"]["drifted_columns"]
+    )
+    assert loop["shifted"]["retrain"]["registered"]["version"] == 2
+    assert loop["shifted"]["retrain"]["registered"]["status"] == "PendingManualApproval"
+    assert loop["shifted"]["versions"] == 1
+    assert "psi.png" in loop["shifted"]["plots"]
+    assert loop["steady"]["drift"]["drifted"] is False
+    assert loop["steady"]["versions"] == 0
     again = run(home, console=_console())
     assert again["class_balance"] == summary["class_balance"]
 
@@ -35,7 +46,7 @@ def test_scenario_end_to_end_and_rerun(tmp_path: Path) -> None:
     df = analyst.query(
         'SELECT purpose, count(*) AS n FROM "rl_credit-card".credit_card GROUP BY purpose'
     ).to_pandas()
-    assert df["n"].sum() == 1000
+    assert df["n"].sum() == 1000 + 2 * 150  # the two months of the closing loop
     assert "car (new)" in set(df["purpose"])
     with pytest.raises(meshlake.NotFoundError):
         mesh.session("consumer/ConsumerAdmin").query(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -53,3 +55,39 @@ def test_report_flags_shifted_and_recategorised_columns() -> None:
     flags = {c.column: c.drifted for c in report.columns}
     assert flags == {"x": True, "c": True, "same": False} and report.drifted
     assert chi_square(["a", "b"] * 50, ["a", "b"] * 50) == (0.0, 1.0)
+
+
+def test_distributions_and_plots_of_the_drifted_columns(tmp_path: Path) -> None:
+    from meshlake.ml.drift import distributions, plot_names, render_plot, write_drift_plots
+
+    rng = np.random.default_rng(3)
+    ref = pa.table(
+        {
+            "x": rng.normal(0, 1, 500),
+            "y": rng.normal(0, 1, 500),
+            "c": rng.choice(["a", "b"], 500),
+        }
+    )
+    cur = pa.table(
+        {
+            "x": rng.normal(2, 1, 200),
+            "y": rng.normal(0, 1, 200),
+            "c": rng.choice(["a", "b", "new"], 200),
+        }
+    )
+    report = drift_report(ref, cur, p_threshold=1e-6)
+    assert {c.column for c in report.columns if c.drifted} == {"x", "c"}
+    dists = distributions(ref, cur, report)
+    assert set(dists) == {"x", "c"}  # only drifted columns are drawn
+    x = dists["x"]
+    widths = np.diff(x["edges"])
+    assert np.isclose(np.sum(np.asarray(x["reference"]) * widths), 1.0)  # densities
+    assert dists["c"]["categories"] == ["a", "b", "new"]
+    assert dists["c"]["reference"][2] == 0 and np.isclose(sum(dists["c"]["current"]), 1.0)
+    doc = {**report.to_dict(), "distributions": dists}
+    assert plot_names(doc) == ["psi.png", "x.png", "c.png"]
+    names = write_drift_plots(tmp_path, doc)
+    assert names == ["psi.png", "x.png", "c.png"]
+    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
+    with pytest.raises(KeyError):
+        render_plot(doc, "y.png", tmp_path)

@@ -65,7 +65,7 @@ def test_product_update_recrawls_and_checks_drift(
     runs = {r["trigger"]: r for r in triggers.runs()}
     assert runs["drift"]["state"] == "succeeded", runs["drift"]["error"]
     assert runs["drift"]["result"]["drifted"] is True
-    (amount,) = runs["drift"]["result"]["columns"]
+    (amount,) = runs["drift"]["result"]["top"]
     assert amount["column"] == "amount" and amount["psi"] > 1 and amount["p_value"] < 1e-6
     assert runs["recrawl"]["state"] == "succeeded", runs["recrawl"]["error"]
     assert owner.catalog.get_table("sales", "landing").column_names == ["id", "name"]

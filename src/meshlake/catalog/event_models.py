@@ -17,11 +17,13 @@ from meshlake.catalog.models import ID, Base
 
 __all__ = [
     "DeliveryRow",
+    "DriftReportRow",
     "EventCursorRow",
     "EventRow",
     "SubscriptionRow",
     "TriggerRow",
     "TriggerRunRow",
+    "WatchedFileRow",
 ]
 
 
@@ -139,9 +141,48 @@ class TriggerRunRow(Base):
         ForeignKey("ml_triggers.id", ondelete="CASCADE"), index=True
     )
     event_pk: Mapped[int] = mapped_column(ForeignKey("ml_events.id", ondelete="CASCADE"))
-    state: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    # running | retrying (due at next_attempt_at) | succeeded | failed | skipped
+    state: Mapped[str] = mapped_column(String(16))
     claimed_by: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DriftReportRow(Base):
+    """A drift check's report (its plots are files of the mesh home's ``drift/<id>/``,
+    served by the triggers facade; no event carries their path)."""
+
+    __tablename__ = "ml_drift_reports"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(128), index=True)
+    principal: Mapped[str] = mapped_column(String(260))
+    trigger: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    product: Mapped[str | None] = mapped_column(String(260), nullable=True)
+    resource: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    reference_snapshot: Mapped[int | None] = mapped_column(ID, nullable=True)
+    current_snapshot: Mapped[int | None] = mapped_column(ID, nullable=True)
+    drifted: Mapped[bool] = mapped_column(default=False)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    plots: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WatchedFileRow(Base):
+    """The fingerprint (size, mtime) of a file seen in a watched location."""
+
+    __tablename__ = "ml_watched_files"
+    __table_args__ = (
+        UniqueConstraint("account", "location", "path"),
+        Index("ix_ml_watched_files_location", "account", "location"),
+    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str] = mapped_column(String(1024))
+    path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(ID)
+    mtime_ns: Mapped[int] = mapped_column(ID)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,11 @@ credit file shipped in ``demo/data``), through the public API only:
 5. the consumer discovers it, requests access, the producer approves, and the consumer's
    analyst queries it through its resource link;
 6. the ML CoE runs the default pipeline on the product, a consumer approver approves the
-   model, the analyst batch-scores with it, and the lineage is printed (``demo/ml.py``).
+   model, the analyst batch-scores with it, and the lineage is printed (``demo/ml.py``);
+7. the loop closes: the producer publishes a month of shifted applications, a trigger finds
+   the drift against the model's training data, another retrains and registers version 2
+   for approval; a month without a shift changes nothing but the notification
+   (``demo/loop.py``).
 """
 
 from __future__ import annotations
@@ -257,6 +261,10 @@ def run(
             from meshlake.demo.ml import run_ml
 
             summary["ml"] = run_ml(mesh, steps, console)
+            if "version" in summary["ml"]:
+                from meshlake.demo.loop import run_loop
+
+                summary["loop"] = run_loop(mesh, steps, console)
         report = owner.verify_audit()
         summary["audit_events"] = report.events
         summary["seconds"] = round(time.perf_counter() - started, 2)

@@ -50,7 +50,9 @@ EVENT_TYPES: dict[str, str] = {
     "model.approved": "a model version approved",
     "model.status_changed": "a model version's approval status changed (other than approval)",
     "pipeline.finished": "an ML pipeline execution finished",
-    "drift.checked": "a trigger compared a product version's data with the previous one's",
+    "drift.checked": "a trigger compared a product version's data with a reference snapshot",
+    "drift.detected": "a drift check found drift (beside its drift.checked)",
+    "location.files_added": "new or changed files landed in a watched location",
 }
 
 INBOX = "inbox"

@@ -1,14 +1,24 @@
-"""Triggers: ``on <event type> [where <field = value ...>] do <action>``, run once per event.
+"""Triggers: ``on <event type> [where <condition>] do <action>``, run once per event.
 
-A trigger belongs to an account and runs as its owner. The runner reads the outbox after its
-cursor (``ml_event_cursors`` row ``triggers``), and for every active trigger an event matches
-(and its owner may see, asked of ``can_see``) claims the pair by inserting a
-``ml_trigger_runs`` row: the unique (trigger, event) key makes several runners act at most
-once per event. The action itself (re-crawl, pipeline, drift check) is the service layer's:
+A trigger belongs to an account and runs as its ``owner`` (its creator, or the principal of
+the account it was told to run as). The runner reads the outbox after its cursor
+(``ml_event_cursors`` row ``triggers``), and for every active trigger an event matches (and
+its owner may see, asked of ``can_see``) claims the pair by inserting a ``ml_trigger_runs``
+row: the unique (trigger, event) key makes several runners (the in-process one of embedded
+mode, ``meshlake worker`` processes) act once per event. Events older than the trigger
+never fire it. The action itself (re-crawl, pipeline, drift check) is the service layer's:
 this module hands it a :class:`TriggerCall` and records the outcome.
 
-``where`` compares event fields by equality: ``type``, ``source``, ``subject``, ``product``,
-``database``, ``model_group``, or ``data.<key>`` (dotted paths into the payload).
+A failed action is retried: the run becomes ``retrying`` with ``next_attempt_at`` after an
+exponential backoff with full jitter (``uniform(0, min(cap, base * 2**(attempt-1)))``);
+a runner takes a due retry with a conditional update (``state = 'retrying'`` -> ``running``)
+that only one runner can win. After ``max_attempts`` failures the run is ``failed`` (kept,
+listable, re-runnable by hand with :meth:`TriggerRunner.rerun`).
+
+``where`` is a condition of :mod:`meshlake.events.where` (comparisons, ``IN``, ``IS NULL``,
+``AND``/``OR``/``NOT`` over ``type``, ``source``, ``subject``, ``product``, ``database``,
+``model_group``, ``principal`` and ``data.<path>``), stored as ``{"expression": text}``; a
+stored mapping without that key is the older form (field equalities).
 """
 
 from __future__ import annotations
@@ -19,22 +29,40 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.event_models import EventCursorRow, EventRow, TriggerRow, TriggerRunRow
 from meshlake.catalog.store import CatalogStore
-from meshlake.events.cloud import EventRecord
+from meshlake.events.cloud import EventRecord, aware
 from meshlake.events.delivery import CanSee
+from meshlake.events.webhook import backoff_delay
+from meshlake.events.where import Condition, compile_where
 
-__all__ = ["ACTIONS", "TriggerCall", "TriggerRunner", "field_of", "trigger_matches"]
+__all__ = [
+    "ACTIONS",
+    "RUN_STATES",
+    "TriggerCall",
+    "TriggerRunner",
+    "field_of",
+    "trigger_matches",
+    "where_condition",
+]
 
 ACTIONS = ("recrawl", "pipeline", "drift_check")
 CURSOR = "triggers"
+RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED = (
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "skipped",
+)
+RUN_STATES = (RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -68,61 +96,136 @@ def field_of(row: EventRow, path: str) -> Any:
     return None
 
 
+_CONDITIONS: dict[str, Condition] = {}
+
+
+def where_condition(where: dict[str, Any] | None) -> Condition | None:
+    """The compiled condition of a stored ``where`` (``None``: the older equality form)."""
+    text = (where or {}).get("expression")
+    if not isinstance(text, str):
+        return None
+    found = _CONDITIONS.get(text)
+    if found is None:
+        found = _CONDITIONS[text] = compile_where(text)
+    return found
+
+
 def trigger_matches(trigger: TriggerRow, row: EventRow) -> bool:
     """Whether ``row`` fires ``trigger`` (access is decided separately)."""
     if not trigger.active or not fnmatch.fnmatchcase(row.type, trigger.on):
         return False
+    if trigger.created_at is not None and aware(row.time) < aware(trigger.created_at):
+        return False  # events before the trigger existed never fire it
+    condition = where_condition(trigger.where)
+    if condition is not None:
+        return condition.test(lambda path: field_of(row, path))
     return all(field_of(row, k) == v for k, v in (trigger.where or {}).items())
 
 
 class TriggerRunner:
-    """Runs triggers for new outbox events (see the module docstring).
+    """Runs triggers for new outbox events, and retries failed runs (see the module
+    docstring).
 
     Args:
         store: the catalog store.
         can_see: whether a trigger's owner may see an event.
         act: runs one action; returns its result (JSON-able) or raises.
+        max_attempts: failures after which a run is ``failed``.
+        base_delay_s, max_delay_s: the retry schedule (exponential, full jitter).
     """
 
     def __init__(
-        self, store: CatalogStore, can_see: CanSee, act: Callable[[TriggerCall], dict[str, Any]]
+        self,
+        store: CatalogStore,
+        can_see: CanSee,
+        act: Callable[[TriggerCall], dict[str, Any]],
+        *,
+        max_attempts: int = 5,
+        base_delay_s: float = 2.0,
+        max_delay_s: float = 300.0,
     ) -> None:
         self.store = store
         self.can_see = can_see
         self.act = act
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def _session(self) -> Session:
         return Session(self.store.engine, expire_on_commit=False)
 
     def run_once(self, *, batch: int = 200) -> int:
-        """Handle the events after the cursor; returns how many trigger runs this call made."""
+        """Handle the events after the cursor and the due retries; returns how many trigger
+        runs (first attempts and retries) this call made."""
         with Session(self.store.read_engine, expire_on_commit=False) as session:
             cursor = session.get(EventCursorRow, CURSOR)
             start = 0 if cursor is None else int(cursor.position)
-            triggers = list(session.scalars(select(TriggerRow).where(TriggerRow.active)))
+            # Events first, then triggers: a trigger made in between is newer than every
+            # event read, which it would not fire anyway.
             rows = list(
                 session.scalars(
                     select(EventRow).where(EventRow.id > start).order_by(EventRow.id).limit(batch)
                 )
             )
+            triggers = list(session.scalars(select(TriggerRow).where(TriggerRow.active)))
+        last = rows[-1].id if rows else start
         runs = 0
         for row in rows:
             for trigger in triggers:
                 if trigger_matches(trigger, row) and self._claim(trigger, row):
                     runs += 1
                     self._run(trigger, row)
-        if rows:
-            self._advance(rows[-1].id)
-        return runs
+        if last > start:
+            self._advance(last)
+        return runs + self.retry_due()
+
+    def retry_due(self) -> int:
+        """Run the failed runs whose retry is due; returns how many were run."""
+        now = datetime.now(UTC)
+        with Session(self.store.read_engine, expire_on_commit=False) as session:
+            due = list(
+                session.execute(
+                    select(TriggerRunRow.id, TriggerRow, EventRow)
+                    .join(TriggerRow, TriggerRow.id == TriggerRunRow.trigger_id)
+                    .join(EventRow, EventRow.id == TriggerRunRow.event_pk)
+                    .where(
+                        TriggerRunRow.state == RETRYING,
+                        TriggerRunRow.next_attempt_at <= now,
+                        TriggerRow.active,
+                    )
+                    .order_by(TriggerRunRow.next_attempt_at, TriggerRunRow.id)
+                )
+            )
+        done = 0
+        for run_id, trigger, row in due:
+            if self._take(run_id):
+                done += 1
+                if self.can_see(trigger.owner, row):
+                    self._run(trigger, row)
+                else:
+                    self._finish(run_id, SKIPPED, None, f"{trigger.owner} may not see the event")
+        return done
+
+    def _take(self, run_id: int) -> bool:
+        """Move a due retry to ``running``; only one runner's update matches."""
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(TriggerRunRow)
+                .where(TriggerRunRow.id == run_id, TriggerRunRow.state == RETRYING)
+                .values(state=RUNNING, claimed_by=self.worker_id, started_at=datetime.now(UTC))
+            )
+            return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
     def drain(self) -> int:
-        """Run until no new events are left; returns the number of trigger runs."""
+        """Run until no new events and no due retries are left; returns the number of
+        trigger runs."""
         total = 0
         while True:
             before = self.position()
-            total += self.run_once()
-            if self.position() == before:
+            made = self.run_once()
+            total += made
+            if self.position() == before and made == 0:
                 return total
 
     def position(self) -> int:
@@ -130,6 +233,30 @@ class TriggerRunner:
         with Session(self.store.read_engine) as session:
             cursor = session.get(EventCursorRow, CURSOR)
             return 0 if cursor is None else int(cursor.position)
+
+    def busy(self, *, running: bool = True) -> bool:
+        """Whether events wait for the runner, or runs wait to retry (or, with ``running``,
+        are running: a runner killed mid-action leaves its run so for good)."""
+        with Session(self.store.read_engine) as session:
+            cursor = session.get(EventCursorRow, CURSOR)
+            position = 0 if cursor is None else int(cursor.position)
+            head = int(session.scalar(select(func.max(EventRow.id))) or 0)
+            states = [RUNNING, RETRYING] if running else [RETRYING]
+            active = session.scalar(
+                select(TriggerRunRow.id).where(TriggerRunRow.state.in_(states)).limit(1)
+            )
+        return head > position or active is not None
+
+    def rerun(self, run_id: int) -> bool:
+        """Queue a failed run again, with a fresh attempt count (due now). Returns whether
+        the run was failed (and is now queued)."""
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(TriggerRunRow)
+                .where(TriggerRunRow.id == run_id, TriggerRunRow.state == FAILED)
+                .values(state=RETRYING, attempts=0, next_attempt_at=datetime.now(UTC))
+            )
+            return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
     def _claim(self, trigger: TriggerRow, row: EventRow) -> bool:
         visible = self.can_see(trigger.owner, row)
@@ -139,10 +266,11 @@ class TriggerRunner:
                     TriggerRunRow(
                         trigger_id=trigger.id,
                         event_pk=row.id,
-                        state="running" if visible else "skipped",
+                        state=RUNNING if visible else SKIPPED,
                         claimed_by=self.worker_id,
                         started_at=datetime.now(UTC),
                         error=None if visible else f"{trigger.owner} may not see the event",
+                        attempts=0,
                     )
                 )
         except IntegrityError:  # another runner has it
@@ -172,9 +300,28 @@ class TriggerRunner:
                     TriggerRunRow.trigger_id == trigger.id, TriggerRunRow.event_pk == row.id
                 )
             ).one()
-            run.state = "failed" if error else "succeeded"
+            run.attempts = (run.attempts or 0) + 1
             run.result = result
-            run.error = error
+            run.error = error[:4000] if error else None
+            run.finished_at = datetime.now(UTC)
+            if error is None:
+                run.state, run.next_attempt_at = SUCCEEDED, None
+            elif run.attempts >= self.max_attempts:
+                run.state, run.next_attempt_at = FAILED, None
+            else:
+                delay = backoff_delay(
+                    run.attempts, base_s=self.base_delay_s, cap_s=self.max_delay_s
+                )
+                run.state = RETRYING
+                run.next_attempt_at = run.finished_at + timedelta(seconds=delay)
+
+    def _finish(
+        self, run_id: int, state: str, result: dict[str, Any] | None, error: str | None
+    ) -> None:
+        with self._session() as session, session.begin():
+            run = session.get(TriggerRunRow, run_id)
+            assert run is not None
+            run.state, run.result, run.error = state, result, error
             run.finished_at = datetime.now(UTC)
 
     def _advance(self, position: int) -> None:

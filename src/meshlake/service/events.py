@@ -3,9 +3,9 @@
 Facades emit events with :meth:`Unit.emit` in the unit of work of their change (the outbox);
 this module builds the scopes they pass (who may see an event, which subscriptions match),
 decides visibility on the governance engine at read and delivery time, and runs the
-in-process dispatcher that sends webhook deliveries right after a commit (embedded mode;
-``meshlake worker`` does the same from another process). ``MESHLAKE_EVENTS_DISPATCH=worker``
-leaves webhook deliveries to workers.
+in-process dispatchers that send webhook deliveries and run triggers right after a commit
+(embedded mode; ``meshlake worker`` does the same from another process).
+``MESHLAKE_EVENTS_DISPATCH=worker`` leaves both to workers.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,8 +24,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow
-from meshlake.errors import InvalidInputError, NotFoundError
+from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow, TriggerRow
+from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.events import EventRecord, EventScope
 from meshlake.events.cloud import aware
 from meshlake.events.delivery import CanSee, Dispatcher
@@ -57,7 +58,11 @@ DISPATCH_ENV = "MESHLAKE_EVENTS_DISPATCH"
 KINDS = ("product", "database", "model_group", "type")
 _DISPATCHER = "events.dispatcher"
 _BACKGROUND = "events.background"
+_TRIGGER_BACKGROUND = "events.triggers.background"
 _HOOKED = "meshlake.events.hooked"
+_WANTED = "meshlake.events.wanted"
+_TRIGGERS = "meshlake.events.has_triggers"
+_KICK_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------------- scopes
@@ -145,19 +150,20 @@ def dispatcher(rt: MeshRuntime, **options: Any) -> Dispatcher:
 
 
 class _Background:
-    """Sends webhook deliveries in a daemon thread, woken after each commit that made some
-    (and once a second while retries may be due). It ends after ``IDLE_S`` seconds with
-    nothing pending (the next commit with webhook deliveries starts a new one)."""
+    """Runs ``work`` in a daemon thread, woken after each commit that needs it (and once a
+    second while ``work`` reports more to do, e.g. retries). ``work()`` returns whether it
+    did or still has something to do. The thread ends after ``IDLE_S`` idle seconds (the
+    next commit that needs it starts a new one)."""
 
     IDLE_S = 30.0
 
-    def __init__(self, rt: MeshRuntime) -> None:
-        self.rt = rt
+    def __init__(self, name: str, work: Callable[[bool], bool]) -> None:
+        self.work = work
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.ended = False
-        self.thread = threading.Thread(target=self._loop, name="meshlake-events", daemon=True)
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.thread.start()
 
     def kick(self) -> bool:
@@ -170,15 +176,13 @@ class _Background:
 
     def _loop(self) -> None:
         idle = 0.0
-        dispatcher(self.rt).after_task = self.wake.set
         while not self.stop.is_set():
             woken = self.wake.wait(1.0)
             self.wake.clear()
             try:
-                hooks = dispatcher(self.rt)
-                busy = hooks.run_once(wait=False) > 0 or woken or hooks.has_pending()
+                busy = self.work(woken)
             except Exception as exc:  # the store closed or is unreachable: try again later
-                log.debug("event dispatch failed: %s", exc)
+                log.debug("background event work failed: %s", exc)
                 busy = False
             idle = 0.0 if busy else idle + 1.0
             if idle >= self.IDLE_S:
@@ -188,24 +192,84 @@ class _Background:
                         return
 
 
-def after_commit(rt: MeshRuntime, session: Session) -> None:
-    """Dispatch the unit's webhook deliveries right after its commit (embedded mode)."""
-    if os.environ.get(DISPATCH_ENV, "embedded") != "embedded" or session.info.get(_HOOKED):
+def _send_webhooks(rt: MeshRuntime) -> Callable[[bool], bool]:
+    hooks = dispatcher(rt)
+
+    def work(woken: bool) -> bool:
+        return hooks.run_once(wait=False) > 0 or woken or hooks.has_pending()
+
+    return work
+
+
+def _webhook_background(rt: MeshRuntime) -> _Background:
+    background = _Background("meshlake-events", _send_webhooks(rt))
+    # an endpoint's task ending wakes the thread to claim what arrived for it meanwhile
+    dispatcher(rt).after_task = background.wake.set
+    return background
+
+
+def _run_triggers(rt: MeshRuntime) -> Callable[[bool], bool]:
+    from meshlake.service.triggers import trigger_runner
+
+    runner = trigger_runner(rt)
+
+    def work(woken: bool) -> bool:
+        return runner.run_once() > 0 or woken or runner.busy(running=False)
+
+    return work
+
+
+def _kick(rt: MeshRuntime, key: str, make: Callable[[], _Background]) -> None:
+    with _KICK_LOCK:
+        background = rt.extras.get(key)
+        if background is None or not background.kick():
+            background = rt.extras[key] = make()
+            background.kick()
+
+
+def _has_triggers(session: Session) -> bool:
+    found = session.info.get(_TRIGGERS)
+    if found is None:
+        row = session.connection().execute(
+            select(TriggerRow.id).where(TriggerRow.active.is_(True)).limit(1)
+        )
+        found = session.info[_TRIGGERS] = row.first() is not None
+    return bool(found)
+
+
+def after_commit(rt: MeshRuntime, session: Session, *, webhooks: bool = True) -> None:
+    """Right after the unit's commit (embedded mode), send its webhook deliveries and run
+    the triggers its events may fire, each in a daemon thread of the runtime. Nothing runs
+    while the transaction is open, and the caller never waits."""
+    if os.environ.get(DISPATCH_ENV, "embedded") != "embedded":
+        return
+    wanted = session.info.setdefault(_WANTED, set())
+    if webhooks:
+        wanted.add(_BACKGROUND)
+    if _has_triggers(session):
+        wanted.add(_TRIGGER_BACKGROUND)
+    if not wanted or session.info.get(_HOOKED):
         return
     session.info[_HOOKED] = True
 
-    def kick(_session: Session) -> None:
-        _session.info.pop(_HOOKED, None)
-        background = rt.extras.get(_BACKGROUND)
-        if background is None or not background.kick():
-            background = rt.extras[_BACKGROUND] = _Background(rt)
-            background.kick()
+    def reset(_session: Session) -> None:
+        for key in (_HOOKED, _WANTED, _TRIGGERS):
+            _session.info.pop(key, None)
 
-    def forget(_session: Session) -> None:
-        _session.info.pop(_HOOKED, None)
+    def kick(_session: Session) -> None:
+        todo = set(_session.info.get(_WANTED) or ())
+        reset(_session)
+        if _BACKGROUND in todo:
+            _kick(rt, _BACKGROUND, lambda: _webhook_background(rt))
+        if _TRIGGER_BACKGROUND in todo:
+            _kick(
+                rt,
+                _TRIGGER_BACKGROUND,
+                lambda: _Background("meshlake-triggers", _run_triggers(rt)),
+            )
 
     sa_event.listen(session, "after_commit", kick, once=True)
-    sa_event.listen(session, "after_rollback", forget, once=True)
+    sa_event.listen(session, "after_rollback", reset, once=True)
 
 
 # ---------------------------------------------------------------------- views
@@ -479,6 +543,20 @@ class EventsAPI(ServiceBase):
                 data={"ids": ids, "count": count},
             )
         return count
+
+    def watch(self) -> builtins.list[EventRecord]:
+        """Look for files that landed in the caller's account's registered locations since
+        the last look (admins; ``meshlake worker`` does it periodically for every account).
+        Returns the ``location.files_added`` events emitted (one per location with news).
+
+        Raises:
+            AccessDeniedError: the caller is not an admin of its account.
+        """
+        from meshlake.service.watch import watch_locations
+
+        if not self.state().is_admin(self.principal, self.account):
+            raise AccessDeniedError(f"only admins of {self.account} may watch its locations")
+        return watch_locations(self.rt, self.account)
 
     @property
     def triggers(self) -> TriggersAPI:

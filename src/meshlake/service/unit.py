@@ -109,8 +109,9 @@ class Unit:
         scope: EventScope | None = None,
     ) -> EventRecord:
         """Append an outbox event (CloudEvents) in the unit's transaction: it commits with
-        the change or not at all. Webhook deliveries it creates are dispatched right after
-        the commit (embedded mode; see ``service/events.py``)."""
+        the change or not at all. Webhook deliveries it creates are dispatched, and the
+        triggers it may fire run, right after the commit (embedded mode; see
+        ``service/events.py``)."""
         record, webhooks = append_event(
             self.tx.session,
             type=type,
@@ -120,8 +121,7 @@ class Unit:
             data=data,
             scope=scope,
         )
-        if webhooks:
-            from meshlake.service.events import after_commit
+        from meshlake.service.events import after_commit
 
-            after_commit(self.rt, self.tx.session)
+        after_commit(self.rt, self.tx.session, webhooks=bool(webhooks))
         return record

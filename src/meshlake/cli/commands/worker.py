@@ -1,4 +1,5 @@
-"""``meshlake worker``: deliver webhooks, run triggers, relay the outbox to NATS; until stopped."""
+"""``meshlake worker``: deliver webhooks, run triggers, watch registered locations for new
+files, relay the outbox to NATS; until stopped."""
 
 from __future__ import annotations
 
@@ -44,17 +45,26 @@ def worker(
         float,
         typer.Option(min=0, help="Seconds between sweeps of expired query results (0: never)."),
     ] = 300.0,
+    watch_every: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between looks for new files in registered locations (0: never).",
+        ),
+    ] = 30.0,
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds (default: never).")
     ] = None,
 ) -> None:
-    """Deliver webhook events and run triggers (several workers may share one PostgreSQL
-    store: each delivery is claimed by one of them, each trigger runs once per event)."""
+    """Deliver webhook events, run triggers and watch registered locations for new files
+    (several workers may share one PostgreSQL store: each delivery is claimed by one of
+    them, each trigger runs once per event, each landed file is reported once)."""
     from meshlake.events.transport import NatsTransport, Relay
     from meshlake.ids import ROOT
     from meshlake.service.events import dispatcher
     from meshlake.service.queries import QueryAPI
     from meshlake.service.triggers import trigger_runner
+    from meshlake.service.watch import watch_locations
 
     state = get_state(ctx)
     rt = state.mesh().runtime
@@ -76,8 +86,8 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     started = time.monotonic()
-    sent = relayed = fired = swept = 0
-    swept_at = 0.0
+    sent = relayed = fired = swept = landed = 0
+    swept_at = watched_at = 0.0
     try:
         while not stop.is_set():
             n = hooks.run_once(wait=once)
@@ -86,6 +96,11 @@ def worker(
                 relayed += relay.run_once()
             if runner is not None:
                 fired += runner.run_once()
+            if watch_every and time.monotonic() - watched_at >= watch_every:
+                landed += len(watch_locations(rt))  # location.files_added events
+                watched_at = time.monotonic()
+                if runner is not None:
+                    fired += runner.run_once()
             if sweep_every and time.monotonic() - swept_at >= sweep_every:
                 swept += QueryAPI(rt, ROOT).sweep()  # the results' lifecycle rule
                 swept_at = time.monotonic()
@@ -104,11 +119,13 @@ def worker(
         "events_relayed": relayed,
         "trigger_runs": fired,
         "results_expired": swept,
+        "locations_with_new_files": landed,
     }
     state.out.emit(
         summary,
         f"worker stopped: {sent} deliveries claimed, {relayed} events relayed, "
-        f"{fired} trigger runs, {swept} expired results deleted",
+        f"{fired} trigger runs, {swept} expired results deleted, "
+        f"{landed} locations with new files",
     )
 
 
