@@ -227,12 +227,14 @@ def _kick(rt: MeshRuntime, key: str, make: Callable[[], _Background]) -> None:
             background.kick()
 
 
+_ACTIVE_TRIGGER = select(TriggerRow.id).where(TriggerRow.active.is_(True)).limit(1)
+
+
 def _has_triggers(session: Session) -> bool:
+    """Whether any trigger is active (asked once per unit, with a prebuilt statement)."""
     found = session.info.get(_TRIGGERS)
     if found is None:
-        row = session.connection().execute(
-            select(TriggerRow.id).where(TriggerRow.active.is_(True)).limit(1)
-        )
+        row = session.connection().execute(_ACTIVE_TRIGGER)
         found = session.info[_TRIGGERS] = row.first() is not None
     return bool(found)
 
