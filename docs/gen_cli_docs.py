@@ -84,12 +84,11 @@ $ meshlake audit verify
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every command under ``command`` in help order, groups before their subcommands."""
     yield path, command
-    subcommands = getattr(command, "commands", None)
-    if not subcommands:
+    if not hasattr(command, "list_commands"):
         return
     for name in command.list_commands(None):
-        sub = subcommands[name]
-        if not getattr(sub, "hidden", False):
+        sub = command.get_command(None, name)  # the root builds its commands on first use
+        if sub is not None and not getattr(sub, "hidden", False):
             yield from _commands(sub, (*path, name))
 
 

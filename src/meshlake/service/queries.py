@@ -311,6 +311,25 @@ class QueryAPI(ServiceBase):
             )
         raise NotFoundError(f"workgroup {name} not found in account {self.account}")
 
+    def list_workgroups(self) -> list[Workgroup]:
+        """The workgroups of the caller's account, by name (``primary`` always among them).
+
+        Raises:
+            AccessDeniedError: the mesh root, which belongs to no account.
+        """
+        if self.principal == ROOT:
+            raise AccessDeniedError("the mesh root has no workgroups: act as a principal")
+        with self.rt.store.read() as session:
+            rows = session.scalars(
+                select(WorkgroupRow)
+                .where(WorkgroupRow.account == self.account)
+                .order_by(WorkgroupRow.name)
+            ).all()
+            found = {row.name: _workgroup(row) for row in rows}
+        if DEFAULT_WORKGROUP not in found:
+            found[DEFAULT_WORKGROUP] = self._load_workgroup(DEFAULT_WORKGROUP)
+        return [found[name] for name in sorted(found)]
+
     def create_workgroup(
         self,
         name: str,

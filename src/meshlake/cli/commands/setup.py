@@ -1,7 +1,5 @@
 """``meshlake init`` and ``meshlake demo``."""
 
-from __future__ import annotations
-
 import importlib
 
 import typer

@@ -1,7 +1,5 @@
 """``meshlake worker``: deliver webhooks, run triggers, relay the outbox to NATS; until stopped."""
 
-from __future__ import annotations
-
 import signal
 import threading
 import time
