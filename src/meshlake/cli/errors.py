@@ -72,15 +72,15 @@ def describe(exc: BaseException, settings: Settings | None) -> CliFailure:
     store_error = _sqlalchemy_error(exc)
     if isinstance(exc, StorageError) and store_error is not None:
         return _store_failure(store_error, settings)
+    unreachable = _http_failure(exc)
+    if unreachable is not None:
+        return unreachable
     if isinstance(exc, MeshError):
         data = exc.to_dict()
         kind, message = data.pop("type"), data.pop("message")
         return CliFailure(kind, message, details=data)
     if store_error is not None:
         return _store_failure(store_error, settings)
-    unreachable = _http_failure(exc)
-    if unreachable is not None:
-        return unreachable
     if isinstance(exc, PermissionError):
         where = exc.filename or (settings.home if settings else "the mesh home")
         return CliFailure(
@@ -114,12 +114,14 @@ def _sqlalchemy_error(exc: BaseException) -> SQLAlchemyError | None:
 
 
 def _http_failure(exc: BaseException) -> CliFailure | None:
-    """A server that cannot be reached (refused, timed out, a bad address), when the HTTP
-    client was used."""
+    """A server that cannot be reached (refused, timed out, a bad address): the HTTP
+    client's error, or the SDK's :class:`StorageError` caused by one."""
     if "httpx" not in sys.modules:
         return None
     import httpx
 
+    if isinstance(exc, StorageError) and isinstance(exc.__cause__, httpx.TransportError):
+        exc = exc.__cause__
     if not isinstance(exc, httpx.TransportError):
         return None
     try:

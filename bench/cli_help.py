@@ -1,0 +1,117 @@
+"""How long ``meshlake --help`` takes, from a fresh interpreter to the printed help.
+
+Each run starts ``python -m meshlake.cli ARGS --help`` in a new process (as the console
+script does) and measures its wall clock and CPU time (user + system of the child); the
+baseline is a process that only imports typer, the floor any typer CLI pays. Target: the
+root help in under 0.3 s. The machine is shared, so the CPU time is reported beside the
+wall clock (a loaded machine stretches the wall clock, not the CPU time).
+
+Usage::
+
+    python bench/cli_help.py [--runs 15] [--no-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _readme import write_section
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+CASES = {
+    "baseline: python -c 'import typer'": ["-c", "import typer"],
+    "meshlake --help": ["-m", "meshlake.cli", "--help"],
+    "meshlake table --help": ["-m", "meshlake.cli", "table", "--help"],
+    "meshlake events --help": ["-m", "meshlake.cli", "events", "--help"],
+}
+TARGET_S = 0.3
+
+
+def _run(args: list[str]) -> tuple[float, float]:
+    """Wall clock and child CPU seconds of one ``python ARGS``."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "100"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def measure(runs: int) -> dict[str, dict[str, float]]:
+    """Median and p90 wall clock, median CPU, per case (cases interleaved, 1 warm-up)."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in CASES}
+    for args in CASES.values():
+        _run(args)  # warm the file system cache and the bytecode
+    for _ in range(runs):
+        for name, args in CASES.items():
+            samples[name].append(_run(args))
+    out = {}
+    for name, values in samples.items():
+        walls = sorted(w for w, _ in values)
+        out[name] = {
+            "wall_median": statistics.median(walls),
+            "wall_p90": walls[min(len(walls) - 1, int(0.9 * len(walls)))],
+            "wall_min": walls[0],
+            "cpu_median": statistics.median(c for _, c in values),
+        }
+    return out
+
+
+def render(results: dict[str, dict[str, float]], runs: int) -> str:
+    """The README section."""
+    rows = "\n".join(
+        f"| {name} | {r['wall_median']:.3f} | {r['wall_p90']:.3f} | {r['wall_min']:.3f} | "
+        f"{r['cpu_median']:.3f} |"
+        for name, r in results.items()
+    )
+    root = results["meshlake --help"]
+    verdict = "meets" if root["wall_median"] < TARGET_S else "misses"
+    return (
+        "## cli_help\n\n"
+        "Wall clock of `meshlake --help` from a fresh interpreter (`python -m meshlake.cli "
+        "--help`, as the console script runs it) to the printed help; the CLI imports "
+        "meshlake's heavy parts (pyarrow, DuckDB, pyiceberg, SQLAlchemy, MLflow, pandas, the "
+        "service layer, the HTTP client) only inside the commands, and builds a command only "
+        "when it is invoked. Baseline: a process that only imports typer. "
+        f"{runs} interleaved runs per case after a warm-up; CPU = user + system time of the "
+        "child.\n\n"
+        "| case | median (s) | p90 (s) | min (s) | CPU median (s) |\n"
+        "| --- | ---: | ---: | ---: | ---: |\n"
+        f"{rows}\n\n"
+        f"Target: root help under {TARGET_S} s: the median {verdict} it "
+        f"({root['wall_median']:.3f} s; best run {root['wall_min']:.3f} s).\n\n"
+        f"Command: `python bench/cli_help.py --runs {runs}`  \n"
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+        f"{platform.python_version()}; run {date.today().isoformat()} on a shared machine "
+        f"(1-minute load average {os.getloadavg()[0]:.1f} at the end).\n"
+    )
+
+
+def main() -> None:
+    """Measure and (unless ``--no-readme``) write the README section."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    results = measure(args.runs)
+    section = render(results, args.runs)
+    print(section)
+    if not args.no_readme:
+        write_section("## cli_help", section)
+
+
+if __name__ == "__main__":
+    main()
