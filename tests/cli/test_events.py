@@ -73,17 +73,28 @@ def test_webhooks_and_dead_letters(mesh_cli: Cli) -> None:
     deadline = time.monotonic() + 60
     dead: list[dict[str, object]] = []
     while not dead and time.monotonic() < deadline:
-        cli("worker", "--once", "--max-attempts", "1", "--base-delay", "0", "--timeout", "1",
-            "--no-triggers", "--sweep-every", "0")
+        cli(
+            "worker",
+            "--once",
+            "--max-attempts",
+            "1",
+            "--base-delay",
+            "0",
+            "--timeout",
+            "1",
+            "--no-triggers",
+            "--sweep-every",
+            "0",
+        )
         dead = cli.json("events", "webhook", "dead-letters", as_=OWNER)
         pending = cli.json("events", "webhook", "deliveries", "--state", "pending", as_=OWNER)
         if pending:
             dead = []
             time.sleep(0.3)
     assert dead and all(d["state"] == "dead" and d["last_error"] for d in dead)
-    assert {d["subscription_id"] for d in dead} <= {h["id"] for h in
-                                                    cli.json("events", "webhook", "list",
-                                                             as_=OWNER)}
+    assert {d["subscription_id"] for d in dead} <= {
+        h["id"] for h in cli.json("events", "webhook", "list", as_=OWNER)
+    }
     assert cli.json("events", "webhook", "deliveries", "--state", "dead", as_=OWNER) == dead
     one = str(dead[0]["id"])
     assert cli.json("events", "webhook", "replay", one, as_=OWNER) == {"replayed": 1}
@@ -91,17 +102,38 @@ def test_webhooks_and_dead_letters(mesh_cli: Cli) -> None:
     assert len(left) == len(dead) - 1
     assert "queued" in cli("events", "webhook", "replay", as_=OWNER).stdout
     assert cli.json("events", "webhook", "dead-letters", as_=OWNER) == []
-    bad = cli("events", "webhook", "add", "not-a-url", "--database", "sales", as_=OWNER,
-              json_mode=True, code=1)
+    bad = cli(
+        "events",
+        "webhook",
+        "add",
+        "not-a-url",
+        "--database",
+        "sales",
+        as_=OWNER,
+        json_mode=True,
+        code=1,
+    )
     assert '"type": "invalid_input"' in bad.stderr
 
 
 def test_triggers(mesh_cli: Cli) -> None:
     cli = mesh_cli
     made = cli.json(
-        "events", "trigger", "create", "recrawl_orders", "--on", "table.updated",
-        "--where", "database=raw", "--do", "recrawl",
-        "--param", "location=/data/orders", "--param", "database=sales", as_=OWNER,
+        "events",
+        "trigger",
+        "create",
+        "recrawl_orders",
+        "--on",
+        "table.updated",
+        "--where",
+        "database=raw",
+        "--do",
+        "recrawl",
+        "--param",
+        "location=/data/orders",
+        "--param",
+        "database=sales",
+        as_=OWNER,
     )
     assert made["name"] == "recrawl_orders" and made["action"] == "recrawl"
     assert made["where"] == {"database": "raw"}
@@ -111,19 +143,66 @@ def test_triggers(mesh_cli: Cli) -> None:
     assert "recrawl_orders" in cli("events", "trigger", "list", as_=OWNER).stdout
     assert cli.json("events", "trigger", "runs", as_=OWNER) == []
     # bad input changes nothing
-    unknown = cli("events", "trigger", "create", "t2", "--on", "x", "--do", "explode",
-                  as_=OWNER, json_mode=True, code=1)
+    unknown = cli(
+        "events",
+        "trigger",
+        "create",
+        "t2",
+        "--on",
+        "x",
+        "--do",
+        "explode",
+        as_=OWNER,
+        json_mode=True,
+        code=1,
+    )
     assert '"type": "invalid_input"' in unknown.stderr and "recrawl" in unknown.stderr
-    lacking = cli("events", "trigger", "create", "t3", "--on", "x", "--do", "recrawl",
-                  as_=OWNER, code=1)
+    lacking = cli(
+        "events", "trigger", "create", "t3", "--on", "x", "--do", "recrawl", as_=OWNER, code=1
+    )
     assert "needs params" in lacking.stderr
-    assert cli("events", "trigger", "create", "t4", "--on", "x", "--do", "recrawl",
-               "--param", "location", as_=OWNER, code=2)
-    assert cli("events", "trigger", "create", "t5", "--on", "x", "--do", "pipeline",
-               "--params-json", "[1]", as_=OWNER, code=1)
-    denied = cli("events", "trigger", "create", "t6", "--on", "x", "--do", "recrawl",
-                 "--params-json", '{"location": "/d", "database": "s"}',
-                 as_="consumer/analyst", code=1)
+    assert cli(
+        "events",
+        "trigger",
+        "create",
+        "t4",
+        "--on",
+        "x",
+        "--do",
+        "recrawl",
+        "--param",
+        "location",
+        as_=OWNER,
+        code=2,
+    )
+    assert cli(
+        "events",
+        "trigger",
+        "create",
+        "t5",
+        "--on",
+        "x",
+        "--do",
+        "pipeline",
+        "--params-json",
+        "[1]",
+        as_=OWNER,
+        code=1,
+    )
+    denied = cli(
+        "events",
+        "trigger",
+        "create",
+        "t6",
+        "--on",
+        "x",
+        "--do",
+        "recrawl",
+        "--params-json",
+        '{"location": "/d", "database": "s"}',
+        as_="consumer/analyst",
+        code=1,
+    )
     assert denied.stderr.startswith("error (access_denied)")
     assert len(cli.json("events", "trigger", "list", as_=OWNER)) == 1
     cli("events", "trigger", "delete", "recrawl_orders", as_=OWNER)

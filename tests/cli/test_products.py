@@ -30,8 +30,16 @@ schema:
 def _published(cli: Cli, tmp_path: Path) -> Path:
     cli("database", "create", "sales", as_=OWNER)
     cli(
-        "table", "create", "sales.orders", "-c", "order_id:bigint", "-c", "amount:double",
-        "--rows-json", "[[1, 10.0], [2, 20.0]]", as_=OWNER,
+        "table",
+        "create",
+        "sales.orders",
+        "-c",
+        "order_id:bigint",
+        "-c",
+        "amount:double",
+        "--rows-json",
+        "[[1, 10.0], [2, 20.0]]",
+        as_=OWNER,
     )
     contract = tmp_path / "orders.yaml"
     contract.write_text(CONTRACT)
@@ -89,18 +97,21 @@ def test_access_requests(mesh_cli: Cli, tmp_path: Path) -> None:
 def test_bad_input(mesh_cli: Cli, tmp_path: Path) -> None:
     cli = mesh_cli
     contract = _published(cli, tmp_path)
-    missing = cli("product", "publish", str(tmp_path / "nope.yaml"), "-d", "sales", as_=OWNER,
-                  code=2)
+    missing = cli(
+        "product", "publish", str(tmp_path / "nope.yaml"), "-d", "sales", as_=OWNER, code=2
+    )
     assert "cannot read" in missing.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text(CONTRACT.replace("logicalType: number", "logicalType: string"))
-    refused = cli("product", "publish", str(broken), "-d", "sales", as_=OWNER, json_mode=True,
-                  code=1)
+    refused = cli(
+        "product", "publish", str(broken), "-d", "sales", as_=OWNER, json_mode=True, code=1
+    )
     assert '"type": "invalid_input"' in refused.stderr
     assert cli.json("product", "list", as_=OWNER) == []
     cli("product", "publish", str(contract), "-d", "sales", as_=OWNER)
-    bad_perm = cli("access", "request", "orders", "--reason", "x", "-p", "DROP", as_=ANALYST,
-                   code=1)
+    bad_perm = cli(
+        "access", "request", "orders", "--reason", "x", "-p", "DROP", as_=ANALYST, code=1
+    )
     assert bad_perm.stderr.startswith("error (invalid_input)")
     assert cli("access", "approve", "notanumber", as_=OWNER, code=2)
     unknown = cli("access", "approve", "999", as_=OWNER, code=1)

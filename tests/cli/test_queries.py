@@ -10,8 +10,16 @@ OWNER = "central/owner"
 def _table(cli: Cli) -> None:
     cli("database", "create", "sales", as_=OWNER)
     cli(
-        "table", "create", "sales.orders", "-c", "id:bigint", "-c", "region:varchar",
-        "--rows-json", '[[1, "us"], [2, "eu"]]', as_=OWNER,
+        "table",
+        "create",
+        "sales.orders",
+        "-c",
+        "id:bigint",
+        "-c",
+        "region:varchar",
+        "--rows-json",
+        '[[1, "us"], [2, "eu"]]',
+        as_=OWNER,
     )
 
 
@@ -26,8 +34,9 @@ def test_history_with_filters_show_and_cancel(mesh_cli: Cli) -> None:
     assert set(history[0]) >= {"query_id", "principal", "workgroup", "sql", "rows", "error"}
     failed = cli.json("history", "list", "--state", "FAILED", as_=OWNER)
     assert len(failed) == 1 and "nope" in failed[0]["sql"]
-    assert [h["query_id"] for h in cli.json("history", "list", "--contains", "COUNT(",
-                                            as_=OWNER)] == [ok]
+    assert [
+        h["query_id"] for h in cli.json("history", "list", "--contains", "COUNT(", as_=OWNER)
+    ] == [ok]
     assert cli.json("history", "list", "--workgroup", "other", as_=OWNER) == []
     assert cli.json("history", "list", "--principal", "consumer/analyst", as_=OWNER) == []
     assert len(cli.json("history", "list", "--limit", "1", as_=OWNER)) == 1
@@ -50,8 +59,18 @@ def test_workgroups(mesh_cli: Cli) -> None:
     _table(cli)
     assert [w["name"] for w in cli.json("workgroup", "list", as_=OWNER)] == ["primary"]
     made = cli.json(
-        "workgroup", "create", "adhoc", "--retention", "1d", "--max-runtime", "60",
-        "--memory-limit", "1GB", "--max-bytes-scanned", "1000000", as_=OWNER,
+        "workgroup",
+        "create",
+        "adhoc",
+        "--retention",
+        "1d",
+        "--max-runtime",
+        "60",
+        "--memory-limit",
+        "1GB",
+        "--max-bytes-scanned",
+        "1000000",
+        as_=OWNER,
     )
     assert made == {
         "name": "adhoc",
@@ -77,12 +96,15 @@ def test_workgroups(mesh_cli: Cli) -> None:
     assert [h["query_id"] for h in in_adhoc] == [rows["query_id"]]
 
     # bad input changes nothing
-    assert "positive duration" in cli("workgroup", "set", "adhoc", "--retention", "soon",
-                                      as_=OWNER, code=2).stderr
+    assert (
+        "positive duration"
+        in cli("workgroup", "set", "adhoc", "--retention", "soon", as_=OWNER, code=2).stderr
+    )
     nothing = cli("workgroup", "set", "adhoc", as_=OWNER, json_mode=True, code=1)
     assert '"type": "invalid_input"' in nothing.stderr
-    both = cli("workgroup", "set", "adhoc", "--memory-limit", "2GB", "--no-memory-limit",
-               as_=OWNER, code=2)
+    both = cli(
+        "workgroup", "set", "adhoc", "--memory-limit", "2GB", "--no-memory-limit", as_=OWNER, code=2
+    )
     assert "not both" in both.stderr
     dup = cli("workgroup", "create", "adhoc", as_=OWNER, code=1)
     assert dup.stderr.startswith("error (conflict)")

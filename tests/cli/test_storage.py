@@ -42,7 +42,13 @@ def test_crawl_recipe_and_append(mesh_cli: Cli, tmp_path: Path) -> None:
         "  - action: filter\n    condition: \"region = 'us'\"\n"
     )
     done = cli.json(
-        "recipe", "run", str(recipe), "--source", "raw.orders", "--target", "curated.orders",
+        "recipe",
+        "run",
+        str(recipe),
+        "--source",
+        "raw.orders",
+        "--target",
+        "curated.orders",
         as_=OWNER,
     )
     assert done["recipe_name"] == "clean"
@@ -89,13 +95,43 @@ def test_bad_input_changes_nothing(mesh_cli: Cli, tmp_path: Path) -> None:
         "crawl", "run", str(tmp_path / "landing"), "--database", "nope", as_=OWNER, code=1
     )
     assert missing_db.stderr.startswith("error (not_found)")
-    assert cli("recipe", "run", str(tmp_path / "none.yaml"), "--source", "raw.orders",
-               "--target", "raw.x", as_=OWNER, code=2)
-    bad_target = cli("recipe", "run", str(tmp_path / "none.yaml"), "--source", "raw.orders",
-                     "--target", "x", as_=OWNER, code=2)
+    assert cli(
+        "recipe",
+        "run",
+        str(tmp_path / "none.yaml"),
+        "--source",
+        "raw.orders",
+        "--target",
+        "raw.x",
+        as_=OWNER,
+        code=2,
+    )
+    bad_target = cli(
+        "recipe",
+        "run",
+        str(tmp_path / "none.yaml"),
+        "--source",
+        "raw.orders",
+        "--target",
+        "x",
+        as_=OWNER,
+        code=2,
+    )
     assert "DB.TABLE" in bad_target.stderr
     not_recipe = tmp_path / "list.yaml"
     not_recipe.write_text("- a\n- b\n")
-    assert "holds no recipe" in cli("recipe", "run", str(not_recipe), "--source", "raw.orders",
-                                    "--target", "raw.y", as_=OWNER, code=2).stderr
+    assert (
+        "holds no recipe"
+        in cli(
+            "recipe",
+            "run",
+            str(not_recipe),
+            "--source",
+            "raw.orders",
+            "--target",
+            "raw.y",
+            as_=OWNER,
+            code=2,
+        ).stderr
+    )
     assert cli.json("crawl", "runs", as_=OWNER)[0]["state"] == "SUCCEEDED"

@@ -36,10 +36,9 @@ ProfileOpt = Annotated[
 
 
 def _name(ctx: typer.Context, profile: str | None) -> str:
-    import os
-
-    root = get_state(ctx)
-    return profile or root.profile or os.environ.get(ENV_PROFILE) or DEFAULT_PROFILE
+    """The profile a command names: its --profile, the global one ($MESHLAKE_PROFILE), or
+    ``default``."""
+    return profile or get_state(ctx).profile or DEFAULT_PROFILE
 
 
 def login(
