@@ -329,3 +329,76 @@ def test_what_the_sdk_lacks_is_a_typed_error(server: Server, config_home: Path) 
     human = run(*args, config=config_home, env=env, code=1)
     assert human.stderr.startswith("error (not_available_remotely): `meshlake ")
     assert "Traceback" not in human.stderr
+
+
+CONTRACT = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: orders-contract
+name: orders
+version: 1.0.0
+domain: sales
+description:
+  purpose: Customer orders with their amounts, for revenue forecasting.
+schema:
+  - name: orders
+    properties:
+      - name: id
+        logicalType: integer
+      - name: region
+        logicalType: string
+      - name: amount
+        logicalType: number
+"""
+
+
+def test_products_access_and_admin_commands_remotely(
+    server: Server, config_home: Path, tmp_path: Path
+) -> None:
+    owner = {"MESHLAKE_URL": server.url, "MESHLAKE_TOKEN": server.owner_token}
+    analyst = {"MESHLAKE_URL": server.url, "MESHLAKE_TOKEN": server.analyst_token}
+    contract = tmp_path / "orders.yaml"
+    contract.write_text(CONTRACT)
+    published = run(
+        "--json",
+        "product",
+        "publish",
+        str(contract),
+        "-d",
+        "sales",
+        config=config_home,
+        env=owner,
+    )
+    assert json.loads(published.stdout)["version"] >= 1
+    listed = json.loads(run("--json", "product", "list", config=config_home, env=analyst).stdout)
+    assert [p["name"] for p in listed] == ["orders"]
+    hits = json.loads(
+        run("--json", "product", "search", "revenue", config=config_home, env=analyst).stdout
+    )
+    assert [h["product_id"] for h in hits] == ["orders"]
+    versions = run("product", "versions", "orders", config=config_home, env=analyst)
+    assert "central/owner" in versions.stdout
+
+    request = json.loads(
+        run(
+            "--json",
+            "access",
+            "request",
+            "orders",
+            "--reason",
+            "forecast",
+            config=config_home,
+            env=analyst,
+        ).stdout
+    )
+    assert request["state"] == "PENDING" and request["for_principal"] == "central/analyst"
+    pending = json.loads(run("--json", "access", "list", config=config_home, env=owner).stdout)
+    assert request["id"] in [r["id"] for r in pending]
+    approved = run("--json", "access", "approve", str(request["id"]), config=config_home, env=owner)
+    assert json.loads(approved.stdout)["state"] == "APPROVED"
+
+    accounts = json.loads(run("--json", "account", "list", config=config_home, env=owner).stdout)
+    assert "central" in [a["name"] for a in accounts]
+    tokens = run("--json", "token", "list", config=config_home, env=owner)
+    assert server.owner_token not in tokens.stdout
+    assert {t["principal"] for t in json.loads(tokens.stdout)} >= {"central/owner"}
