@@ -71,8 +71,8 @@ def resolve_connection(
         environ: the environment (default ``os.environ``), for ``$MESHLAKE_TOKEN``.
 
     Order: ``url`` / ``profile``, then the ``default`` profile when no home is named; else
-    the embedded mesh. The token is ``$MESHLAKE_TOKEN`` or the profile's (when the profile
-    names the same server).
+    the embedded mesh. The token is ``$MESHLAKE_TOKEN``, or the profile's when it names the
+    same server (for a URL alone: a saved profile of that server, ``default`` first).
 
     Raises:
         NotFoundError: a named profile does not exist.
@@ -96,6 +96,11 @@ def resolve_connection(
     if url is None and chosen is None:
         return Connection()
     url = check_url(url or cast(Profile, chosen).url)
+    if chosen is None:  # a URL alone: the token of a profile of that server (default first)
+        same = [p for p in profiles.values() if check_url(p.url) == url]
+        same.sort(key=lambda p: (p.name != DEFAULT_PROFILE, p.name))
+        chosen = same[0] if same else None
+        name = chosen.name if chosen else None
     token = env.get(ENV_TOKEN) or None
     if token is None and chosen is not None and check_url(chosen.url) == url:
         token = chosen.token
