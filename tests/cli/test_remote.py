@@ -288,7 +288,7 @@ def test_errors_against_a_server(server: Server, config_home: Path) -> None:
 
 def test_home_only_commands_say_so(server: Server, config_home: Path) -> None:
     env = {"MESHLAKE_URL": server.url, "MESHLAKE_TOKEN": server.owner_token}
-    for args in (["init"], ["repair"], ["worker", "--once"]):
+    for args in (["init"], ["repair"], ["worker", "--once"], ["serve", "--port", "1"]):
         result = run("--json", *args, config=config_home, env=env, code=1)
         assert error(result)["type"] == "not_available_remotely", args
         assert "mesh home" in error(result)["message"]

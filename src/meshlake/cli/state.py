@@ -173,6 +173,18 @@ class CliState:
             settings = load_settings(self.home, allowed_roots=[])
         return settings
 
+    def require_home(self) -> None:
+        """Refuse to run against a server (for commands that work on a mesh home).
+
+        Raises:
+            RemoteUnavailableError: commands go to a server.
+        """
+        if self.remote:
+            raise RemoteUnavailableError(
+                f"`{self.command_path}` works on a mesh home, not against a server: run it on "
+                "the server's host with --home"
+            )
+
     def mesh(self, *, create: bool = False) -> Mesh:
         """Open the embedded mesh once per invocation.
 
@@ -183,11 +195,7 @@ class CliState:
             NotFoundError: no mesh at the home and ``create`` is false.
             RemoteUnavailableError: commands go to a server (this one needs a home).
         """
-        if self.remote:
-            raise RemoteUnavailableError(
-                f"`{self.command_path}` works on a mesh home, not against a server: run it on "
-                "the server's host with --home"
-            )
+        self.require_home()
         if self._mesh is None:
             from meshlake.mesh import Mesh  # the whole stack: imported when a mesh is opened
 

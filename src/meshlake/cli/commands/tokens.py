@@ -88,6 +88,7 @@ def serve(
     """Serve the mesh over HTTP (REST API, OpenAPI at /openapi.json). Every request needs
     a bearer token (`meshlake token create`); clients never see storage paths."""
     state = get_state(ctx)
+    state.require_home()
     from meshlake.server.app import serve as run_server  # imported on use: FastAPI, uvicorn
 
     run_server(state.server_settings(), host=host, port=port, log_level=log_level)
