@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -134,4 +135,7 @@ def test_bad_input_changes_nothing(mesh_cli: Cli, tmp_path: Path) -> None:
             code=2,
         ).stderr
     )
+    usage = cli("crawl", "run", str(tmp_path), as_=OWNER, json_mode=True, code=2)
+    assert json.loads(usage.stderr)["error"]["type"] == "usage"
+    assert "--database" in json.loads(usage.stderr)["error"]["message"]
     assert cli.json("crawl", "runs", as_=OWNER)[0]["state"] == "SUCCEEDED"
