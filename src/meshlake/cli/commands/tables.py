@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meshlake.cli.errors import RemoteUnavailableError
 from meshlake.cli.output import Output, bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
@@ -239,7 +240,11 @@ def table_show(ctx: typer.Context, table: TableArg, account: AccountOpt = None) 
     """Describe a table: the columns you may see, its snapshots and schema history."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
-    desc = state.op("catalog.describe_table")(db, name, account=account)
+    try:
+        describe = state.op("catalog.describe_table")
+    except RemoteUnavailableError:  # a server: its table view (columns, no snapshots yet)
+        describe = state.op("catalog.get_table")
+    desc = describe(db, name, account=account)
     state.out.emit(desc, lambda: _show(state.out, desc))
 
 
