@@ -59,6 +59,7 @@ COMMAND_ORDER = (
     "login",
     "logout",
     "whoami",
+    "profiles",
     "account",
     "principal",
     "database",

@@ -78,8 +78,10 @@ def login(
 
 
 def logout(ctx: typer.Context, profile: ProfileOpt = None) -> None:
-    """Forget a saved profile and its token (the token stays valid on the server: revoke it
-    there with `meshlake token revoke ID`)."""
+    """Forget a saved profile and its token.
+
+    The token stays valid on the server: revoke it there with `meshlake token revoke ID`.
+    """
     state = get_state(ctx)
     name = _name(ctx, profile)
     if not remove_profile(name):

@@ -385,8 +385,10 @@ def ml_evaluate(
         list[str] | None, typer.Option(help="A held-out split (default: validation and test).")
     ] = None,
 ) -> None:
-    """Evaluate a trained model on its processing job's held-out splits, read again through
-    governed SQL (an evaluation job)."""
+    """Evaluate a trained model on its processing job's held-out splits (an evaluation job).
+
+    The splits are read again through governed SQL, as you.
+    """
     state = get_state(ctx)
     cost = {"false_positive": 5.0, "false_negative": 1.0} if statlog_cost else None
     with state.out.status(f"evaluating {job_id}"):

@@ -66,8 +66,11 @@ def product_publish(
         str | None, typer.Option(metavar="ACCOUNT", help="The database's account.")
     ] = None,
 ) -> None:
-    """Publish (or re-publish) a product: the table is checked against the contract, its
-    quality rules are measured (a blocking failure refuses it) and a new version is kept."""
+    """Publish (or re-publish) a product from its data contract.
+
+    The table is checked against the contract, its quality rules are measured (a blocking
+    failure refuses it) and a new version is kept.
+    """
     state = get_state(ctx)
     text = _read_contract(contract)
     with state.out.status(f"publishing {contract.name}"):

@@ -94,8 +94,10 @@ def history_list(
         str | None, typer.Option(metavar="TEXT", help="Only queries whose SQL contains TEXT.")
     ] = None,
 ) -> None:
-    """List query executions you may see, newest first (the filters apply to the newest
-    --limit of them)."""
+    """List the query executions you may see, newest first.
+
+    The filters apply to the newest --limit executions.
+    """
     state = get_state(ctx)
     found = [_execution(e) for e in state.op("queries.list")(limit=limit, principal=principal)]
     rows = [

@@ -94,8 +94,10 @@ def crawl_run(
     ] = DeleteBehavior.deprecate,
     account: AccountOpt = None,
 ) -> None:
-    """Crawl a location into tables of a database (inside a registered location it needs
-    DATA_LOCATION_ACCESS); unchanged files are skipped on later runs."""
+    """Crawl a location into tables of a database; unchanged files are skipped next time.
+
+    Crawling inside a registered location needs DATA_LOCATION_ACCESS on it.
+    """
     state = get_state(ctx)
     crawl = state.op("storage.crawl")
     policy: Any = {
@@ -194,8 +196,11 @@ def recipe_run(
         str, typer.Option(metavar="DB.TABLE", help="The table written (created when missing).")
     ],
 ) -> None:
-    """Run a recipe from a source table into a target table (read through governed SQL as
-    you; the target needs INSERT, or CREATE_TABLE when it is new)."""
+    """Run a recipe from a source table into a target table.
+
+    The source is read through governed SQL as you; the target needs INSERT, or CREATE_TABLE
+    when it is new.
+    """
     state = get_state(ctx)
     parse_dotted(source, 2, "--source", "DB.TABLE")
     parse_dotted(target, 2, "--target", "DB.TABLE")
@@ -340,8 +345,10 @@ def append(
     ] = None,
     account: AccountOpt = None,
 ) -> None:
-    """Append the rows of a CSV or Parquet file to a table (needs INSERT); its columns must
-    match the table's (CSV values are cast to the column types)."""
+    """Append the rows of a CSV or Parquet file to a table (needs INSERT).
+
+    The file's columns must be the table's; values are cast to the column types.
+    """
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
     data = read_table_file(file, fmt)
