@@ -30,7 +30,7 @@ webhook_app = typer.Typer(
     no_args_is_help=True,
 )
 trigger_app = typer.Typer(
-    help="Triggers of your account: on EVENT [where FIELD=VALUE] do recrawl | pipeline | "
+    help="Triggers of your account: on EVENT (where FIELD=VALUE) do recrawl | pipeline | "
     "drift_check (admins create them; they run as their creator).",
     no_args_is_help=True,
 )
