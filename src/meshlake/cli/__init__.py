@@ -105,14 +105,14 @@ CLICK_FLOW = (_click_class("ClickException"), typer.Exit, typer.Abort)
 
 #: Where the command modules register their commands; :class:`MeshGroup` builds each one
 #: from here on first use (so ``meshlake --help`` builds none).
-commands = typer.Typer(pretty_exceptions_show_locals=False)
+command_registry = typer.Typer(pretty_exceptions_show_locals=False)
 
 
 class MeshGroup(LazyGroup):
     """The root command group: builds commands on first use, turns meshlake errors into one
     line and an exit code."""
 
-    registry = commands
+    registry = command_registry
 
     def list_commands(self, ctx: Any) -> list[str]:
         """Commands in :data:`COMMAND_ORDER` (unknown ones last, as registered)."""
@@ -265,26 +265,28 @@ def _source(ctx: typer.Context, name: str) -> str:
     return source.name if source is not None else "DEFAULT"
 
 
-setup.register(commands)
-login.register(commands)
-commands.add_typer(accounts.account_app, name="account", rich_help_panel="Setup")
-commands.add_typer(accounts.principal_app, name="principal", rich_help_panel="Setup")
-commands.add_typer(catalog.database_app, name="database", rich_help_panel="Catalog")
-commands.add_typer(tables.table_app, name="table", rich_help_panel="Catalog")
-commands.add_typer(catalog.location_app, name="location", rich_help_panel="Catalog")
-storage.register(commands)
-products.register(commands)
-commands.add_typer(tags.tag_app, name="tag", rich_help_panel="Governance")
-permissions.register(commands)
-commands.add_typer(permissions.permissions_app, name="permissions", rich_help_panel="Governance")
-commands.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
-query.register(commands)
-queries.register(commands)
-worker.register(commands)
-commands.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
-commands.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
-commands.add_typer(events.events_app, name="events", rich_help_panel="Events")
-tokens.register(commands)
+setup.register(command_registry)
+login.register(command_registry)
+command_registry.add_typer(accounts.account_app, name="account", rich_help_panel="Setup")
+command_registry.add_typer(accounts.principal_app, name="principal", rich_help_panel="Setup")
+command_registry.add_typer(catalog.database_app, name="database", rich_help_panel="Catalog")
+command_registry.add_typer(tables.table_app, name="table", rich_help_panel="Catalog")
+command_registry.add_typer(catalog.location_app, name="location", rich_help_panel="Catalog")
+storage.register(command_registry)
+products.register(command_registry)
+command_registry.add_typer(tags.tag_app, name="tag", rich_help_panel="Governance")
+permissions.register(command_registry)
+command_registry.add_typer(
+    permissions.permissions_app, name="permissions", rich_help_panel="Governance"
+)
+command_registry.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
+query.register(command_registry)
+queries.register(command_registry)
+worker.register(command_registry)
+command_registry.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
+command_registry.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
+command_registry.add_typer(events.events_app, name="events", rich_help_panel="Events")
+tokens.register(command_registry)
 
 
 def main() -> None:
