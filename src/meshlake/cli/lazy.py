@@ -8,6 +8,7 @@ its own ``--help`` is asked for). The root help lists the commands from light su
 their name, help text and panel, nothing built.
 """
 
+import difflib
 import inspect
 from typing import Any
 
@@ -17,6 +18,11 @@ from typer.main import get_command_from_info, get_group_from_info, solve_typer_i
 from typer.models import CommandInfo, DefaultPlaceholder, TyperInfo
 
 __all__ = ["LazyGroup"]
+
+#: click's UsageError as typer ships it (typer vendors click in recent versions).
+_USAGE_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
 
 
 def _value(value: Any) -> Any:
@@ -79,6 +85,20 @@ class LazyGroup(TyperGroup):
             )
         self.commands[cmd_name] = command
         return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """As typer's, with "did you mean" suggestions among every registered command (typer
+        suggests only among the commands built so far)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except _USAGE_ERROR as exc:
+            error: Any = exc
+            if args and self.suggest_commands and "Did you mean" not in error.message:
+                matches = difflib.get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    names = ", ".join(repr(m) for m in matches)
+                    error.message = f"{error.message.rstrip('.')}. Did you mean {names}?"
+            raise
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         """The root help: commands listed from their summaries (nothing is built)."""
