@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -32,3 +34,14 @@ def test_root_help_lists_every_command_with_its_summary() -> None:
     for name in COMMAND_ORDER:
         assert f" {name} " in result.stdout, name
     assert "Forget a saved profile and its token." in result.stdout
+
+
+def test_an_unknown_command_under_json_is_a_json_error() -> None:
+    result = CliRunner().invoke(app, ["--json", "tabel", "list"])
+    assert result.exit_code == 2
+    assert json.loads(result.stderr) == {
+        "error": {
+            "type": "usage",
+            "message": "No such command 'tabel'. Did you mean 'table', 'database'?",
+        }
+    }

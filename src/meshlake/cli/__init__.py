@@ -164,7 +164,10 @@ def _settings(ctx: Any) -> Settings | None:
 
 def _output(ctx: Any) -> Output:
     obj = ctx.obj
-    return obj.out if isinstance(obj, CliState) else Output()
+    if isinstance(obj, CliState):
+        return obj.out
+    # before the global options reached the state (an unknown command): --json as parsed
+    return Output(json_mode=bool(ctx.params.get("json_mode")))
 
 
 app = typer.Typer(
