@@ -52,9 +52,20 @@ $ meshlake audit verify
 
 ## Conventions
 
-- **Global options** (`--home`, `--as`, `--json`) go *before* the command:
+- **Global options** (`--home`, `--url`, `--profile`, `--as`, `--json`) go *before* the
+  command:
   `meshlake --json --as consumer/analyst table list sales`. `--home` defaults to
   `$MESHLAKE_HOME` or `./.meshlake`; `--as` defaults to `$MESHLAKE_PRINCIPAL` or `root`.
+- **Mesh or server**: commands act on the embedded mesh of `--home`, or on a server
+  (`meshlake serve`) with the same results and errors. `meshlake login --url URL` checks a
+  token and saves it as a profile (`--profile NAME`, default `default`) in your
+  configuration folder, readable by you only; `logout` forgets it; `profiles` and `whoami`
+  show where commands go (never the token). The server is chosen by `--url` / `--profile`,
+  then `$MESHLAKE_URL` / `$MESHLAKE_PROFILE`, then the `default` profile when no `--home`
+  (or `$MESHLAKE_HOME`) is given; the token is `$MESHLAKE_TOKEN` or the profile's. Against
+  a server you act as the token's principal. A command the server does not offer yet, or one
+  that needs a mesh home (`init`, `repair`, `worker`, `serve`), fails with
+  `not_available_remotely`; an unreachable server with `unreachable`.
 - **Output**: rich tables and one-line messages for people; with `--json`, exactly one JSON
   document on stdout (lists are JSON arrays of objects) and nothing else.
 - **Errors** go to stderr as one red line `error (kind): message` that says what to do next,
@@ -75,7 +86,11 @@ $ meshlake audit verify
   `--catalog`, `--filter DB.TABLE.FILTER`, `--location URI`, `--tag KEY=V1,V2`,
   `--tag-policy 'TABLE:KEY=V1|V2;KEY2=V3'`, and `--account ACCOUNT` for a resource that
   belongs to another account.
-- Files: `--rows-json @rows.json` and `query @query.sql` read a file; `query -` reads stdin.
+- Files: `--rows-json @rows.json` and `query @query.sql` read a file; `query -` reads stdin;
+  `append DB.TABLE FILE` reads CSV or Parquet; `product publish` reads an ODCS contract,
+  `recipe run` a recipe YAML.
+- **Long work** (crawls, recipes, ML jobs, pipelines) shows a progress bar or spinner on
+  stderr when it is a terminal, never under `--json`.
 
 ## Commands
 """
@@ -84,12 +99,11 @@ $ meshlake audit verify
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every command under ``command`` in help order, groups before their subcommands."""
     yield path, command
-    subcommands = getattr(command, "commands", None)
-    if not subcommands:
+    if not hasattr(command, "list_commands"):
         return
     for name in command.list_commands(None):
-        sub = subcommands[name]
-        if not getattr(sub, "hidden", False):
+        sub = command.get_command(None, name)  # the root builds its commands on first use
+        if sub is not None and not getattr(sub, "hidden", False):
             yield from _commands(sub, (*path, name))
 
 

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from meshlake.errors import (
     AccessDeniedError,
@@ -25,9 +26,6 @@ from meshlake.errors import (
     QueryTimeoutError,
     StorageError,
 )
-from meshlake.governance.engine import Decision
-from meshlake.mesh import Mesh, Session
-from meshlake.mesh import connect as _connect_embedded
 from meshlake.resources import (
     Catalog,
     Column,
@@ -44,6 +42,30 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from meshlake.client import RemoteMesh
+    from meshlake.governance.engine import Decision
+    from meshlake.mesh import Mesh, Session
+
+#: Names loaded on first use: importing ``meshlake`` (or ``meshlake.cli``) stays light, and
+#: the storage, query and governance stack is imported only when a mesh is opened.
+_LAZY = {
+    "Decision": "meshlake.governance.engine",
+    "Mesh": "meshlake.mesh",
+    "Session": "meshlake.mesh",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import :data:`_LAZY` names on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'meshlake' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 @overload
@@ -82,6 +104,8 @@ def connect(
         return connect_remote(home, token=token)
     if token is not None:
         raise InvalidInputError("token=... is for server URLs (http://host:8470)")
+    from meshlake.mesh import connect as _connect_embedded  # the whole stack: on use
+
     return _connect_embedded(
         home, catalog_url=catalog_url, warehouse=warehouse, allowed_roots=allowed_roots
     )

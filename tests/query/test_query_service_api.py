@@ -160,3 +160,18 @@ def test_a_result_that_cannot_be_stored_ends_failed_without_reads(
     assert len(world.session("p/admin").audit(category="read")) == reads
     monkeypatch.undo()
     assert reader.query("SELECT count(*) AS n FROM sales.orders").rows() == [(2,)]
+
+
+def test_workgroups_of_the_callers_account(world: meshlake.Mesh) -> None:
+    admin, u = world.session("p/admin"), world.session("p/u")
+    assert [w.name for w in u.queries.workgroups()] == ["primary"]
+    admin.queries.create_workgroup("zeta", max_runtime_s=30)
+    admin.queries.create_workgroup("adhoc")
+    admin.queries.update_workgroup("primary", max_runtime_s=60)  # stores the default one
+    listed = u.queries.workgroups()
+    assert [w.name for w in listed] == ["adhoc", "primary", "zeta"]
+    assert {w.name: w.max_runtime_s for w in listed}["primary"] == 60
+    assert all(w.account == "p" for w in listed)
+    root = world.session("root")
+    with pytest.raises(meshlake.AccessDeniedError):
+        root.queries.workgroups()

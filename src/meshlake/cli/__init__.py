@@ -3,38 +3,48 @@
 Global options come before the command::
 
     meshlake --home ./mesh --as central/DataMeshOwner --json table list sales
+    meshlake --url http://127.0.0.1:8470 table list sales     # a server ($MESHLAKE_TOKEN)
+    meshlake --profile prod table list sales                  # saved by `meshlake login`
+
+Every command module imports the heavy parts of meshlake (pyarrow, DuckDB, SQLAlchemy, the
+service layer, the HTTP client) inside its command functions only, so building the app and
+rendering ``--help`` imports none of them.
 
 Exit codes: 0 success, 1 an error (one red line ``error (kind): message``, or a JSON error
 document on stderr under ``--json``; never a traceback, unless ``MESHLAKE_DEBUG`` is set),
 2 a usage error, 3 ``check`` denied, 130 interrupted (Ctrl-C).
 """
 
-from __future__ import annotations
-
 import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from meshlake import __version__
 from meshlake.cli.commands import (
     accounts,
     audit,
     catalog,
+    events,
     filters,
+    login,
     ml,
     permissions,
+    products,
+    queries,
     query,
     setup,
+    storage,
     tables,
     tags,
     tokens,
     worker,
 )
 from meshlake.cli.errors import debugging, describe
+from meshlake.cli.lazy import LazyGroup
 from meshlake.cli.output import Output
+from meshlake.cli.profiles import ENV_PROFILE, ENV_URL
 from meshlake.cli.state import CliState
 from meshlake.config import ENV_HOME, Settings
 from meshlake.ids import ROOT
@@ -42,15 +52,24 @@ from meshlake.ids import ROOT
 __all__ = ["ENV_PRINCIPAL", "app", "main"]
 
 ENV_PRINCIPAL = "MESHLAKE_PRINCIPAL"
-GLOBAL_OPTIONS = ("--home", "--as", "--json")
+GLOBAL_OPTIONS = ("--home", "--url", "--profile", "--as", "--json")
 #: The order commands are listed in ``meshlake --help``.
 COMMAND_ORDER = (
     "init",
+    "login",
+    "logout",
+    "whoami",
+    "profiles",
     "account",
     "principal",
     "database",
     "table",
     "location",
+    "append",
+    "crawl",
+    "recipe",
+    "product",
+    "access",
     "tag",
     "filter",
     "grant",
@@ -59,8 +78,11 @@ COMMAND_ORDER = (
     "check",
     "explain",
     "query",
+    "history",
+    "workgroup",
     "audit",
     "ml",
+    "events",
     "token",
     "serve",
     "worker",
@@ -81,8 +103,16 @@ UsageError = _click_class("UsageError")
 CLICK_FLOW = (_click_class("ClickException"), typer.Exit, typer.Abort)
 
 
-class MeshGroup(TyperGroup):
-    """The root command group: turns meshlake errors into one line and an exit code."""
+#: Where the command modules register their commands; :class:`MeshGroup` builds each one
+#: from here on first use (so ``meshlake --help`` builds none).
+command_registry = typer.Typer(pretty_exceptions_show_locals=False)
+
+
+class MeshGroup(LazyGroup):
+    """The root command group: builds commands on first use, turns meshlake errors into one
+    line and an exit code."""
+
+    registry = command_registry
 
     def list_commands(self, ctx: Any) -> list[str]:
         """Commands in :data:`COMMAND_ORDER` (unknown ones last, as registered)."""
@@ -134,7 +164,10 @@ def _settings(ctx: Any) -> Settings | None:
 
 def _output(ctx: Any) -> Output:
     obj = ctx.obj
-    return obj.out if isinstance(obj, CliState) else Output()
+    if isinstance(obj, CliState):
+        return obj.out
+    # before the global options reached the state (an unknown command): --json as parsed
+    return Output(json_mode=bool(ctx.params.get("json_mode")))
 
 
 app = typer.Typer(
@@ -169,13 +202,34 @@ def _main(
             help="The mesh home folder (its catalog and warehouse).",
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar=ENV_URL,
+            metavar="URL",
+            help="Send the commands to a meshlake server (`meshlake serve`) instead; the token "
+            "comes from $MESHLAKE_TOKEN or the profile saved by `meshlake login`.",
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            envvar=ENV_PROFILE,
+            metavar="NAME",
+            help="Use the server and token `meshlake login --profile NAME` saved (the "
+            "`default` profile is used when no --home is given).",
+        ),
+    ] = None,
     principal: Annotated[
         str,
         typer.Option(
             "--as",
             envvar=ENV_PRINCIPAL,
             metavar="PRINCIPAL",
-            help="Act as this principal: account/name, or root.",
+            help="Act as this principal: account/name, or root (against a server: the "
+            "token's principal).",
         ),
     ] = ROOT,
     json_mode: Annotated[
@@ -189,24 +243,53 @@ def _main(
     ] = False,
 ) -> None:
     """Global options; they go before the command."""
-    ctx.obj = CliState(home=home, principal=principal, out=Output(json_mode=json_mode))
+    source = {name: _source(ctx, name) for name in ("home", "url", "profile", "principal")}
+    # the command line wins over the environment: --home beats $MESHLAKE_URL, --url beats
+    # $MESHLAKE_HOME; both on the command line is an error (reported when a command runs)
+    if source["home"] == "COMMANDLINE":
+        url = url if source["url"] == "COMMANDLINE" else None
+        profile = profile if source["profile"] == "COMMANDLINE" else None
+    elif "COMMANDLINE" in (source["url"], source["profile"]):
+        home = None
+    ctx.obj = CliState(
+        home=home,
+        principal=principal,
+        out=Output(json_mode=json_mode),
+        url=url,
+        profile=profile,
+        principal_named=source["principal"] != "DEFAULT",
+        home_named=home is not None,
+    )
 
 
-setup.register(app)
-app.add_typer(accounts.account_app, name="account", rich_help_panel="Setup")
-app.add_typer(accounts.principal_app, name="principal", rich_help_panel="Setup")
-app.add_typer(catalog.database_app, name="database", rich_help_panel="Catalog")
-app.add_typer(tables.table_app, name="table", rich_help_panel="Catalog")
-app.add_typer(catalog.location_app, name="location", rich_help_panel="Catalog")
-app.add_typer(tags.tag_app, name="tag", rich_help_panel="Governance")
-permissions.register(app)
-app.add_typer(permissions.permissions_app, name="permissions", rich_help_panel="Governance")
-app.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
-query.register(app)
-worker.register(app)
-app.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
-app.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
-tokens.register(app)
+def _source(ctx: typer.Context, name: str) -> str:
+    """Where an option's value came from: COMMANDLINE, ENVIRONMENT or DEFAULT."""
+    source = ctx.get_parameter_source(name)
+    return source.name if source is not None else "DEFAULT"
+
+
+setup.register(command_registry)
+login.register(command_registry)
+command_registry.add_typer(accounts.account_app, name="account", rich_help_panel="Setup")
+command_registry.add_typer(accounts.principal_app, name="principal", rich_help_panel="Setup")
+command_registry.add_typer(catalog.database_app, name="database", rich_help_panel="Catalog")
+command_registry.add_typer(tables.table_app, name="table", rich_help_panel="Catalog")
+command_registry.add_typer(catalog.location_app, name="location", rich_help_panel="Catalog")
+storage.register(command_registry)
+products.register(command_registry)
+command_registry.add_typer(tags.tag_app, name="tag", rich_help_panel="Governance")
+permissions.register(command_registry)
+command_registry.add_typer(
+    permissions.permissions_app, name="permissions", rich_help_panel="Governance"
+)
+command_registry.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
+query.register(command_registry)
+queries.register(command_registry)
+worker.register(command_registry)
+command_registry.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
+command_registry.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
+command_registry.add_typer(events.events_app, name="events", rich_help_panel="Events")
+tokens.register(command_registry)
 
 
 def main() -> None:

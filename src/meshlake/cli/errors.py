@@ -8,20 +8,36 @@ document under ``--json``. A traceback is shown only when ``MESHLAKE_DEBUG`` is 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from meshlake.config import ENV_CATALOG_URL, ENV_HOME, Settings
 from meshlake.errors import MeshError, StorageError
 
-__all__ = ["ENV_DEBUG", "EXIT_ERROR", "EXIT_INTERRUPTED", "CliFailure", "describe"]
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
+__all__ = [
+    "ENV_DEBUG",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "CliFailure",
+    "RemoteUnavailableError",
+    "describe",
+]
 
 ENV_DEBUG = "MESHLAKE_DEBUG"
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+class RemoteUnavailableError(MeshError):
+    """A command the server (or its SDK) does not offer yet, or one that only works on a mesh
+    home (``init``, ``serve``, ``worker``, ``repair``)."""
+
+    status = 501
+    kind = "not_available_remotely"
 
 
 @dataclass(frozen=True)
@@ -53,14 +69,18 @@ def describe(exc: BaseException, settings: Settings | None) -> CliFailure:
             "back (`meshlake audit list` shows what was done)",
             EXIT_INTERRUPTED,
         )
-    if isinstance(exc, StorageError) and isinstance(exc.__cause__, DBAPIError):
-        return _store_failure(exc.__cause__, settings)
+    store_error = _sqlalchemy_error(exc)
+    if isinstance(exc, StorageError) and store_error is not None:
+        return _store_failure(store_error, settings)
+    unreachable = _http_failure(exc)
+    if unreachable is not None:
+        return unreachable
     if isinstance(exc, MeshError):
         data = exc.to_dict()
         kind, message = data.pop("type"), data.pop("message")
         return CliFailure(kind, message, details=data)
-    if isinstance(exc, SQLAlchemyError):
-        return _store_failure(exc, settings)
+    if store_error is not None:
+        return _store_failure(store_error, settings)
     if isinstance(exc, PermissionError):
         where = exc.filename or (settings.home if settings else "the mesh home")
         return CliFailure(
@@ -81,7 +101,45 @@ def describe(exc: BaseException, settings: Settings | None) -> CliFailure:
     )
 
 
+def _sqlalchemy_error(exc: BaseException) -> SQLAlchemyError | None:
+    """``exc`` itself when it is an SQLAlchemy error, or (for a :class:`StorageError`) its
+    database cause; SQLAlchemy is looked at only when something imported it."""
+    if "sqlalchemy" not in sys.modules:  # nothing opened a store: not a store failure
+        return None
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    if isinstance(exc, StorageError):
+        return exc.__cause__ if isinstance(exc.__cause__, DBAPIError) else None
+    return exc if isinstance(exc, SQLAlchemyError) else None
+
+
+def _http_failure(exc: BaseException) -> CliFailure | None:
+    """A server that cannot be reached (refused, timed out, a bad address): the HTTP
+    client's error, or the SDK's :class:`StorageError` caused by one."""
+    if "httpx" not in sys.modules:
+        return None
+    import httpx
+
+    if isinstance(exc, StorageError) and isinstance(exc.__cause__, httpx.TransportError):
+        exc = exc.__cause__
+    if not isinstance(exc, httpx.TransportError):
+        return None
+    try:
+        url = exc.request.url
+        where = f" at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+    except RuntimeError:  # an error raised before a request was made
+        where = ""
+    return CliFailure(
+        "unreachable",
+        f"cannot reach the meshlake server{where}: {_first_line(exc)}; check --url (or "
+        "MESHLAKE_URL, or the profile's URL) and that `meshlake serve` runs there",
+    )
+
+
 def _store_failure(exc: SQLAlchemyError, settings: Settings | None) -> CliFailure:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
     cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
     reason = _first_line(cause)
     if settings is None:

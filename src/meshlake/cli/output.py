@@ -186,6 +186,40 @@ class Output:
         with self.err_console.status(escape(message)):
             yield
 
+    @contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[float, float | None, str], None]]:
+        """A progress bar on stderr while long work runs (only on a terminal, never in JSON).
+
+        Yields ``update(done, total, label)``: ``done`` of ``total`` steps (``total`` None:
+        unknown), ``label`` what is being worked on.
+        """
+        if self.json or not self.err_console.is_terminal:
+            yield lambda done, total, label: None
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(escape(title), total=None)
+
+            def update(done: float, total: float | None, label: str) -> None:
+                description = escape(f"{title}: {label}" if label else title)
+                bar.update(task, completed=done, total=total, description=description)
+
+            yield update
+
     # ------------------------------------------------------------ errors
     def error(self, kind: str, message: str, **details: Any) -> None:
         """Report an error on stderr: a red line, or the JSON error document."""

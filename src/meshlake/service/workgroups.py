@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from meshlake.catalog.models import WorkgroupRow
 from meshlake.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from meshlake.ids import check_name
+from meshlake.ids import ROOT, check_name
 from meshlake.query.control import QueryLimits
 from meshlake.service.runtime import ServiceBase
 
@@ -121,7 +121,13 @@ class WorkgroupsAPI(ServiceBase):
         return found
 
     def workgroups(self) -> list[Workgroup]:
-        """The caller account's workgroups, by name (``primary`` always among them)."""
+        """The caller account's workgroups, by name (``primary`` always among them).
+
+        Raises:
+            AccessDeniedError: the mesh root, which belongs to no account.
+        """
+        if self.principal == ROOT:
+            raise AccessDeniedError("the mesh root has no workgroups: act as a principal")
         with self.rt.store.read() as session:
             rows = session.scalars(
                 select(WorkgroupRow).where(WorkgroupRow.account == self.account)

@@ -1,7 +1,5 @@
 """``meshlake account ...`` and ``meshlake principal ...`` (created by the mesh root)."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated
 
@@ -37,7 +35,7 @@ def account_create(
 ) -> None:
     """Create an account."""
     state = get_state(ctx)
-    info = state.session().accounts.create(name, description)
+    info = state.op("accounts.create")(name, description)
     state.out.emit(info, f"created account {bold(info.name)}")
     state.out.note(
         f"next: meshlake principal create {info.name}/NAME, then meshlake account "
@@ -49,7 +47,7 @@ def account_create(
 def account_list(ctx: typer.Context) -> None:
     """List every account with its admins (any principal may)."""
     state = get_state(ctx)
-    accounts = state.session().accounts.list()
+    accounts = state.op("accounts.list")()
     state.out.records(
         accounts,
         ["name", "admins"],
@@ -74,7 +72,7 @@ def account_set_admins(
 ) -> None:
     """Set an account's admins (they administer its catalog, tags and grants)."""
     state = get_state(ctx)
-    info = state.session().accounts.set_admins(name, admins)
+    info = state.op("accounts.set_admins")(name, admins)
     state.out.emit(info, f"admins of {bold(name)}: {bold(', '.join(info.admins))}")
 
 
@@ -86,7 +84,7 @@ def principal_create(
 ) -> None:
     """Create a user or role in an existing account."""
     state = get_state(ctx)
-    info = state.session().principals.create(principal, kind.value)
+    info = state.op("principals.create")(principal, kind.value)
     state.out.emit(info, f"created {info.kind} {bold(info.id)}")
 
 
@@ -97,7 +95,7 @@ def principal_list(
 ) -> None:
     """List principals."""
     state = get_state(ctx)
-    principals = state.session().principals.list(account)
+    principals = state.op("principals.list")(account)
     state.out.records(
         principals,
         ["id", "kind"],

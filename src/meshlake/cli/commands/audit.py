@@ -1,7 +1,5 @@
 """``meshlake audit ...``: read, checkpoint and verify the hash-chained audit log."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated
 
@@ -58,7 +56,7 @@ def audit_list(
 ) -> None:
     """List the audit events you may see: your own, and your administered accounts'."""
     state = get_state(ctx)
-    events = state.session().audit(
+    events = state.op("audit")(
         category=category.value if category else None,
         limit=limit or None,
         after_seq=after,
@@ -85,7 +83,7 @@ def audit_list(
 def audit_checkpoint(ctx: typer.Context) -> None:
     """Sign the newest event into the digest folder now (admins; also done on its own)."""
     state = get_state(ctx)
-    cp = state.session().checkpoint_audit()
+    cp = state.op("checkpoint_audit")()
     if cp is None:
         state.out.emit(None, "the audit log is empty: nothing to checkpoint")
         return
@@ -101,7 +99,7 @@ def audit_verify(ctx: typer.Context) -> None:
     """Check the hash chain against the signed checkpoints: exit 1 if an event was edited,
     deleted or reordered, the tail was cut or rehashed, or a digest file is gone or altered."""
     state = get_state(ctx)
-    report = state.session().verify_audit()
+    report = state.op("verify_audit")()
     if state.json:
         state.out.print_json(report)
     elif report.ok:

@@ -1,15 +1,15 @@
 """``meshlake database ...`` and ``meshlake location ...``."""
 
-from __future__ import annotations
-
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meshlake.cli.output import bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
-from meshlake.service.catalog import DatabaseInfo
+
+if TYPE_CHECKING:
+    from meshlake.service.catalog import DatabaseInfo
 
 __all__ = ["database_app", "location_app"]
 
@@ -23,7 +23,7 @@ location_app = typer.Typer(
 )
 
 
-def _db_row(db: DatabaseInfo) -> list[str | None]:
+def _db_row(db: "DatabaseInfo") -> list[str | None]:
     link = f"{db.link['account']}.{db.link['database']}" if db.link else None
     return [
         db.name,
@@ -46,7 +46,7 @@ def database_create(
 ) -> None:
     """Create a database in your account (needs CREATE_DATABASE on the catalog)."""
     state = get_state(ctx)
-    info = state.session().catalog.create_database(name, description, location)
+    info = state.op("catalog.create_database")(name, description, location)
     state.out.emit(info, f"created database {bold(info.name)} in account {bold(info.account)}")
 
 
@@ -54,7 +54,7 @@ def database_create(
 def database_list(ctx: typer.Context) -> None:
     """List the databases and links you can see, in every account."""
     state = get_state(ctx)
-    dbs = state.session().catalog.list_databases()
+    dbs = state.op("catalog.list_databases")()
     if state.json:
         state.out.print_json(dbs)
         return
@@ -79,7 +79,7 @@ def database_link(
     """Create a resource link to another account's database (needs CREATE_DATABASE)."""
     state = get_state(ctx)
     account, database = parse_dotted(target, 2, "ACCOUNT.DATABASE", "ACCOUNT.DATABASE")
-    info = state.session().catalog.create_resource_link(name, account=account, database=database)
+    info = state.op("catalog.create_resource_link")(name, account=account, database=database)
     state.out.emit(info, f"created link {bold(info.name)} -> {bold(target)}")
 
 
@@ -90,7 +90,7 @@ def database_drop(
 ) -> None:
     """Drop an empty database or a link of your account (needs DROP)."""
     state = get_state(ctx)
-    state.session().catalog.drop_database(name)
+    state.op("catalog.drop_database")(name)
     state.out.emit({"dropped": name}, f"dropped database {bold(name)}")
 
 
@@ -101,7 +101,7 @@ def location_register(
 ) -> None:
     """Register a data location with your account (admins only)."""
     state = get_state(ctx)
-    loc = state.session().catalog.register_location(uri)
+    loc = state.op("catalog.register_location")(uri)
     state.out.emit({"uri": loc}, f"registered location {bold(loc)}")
 
 
@@ -109,7 +109,7 @@ def location_register(
 def location_list(ctx: typer.Context) -> None:
     """List the locations registered with your account."""
     state = get_state(ctx)
-    locations = state.session().catalog.list_locations()
+    locations = state.op("catalog.list_locations")()
     state.out.records(
         [{"uri": u} for u in locations], ["uri"], title="Locations", empty="no registered locations"
     )

@@ -1,7 +1,5 @@
 """``meshlake filter ...``: data filters (a row filter plus a column include/exclude list)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -62,7 +60,7 @@ def filter_create(
         raise typer.BadParameter(
             "give exactly one of --row-filter and --all-rows", param_hint="'--row-filter'"
         )
-    view = state.session().filters.create(
+    view = state.op("filters.create")(
         db,
         table,
         name,
@@ -84,7 +82,7 @@ def filter_list(
     """List a table's data filters that you may see."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
-    views = state.session().filters.list(db, name, account=account)
+    views = state.op("filters.list")(db, name, account=account)
     state.out.records(
         views,
         ["name", "row_filter", "columns", "excluded_columns", "creator"],
@@ -98,5 +96,5 @@ def filter_drop(ctx: typer.Context, filter_name: FilterArg, account: AccountOpt 
     """Drop a data filter (its creator or an admin); grants on it go too."""
     state = get_state(ctx)
     db, table, name = parse_dotted(filter_name, 3, "DB.TABLE.FILTER", "DB.TABLE.FILTER")
-    state.session().filters.drop(db, table, name, account=account)
+    state.op("filters.drop")(db, table, name, account=account)
     state.out.emit({"dropped": filter_name}, f"dropped data filter {bold(filter_name)}")

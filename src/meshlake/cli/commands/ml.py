@@ -1,7 +1,5 @@
 """``meshlake ml ...``: processing, training, the model registry, scoring, pipelines, lineage."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,7 +121,7 @@ def ml_process(
     train / validation / test tables owned by you."""
     state = get_state(ctx)
     with _progress(state, "processing") as progress:
-        job = state.session().ml.process(
+        job = state.op("ml.process")(
             sql,
             target=target,
             output_database=output_database,
@@ -134,7 +132,7 @@ def ml_process(
             scale=scale,
             script=script,
             arguments=arg or [],
-            progress=progress,
+            **state.embedded_only(progress=progress),
         )
     _job_fields(state, job)
 
@@ -162,7 +160,7 @@ def ml_train(
         cv_spec = {"k": int(k), "repeats": int(repeats or 1)}
     cost = {"false_positive": 5.0, "false_negative": 1.0} if statlog_cost else None
     with _progress(state, "training") as progress:
-        job = state.session().ml.train(
+        job = state.op("ml.train")(
             job_id,
             estimator=estimator,
             hyperparameters=_hyperparameters(hp or []),
@@ -170,7 +168,7 @@ def ml_train(
             cv=cv_spec,
             cost=cost,
             script=script,
-            progress=progress,
+            **state.embedded_only(progress=progress),
         )
     _job_fields(state, job)
 
@@ -182,7 +180,7 @@ def ml_jobs(
 ) -> None:
     """List the jobs you may see, newest first."""
     state = get_state(ctx)
-    jobs = state.session().ml.jobs(kind)
+    jobs = state.op("ml.jobs")(kind)
     state.out.records(
         jobs, ["id", "kind", "name", "principal", "state", "started_at"], title="ML jobs"
     )
@@ -197,7 +195,7 @@ def ml_register(
 ) -> None:
     """Register a trained model as a new version (PendingManualApproval; needs REGISTER)."""
     state = get_state(ctx)
-    version = state.session().ml.register(job_id, group, account=account)
+    version = state.op("ml.register")(job_id, group, account=account)
     state.out.emit(version, f"registered {version.ref} ({version.status})")
 
 
@@ -212,9 +210,9 @@ def ml_approve(
 ) -> None:
     """Approve (or reject) a model version (needs APPROVE on its group; audited)."""
     state = get_state(ctx)
-    ml = state.session().ml
-    mv = ml.model_version(group, version, account=account)
-    done = ml.reject(mv, reason=reason) if reject else ml.approve(mv, reason=reason)
+    mv = state.op("ml.model_version")(group, version, account=account)
+    decide = state.op("ml.reject" if reject else "ml.approve")
+    done = decide(mv, reason=reason)
     state.out.emit(done, f"{done.ref}: {done.status}")
 
 
@@ -226,16 +224,15 @@ def ml_models(
 ) -> None:
     """List model groups you may see, or one group's versions with metrics and status."""
     state = get_state(ctx)
-    ml = state.session().ml
     if group is None:
         state.out.records(
-            ml.list_model_groups(),
+            state.op("ml.list_model_groups")(),
             ["name", "account", "creator", "permissions"],
             title="Model groups",
             empty="no model groups you can see",
         )
         return
-    view = ml.describe_model_group(group, account)
+    view = state.op("ml.describe_model_group")(group, account)
     if state.json:
         state.out.print_json(view)
         return
@@ -269,7 +266,7 @@ def ml_score(
 ) -> None:
     """Batch-score a governed query into a governed table (needs USE on the group)."""
     state = get_state(ctx)
-    job = state.session().ml.score(
+    job = state.op("ml.score")(
         sql,
         group=group,
         version=version,
@@ -293,11 +290,10 @@ def ml_lineage(
     """Show a version's lineage down to the source files (what you may not see: "not
     visible")."""
     state = get_state(ctx)
-    ml = state.session().ml
-    mv = ml.model_version(group, version, account=account)
-    lineage = ml.lineage(mv)
+    mv = state.op("ml.model_version")(group, version, account=account)
+    lineage = state.op("ml.lineage")(mv)
     if openlineage is not None:
-        ml.export_openlineage(mv, openlineage)
+        state.op("ml.export_openlineage")(mv, openlineage)
     if state.json:
         state.out.print_json(lineage.to_dict())
         return
@@ -322,7 +318,9 @@ def pipeline_run(
             state.out.note(f"{step}: {step_state}")
 
     with state.out.status("running the pipeline"):
-        execution = state.session().ml.pipelines.run(file, cache=not no_cache, progress=note)
+        execution = state.op("ml.pipelines.run")(
+            file, cache=not no_cache, **state.embedded_only(progress=note)
+        )
     if state.json:
         state.out.print_json(execution)
         return
@@ -341,8 +339,87 @@ def pipeline_list(
     """List pipeline executions you may see, newest first."""
     state = get_state(ctx)
     state.out.records(
-        state.session().ml.pipelines.list(name),
+        state.op("ml.pipelines.list")(name),
         ["id", "pipeline", "principal", "state", "started_at"],
         title="Pipeline executions",
         empty="no executions",
     )
+
+
+@pipeline_app.command("show")
+def pipeline_show(
+    ctx: typer.Context,
+    execution_id: Annotated[str, typer.Argument(metavar="ID", help="An execution (see list).")],
+) -> None:
+    """Show one pipeline execution: its steps, their state, cache hits and jobs."""
+    state = get_state(ctx)
+    execution = state.op("ml.pipelines.get")(execution_id)
+    if state.json:
+        state.out.print_json(execution)
+        return
+    state.out.table(
+        ["step", "type", "state", "cached", "seconds", "job"],
+        [[s.name, s.type, s.state, s.cached, s.seconds, s.job_id] for s in execution.steps],
+        title=f"pipeline {execution.pipeline}: {execution.state} ({execution.id})",
+    )
+
+
+@ml_app.command("job")
+def ml_job(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="A job you may see.")],
+) -> None:
+    """Show one job: its kind, state, tables, queries, run and metrics."""
+    state = get_state(ctx)
+    _job_fields(state, state.op("ml.job")(job_id))
+
+
+@ml_app.command("evaluate")
+def ml_evaluate(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="A succeeded training job.")],
+    statlog_cost: Annotated[
+        bool, typer.Option(help="Use the Statlog cost matrix (5:1) and its threshold.")
+    ] = False,
+    split: Annotated[
+        list[str] | None, typer.Option(help="A held-out split (default: validation and test).")
+    ] = None,
+) -> None:
+    """Evaluate a trained model on its processing job's held-out splits (an evaluation job).
+
+    The splits are read again through governed SQL, as you.
+    """
+    state = get_state(ctx)
+    cost = {"false_positive": 5.0, "false_negative": 1.0} if statlog_cost else None
+    with state.out.status(f"evaluating {job_id}"):
+        job = state.op("ml.evaluate")(
+            job_id, cost=cost, splits=tuple(split or ("validation", "test"))
+        )
+    _job_fields(state, job)
+
+
+@ml_app.command("group-create")
+def ml_group_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model group (in your account).")],
+    description: Annotated[str, typer.Option(help="What its models predict.")] = "",
+) -> None:
+    """Create a model group in your account (you hold ALL on it, grantable)."""
+    state = get_state(ctx)
+    view = state.op("ml.create_model_group")(name, description)
+    state.out.emit(view, f"created model group {view.account}.{view.name}")
+
+
+@ml_app.command("alias")
+def ml_alias(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument()],
+    version: Annotated[int, typer.Argument()],
+    alias: Annotated[str, typer.Argument(help="champion, production, ...")],
+    account: Annotated[str | None, typer.Option(help="The group's account.")] = None,
+) -> None:
+    """Point an alias at a model version (needs APPROVE on its group)."""
+    state = get_state(ctx)
+    mv = state.op("ml.model_version")(group, version, account=account)
+    done = state.op("ml.set_alias")(mv, alias)
+    state.out.emit(done, f"{done.ref}: alias {alias}")

@@ -1,7 +1,5 @@
 """``grant``, ``revoke``, ``check``, ``explain`` and ``permissions list``."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer
@@ -78,7 +76,7 @@ def grant(
     A grant to another account must carry the grant option for every permission.
     """
     state = get_state(ctx)
-    view = state.session().grant(grantee, resource, _names(permissions), _names(grantable))
+    view = state.op("grant")(grantee, resource, _names(permissions), _names(grantable))
     extra = f" (grantable: {', '.join(view.grantable)})" if view.grantable else ""
     state.out.emit(
         view,
@@ -118,7 +116,7 @@ def revoke(
         raise typer.BadParameter(
             "give --permissions and/or --grantable", param_hint="'--permissions'"
         )
-    state.session().revoke(grantee, resource, perms, gopt)
+    state.op("revoke")(grantee, resource, perms, gopt)
     what = ", ".join(perms) + (f" (grant option of {', '.join(gopt)})" if gopt else "")
     state.out.emit(
         {
@@ -175,7 +173,7 @@ def explain(
 ) -> None:
     """Explain a decision: which grants, tags and rules allowed or denied it."""
     state = get_state(ctx)
-    data = state.session().explain(action.upper(), resource, principal=principal)
+    data = state.op("explain")(action.upper(), resource, principal=principal)
     state.out.emit(data, lambda: state.out.console.print(_tree(data, resource)))
 
 
@@ -210,7 +208,7 @@ def permissions_list(
 ) -> None:
     """List the explicit grants you may see, optionally of one grantee or resource."""
     state = get_state(ctx)
-    views = state.session().list_permissions(principal, resource)
+    views = state.op("list_permissions")(principal, resource)
     state.out.records(
         views,
         ["grantee", "resource", "permissions", "grantable", "grantor"],

@@ -1,21 +1,22 @@
 """``meshlake query SQL``: run one governed SELECT and show or save the rows."""
 
-from __future__ import annotations
-
 import io
 import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.text import Text
 
 from meshlake.cli.output import Output, bold, cell, examples, to_jsonable
 from meshlake.cli.state import get_state
-from meshlake.query.results import QueryResult
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from meshlake.query.results import QueryResult
 
 __all__ = ["OutputFormat", "fits", "read_sql", "register", "result_document", "write_result"]
 
@@ -45,7 +46,7 @@ def read_sql(text: str) -> str:
     return text
 
 
-def result_document(result: QueryResult) -> dict[str, Any]:
+def result_document(result: "QueryResult") -> dict[str, Any]:
     """The JSON form of a result: ``{"query_id", "columns", "rows"}``."""
     return {
         "query_id": result.query_id,
@@ -54,7 +55,7 @@ def result_document(result: QueryResult) -> dict[str, Any]:
     }
 
 
-def write_result(result: QueryResult, fmt: OutputFormat, out: Path | None) -> None:
+def write_result(result: "QueryResult", fmt: OutputFormat, out: Path | None) -> None:
     """Write the result as CSV, JSON or Parquet to ``out`` (CSV and JSON: stdout if None)."""
     if fmt is OutputFormat.parquet:
         import pyarrow.parquet as pq
@@ -94,7 +95,7 @@ def fits(columns: list[str], rows: list[tuple[Any, ...]], width: int) -> bool:
     return needed <= width
 
 
-def _show(out: Output, result: QueryResult, max_rows: int, expanded: bool | None) -> None:
+def _show(out: Output, result: "QueryResult", max_rows: int, expanded: bool | None) -> None:
     rows = result.rows()
     shown = rows[:max_rows]
     columns = result.columns
@@ -117,7 +118,9 @@ def _show(out: Output, result: QueryResult, max_rows: int, expanded: bool | None
     out.console.print(Text(summary, style="dim"), soft_wrap=True)
 
 
-def _is_number(t: pa.DataType) -> bool:
+def _is_number(t: "pa.DataType") -> bool:
+    import pyarrow as pa
+
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 

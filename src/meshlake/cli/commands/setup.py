@@ -1,7 +1,5 @@
 """``meshlake init`` and ``meshlake demo``."""
 
-from __future__ import annotations
-
 import importlib
 
 import typer
@@ -36,6 +34,7 @@ def init(ctx: typer.Context) -> None:
 def demo(ctx: typer.Context) -> None:
     """Run the reference scenario (producer, governance and consumer accounts) in --home."""
     state = get_state(ctx)
+    state.require_home()
     scenario = importlib.import_module(DEMO_MODULE)  # imported on use: it loads the ML stack
     # under --json the demo's narration goes to stderr and its summary to stdout
     console = state.out.err_console if state.json else state.out.console

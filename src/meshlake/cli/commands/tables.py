@@ -1,19 +1,20 @@
 """``meshlake table ...``: create, list, show and drop tables."""
 
-from __future__ import annotations
-
 import json
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meshlake.cli.errors import RemoteUnavailableError
 from meshlake.cli.output import Output, bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
-from meshlake.service.catalog import TableDescription
+
+if TYPE_CHECKING:
+    from meshlake.service.catalog import TableDescription
 
 __all__ = ["coerce_value", "parse_columns", "parse_rows", "table_app"]
 
@@ -120,7 +121,7 @@ def _short_time(iso: str) -> str:
         return str(iso)
 
 
-def _show(out: Output, desc: TableDescription) -> None:
+def _show(out: Output, desc: "TableDescription") -> None:
     out.fields(
         {
             "table": f"{desc.database}.{desc.name}",
@@ -206,9 +207,8 @@ def table_create(
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
     columns = parse_columns(column)
     rows = parse_rows(rows_json, columns) if rows_json is not None else None
-    session = state.session()
     with state.out.status(f"creating table {db}.{name}"):
-        desc = session.catalog.create_table(
+        desc = state.op("catalog.create_table")(
             db, name, columns, rows, location=location, description=description, account=account
         )
     state.out.emit(
@@ -226,7 +226,7 @@ def table_list(
 ) -> None:
     """List the tables of a database that you hold some permission on."""
     state = get_state(ctx)
-    names = state.session().catalog.list_tables(database, account=account)
+    names = state.op("catalog.list_tables")(database, account=account)
     state.out.records(
         [{"database": database, "name": n} for n in names],
         ["name"],
@@ -240,7 +240,11 @@ def table_show(ctx: typer.Context, table: TableArg, account: AccountOpt = None) 
     """Describe a table: the columns you may see, its snapshots and schema history."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
-    desc = state.session().catalog.describe_table(db, name, account=account)
+    try:
+        describe = state.op("catalog.describe_table")
+    except RemoteUnavailableError:  # a server: its table view (columns, no snapshots yet)
+        describe = state.op("catalog.get_table")
+    desc = describe(db, name, account=account)
     state.out.emit(desc, lambda: _show(state.out, desc))
 
 
@@ -255,10 +259,10 @@ def table_drop(
     only in managed storage."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
-    session = state.session()
+    drop = state.op("catalog.drop_table")  # fails (no mesh, no server) before asking
     if not yes:
         typer.confirm(f"Drop table {db}.{name}?", abort=True, err=True)
-    dropped = session.catalog.drop_table(db, name, account=account)
+    dropped = drop(db, name, account=account)
     state.out.emit(
         {"dropped": f"{db}.{name}", "data_deleted": dropped.data_deleted, "note": dropped.note},
         f"dropped table {bold(f'{db}.{name}')}: {dropped.note}",

@@ -1,7 +1,5 @@
 """``meshlake tag ...``: the tag ontology and tag assignments."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -53,7 +51,7 @@ def tag_create(
 ) -> None:
     """Create a tag key with its allowed values (admins of your account)."""
     state = get_state(ctx)
-    view = state.session().tags.create(key, _values(values))
+    view = state.op("tags.create")(key, _values(values))
     state.out.emit(view, f"created tag {bold(view.key)} with values {bold(', '.join(view.values))}")
 
 
@@ -69,7 +67,7 @@ def tag_update(
     added, removed = _values(add), _values(remove)
     if not added and not removed:
         raise typer.BadParameter("give --add and/or --remove", param_hint="'--add'")
-    view = state.session().tags.update(key, added, removed)
+    view = state.op("tags.update")(key, added, removed)
     state.out.emit(view, f"tag {bold(view.key)} now has values {bold(', '.join(view.values))}")
 
 
@@ -81,10 +79,10 @@ def tag_delete(
 ) -> None:
     """Delete a tag key: it leaves every resource and grants on it stop matching."""
     state = get_state(ctx)
-    session = state.session()
+    delete = state.op("tags.delete")  # fails (no mesh, no server) before asking
     if not yes:
         typer.confirm(f"Delete tag key {key} from every resource?", abort=True, err=True)
-    session.tags.delete(key)
+    delete(key)
     state.out.emit({"deleted": key}, f"deleted tag {bold(key)}")
 
 
@@ -92,7 +90,7 @@ def tag_delete(
 def tag_list(ctx: typer.Context) -> None:
     """List the tag keys you can see, with their values."""
     state = get_state(ctx)
-    views = state.session().tags.list()
+    views = state.op("tags.list")()
     state.out.records(
         views, ["key", "account", "values"], title="Tags", empty="no tags you can see"
     )
@@ -114,7 +112,7 @@ def tag_assign(
 ) -> None:
     """Assign tags to a database, table or column (needs ASSOCIATE on the values)."""
     state = get_state(ctx)
-    after = state.session().tags.assign(resource, parse_assignments(tags))
+    after = state.op("tags.assign")(resource, parse_assignments(tags))
     label = describe_resource(resource)
     state.out.emit(
         {"resource": resource_to_dict(resource), "tags": after},
@@ -131,7 +129,7 @@ def tag_remove(
 ) -> None:
     """Remove tags from a resource; a removed override restores the inherited value."""
     state = get_state(ctx)
-    state.session().tags.remove(resource, keys)
+    state.op("tags.remove")(resource, keys)
     state.out.emit(
         {"resource": resource_to_dict(resource), "removed": keys},
         f"removed {bold(', '.join(keys))} from {bold(describe_resource(resource))}",
@@ -143,7 +141,7 @@ def tag_remove(
 def tag_show(ctx: typer.Context, resource: Resource) -> None:
     """Show a resource's effective tags (inheritance applied)."""
     state = get_state(ctx)
-    tags = state.session().tags.tags_of(resource)
+    tags = state.op("tags.tags_of")(resource)
     if state.json:
         state.out.print_json({"resource": resource_to_dict(resource), "tags": tags})
         return

@@ -1,7 +1,5 @@
 """``meshlake token ...`` (bearer tokens of the server) and ``meshlake serve``."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -40,7 +38,7 @@ def token_create(
 ) -> None:
     """Create a token; it is printed this once and cannot be shown again."""
     state = get_state(ctx)
-    new = state.session().tokens.create(for_principal, ttl, description=description)
+    new = state.op("tokens.create")(for_principal, ttl, description=description)
     if state.json:
         state.out.print_json(new)
         return
@@ -61,7 +59,7 @@ def token_list(
 ) -> None:
     """List the tokens you may manage (never the token texts)."""
     state = get_state(ctx)
-    tokens = state.session().tokens.list(principal)
+    tokens = state.op("tokens.list")(principal)
     state.out.records(
         tokens,
         ["id", "principal", "description", "expires_at", "revoked_at", "active"],
@@ -77,7 +75,7 @@ def token_revoke(
 ) -> None:
     """Revoke a token: the server refuses it from the next request on."""
     state = get_state(ctx)
-    info = state.session().tokens.revoke(token_id)
+    info = state.op("tokens.revoke")(token_id)
     state.out.emit(info, f"revoked token {bold(info.id)} of {bold(info.principal)}")
 
 
@@ -90,6 +88,7 @@ def serve(
     """Serve the mesh over HTTP (REST API, OpenAPI at /openapi.json). Every request needs
     a bearer token (`meshlake token create`); clients never see storage paths."""
     state = get_state(ctx)
+    state.require_home()
     from meshlake.server.app import serve as run_server  # imported on use: FastAPI, uvicorn
 
     run_server(state.server_settings(), host=host, port=port, log_level=log_level)

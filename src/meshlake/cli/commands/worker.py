@@ -1,8 +1,6 @@
 """``meshlake worker``: deliver webhooks, run triggers, watch registered locations for new
 files, relay the outbox to NATS; until stopped."""
 
-from __future__ import annotations
-
 import signal
 import threading
 import time
