@@ -519,6 +519,12 @@ class TableStore:
 
         _retry(go, lambda: self.label(iceberg_id))
 
+    def forget_plans(self, iceberg_id: str) -> None:
+        """Forget the cached scan plans of a table (after its snapshots or files changed
+        other than by a new commit: snapshot expiry, compaction)."""
+        with self._lock:
+            self._plans = {k: v for k, v in self._plans.items() if k[0] != iceberg_id}
+
     def drop(self, iceberg_id: str) -> None:
         """Drop the table from the Iceberg catalog (data files are left to the caller)."""
         with self.errors(iceberg_id), contextlib.suppress(NoSuchTableError):
