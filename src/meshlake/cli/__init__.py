@@ -24,6 +24,7 @@ from meshlake.cli.commands import (
     audit,
     catalog,
     filters,
+    lifecycle,
     ml,
     permissions,
     query,
@@ -204,6 +205,7 @@ app.add_typer(permissions.permissions_app, name="permissions", rich_help_panel="
 app.add_typer(filters.filter_app, name="filter", rich_help_panel="Governance")
 query.register(app)
 worker.register(app)
+lifecycle.register(app)
 app.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
 app.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
 tokens.register(app)

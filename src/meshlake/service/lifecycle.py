@@ -396,8 +396,9 @@ class LifecycleAPI(ServiceBase):
                     ProductVersionRow.snapshot_id.is_not(None)
                 )
             ):
-                ids[int(sid)] = "a product version"
-                anchors.add(int(sid))
+                if sid is not None:
+                    ids[int(sid)] = "a product version"
+                    anchors.add(int(sid))
             anchors.update(int(s) for s in session.scalars(select(RecipeRunRow.target_snapshot)))
             registered: set[str] = set(session.scalars(select(ModelVersionRow.job_id)))
             jobs = list(session.scalars(select(MLJobRow)))

@@ -225,9 +225,9 @@ def _retained(
             if s.timestamp_ms >= since or s.snapshot_id == first:
                 pinned.setdefault(s.snapshot_id, "a running query")
     for when in pins.as_of:
-        sid = _current_at(snapshots, _ms(when))
-        if sid is not None:
-            pinned.setdefault(sid, "a running query's time travel")
+        travel = _current_at(snapshots, _ms(when))
+        if travel is not None:
+            pinned.setdefault(travel, "a running query's time travel")
     return keep | set(pinned), {k: v for k, v in pinned.items() if k not in keep}
 
 

@@ -44,15 +44,25 @@ def worker(
         float,
         typer.Option(min=0, help="Seconds between sweeps of expired query results (0: never)."),
     ] = 300.0,
+    lifecycle_every: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between storage lifecycle runs (job folders, compaction, snapshot "
+            "expiry, orphan files; policy from MESHLAKE_* variables; 0: never).",
+        ),
+    ] = 3600.0,
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds (default: never).")
     ] = None,
 ) -> None:
     """Deliver webhook events and run triggers (several workers may share one PostgreSQL
     store: each delivery is claimed by one of them, each trigger runs once per event)."""
+    from meshlake.errors import MeshError
     from meshlake.events.transport import NatsTransport, Relay
     from meshlake.ids import ROOT
     from meshlake.service.events import dispatcher
+    from meshlake.service.lifecycle import LifecycleAPI
     from meshlake.service.queries import QueryAPI
     from meshlake.service.triggers import trigger_runner
 
@@ -76,8 +86,8 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     started = time.monotonic()
-    sent = relayed = fired = swept = 0
-    swept_at = 0.0
+    sent = relayed = fired = swept = lifecycles = 0
+    swept_at, lifecycle_at = 0.0, started  # the first lifecycle run after one interval
     try:
         while not stop.is_set():
             n = hooks.run_once(wait=once)
@@ -89,6 +99,13 @@ def worker(
             if sweep_every and time.monotonic() - swept_at >= sweep_every:
                 swept += QueryAPI(rt, ROOT).sweep()  # the results' lifecycle rule
                 swept_at = time.monotonic()
+            if lifecycle_every and time.monotonic() - lifecycle_at >= lifecycle_every:
+                try:  # the tables' and jobs' lifecycle rules
+                    LifecycleAPI(rt, ROOT).run()
+                    lifecycles += 1
+                except MeshError as exc:  # reported; the worker goes on delivering
+                    state.out.note(f"lifecycle run failed ({exc.kind}): {exc.message}")
+                lifecycle_at = time.monotonic()
             if once and n == 0:
                 break
             if duration is not None and time.monotonic() - started >= duration:
@@ -104,11 +121,12 @@ def worker(
         "events_relayed": relayed,
         "trigger_runs": fired,
         "results_expired": swept,
+        "lifecycle_runs": lifecycles,
     }
     state.out.emit(
         summary,
         f"worker stopped: {sent} deliveries claimed, {relayed} events relayed, "
-        f"{fired} trigger runs, {swept} expired results deleted",
+        f"{fired} trigger runs, {swept} expired results deleted, {lifecycles} lifecycle runs",
     )
 
 
