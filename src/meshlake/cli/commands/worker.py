@@ -47,6 +47,7 @@ def worker(
     lifecycle_every: Annotated[
         float,
         typer.Option(
+            "--lifecycle",
             min=0,
             help="Seconds between storage lifecycle runs (job folders, compaction, snapshot "
             "expiry, orphan files; policy from MESHLAKE_* variables; 0: never).",
