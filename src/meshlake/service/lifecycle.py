@@ -456,13 +456,13 @@ class LifecycleAPI(ServiceBase):
         if scope is not None:
             stmt = stmt.where(QueryExecutionRow.account.in_(scope))
         with self.rt.store.read() as session:
-            due = {r.id: r.result_path for r in session.scalars(stmt)}
+            due = {r.id: (r.result_path, r.account) for r in session.scalars(stmt)}
         if dry_run or not due:
-            return tuple(due), sum(_file_bytes(p) for p in due.values())
+            return tuple(due), sum(_file_bytes(p) for p, _ in due.values())
         ids: list[str] = []
         freed = 0
-        accounts: set[str] = set()
-        with self.change("expire_results", "lifecycle:results", [], bump=False) as (
+        accounts = sorted({a for _, a in due.values()})
+        with self.change("expire_results", "lifecycle:results", accounts, bump=False) as (
             session,
             record,
         ):
@@ -473,8 +473,7 @@ class LifecycleAPI(ServiceBase):
                 row.result_path = None
                 row.state = EXPIRED if row.state == "SUCCEEDED" else row.state
                 ids.append(row.id)
-                accounts.add(row.account)
-            record["after"] = {"queries": ids, "bytes": freed, "accounts": sorted(accounts)}
+            record["after"] = {"queries": ids, "bytes": freed}
         return tuple(ids), freed
 
     def _expire_jobs(
@@ -490,25 +489,24 @@ class LifecycleAPI(ServiceBase):
         if scope is not None:
             stmt = stmt.where(MLJobRow.account.in_(scope))
         with self.rt.store.read() as session:
-            due = [r.id for r in session.scalars(stmt) if (jobs_dir / r.id).is_dir()]
+            due = {r.id: r.account for r in session.scalars(stmt) if (jobs_dir / r.id).is_dir()}
         if dry_run or not due:
             return tuple(due), sum(_folder_bytes(jobs_dir / j) for j in due)
         freed = 0
         done: list[str] = []
-        accounts: set[str] = set()
-        with self.change("expire_job_files", "lifecycle:jobs", [], bump=False) as (
+        accounts = sorted(set(due.values()))
+        with self.change("expire_job_files", "lifecycle:jobs", accounts, bump=False) as (
             session,
             record,
         ):
-            for row in session.scalars(select(MLJobRow).where(MLJobRow.id.in_(due))):
+            for row in session.scalars(select(MLJobRow).where(MLJobRow.id.in_(list(due)))):
                 folder = jobs_dir / row.id
                 freed += _folder_bytes(folder)
                 shutil.rmtree(folder, ignore_errors=True)
                 if row.state == "SUCCEEDED":
                     row.state = EXPIRED  # no longer a cached step, nor trainable
                 done.append(row.id)
-                accounts.add(row.account)
-            record["after"] = {"jobs": done, "bytes": freed, "accounts": sorted(accounts)}
+            record["after"] = {"jobs": done, "bytes": freed}
         return tuple(done), freed
 
     # ------------------------------------------------------------ tables
@@ -657,8 +655,12 @@ class LifecycleAPI(ServiceBase):
             with contextlib.suppress(Exception), self.rt.store.transaction(bump=False) as session:
                 close_intent(session, intent, "rolled_back")
             raise
+        if not done.expire:  # a concurrent change pinned them all: nothing committed
+            with self.rt.store.transaction(bump=False) as session:
+                close_intent(session, intent, "rolled_back")
+            return replace(report, snapshots_pinned=pinned)
         removed = freed = 0
-        if managed and done.expire:
+        if managed:
             root = self.rt.tables.load(iceberg_id).location()
             removed, freed = mt.delete_files(done.files, root)
         after = {"snapshot_ids": list(done.expire), "files_removed": removed, "bytes": freed}
@@ -666,7 +668,7 @@ class LifecycleAPI(ServiceBase):
             session,
             _,
         ):
-            close_intent(session, intent, "done" if done.expire else "rolled_back")
+            close_intent(session, intent)
         return replace(
             report,
             snapshots_expired=done.expire,
