@@ -381,3 +381,56 @@ def test_policy_from_the_environment() -> None:
         LifecyclePolicy.from_env({"MESHLAKE_KEEP_SNAPSHOTS": "many"})
     with pytest.raises(meshlake.InvalidInputError):
         parse_duration("soon")
+
+
+def _maintainer(home: str, start: int, ready: Any) -> None:
+    """Append a few rows, then run the lifecycle (compacting and expiring), over and over."""
+    mesh = meshlake.connect(home)
+    admin = mesh.session(ADMIN)
+    policy = replace_tables(
+        LifecyclePolicy(), keep_last=1, max_snapshot_age=timedelta(0), compact_min_files=2
+    )
+    for k in range(10_000):
+        for j in range(3):
+            admin.catalog.append("sales", "loans", _rows(start + 3 * k + j, 1))
+        ready.set()
+        admin.lifecycle.run(policy=policy)
+
+
+def test_a_killed_lifecycle_run_leaves_every_row_readable(tmp_path: Path) -> None:
+    import multiprocessing as mp
+    import random
+    import signal
+
+    home = str(tmp_path / "home")
+    mesh = meshlake.connect(home)
+    mesh.bootstrap()
+    _world(mesh, rows=0)
+    mesh.close()
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["meshlake"])
+    random.seed(11)
+    for trial in range(3):
+        ready = ctx.Event()
+        proc = ctx.Process(target=_maintainer, args=(home, trial * 100_000, ready))
+        proc.start()
+        assert ready.wait(timeout=60), "the maintainer did not start"
+        time.sleep(random.uniform(0.1, 1.5))  # somewhere in a run (or between appends)
+        os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        proc.join(timeout=30)
+    mesh = meshlake.connect(home)  # opening repairs
+    admin = mesh.session(ADMIN)
+    ids = [r[0] for r in admin.query("SELECT id FROM sales.loans").rows()]
+    appended = [
+        e
+        for e in mesh.session("root").audit()
+        if e.action == "append" and not e.data.get("repaired")
+    ]
+    repaired = [
+        e for e in mesh.session("root").audit() if e.action == "append" and e.data.get("repaired")
+    ]
+    assert len(ids) == len(set(ids)) == len(appended) + sum(e.data["rows"] for e in repaired)
+    assert _changes(mesh.session("root"), "compact_table")  # the runs did compact
+    assert not [o for o in mesh.repair() if o.outcome != "skipped"]
+    assert mesh.session("root").verify_audit().ok
+    mesh.close()
