@@ -26,6 +26,8 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import FileScanTask
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Snapshot
 
@@ -379,6 +381,29 @@ def plan_compaction(table: IcebergTable, policy: MaintenancePolicy) -> Compactio
     )
 
 
+def _rewrite(
+    table: IcebergTable, tasks: list[FileScanTask], rows: pa.Table, summary: dict[str, str]
+) -> list[DataFile]:
+    """One overwrite commit: ``tasks``' files out, ``rows`` written into new files in."""
+    with (
+        table.transaction() as txn,
+        txn.update_snapshot(snapshot_properties=summary).overwrite() as overwrite,
+    ):
+        for task in tasks:
+            overwrite.delete_data_file(task.file)
+        written = list(
+            _dataframe_to_data_files(
+                table_metadata=txn.table_metadata,
+                df=rows,
+                io=table.io,
+                write_uuid=overwrite.commit_uuid or uuid.uuid4(),
+            )
+        )
+        for data_file in written:
+            overwrite.append_data_file(data_file)
+    return written
+
+
 def compact(
     tables: TableStore,
     iceberg_id: str,
@@ -416,22 +441,9 @@ def compact(
                     f"files that hold {planned.rows}: nothing was changed"
                 )
             summary = {**properties, LIFECYCLE_PROPERTY: "compaction"}
-            with (
-                table.transaction() as txn,
-                txn.update_snapshot(snapshot_properties=summary).overwrite() as overwrite,
-            ):
-                for task in tasks:
-                    overwrite.delete_data_file(task.file)
-                written = list(
-                    _dataframe_to_data_files(
-                        table_metadata=txn.table_metadata,
-                        df=rows,
-                        io=table.io,
-                        write_uuid=overwrite.commit_uuid or uuid.uuid4(),
-                    )
-                )
-                for data_file in written:
-                    overwrite.append_data_file(data_file)
+            # a concurrent writer's commit makes this one fail (pyiceberg's
+            # ValidationException after rebasing it): _retry plans it again
+            written = _rewrite(table, tasks, rows, summary)
         current = table.current_snapshot()
         return replace(
             planned,
