@@ -537,6 +537,8 @@ class LifecycleAPI(ServiceBase):
                 yield self._maintain(name, db.account, t.iceberg_id, policy, pins, now, dry_run)
             except MeshError as exc:
                 yield TableReport(name, error=f"{exc.kind}: {exc.message}")
+            except Exception as exc:  # the other tables go on; no third-party text (paths)
+                yield TableReport(name, error=f"unexpected {type(exc).__name__}")
 
     def _maintain(
         self,
