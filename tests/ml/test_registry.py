@@ -124,7 +124,7 @@ def test_load_and_score_as_the_caller(ml_mesh: meshlake.Mesh, version) -> None:
 
 
 def test_the_lifecycle_pins_what_a_registered_version_read(ml_mesh: meshlake.Mesh, version) -> None:
-    from meshlake.service.lifecycle import LifecycleAPI, LifecyclePolicy
+    from meshlake.service.lifecycle_pins import gather_pins
 
     root = ml_mesh.session("root")
     training = root.ml.job(version.job_id)
@@ -133,7 +133,7 @@ def test_the_lifecycle_pins_what_a_registered_version_read(ml_mesh: meshlake.Mes
     splits = [t["snapshot_id"] for i in training.inputs for t in i["tables"]]
     assert source and splits
     # pinned as the version's lineage (even once its jobs' working files expire)
-    pins = LifecycleAPI(ml_mesh.runtime, "root")._pins(None, LifecyclePolicy())
+    pins = gather_pins(ml_mesh.runtime)
     assert set(source + splits) <= pins.snapshot_ids
     assert {pins.reasons[s] for s in splits} == {"a registered model's lineage"}
     assert set(source) <= pins.chains  # and its ancestry back to the product version
