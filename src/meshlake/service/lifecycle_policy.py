@@ -145,13 +145,6 @@ class TableReport:
     skipped: str | None = None
     error: str | None = None
 
-    @property
-    def changed(self) -> bool:
-        """Whether anything was (or would be) done."""
-        return bool(
-            self.compacted or self.snapshots_expired or self.files_removed or self.orphans_removed
-        )
-
 
 @dataclass(frozen=True)
 class LifecycleReport:

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
@@ -455,17 +454,3 @@ def compact(
     done = _retry(go, lambda: tables.label(iceberg_id))
     tables.forget_plans(iceberg_id)
     return done
-
-
-def snapshot_summary(table: IcebergTable) -> dict[str, Any]:
-    """Counts of a table for a status report: snapshots, current data files and bytes."""
-    snap = table.current_snapshot()
-    files: list[int] = []
-    if snap is not None:
-        tasks = table.scan(snapshot_id=snap.snapshot_id).plan_files()
-        files = [t.file.file_size_in_bytes for t in tasks]
-    return {
-        "snapshots": len(table.snapshots()),
-        "data_files": len(files),
-        "data_bytes": sum(files),
-    }
