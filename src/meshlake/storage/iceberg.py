@@ -524,6 +524,25 @@ class TableStore:
 
         _retry(go, lambda: self.label(iceberg_id))
 
+    def commit(self, iceberg_id: str, change: Callable[[IcebergTable], T]) -> T:
+        """Run a metadata change on the table as freshly loaded for it, again (on fresh
+        metadata) while concurrent writers win, for a bounded time; its storage errors
+        translated. Cached scan plans of the table are forgotten afterwards.
+
+        Raises:
+            ConflictError: still losing after :data:`COMMIT_RETRY_SECONDS`.
+        """
+
+        def go() -> T:
+            table = self._load_fresh(iceberg_id)
+            with self.errors(iceberg_id, table.location()):
+                return change(table)
+
+        try:
+            return _retry(go, lambda: self.label(iceberg_id))
+        finally:
+            self.forget_plans(iceberg_id)
+
     def forget_plans(self, iceberg_id: str) -> None:
         """Forget the cached scan plans of a table (after its snapshots or files changed
         other than by a new commit: snapshot expiry, compaction)."""

@@ -7,7 +7,7 @@ is one overwrite commit built with a transaction's ``update_snapshot().overwrite
 small files deleted, their rows written again into larger files, nothing else touched);
 snapshot expiry is pyiceberg's ``table.maintenance.expire_snapshots()``. Both are optimistic
 commits: a concurrent writer makes them fail and they are planned again from the new
-metadata (:func:`~meshlake.storage.iceberg.TableStore` retry).
+metadata (:meth:`~meshlake.storage.iceberg.TableStore.commit`).
 
 A file is deleted only when no retained snapshot reaches it (data files through the
 manifests, the manifests through the manifest lists); metadata JSON files are never deleted
@@ -31,7 +31,7 @@ from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Snapshot
 
 from meshlake.errors import InvalidInputError, StorageError
-from meshlake.storage.iceberg import TableStore, _retry, local_path
+from meshlake.storage.iceberg import TableStore, local_path
 
 __all__ = [
     "Compaction",
@@ -277,17 +277,13 @@ def expire_snapshots(
         here: see :func:`delete_files`.
     """
 
-    def go() -> Expiry:
-        table = tables._load_fresh(iceberg_id)
+    def go(table: IcebergTable) -> Expiry:
         expiry = plan(table)
         if expiry.expire:
-            with tables.errors(iceberg_id, table.location()):
-                table.maintenance.expire_snapshots().by_ids(list(expiry.expire)).commit()
+            table.maintenance.expire_snapshots().by_ids(list(expiry.expire)).commit()
         return expiry
 
-    done = _retry(go, lambda: tables.label(iceberg_id))
-    tables.forget_plans(iceberg_id)
-    return done
+    return tables.commit(iceberg_id, go)
 
 
 def delete_files(paths: Iterable[str], root: str) -> tuple[int, int]:
@@ -419,8 +415,7 @@ def compact(
         What was rewritten (None: nothing to compact).
     """
 
-    def go() -> Compaction | None:
-        table = tables._load_fresh(iceberg_id)
+    def go(table: IcebergTable) -> Compaction | None:
         snap = table.current_snapshot()
         planned = plan_compaction(table, policy)
         if planned is None or snap is None:
@@ -430,19 +425,18 @@ def compact(
             for t in table.scan(snapshot_id=snap.snapshot_id).plan_files()
             if local_path(t.file.file_path) in planned.replaced
         ]
-        with tables.errors(iceberg_id, table.location()):
-            rows: pa.Table = ArrowScan(
-                table.metadata, table.io, table.schema(), AlwaysTrue()
-            ).to_table(tasks)
-            if rows.num_rows != planned.rows:
-                raise StorageError(
-                    f"compaction of {tables.label(iceberg_id)} read {rows.num_rows} rows from "
-                    f"files that hold {planned.rows}: nothing was changed"
-                )
-            summary = {**properties, LIFECYCLE_PROPERTY: "compaction"}
-            # a concurrent writer's commit makes this one fail (pyiceberg's
-            # ValidationException after rebasing it): _retry plans it again
-            written = _rewrite(table, tasks, rows, summary)
+        rows: pa.Table = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()).to_table(
+            tasks
+        )
+        if rows.num_rows != planned.rows:
+            raise StorageError(
+                f"compaction of {tables.label(iceberg_id)} read {rows.num_rows} rows from files "
+                f"that hold {planned.rows}: nothing was changed"
+            )
+        summary = {**properties, LIFECYCLE_PROPERTY: "compaction"}
+        # a concurrent writer's commit makes this one fail (pyiceberg's ValidationException
+        # after rebasing it): TableStore.commit plans it again on the new metadata
+        written = _rewrite(table, tasks, rows, summary)
         current = table.current_snapshot()
         return replace(
             planned,
@@ -451,6 +445,4 @@ def compact(
             snapshot_id=current.snapshot_id if current else None,
         )
 
-    done = _retry(go, lambda: tables.label(iceberg_id))
-    tables.forget_plans(iceberg_id)
-    return done
+    return tables.commit(iceberg_id, go)
