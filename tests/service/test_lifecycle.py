@@ -97,8 +97,7 @@ def _changes(session: meshlake.Session, action: str) -> list[Any]:
     return [e for e in session.audit(category="change") if e.action == action]
 
 
-def test_snapshot_expiry_keeps_every_referenced_snapshot(sqlite_mesh: meshlake.Mesh) -> None:
-    mesh = sqlite_mesh
+def test_snapshot_expiry_keeps_every_referenced_snapshot(mesh: meshlake.Mesh) -> None:
     admin = _world(mesh, rows=40)
     cat = admin.catalog
     v1 = admin.products.publish(CONTRACT, database="sales", table="loans")
