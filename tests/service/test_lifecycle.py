@@ -259,10 +259,17 @@ def test_an_admin_keeps_to_its_account_and_root_sees_all(sqlite_mesh: meshlake.M
     other.catalog.create_table("hr", "staff", {"id": "bigint"}, [[1]])
     other.catalog.append("hr", "staff", [[2]])
     admin.catalog.append("sales", "loans", _rows(50, 2))
+    admin.grant("p/analyst", meshlake.Catalog(), ["CREATE_DATABASE"])
+    analyst = mesh.session("p/analyst")  # a table the admin holds no ALTER on (rule 2)
+    analyst.catalog.create_database("lab")
+    analyst.catalog.create_table("lab", "x", {"id": "bigint"}, [[1]])
+    analyst.catalog.append("lab", "x", [[2]])
+    assert not admin.decide("ALTER", meshlake.Table("lab", "x")).allowed
     mine = admin.lifecycle.run(policy=EXPIRE_ALL)
-    assert [t.table for t in mine.tables] == ["p.sales.loans"]
+    assert [t.table for t in mine.tables] == ["p.sales.loans", "p.lab.x"]
+    assert mine.table("p.lab.x").snapshots_expired
     everything = root.lifecycle.run(policy=EXPIRE_ALL)
-    assert [t.table for t in everything.tables] == ["p.sales.loans", "q.hr.staff"]
+    assert [t.table for t in everything.tables] == ["p.sales.loans", "q.hr.staff", "p.lab.x"]
     assert everything.table("q.hr.staff").snapshots_expired
 
 

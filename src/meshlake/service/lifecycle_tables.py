@@ -47,8 +47,8 @@ class TableLifecycleMixin(ServiceBase):
             if db is None or db.is_link or (scope is not None and db.account not in scope):
                 continue
             name = f"{db.account}.{db.name}.{t.name}"
-            if self.principal != ROOT:
-                self.ensure("ALTER", Table(db.name, t.name, account=db.account))
+            if self.principal != ROOT:  # an admin: DESCRIBE on its account's tables (rule 2)
+                self.ensure("DESCRIBE", Table(db.name, t.name, account=db.account))
             if t.iceberg_id in busy:
                 yield TableReport(name, skipped="a write to the table is in flight")
                 continue
