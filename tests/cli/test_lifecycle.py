@@ -27,7 +27,13 @@ def test_lifecycle_run_and_status(mesh_cli: Cli) -> None:
     assert report["summary"]["snapshots_expired"] == 2
     status = mesh_cli.json("lifecycle", "status", as_=ADMIN)
     assert status["last_run"]["run_id"] == report["run_id"]
+    assert status["last_mesh_run"] is None
+    mesh_run = mesh_cli.json("lifecycle", "run")  # the root's (the worker's) run
+    status = mesh_cli.json("lifecycle", "status", as_=ADMIN)
+    assert status["last_mesh_run"]["run_id"] == mesh_run["run_id"]
+    assert status["last_run"]["run_id"] == report["run_id"]
     assert status["due"]["summary"]["snapshots_expired"] == 0
+    assert "worker) last ran" in mesh_cli("lifecycle", "status", as_=ADMIN).stderr
     human = mesh_cli("lifecycle", "run", "--dry-run", as_=ADMIN).stdout
     assert "consumer.sales.t" in human and "would free" in human
     assert "/" not in human.replace("consumer/", "")  # no storage path in the report

@@ -168,8 +168,11 @@ class LifecycleAPI(TableLifecycleMixin):
         due = self.run(dry_run=True, policy=policy)
         with self.rt.store.read() as session:
             row = session.get(MetaRow, _last_key(scope))
+            mesh_row = session.get(MetaRow, _last_key(None))
         last = json.loads(row.value) if row is not None else None
-        return LifecycleStatus(due.policy, last, due)
+        mesh = json.loads(mesh_row.value) if mesh_row is not None else None
+        mesh_run = {"run_id": mesh["run_id"], "finished_at": mesh["finished_at"]} if mesh else None
+        return LifecycleStatus(due.policy, last, due, mesh_run)
 
     # ------------------------------------------------------------ results and jobs
     def _expire_results(

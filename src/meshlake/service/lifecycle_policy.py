@@ -203,12 +203,24 @@ class LifecycleReport:
 
 @dataclass(frozen=True)
 class LifecycleStatus:
-    """The policy in force, the last run, and what a run would do now."""
+    """The policy in force, the last runs, and what a run would do now.
+
+    Attributes:
+        last_run: the last run started in the caller's scope (its report).
+        last_mesh_run: when the mesh root (``meshlake worker``) last ran it for every
+            account (``run_id``, ``finished_at`` only).
+    """
 
     policy: dict[str, Any]
     last_run: dict[str, Any] | None
     due: LifecycleReport
+    last_mesh_run: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"policy": self.policy, "last_run": self.last_run, "due": self.due.to_dict()}
+        return {
+            "policy": self.policy,
+            "last_run": self.last_run,
+            "last_mesh_run": self.last_mesh_run,
+            "due": self.due.to_dict(),
+        }

@@ -164,11 +164,13 @@ def lifecycle_status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
 
     def human() -> None:
         state.out.fields(data["policy"], title="Policy")
-        last = data["last_run"]
+        last, mesh_run = data["last_run"], data["last_mesh_run"]
         if last is None:
             state.out.note("no lifecycle run yet in your scope")
         else:
             state.out.fields(last["summary"], title=f"Last run ({last['finished_at']})")
+        if mesh_run is not None and (last is None or mesh_run["run_id"] != last["run_id"]):
+            state.out.note(f"the mesh-wide lifecycle (worker) last ran {mesh_run['finished_at']}")
         _print_report(state.out, data["due"])
 
     state.out.emit(data, human)
