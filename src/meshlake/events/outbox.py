@@ -50,6 +50,7 @@ EVENT_TYPES: dict[str, str] = {
     "model.approved": "a model version approved",
     "model.status_changed": "a model version's approval status changed (other than approval)",
     "pipeline.finished": "an ML pipeline execution finished",
+    "lifecycle.finished": "a storage lifecycle run finished (what it expired, compacted, freed)",
     "drift.checked": "a trigger compared a product version's data with the previous one's",
 }
 
