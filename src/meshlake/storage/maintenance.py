@@ -5,9 +5,9 @@ policy, the references that pin snapshots, authority, intents and audit are the 
 (``service/lifecycle.py``). Every metadata change goes through pyiceberg's API: compaction
 is one overwrite commit built with a transaction's ``update_snapshot().overwrite()`` (the old
 small files deleted, their rows written again into larger files, nothing else touched);
-snapshot expiry is pyiceberg's ``table.maintenance.expire_snapshots()``. Both are optimistic
-commits: a concurrent writer makes them fail and they are planned again from the new
-metadata (:meth:`~meshlake.storage.iceberg.TableStore.commit`).
+snapshot expiry is pyiceberg's ``ExpireSnapshots`` (``table.maintenance.expire_snapshots()``).
+Both are optimistic commits: a concurrent writer makes them fail and they are planned again
+from the new metadata (:meth:`~meshlake.storage.iceberg.TableStore.commit`).
 
 A file is deleted only when no retained snapshot reaches it (data files through the
 manifests, the manifests through the manifest lists); metadata JSON files are never deleted
@@ -21,14 +21,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
-from pyiceberg.manifest import DataFile
-from pyiceberg.table import FileScanTask
+from pyiceberg.manifest import DataFile, ManifestFile
+from pyiceberg.table import FileScanTask, Transaction
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from meshlake.errors import InvalidInputError, StorageError
 from meshlake.storage.iceberg import TableStore, local_path
@@ -152,6 +154,20 @@ def _current_at(snapshots: list[Snapshot], when_ms: int) -> int | None:
     return found
 
 
+#: Manifest lists and manifests never change once written: what each holds is remembered
+#: (bounded), so planning a table again (after a lost commit, for orphans) reads no file twice.
+_LISTS: dict[str, tuple[tuple[str, int], ...]] = {}
+_ENTRIES: dict[str, tuple[tuple[str, int], ...]] = {}
+_CACHE_MAX = 65_536
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> Any:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def reachable_files(table: IcebergTable, snapshot_ids: Iterable[int]) -> Reachable:
     """The data files, manifests and manifest lists the given snapshots reach."""
     data: dict[str, int] = {}
@@ -162,13 +178,28 @@ def reachable_files(table: IcebergTable, snapshot_ids: Iterable[int]) -> Reachab
         if snap is None:
             continue
         lists.add(local_path(snap.manifest_list))
-        for manifest in snap.manifests(table.io):
-            path = local_path(manifest.manifest_path)
+        held = _LISTS.get(snap.manifest_list)
+        read: dict[str, ManifestFile] = {}
+        if held is None:
+            read = {m.manifest_path: m for m in snap.manifests(table.io)}
+            held = tuple((p, m.manifest_length) for p, m in read.items())
+            _remember(_LISTS, snap.manifest_list, held)
+        for manifest_path, length in held:
+            path = local_path(manifest_path)
             if path in manifests:
                 continue  # manifests are shared between snapshots: read each once
-            manifests[path] = manifest.manifest_length
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                data[local_path(entry.data_file.file_path)] = entry.data_file.file_size_in_bytes
+            manifests[path] = length
+            entries = _ENTRIES.get(manifest_path)
+            if entries is None:
+                if not read:
+                    read = {m.manifest_path: m for m in snap.manifests(table.io)}
+                live = read[manifest_path].fetch_manifest_entry(table.io, discard_deleted=True)
+                entries = tuple(
+                    (local_path(e.data_file.file_path), e.data_file.file_size_in_bytes)
+                    for e in live
+                )
+                _remember(_ENTRIES, manifest_path, entries)
+            data.update(entries)
     return Reachable(data, manifests, lists)
 
 
@@ -264,6 +295,23 @@ def _size(path: str) -> int:
         return 0
 
 
+class _ExpireMany(ExpireSnapshots):
+    """pyiceberg's snapshot expiry (``table.maintenance.expire_snapshots()``), given many
+    ids at once: ``by_ids`` copies the table's metadata twice per id (quadratic in the
+    number of snapshots), this checks them against one copy. The commit is pyiceberg's,
+    which drops branch and tag heads from the set again."""
+
+    def by_known_ids(self, snapshot_ids: Iterable[int]) -> _ExpireMany:
+        metadata = self._transaction.table_metadata
+        ids = set(snapshot_ids)
+        missing = sorted(i for i in ids if metadata.snapshot_by_id(i) is None)
+        if missing:
+            raise ValueError(f"snapshots {missing} do not exist")
+        heads = {ref.snapshot_id for ref in metadata.refs.values()}
+        self._snapshot_ids_to_expire |= ids - heads
+        return self
+
+
 def expire_snapshots(
     tables: TableStore,
     iceberg_id: str,
@@ -280,7 +328,7 @@ def expire_snapshots(
     def go(table: IcebergTable) -> Expiry:
         expiry = plan(table)
         if expiry.expire:
-            table.maintenance.expire_snapshots().by_ids(list(expiry.expire)).commit()
+            _ExpireMany(Transaction(table, autocommit=True)).by_known_ids(expiry.expire).commit()
         return expiry
 
     return tables.commit(iceberg_id, go)
