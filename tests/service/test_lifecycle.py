@@ -276,17 +276,20 @@ def test_an_admin_keeps_to_its_account_and_root_sees_all(sqlite_mesh: meshlake.M
 def test_results_and_job_folders_expire_after_their_retention(sqlite_mesh: meshlake.Mesh) -> None:
     mesh = sqlite_mesh
     admin = _world(mesh, rows=40)
-    result = admin.query("SELECT * FROM sales.loans")
+    admin.queries.create_workgroup("brief", retention=timedelta(seconds=1))
+    kept = admin.query("SELECT * FROM sales.loans")  # the primary workgroup: seven days
+    result = admin.query("SELECT * FROM sales.loans", workgroup="brief")
     job = admin.ml.process("SELECT * FROM sales.loans", target="label", output_database="ml")
     folder = mesh.runtime.settings.jobs_dir / job.id
     assert folder.is_dir()
-    soon = admin.lifecycle.run(policy=LifecyclePolicy(), now=datetime.now(UTC) + timedelta(days=1))
-    assert soon.results_expired == () and soon.jobs_expired == () and folder.is_dir()
-    later = datetime.now(UTC) + timedelta(days=31)
-    report = admin.lifecycle.run(policy=LifecyclePolicy(), now=later)
-    assert result.query_id in report.results_expired and report.jobs_expired == (job.id,)
+    soon = admin.lifecycle.run(policy=LifecyclePolicy())  # thirty days for jobs
+    assert soon.jobs_expired == () and folder.is_dir()
+    time.sleep(1.1)
+    report = admin.lifecycle.run(policy=LifecyclePolicy(job_retention=timedelta(0)))
+    assert report.results_expired == (result.query_id,) and report.jobs_expired == (job.id,)
     assert report.results_bytes > 0 and report.jobs_bytes > 0
     assert not folder.exists()
+    assert len(admin.queries.result(kept.query_id).rows()) == 40  # type: ignore[arg-type]
     with pytest.raises(meshlake.ExpiredError):
         admin.queries.result(result.query_id)  # type: ignore[arg-type]
     assert admin.ml.job(job.id).state == "EXPIRED"

@@ -68,10 +68,6 @@ __all__ = [
 LAST_RUN_KEY = "lifecycle.last"
 
 
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
 def _file_bytes(path: str | None) -> int:
     try:
         return os.path.getsize(path) if path else 0
@@ -113,7 +109,6 @@ class LifecycleAPI(TableLifecycleMixin):
         *,
         dry_run: bool = False,
         policy: LifecyclePolicy | None = None,
-        now: datetime | None = None,
     ) -> LifecycleReport:
         """Expire results and job folders, compact tables, expire snapshots, remove orphan
         files (see the module docstring); every change is audited.
@@ -121,7 +116,6 @@ class LifecycleAPI(TableLifecycleMixin):
         Args:
             dry_run: plan only: nothing is deleted, committed or audited.
             policy: default :meth:`LifecyclePolicy.from_env`.
-            now: the time retentions are measured against (default: now).
 
         Returns:
             What was (or would be) removed, per kind and per table, with the bytes freed.
@@ -134,8 +128,7 @@ class LifecycleAPI(TableLifecycleMixin):
         policy = policy or LifecyclePolicy.from_env()
         if not isinstance(policy, LifecyclePolicy):
             raise InvalidInputError("policy must be a LifecyclePolicy")
-        now = _aware(now or datetime.now(UTC))
-        started = datetime.now(UTC)
+        now = started = datetime.now(UTC)  # never a later time: young files must look young
         pins = gather_pins(self.rt)  # before any job expires: conservative
         results, results_bytes = self._expire_results(scope, now, dry_run)
         jobs, jobs_bytes = self._expire_jobs(scope, policy, now, dry_run)
