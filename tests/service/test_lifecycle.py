@@ -444,3 +444,32 @@ def test_a_killed_lifecycle_run_leaves_every_row_readable(tmp_path: Path) -> Non
     assert not [o for o in mesh.repair() if o.outcome != "skipped"]
     assert mesh.session("root").verify_audit().ok
     mesh.close()
+
+
+def test_a_query_started_during_the_run_keeps_its_snapshot(
+    sqlite_mesh: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.service import executions, lifecycle
+
+    mesh = sqlite_mesh
+    admin = _world(mesh)
+    old = admin.catalog.overwrite("sales", "loans", _rows(100, 3))
+    admin.catalog.overwrite("sales", "loans", _rows(200, 3))
+    rows = _at(admin, old)  # type: ignore[arg-type]
+    started: list[Any] = []
+    gather = lifecycle.gather_pins
+
+    def late_query(rt: Any) -> Any:
+        pins = gather(rt)  # the run's references are taken; then a query starts
+        sql = f"SELECT * FROM sales.loans FOR VERSION AS OF {old}"
+        started.append(QueryAPI(mesh.runtime, ADMIN)._begin(sql, None, None, RUNNING)[3])
+        return pins
+
+    monkeypatch.setattr(lifecycle, "gather_pins", late_query)
+    try:
+        report = admin.lifecycle.run(policy=EXPIRE_ALL)
+    finally:
+        executions.unregister(started[0])
+    loans = report.table("p.sales.loans")
+    assert old not in loans.snapshots_expired and loans.snapshots_expired  # others went
+    assert _at(admin, old) == rows  # type: ignore[arg-type]

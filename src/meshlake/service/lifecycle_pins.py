@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from meshlake.storage import maintenance as mt
 if TYPE_CHECKING:
     from meshlake.service.runtime import MeshRuntime
 
-__all__ = ["EXPIRED", "RUNNING_GRACE", "gather_pins"]
+__all__ = ["EXPIRED", "RUNNING_GRACE", "gather_pins", "with_running"]
 
 #: A running query is taken as dead this long after its workgroup's runtime limit.
 RUNNING_GRACE = timedelta(minutes=5)
@@ -56,9 +57,6 @@ def gather_pins(rt: MeshRuntime) -> mt.Pins:
     ids: dict[int, str] = {}
     chains: set[int] = set()
     anchors: set[int] = set()
-    since: datetime | None = None
-    as_of: list[datetime] = []
-    wall = datetime.now(UTC)
     with rt.store.read() as session:
         for sid in session.scalars(
             select(ProductVersionRow.snapshot_id).where(ProductVersionRow.snapshot_id.is_not(None))
@@ -85,6 +83,18 @@ def gather_pins(rt: MeshRuntime) -> mt.Pins:
             for sid in _job_snapshots(job):
                 ids.setdefault(sid, why)
                 chains.add(sid)
+    return with_running(
+        rt, mt.Pins(frozenset(ids), None, (), ids, frozenset(chains), frozenset(anchors))
+    )
+
+
+def with_running(rt: MeshRuntime, pins: mt.Pins) -> mt.Pins:
+    """``pins`` and what the queries running now may read (asked again right before each
+    expiry commit, so a query that started since the run began is seen too)."""
+    ids = dict(pins.reasons)
+    since, as_of = pins.since, list(pins.as_of)
+    wall = datetime.now(UTC)
+    with rt.store.read() as session:
         limits = {
             (w.account, w.name): w.max_runtime_s for w in session.scalars(select(WorkgroupRow))
         }
@@ -108,4 +118,4 @@ def gather_pins(rt: MeshRuntime) -> mt.Pins:
                     ids.setdefault(ref.travel.snapshot_id, f"running query {q.id}")
                 elif ref.travel is not None and ref.travel.as_of is not None:
                     as_of.append(ref.travel.as_of)
-    return mt.Pins(frozenset(ids), since, tuple(as_of), ids, frozenset(chains), frozenset(anchors))
+    return replace(pins, snapshot_ids=frozenset(ids), since=since, as_of=tuple(as_of), reasons=ids)

@@ -19,6 +19,7 @@ from meshlake.errors import MeshError
 from meshlake.ids import ROOT
 from meshlake.resources import Table
 from meshlake.service.intents import INTENT_PROPERTY, close_intent, open_intent
+from meshlake.service.lifecycle_pins import with_running
 from meshlake.service.lifecycle_policy import LifecyclePolicy, TableReport
 from meshlake.service.runtime import ServiceBase
 from meshlake.storage import maintenance as mt
@@ -161,7 +162,7 @@ class TableLifecycleMixin(ServiceBase):
         allowed = set(planned.expire)
 
         def replan(table: Any) -> mt.Expiry:
-            again = mt.plan_expiry(table, policy, pins, now)
+            again = mt.plan_expiry(table, policy, with_running(self.rt, pins), now)
             expire = tuple(s for s in again.expire if s in allowed)
             if expire == again.expire:
                 return again
