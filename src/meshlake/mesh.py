@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from meshlake.service.events import EventsAPI
+    from meshlake.service.lifecycle import LifecycleAPI
     from meshlake.service.ml import MLAPI
 
 from meshlake.audit.anchor import KEY_FILE, AuditAnchor, Checkpoint
@@ -250,6 +251,13 @@ class Session:
         from meshlake.service.events import EventsAPI
 
         return EventsAPI(self._rt, self.principal)
+
+    @cached_property
+    def lifecycle(self) -> LifecycleAPI:
+        """The storage lifecycle: expiry, compaction, orphan removal (admins and root)."""
+        from meshlake.service.lifecycle import LifecycleAPI
+
+        return LifecycleAPI(self._rt, self.principal)
 
     @cached_property
     def queries(self) -> QueryAPI:

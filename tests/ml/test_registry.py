@@ -121,3 +121,19 @@ def test_load_and_score_as_the_caller(ml_mesh: meshlake.Mesh, version) -> None:
     assert [r["service"] for r in reads] == ["scoring"]
     with pytest.raises(meshlake.AccessDeniedError):  # DESCRIBE alone does not load
         ml_mesh.session("consumer/ModelApprover").ml.load_model("risk", account="consumer")
+
+
+def test_the_lifecycle_pins_what_a_registered_version_read(ml_mesh: meshlake.Mesh, version) -> None:
+    from meshlake.service.lifecycle_pins import gather_pins
+
+    root = ml_mesh.session("root")
+    training = root.ml.job(version.job_id)
+    processing = root.ml.job(training.spec["processing_job"])
+    source = [t["snapshot_id"] for i in processing.inputs for t in i["tables"]]
+    splits = [t["snapshot_id"] for i in training.inputs for t in i["tables"]]
+    assert source and splits
+    # pinned as the version's lineage (even once its jobs' working files expire)
+    pins = gather_pins(ml_mesh.runtime)
+    assert set(source + splits) <= pins.snapshot_ids
+    assert {pins.reasons[s] for s in splits} == {"a registered model's lineage"}
+    assert set(source) <= pins.chains  # and its ancestry back to the product version

@@ -28,6 +28,7 @@ from meshlake.cli.commands import (
     catalog,
     events,
     filters,
+    lifecycle,
     login,
     ml,
     permissions,
@@ -86,6 +87,7 @@ COMMAND_ORDER = (
     "token",
     "serve",
     "worker",
+    "lifecycle",
     "demo",
 )
 
@@ -286,6 +288,7 @@ command_registry.add_typer(filters.filter_app, name="filter", rich_help_panel="G
 query.register(command_registry)
 queries.register(command_registry)
 worker.register(command_registry)
+lifecycle.register(command_registry)
 command_registry.add_typer(audit.audit_app, name="audit", rich_help_panel="Query and audit")
 command_registry.add_typer(ml.ml_app, name="ml", rich_help_panel="Machine learning")
 command_registry.add_typer(events.events_app, name="events", rich_help_panel="Events")

@@ -53,6 +53,7 @@ EVENT_TYPES: dict[str, str] = {
     "drift.checked": "a trigger compared a product version's data with a reference snapshot",
     "drift.detected": "a drift check found drift (beside its drift.checked)",
     "location.files_added": "new or changed files landed in a watched location",
+    "lifecycle.finished": "a storage lifecycle run finished (what it expired, compacted, freed)",
 }
 
 INBOX = "inbox"

@@ -174,6 +174,7 @@ def repair(rt: MeshRuntime, *, force: bool = False) -> list[RepairOutcome]:
             "drop_table": _repair_drop,
             "alter_table": _repair_alter,
             "rename_column": _repair_alter,
+            "expire_snapshots": _repair_expire,
         }.get(row.kind, _repair_write)
         outcome = repair_one(rt, row)
         out.append(RepairOutcome(row.id, row.kind, label, outcome))
@@ -261,6 +262,22 @@ def _repair_alter(rt: MeshRuntime, row: IntentRow) -> str:
         row.kind,
         {"before": {"columns": before}, "after": {"columns": [c.name for c in columns]}},
     )
+    return "completed"
+
+
+def _repair_expire(rt: MeshRuntime, row: IntentRow) -> str:
+    """A snapshot expiry committed when one of its snapshots is gone (the files only those
+    snapshots reached are left to the next lifecycle run's orphan removal)."""
+    planned = set(row.detail.get("snapshot_ids", []))
+    try:
+        present = {s.snapshot_id for s in rt.tables.load(row.iceberg_id).snapshots()}
+    except MeshError:  # the table is gone: nothing to finish
+        present = planned
+    gone = sorted(planned - present)
+    if not gone:
+        _finish(rt, row, ROLLED_BACK, f"{row.kind}_rolled_back", {"snapshot_ids": []})
+        return "rolled_back"
+    _finish(rt, row, DONE, row.kind, {"snapshot_ids": gone})
     return "completed"
 
 

@@ -30,6 +30,7 @@ from meshlake.catalog.ml_models import MLJobRow
 from meshlake.errors import (
     AccessDeniedError,
     ConflictError,
+    ExpiredError,
     InvalidInputError,
     MeshError,
     NotFoundError,
@@ -539,6 +540,11 @@ class MLCore(ServiceBase):
         found = self.job(job.id if isinstance(job, MLJob) else job)
         if found.kind != kind:
             raise InvalidInputError(f"job {found.id} is a {found.kind} job, not a {kind} job")
+        if found.state == "EXPIRED":
+            raise ExpiredError(
+                f"the working files of job {found.id} expired (the storage lifecycle keeps "
+                "finished jobs' files for a limited time): run the job again"
+            )
         if found.state != "SUCCEEDED":
             raise InvalidInputError(f"job {found.id} did not succeed ({found.state})")
         return found

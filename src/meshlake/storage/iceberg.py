@@ -27,6 +27,7 @@ from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
     NoSuchTableError,
+    ValidationException,
 )
 from pyiceberg.table import Table as IcebergTable
 from sqlalchemy import select
@@ -169,6 +170,10 @@ def _backoff(attempt: int) -> float:
 def _retry(fn: Callable[[], T], table: Callable[[], str]) -> T:
     """Run a commit, retrying it while concurrent writers win, for a bounded time.
 
+    A commit pyiceberg refused after rebasing it on a concurrent writer's
+    (``ValidationException``: the other writer added or removed files this one's delete
+    covers, as a compaction does) is lost too: it is planned again from the new metadata.
+
     Raises:
         ConflictError: still losing after :data:`COMMIT_RETRY_SECONDS`.
     """
@@ -177,7 +182,7 @@ def _retry(fn: Callable[[], T], table: Callable[[], str]) -> T:
     while True:
         try:
             return fn()
-        except CommitFailedException as exc:
+        except (CommitFailedException, ValidationException) as exc:
             delay = _backoff(attempt)
             if time.monotonic() + delay > deadline:
                 raise ConflictError(
@@ -290,7 +295,7 @@ class TableStore:
         try:
             yield
         except Exception as exc:
-            if isinstance(exc, CommitFailedException | InvalidInputError):
+            if isinstance(exc, CommitFailedException | ValidationException | InvalidInputError):
                 raise  # retried by _retry / already the caller's error
             with table_errors(
                 self.label(iceberg_id), location=location, catalog_url=self.catalog_url
@@ -518,6 +523,31 @@ class TableStore:
                 table.manage_snapshots().set_current_snapshot(snapshot_id).commit()
 
         _retry(go, lambda: self.label(iceberg_id))
+
+    def commit(self, iceberg_id: str, change: Callable[[IcebergTable], T]) -> T:
+        """Run a metadata change on the table as freshly loaded for it, again (on fresh
+        metadata) while concurrent writers win, for a bounded time; its storage errors
+        translated. Cached scan plans of the table are forgotten afterwards.
+
+        Raises:
+            ConflictError: still losing after :data:`COMMIT_RETRY_SECONDS`.
+        """
+
+        def go() -> T:
+            table = self._load_fresh(iceberg_id)
+            with self.errors(iceberg_id, table.location()):
+                return change(table)
+
+        try:
+            return _retry(go, lambda: self.label(iceberg_id))
+        finally:
+            self.forget_plans(iceberg_id)
+
+    def forget_plans(self, iceberg_id: str) -> None:
+        """Forget the cached scan plans of a table (after its snapshots or files changed
+        other than by a new commit: snapshot expiry, compaction)."""
+        with self._lock:
+            self._plans = {k: v for k, v in self._plans.items() if k[0] != iceberg_id}
 
     def drop(self, iceberg_id: str) -> None:
         """Drop the table from the Iceberg catalog (data files are left to the caller)."""

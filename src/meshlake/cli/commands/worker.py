@@ -50,16 +50,28 @@ def worker(
             help="Seconds between looks for new files in registered locations (0: never).",
         ),
     ] = 30.0,
+    lifecycle_every: Annotated[
+        float,
+        typer.Option(
+            "--lifecycle",
+            min=0,
+            help="Seconds between storage lifecycle runs (job folders, compaction, snapshot "
+            "expiry, orphan files; policy from MESHLAKE_* variables; 0: never).",
+        ),
+    ] = 3600.0,
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds (default: never).")
     ] = None,
 ) -> None:
-    """Deliver webhook events, run triggers and watch registered locations for new files
-    (several workers may share one PostgreSQL store: each delivery is claimed by one of
-    them, each trigger runs once per event, each landed file is reported once)."""
+    """Deliver webhook events, run triggers, watch registered locations for new files and
+    run the storage lifecycle (several workers may share one PostgreSQL store: each delivery
+    is claimed by one of them, each trigger runs once per event, each landed file is reported
+    once)."""
+    from meshlake.errors import MeshError
     from meshlake.events.transport import NatsTransport, Relay
     from meshlake.ids import ROOT
     from meshlake.service.events import dispatcher
+    from meshlake.service.lifecycle import LifecycleAPI
     from meshlake.service.queries import QueryAPI
     from meshlake.service.triggers import trigger_runner
     from meshlake.service.watch import watch_locations
@@ -84,8 +96,9 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     started = time.monotonic()
-    sent = relayed = fired = swept = landed = 0
+    sent = relayed = fired = swept = landed = lifecycles = 0
     swept_at = watched_at = 0.0
+    lifecycle_at = started  # the first lifecycle run after one interval
     try:
         while not stop.is_set():
             n = hooks.run_once(wait=once)
@@ -102,6 +115,13 @@ def worker(
             if sweep_every and time.monotonic() - swept_at >= sweep_every:
                 swept += QueryAPI(rt, ROOT).sweep()  # the results' lifecycle rule
                 swept_at = time.monotonic()
+            if lifecycle_every and time.monotonic() - lifecycle_at >= lifecycle_every:
+                try:  # the tables' and jobs' lifecycle rules
+                    LifecycleAPI(rt, ROOT).run()
+                    lifecycles += 1
+                except MeshError as exc:  # reported; the worker goes on delivering
+                    state.out.note(f"lifecycle run failed ({exc.kind}): {exc.message}")
+                lifecycle_at = time.monotonic()
             if once and n == 0:
                 break
             if duration is not None and time.monotonic() - started >= duration:
@@ -118,12 +138,13 @@ def worker(
         "trigger_runs": fired,
         "results_expired": swept,
         "locations_with_new_files": landed,
+        "lifecycle_runs": lifecycles,
     }
     state.out.emit(
         summary,
         f"worker stopped: {sent} deliveries claimed, {relayed} events relayed, "
         f"{fired} trigger runs, {swept} expired results deleted, "
-        f"{landed} locations with new files",
+        f"{landed} locations with new files, {lifecycles} lifecycle runs",
     )
 
 
