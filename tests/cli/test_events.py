@@ -136,12 +136,27 @@ def test_triggers(mesh_cli: Cli) -> None:
         as_=OWNER,
     )
     assert made["name"] == "recrawl_orders" and made["action"] == "recrawl"
-    assert made["where"] == {"database": "raw"}
+    assert made["where"] == "database = 'raw'"  # a FIELD=VALUE pair, as an expression
     assert made["params"] == {"location": "/data/orders", "database": "sales"}
     listed = cli.json("events", "trigger", "list", as_=OWNER)
     assert [t["name"] for t in listed] == ["recrawl_orders"]
     assert "recrawl_orders" in cli("events", "trigger", "list", as_=OWNER).stdout
     assert cli.json("events", "trigger", "runs", as_=OWNER) == []
+    expr = cli.json(
+        "events", "trigger", "create", "big_loads", "--on", "table.updated",
+        "--where", "data.rows > 1000", "--where", "database IN ('raw', 'staging')",
+        "--do", "recrawl", "--param", "location=/data/orders", "--param", "database=sales",
+        as_=OWNER,
+    )  # fmt: skip
+    assert "data.rows > 1000" in expr["where"] and "staging" in expr["where"]
+    bad = cli(
+        "events", "trigger", "create", "t5", "--on", "x", "--where", "data.rows >>> 3",
+        "--do", "recrawl", "--param", "location=/data", "--param", "database=sales", as_=OWNER,
+        json_mode=True, code=1,
+    )  # fmt: skip
+    assert '"type": "invalid_input"' in bad.stderr
+    assert "t5" not in cli("events", "trigger", "list", as_=OWNER).stdout
+    cli("events", "trigger", "delete", "big_loads", as_=OWNER)
     # bad input changes nothing
     unknown = cli(
         "events",

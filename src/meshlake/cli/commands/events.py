@@ -8,6 +8,7 @@ creator.
 """
 
 import json
+import re
 from typing import Annotated, Any
 
 import typer
@@ -347,9 +348,10 @@ def webhook_replay(
     "create",
     epilog=examples(
         "meshlake --as producer/admin events trigger create recrawl_orders "
-        "--on table.updated --where database=raw --do recrawl "
+        "--on table.updated --where \"database = 'raw'\" --do recrawl "
         "--param location=s3://bucket/orders --param database=sales",
-        "meshlake events trigger create retrain --on product.updated --do pipeline "
+        "meshlake events trigger create retrain --on drift.detected "
+        "--where \"data.product = 'credit_card' and data.max_psi > 0.2\" --do pipeline "
         "--params-json @pipeline-params.json",
     ),
 )
@@ -360,7 +362,12 @@ def trigger_create(
     do: Annotated[str, typer.Option(metavar="ACTION", help="recrawl, pipeline or drift_check.")],
     where: Annotated[
         list[str] | None,
-        typer.Option(metavar="FIELD=VALUE", help="Only events whose data has FIELD=VALUE."),
+        typer.Option(
+            metavar="EXPR",
+            help="Only matching events: a condition over event attributes and data.<path> "
+            "(=, !=, <, <=, >, >=, IN, IS NULL, AND/OR/NOT), or FIELD=VALUE; repeated "
+            "options must all hold.",
+        ),
     ] = None,
     param: Annotated[
         list[str] | None, typer.Option(metavar="KEY=VALUE", help="A parameter of the action.")
@@ -375,10 +382,22 @@ def trigger_create(
     params = _params_json(params_json)
     params.update(parse_pairs(param, "--param"))
     trigger = state.op("events.triggers.create")(
-        name, on=on, do=do, where=parse_pairs(where, "--where") or None, params=params
+        name, on=on, do=do, where=_where(where), params=params
     )
     data = _dict(trigger)
     state.out.emit(data, f"created trigger {bold(name)}: on {on} do {do}")
+
+
+_PAIR = re.compile(r"^[A-Za-z_][\w.]*=[^=<>!']*$")
+
+
+def _where(values: list[str] | None) -> str | dict[str, str] | None:
+    """``--where`` values: FIELD=VALUE pairs as a mapping, else the conditions joined."""
+    if not values:
+        return None
+    if all(_PAIR.match(v) for v in values):
+        return parse_pairs(values, "--where")
+    return " AND ".join(f"({v})" for v in values)
 
 
 def _params_json(text: str | None) -> dict[str, Any]:
