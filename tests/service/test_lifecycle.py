@@ -121,7 +121,7 @@ def test_snapshot_expiry_keeps_every_referenced_snapshot(mesh: meshlake.Mesh) ->
     assert s1 and s2 and s3 and s4 and s5
     seen = {s: _at(admin, s) for s in (s0, s1, s3, s5)}
     running = QueryAPI(mesh.runtime, ADMIN)  # another process's query, reading s4 right now
-    query_id, _, _, entry = running._begin(
+    query_id, _, entry = running._begin(
         f"SELECT count(*) FROM sales.loans FOR VERSION AS OF {s4}", None, None, RUNNING
     )
     try:
@@ -462,7 +462,7 @@ def test_a_query_started_during_the_run_keeps_its_snapshot(
     def late_query(rt: Any) -> Any:
         pins = gather(rt)  # the run's references are taken; then a query starts
         sql = f"SELECT * FROM sales.loans FOR VERSION AS OF {old}"
-        started.append(QueryAPI(mesh.runtime, ADMIN)._begin(sql, None, None, RUNNING)[3])
+        started.append(QueryAPI(mesh.runtime, ADMIN)._begin(sql, None, None, RUNNING)[2])
         return pins
 
     monkeypatch.setattr(lifecycle, "gather_pins", late_query)
@@ -473,3 +473,31 @@ def test_a_query_started_during_the_run_keeps_its_snapshot(
     loans = report.table("p.sales.loans")
     assert old not in loans.snapshots_expired and loans.snapshots_expired  # others went
     assert _at(admin, old) == rows  # type: ignore[arg-type]
+
+
+def test_a_snapshot_current_a_moment_ago_is_kept_for_queries_not_recorded_yet(
+    sqlite_mesh: meshlake.Mesh,
+) -> None:
+    """Another process's quick query has no execution row for its first moments; the
+    snapshot it reads was current when it started, so expiry keeps what was current within
+    the last UNRECORDED_WINDOW (at most the policy's max_snapshot_age)."""
+    from meshlake.service.lifecycle_tables import UNRECORDED_WINDOW
+
+    mesh = sqlite_mesh
+    admin = _world(mesh)
+    old = admin.catalog.overwrite("sales", "loans", _rows(100, 3))
+    rows = _at(admin, old)  # type: ignore[arg-type]
+    time.sleep(1.2)  # old is now older than the policy's age
+    admin.catalog.overwrite("sales", "loans", _rows(200, 3))  # old stops being current
+    policy = LifecyclePolicy(
+        tables=mt.MaintenancePolicy(keep_last=1, max_snapshot_age=timedelta(seconds=1)),
+        compact=False,
+        remove_orphans=False,
+    )
+    assert timedelta(seconds=1) <= UNRECORDED_WINDOW
+    first = admin.lifecycle.run(policy=policy).table("p.sales.loans")
+    assert old not in first.snapshots_expired  # current less than a second ago
+    assert _at(admin, old) == rows  # type: ignore[arg-type]
+    time.sleep(1.2)
+    second = admin.lifecycle.run(policy=policy).table("p.sales.loans")
+    assert old in second.snapshots_expired

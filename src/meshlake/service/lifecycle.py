@@ -37,7 +37,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, true
 
 from meshlake.catalog.ml_models import MLJobRow
 from meshlake.catalog.models import MetaRow, QueryExecutionRow
@@ -171,28 +171,44 @@ class LifecycleAPI(TableLifecycleMixin):
     def _expire_results(
         self, scope: set[str] | None, now: datetime, dry_run: bool
     ) -> tuple[tuple[str, ...], int]:
-        """Stored query results past their workgroup's retention."""
+        """Stored query results past their workgroup's retention (files, and the small
+        results kept with their execution records)."""
         stmt = select(QueryExecutionRow).where(
-            QueryExecutionRow.result_path.is_not(None), QueryExecutionRow.expires_at <= now
+            or_(
+                QueryExecutionRow.result_path.is_not(None),
+                QueryExecutionRow.result_inline.is_not(None),
+            ),
+            QueryExecutionRow.expires_at <= now,
         )
         if scope is not None:
             stmt = stmt.where(QueryExecutionRow.account.in_(scope))
+        sizes = select(
+            QueryExecutionRow.id,
+            QueryExecutionRow.result_path,
+            QueryExecutionRow.account,
+            func.coalesce(func.length(QueryExecutionRow.result_inline), 0),
+        ).where(stmt.whereclause if stmt.whereclause is not None else true())
         with self.rt.store.read() as session:
-            due = {r.id: (r.result_path, r.account) for r in session.scalars(stmt)}
+            due = {r[0]: (r[1], r[2], int(r[3])) for r in session.execute(sizes)}
+
+        def size(path: str | None, inline: int) -> int:
+            return _file_bytes(path) if path else inline
+
         if dry_run or not due:
-            return tuple(due), sum(_file_bytes(p) for p, _ in due.values())
+            return tuple(due), sum(size(p, n) for p, _, n in due.values())
         ids: list[str] = []
         freed = 0
-        accounts = sorted({a for _, a in due.values()})
+        accounts = sorted({a for _, a, _ in due.values()})
         with self.change("expire_results", "lifecycle:results", accounts, bump=False) as (
             session,
             record,
         ):
             for row in session.scalars(stmt.where(QueryExecutionRow.id.in_(list(due)))):
+                freed += size(row.result_path, due[row.id][2])
                 if row.result_path:
-                    freed += _file_bytes(row.result_path)
                     Path(row.result_path).unlink(missing_ok=True)
                 row.result_path = None
+                row.result_inline = None
                 row.state = EXPIRED if row.state == "SUCCEEDED" else row.state
                 ids.append(row.id)
             record["after"] = {"queries": ids, "bytes": freed}

@@ -88,12 +88,22 @@ def gather_pins(rt: MeshRuntime) -> mt.Pins:
     )
 
 
-def with_running(rt: MeshRuntime, pins: mt.Pins) -> mt.Pins:
+def with_running(rt: MeshRuntime, pins: mt.Pins, unrecorded: timedelta = timedelta(0)) -> mt.Pins:
     """``pins`` and what the queries running now may read (asked again right before each
-    expiry commit, so a query that started since the run began is seen too)."""
+    expiry commit, so a query that started since the run began is seen too).
+
+    Args:
+        unrecorded: also keep every snapshot current this recently. A quick synchronous
+            query of another process has no execution row during its first
+            ``executions.RECORD_AFTER_S`` (it is recorded lazily); the snapshot it reads was
+            current when it started (time travel is always recorded up front).
+    """
     ids = dict(pins.reasons)
     since, as_of = pins.since, list(pins.as_of)
     wall = datetime.now(UTC)
+    if unrecorded > timedelta(0):
+        recent = wall - unrecorded
+        since = recent if since is None else min(since, recent)
     with rt.store.read() as session:
         limits = {
             (w.account, w.name): w.max_runtime_s for w in session.scalars(select(WorkgroupRow))

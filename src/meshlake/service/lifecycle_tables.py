@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +23,9 @@ from meshlake.service.lifecycle_pins import with_running
 from meshlake.service.lifecycle_policy import LifecyclePolicy, TableReport
 from meshlake.service.runtime import ServiceBase
 from meshlake.storage import maintenance as mt
+
+#: snapshots current this recently are kept (queries of other processes not recorded yet)
+UNRECORDED_WINDOW = timedelta(seconds=2)
 
 __all__ = ["TableLifecycleMixin"]
 
@@ -162,7 +165,10 @@ class TableLifecycleMixin(ServiceBase):
         allowed = set(planned.expire)
 
         def replan(table: Any) -> mt.Expiry:
-            again = mt.plan_expiry(table, policy, with_running(self.rt, pins), now)
+            # a query not recorded yet read a snapshot current a moment ago; a policy asking
+            # for no snapshot age at all (max_snapshot_age 0) accepts that race
+            window = min(UNRECORDED_WINDOW, policy.max_snapshot_age)
+            again = mt.plan_expiry(table, policy, with_running(self.rt, pins, window), now)
             expire = tuple(s for s in again.expire if s in allowed)
             if expire == again.expire:
                 return again

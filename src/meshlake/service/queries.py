@@ -238,7 +238,8 @@ class QueryAPI(WorkgroupsAPI):
 
         A RUNNING query without a caller-given id is recorded lazily (see the module's text).
         """
-        lazy = state == RUNNING and query_id is None
+        # time travel is recorded up front: the lifecycle must see which snapshot it reads
+        lazy = state == RUNNING and query_id is None and "AS OF" not in str(sql).upper()
         if not isinstance(sql, str):
             raise InvalidQueryError(f"the query must be SQL text, not {type(sql).__name__}")
         if self.principal == ROOT:
