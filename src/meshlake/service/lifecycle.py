@@ -168,6 +168,13 @@ class LifecycleAPI(TableLifecycleMixin):
         return LifecycleStatus(due.policy, last, due, mesh_run)
 
     # ------------------------------------------------------------ results and jobs
+    def expire_results(
+        self, *, now: datetime | None = None, dry_run: bool = False
+    ) -> tuple[tuple[str, ...], int]:
+        """Only the results rule of :meth:`run` (every account for the root, the caller's
+        administered accounts otherwise); returns the expired query ids and bytes freed."""
+        return self._expire_results(self._scope(), now or datetime.now(UTC), dry_run)
+
     def _expire_results(
         self, scope: set[str] | None, now: datetime, dry_run: bool
     ) -> tuple[tuple[str, ...], int]:

@@ -27,7 +27,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meshlake.catalog.models import QueryExecutionRow, WorkgroupRow
@@ -759,30 +759,15 @@ class QueryAPI(WorkgroupsAPI):
         return QueryResult(pq.read_table(ex.result_path), query_id=query_id)
 
     def sweep(self, now: datetime | None = None) -> int:
-        """Delete stored results past their retention (the lifecycle rule), and end the
-        executions whose process is gone (:meth:`end_abandoned`); returns the number of
-        results deleted."""
+        """Delete stored results past their retention (the lifecycle's results rule, as the
+        mesh root: audited), and end the executions whose process is gone
+        (:meth:`end_abandoned`); returns the number of results deleted."""
+        from meshlake.service.lifecycle import LifecycleAPI
+
         now = now or datetime.now(UTC)
         self.end_abandoned(now)
-        deleted = 0
-        with self.rt.store.transaction(bump=False) as session:
-            rows = session.scalars(
-                select(QueryExecutionRow).where(
-                    or_(
-                        QueryExecutionRow.result_path.is_not(None),
-                        QueryExecutionRow.result_inline.is_not(None),
-                    ),
-                    QueryExecutionRow.expires_at <= now,
-                )
-            ).all()
-            for row in rows:
-                if row.result_path:
-                    Path(row.result_path).unlink(missing_ok=True)
-                row.result_path = None
-                row.result_inline = None
-                row.state = "EXPIRED" if row.state == "SUCCEEDED" else row.state
-                deleted += 1
-        return deleted
+        expired, _ = LifecycleAPI(self.rt, ROOT).expire_results(now=now)
+        return len(expired)
 
     def end_abandoned(self, now: datetime | None = None) -> int:
         """Mark FAILED the QUEUED or RUNNING executions that cannot still be running.
