@@ -29,6 +29,7 @@ __all__ = [
     "AccountRow",
     "AuditRow",
     "Base",
+    "ChangeRow",
     "ColumnRow",
     "DatabaseRow",
     "FilterRow",
@@ -66,6 +67,21 @@ class MetaRow(Base):
     __tablename__ = "ml_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ChangeRow(Base):
+    """One governance row written at a store version: what a reload must read again.
+
+    Written by triggers on every table the governance state holds (migration ``0013``), with
+    version :data:`PENDING_VERSION` until the writing transaction bumps the store version
+    (:meth:`~meshlake.catalog.store.CatalogStore.transaction` stamps its rows). ``tbl`` is the
+    written table, ``key`` what to re-read (see ``governance/loading.py``).
+    """
+
+    __tablename__ = "ml_changes"
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
 
 
 class AccountRow(Base):

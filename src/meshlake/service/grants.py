@@ -22,7 +22,6 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
-from meshlake.governance.models import StoreReader
 from meshlake.governance.permissions import (
     ALL,
     SELECT,
@@ -271,7 +270,7 @@ class GrantsAPI(ServiceBase):
         elif target.kind == "tag_policy":
             held = self._tag_policy_held(st, target)
         elif target.kind == "model_group":  # rule 30
-            held = _model_group_grantable(self.rt.engine.reader, st, p, target.target_id)
+            held = _model_group_grantable(st, p, target.target_id)
         missing = wanted - held - {ALL}
         if (
             ALL in wanted
@@ -472,12 +471,10 @@ class GrantsAPI(ServiceBase):
         return out
 
 
-def _model_group_grantable(
-    store: StoreReader, st: GovernanceState, principal: str, group_id: int
-) -> set[str]:
-    from meshlake.governance.models import model_group_access, model_groups
+def _model_group_grantable(st: GovernanceState, principal: str, group_id: int) -> set[str]:
+    from meshlake.governance.models import model_group_access
 
-    group = model_groups(store, st).get(group_id)
+    group = st.model_groups.get(group_id)
     return set() if group is None else model_group_access(st, principal, group).grantable
 
 
