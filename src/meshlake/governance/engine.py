@@ -129,6 +129,11 @@ class GovernanceEngine:
                     self._state = st
         return st
 
+    def invalidate(self) -> None:
+        """Forget the held state: the next decision loads it whole (benchmarks, tests)."""
+        with self._lock:
+            self._state = None
+
     def _load(self, version: int) -> GovernanceState:
         gc_was_enabled = gc.isenabled()
         gc.disable()  # loading allocates ~1M acyclic objects at 10k tables
