@@ -7,8 +7,8 @@ inside a unit joins it, so a multi-step operation (approving an access request: 
 re-grant, a link, its DESCRIBE grant) is one transaction.
 
 The snapshot sees the unit's own pending writes: when the unit wrote something since the
-snapshot was taken, :meth:`Unit.state` bumps the version inside the transaction and loads
-the changed groups from the transaction's own session (never cached: it may roll back). A
+snapshot was taken, :meth:`Unit.state` bumps the version inside the transaction and re-reads
+the rows it wrote (the change log) from its own session (never cached: it may roll back). A
 re-grant that needs the grant written one step earlier is thus decided on a state that holds
 it, and a lost race can never leave half of an operation behind.
 """
