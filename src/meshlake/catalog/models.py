@@ -51,7 +51,7 @@ NAMING = {
 }
 
 ID = BigInteger().with_variant(Integer, "sqlite")
-PENDING_VERSION = -1  # a grant written by a transaction that has not bumped the version yet
+PENDING_VERSION = -1  # a change-log row of a transaction that has not bumped the version yet
 
 
 class Base(DeclarativeBase):
@@ -247,16 +247,6 @@ class GrantRow(Base):
     grantor: Mapped[str] = mapped_column(String(260))
     bounded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The store version whose transaction last wrote the row; PENDING_VERSION until that
-    # transaction bumps the version (CatalogStore stamps its rows), so a reload can read only
-    # the grants written since it last loaded.
-    changed_version: Mapped[int] = mapped_column(
-        BigInteger,
-        default=PENDING_VERSION,
-        onupdate=PENDING_VERSION,
-        server_default="0",
-        index=True,
-    )
 
 
 class AuditRow(Base):

@@ -12,6 +12,8 @@ The row is written with version -1 (pending) and stamped with the store version 
 transaction bumps it; a process holding the state of version ``v`` reads the rows above
 ``v`` and re-reads only what they name.
 
+The log replaces ``ml_grants.changed_version`` (migration ``0006``), which is dropped.
+
 A later migration that rebuilds one of these tables (SQLite batch mode recreates it) drops
 its triggers with it and must create them again (``tests/catalog/test_change_log.py``
 checks that every logged table has them).
@@ -81,7 +83,10 @@ def _postgresql(table: str, key: str) -> list[str]:
 
 
 def upgrade() -> None:
-    """Create ml_changes and the triggers that fill it."""
+    """Drop ml_grants.changed_version; create ml_changes and the triggers that fill it."""
+    op.drop_index(op.f("ix_ml_grants_changed_version"), table_name="ml_grants")
+    with op.batch_alter_table("ml_grants") as batch:  # rebuilt on SQLite: no table refers to it
+        batch.drop_column("changed_version")
     op.create_table(
         "ml_changes",
         sa.Column("version", sa.BigInteger(), nullable=False),
@@ -96,7 +101,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the triggers and ml_changes."""
+    """Drop the triggers and ml_changes; give ml_grants.changed_version back (0: every
+    grant older than any state loaded after the downgrade)."""
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table in KEYS:
         if sqlite:
@@ -106,3 +112,10 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS ml_log ON {table}")
             op.execute(f"DROP FUNCTION IF EXISTS ml_log_{table}()")
     op.drop_table("ml_changes")
+    op.add_column(
+        "ml_grants",
+        sa.Column("changed_version", sa.BigInteger(), server_default="0", nullable=False),
+    )
+    op.create_index(
+        op.f("ix_ml_grants_changed_version"), "ml_grants", ["changed_version"], unique=False
+    )
