@@ -184,6 +184,13 @@ def _tag_values_of(st: GovernanceState, db_id: int) -> dict[int, frozenset[str]]
     return {k: frozenset(v) for k, v in values.items()}
 
 
+def _column_owner(tables: Iterable[TableInfo]) -> dict[int, tuple[int, str]]:
+    """Each column id of ``tables`` -> (table id, column name)."""
+    return {
+        cid: (t.id, name) for t in tables for cid, name in zip(t.column_ids, t.columns, strict=True)
+    }
+
+
 def _ints(keys: Iterable[str]) -> set[int]:
     return {int(k) for k in keys}
 
@@ -198,7 +205,6 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "tables",
         "table_by_name",
         "tables_of_db",
-        "column_owner",
         "locations",
     ),
     "tags": (
@@ -292,7 +298,7 @@ class _Loader:
             st.db_by_name[(db.account, db.name)] = db.id
         for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
             st.locations[lid] = (account, uri)
-        st.tables = self.tables(None, st.column_owner)
+        st.tables = self.tables(None)
         for tid, info in st.tables.items():
             st.table_by_name[(info.database_id, info.name)] = tid
             st.tables_of_db[info.database_id].append(tid)
@@ -305,11 +311,9 @@ class _Loader:
             admins[account].add(principal)
         return {a: frozenset(p) for a, p in admins.items()}
 
-    def tables(
-        self, ids: Collection[int] | None, column_owner: dict[int, tuple[int, str]]
-    ) -> dict[int, TableInfo]:
+    def tables(self, ids: Collection[int] | None) -> dict[int, TableInfo]:
         """Tables with their columns in order, in id order: all of them, or those with
-        ``ids``; each column's (table id, name) goes into ``column_owner``."""
+        ``ids``."""
         col_query = select(
             ColumnRow.id,
             ColumnRow.table_id,
@@ -327,7 +331,6 @@ class _Loader:
         cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
         for cid, tid, pos, name, ctype, fid in col_rows:
             cols[tid].append((pos, name, cid, ctype, fid))
-            column_owner[cid] = (tid, name)
         out: dict[int, TableInfo] = {}
         for tid, dbid, name, creator, location, iceberg_id in table_rows:
             ordered = sorted(cols.get(tid, ()))
@@ -348,6 +351,7 @@ class _Loader:
     def tags(self, st: GovernanceState) -> None:
         """The tag ontology and every assignment (needs the catalog's columns); the
         per-database summaries are built by the caller."""
+        owner = _column_owner(st.tables.values())
         for info in self.tag_keys(None):
             st.tag_keys[info.id] = info
             st.tag_key_by_name[(info.account, info.key)] = info.id
@@ -358,8 +362,8 @@ class _Loader:
                 st.db_tags.setdefault(target, {})[key_id] = value
             elif kind == "table":
                 st.table_tags.setdefault(target, {})[key_id] = value
-            elif target in st.column_owner:
-                tid, cname = st.column_owner[target]
+            elif target in owner:
+                tid, cname = owner[target]
                 st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
 
     def tag_keys(self, ids: Collection[int] | None) -> list[TagKeyInfo]:
@@ -561,17 +565,17 @@ class _Delta:
     def _tables(self, ids: set[int]) -> None:
         st, prev = self.st, self.prev
         st.tables, st.table_by_name = dict(prev.tables), dict(prev.table_by_name)
-        st.column_owner = dict(prev.column_owner)
         dbs: set[int] = set()
+        fresh = self.load.tables(ids)
         for tid in ids:
-            old = st.tables.pop(tid, None)
+            old = st.tables.get(tid) if tid in fresh else st.tables.pop(tid, None)
             if old is not None:
                 dbs.add(old.database_id)
-                if st.table_by_name.get((old.database_id, old.name)) == tid:
-                    del st.table_by_name[(old.database_id, old.name)]
-                for cid in old.column_ids:
-                    st.column_owner.pop(cid, None)
-        fresh = self.load.tables(ids, st.column_owner)
+                key = (old.database_id, old.name)
+                new = fresh.get(tid)
+                moved = new is None or (new.database_id, new.name) != key
+                if moved and st.table_by_name.get(key) == tid:  # (deleting leaves a hole)
+                    del st.table_by_name[key]
         for tid, info in fresh.items():
             dbs.add(info.database_id)
             st.tables[tid] = info
@@ -613,11 +617,14 @@ class _Delta:
             st.table_tags = self._assignments(prev.table_tags, "table", targets["table"])
             for tid in targets["table"]:
                 self.tag_dbs |= self._dbs_of(tid)
+        # a column written (renamed, dropped, added) re-read its table: a column assignment
+        # otherwise belongs to a column that still exists, or to none (a full load skips it)
         owners = set(self.dirty_tables)
-        for cid in targets["column"]:
-            for owner in (st.column_owner.get(cid), prev.column_owner.get(cid)):
-                if owner is not None:
-                    owners.add(owner[0])
+        if targets["column"]:
+            owners.update(
+                r[0]
+                for r in load.rows_in(select(ColumnRow.table_id), ColumnRow.id, targets["column"])
+            )
         if owners:
             self._column_tags(owners)
         if self.tag_dbs:
@@ -636,7 +643,9 @@ class _Delta:
     def _assignments(
         self, previous: dict[int, dict[int, str]], kind: str, targets: set[int]
     ) -> dict[int, dict[int, str]]:
-        out = {t: tags for t, tags in previous.items() if t not in targets}
+        out = dict(previous)
+        for target in targets:
+            out.pop(target, None)
         for target, key_id, value in self.load.rows_in(
             select(*_ASSIGNMENT).where(TagAssignmentRow.kind == kind),
             TagAssignmentRow.target_id,
@@ -647,14 +656,16 @@ class _Delta:
 
     def _column_tags(self, tables: set[int]) -> None:
         st = self.st
-        st.column_tags = {t: c for t, c in self.prev.column_tags.items() if t not in tables}
-        column_ids = [cid for t in tables if t in st.tables for cid in st.tables[t].column_ids]
+        st.column_tags = dict(self.prev.column_tags)
+        for tid in tables:
+            st.column_tags.pop(tid, None)
+        owner = _column_owner(st.tables[t] for t in tables if t in st.tables)
         for target, key_id, value in self.load.rows_in(
             select(*_ASSIGNMENT).where(TagAssignmentRow.kind == "column"),
             TagAssignmentRow.target_id,
-            column_ids,
+            owner.keys(),
         ):
-            tid, cname = st.column_owner[target]
+            tid, cname = owner[target]
             st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
         for tid in tables:
             self.tag_dbs |= self._dbs_of(tid)
@@ -692,7 +703,9 @@ class _Delta:
         st, prev = self.st, self.prev
         ids = _ints(self.keys("ml_grants"))
         fresh = self.load.grant_infos(ids)
-        st.grants_by_id = {i: g for i, g in prev.grants_by_id.items() if i not in ids}
+        st.grants_by_id = dict(prev.grants_by_id)  # overwritten in place, popped when gone
+        for i in ids - {g.id for g in fresh}:
+            st.grants_by_id.pop(i, None)
         grantees = {prev.grants_by_id[i].grantee for i in ids if i in prev.grants_by_id}
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
         for info in fresh:

@@ -128,7 +128,6 @@ class GovernanceState:
     tables: dict[int, TableInfo] = field(default_factory=dict)
     table_by_name: dict[tuple[int, str], int] = field(default_factory=dict)
     tables_of_db: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    column_owner: dict[int, tuple[int, str]] = field(default_factory=dict)
     tag_keys: dict[int, TagKeyInfo] = field(default_factory=dict)
     tag_key_by_name: dict[tuple[str, str], int] = field(default_factory=dict)
     db_tags: dict[int, dict[int, str]] = field(default_factory=dict)
