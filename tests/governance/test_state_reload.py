@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import meshlake
 from meshlake.governance.state import GovernanceState
 
@@ -190,3 +192,37 @@ def test_grants_written_by_another_process_are_read(mesh: meshlake.Mesh) -> None
     st = assert_current(mesh)
     assert st.reloaded == ("grants",) and st.changes_read == 1
     assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
+
+
+def test_a_state_older_than_the_pruned_log_is_loaded_whole(
+    mesh: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.catalog import store as store_module
+
+    admin = _world(mesh)
+    other = meshlake.connect(mesh.home, catalog_url=mesh.settings.catalog_url)
+    try:
+        other.runtime.engine.state()  # held while the log is pruned past it
+        monkeypatch.setattr(store_module, "KEEP_VERSIONS", 1)
+        monkeypatch.setattr(store_module, "PRUNE_EVERY", 1)
+        admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
+        admin.grant("p/bob", meshlake.Table("db", "t"), ["SELECT"])
+        assert _state(mesh).changes_read == 1  # current before each change: the log serves
+        st = assert_current(other)
+        assert st.changes_read is None  # its entries are gone: loaded whole
+        assert other.session("p/bob").decide("SELECT", meshlake.Table("db", "t"))
+    finally:
+        other.close()
+
+
+def test_too_many_entries_load_the_state_whole(
+    mesh: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.governance import loading
+
+    admin = _world(mesh)
+    _state(mesh)
+    monkeypatch.setattr(loading, "DELTA_CHANGES", 1)
+    admin.catalog.create_table("db", "u", {"id": "bigint"}, [])  # two entries
+    st = assert_current(mesh)
+    assert st.changes_read is None and st.reloaded == loading.GROUPS
