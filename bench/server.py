@@ -12,11 +12,21 @@ amount DOUBLE, customer VARCHAR) through meshlake, starts a real ``meshlake serv
 
 Queries: a point lookup (1 row), an aggregate by region and a scan returning ``--scan-rows``
 rows; plus ``GET /v1/session`` (token check and routing only). Each series gets a warm-up,
-then ``--runs`` rounds with the three ways in rotating order. Medians, p99 and the ratio to
-the embedded call go to ``bench/README.md`` under ``## server``.
+then ``--runs`` rounds with the three ways in rotating order. The server runs ``--workers``
+uvicorn worker processes.
 
-    python bench/server.py                                  # 1M rows, 21 rounds
-    python bench/server.py --rows 100000 --runs 5 --no-readme
+Then, **under load**: ``--clients`` threads each run the point lookup in a loop for
+``--duration`` seconds, embedded (one session per thread in this process) and through the
+server (one SDK connection per thread): calls per second, p50 and p99.
+
+Then the **state update after each kind of change** at ``--reload-tables`` tables
+(``bench/server_reload.py``), against a full load as the baseline.
+
+Medians, p99, ratios, the 1-minute load average and the figures go to ``bench/README.md``
+under ``## server``.
+
+    python bench/server.py                                  # 1M rows, 21 rounds, 10k tables
+    python bench/server.py --rows 100000 --runs 5 --duration 3 --reload-tables 300 --no-readme
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,8 +49,10 @@ import httpx
 import numpy as np
 import pyarrow as pa
 from _readme import write_section
+from server_reload import reload_figures
 
 import meshlake
+from meshlake.client import RemoteMesh
 
 REGIONS = ["eu", "us", "apac", "latam", "mea"]
 
@@ -77,12 +90,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
         [
             *(sys.executable, "-c", "from meshlake.cli import main; main()"),
             *("--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(workers)),
         ],
         env=env,
     )
@@ -108,11 +122,50 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
+def under_load(
+    make: Callable[[], Callable[[], object]], clients: int, duration: float
+) -> tuple[float, float, float]:
+    """``clients`` threads, each calling its own ``make()`` in a loop for ``duration``
+    seconds (after two warm-up calls each). Returns calls per second, p50 and p99 (ms)."""
+    calls = [make() for _ in range(clients)]
+    for call in calls:
+        call()
+        call()
+    latencies: list[list[float]] = [[] for _ in calls]
+    start = threading.Barrier(clients + 1)
+    stop = [0.0]
+
+    def loop(call: Callable[[], object], out: list[float]) -> None:
+        start.wait()
+        while time.perf_counter() < stop[0]:
+            out.append(timed(call))
+
+    threads = [
+        threading.Thread(target=loop, args=(c, out))
+        for c, out in zip(calls, latencies, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    stop[0] = time.perf_counter() + duration
+    began = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    every = sorted(x for out in latencies for x in out)
+    return len(every) / elapsed, statistics.median(every) * 1000, p99(every) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--scan-rows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--reload-tables", type=int, default=10_000)
+    parser.add_argument("--reload-rounds", type=int, default=3)
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -120,7 +173,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="meshlake-bench-server-")) / "home"
     token = build(home, args.rows)
     port = free_port()
-    server = start_server(home, port)
+    server = start_server(home, port, args.workers)
     url = f"http://127.0.0.1:{port}"
     mesh = meshlake.connect(home)
     embedded = mesh.session("p/u")
@@ -162,6 +215,26 @@ def main() -> None:
             f"| `GET /v1/session` (token check + routing) | http | "
             f"{statistics.median(session_times) * 1000:.1f} | {p99(session_times) * 1000:.1f} | |"
         )
+        point = queries["point lookup (1 row)"]
+        load_concurrent = os.getloadavg()[0]
+
+        def embedded_call() -> Callable[[], object]:
+            session = mesh.session("p/u")
+            return lambda: session.query(point).to_arrow()
+
+        remotes: list[RemoteMesh] = []
+
+        def remote_call() -> Callable[[], object]:
+            remotes.append(meshlake.connect(url, token=token))
+            session = remotes[-1].session()
+            return lambda: session.query(point).to_arrow()
+
+        concurrent = {
+            "embedded": under_load(embedded_call, args.clients, args.duration),
+            "sdk (arrow) over HTTP": under_load(remote_call, args.clients, args.duration),
+        }
+        for remote_mesh in remotes:
+            remote_mesh.close()
     finally:
         raw.close()
         remote.close()
@@ -169,6 +242,16 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
+    base_rate, base_p50, _ = concurrent["embedded"]
+    load_lines = [
+        f"| {way} | {rate:.1f} | {p50:.1f} | {p99_:.1f} | {rate / base_rate:.0%} | "
+        f"{p50 - base_p50:+.1f} |"
+        for way, (rate, p50, p99_) in concurrent.items()
+    ]
+    load_reload = os.getloadavg()[0]
+    reload_home = Path(tempfile.mkdtemp(prefix="meshlake-bench-reload-")) / "home"
+    reload_rows, reload_totals = reload_figures(reload_home, args.reload_tables, args.reload_rounds)
+    load_end = os.getloadavg()[0]
     section = "\n".join(
         [
             "## server",
@@ -176,7 +259,8 @@ def main() -> None:
             f"Governed queries of `p/u` (a row filter `region = 'eu'`) over `sales.events` "
             f"({args.rows:,} rows, SQLite catalog store, local warehouse): in-process embedded "
             "session (baseline) against the same call through a real `meshlake serve` on "
-            "127.0.0.1 (uvicorn, one process), through the SDK (Arrow IPC stream) and as JSON "
+            f"127.0.0.1 (uvicorn, {args.workers} worker processes), through the SDK (Arrow IPC "
+            "stream) and as JSON "
             f"with httpx. {args.runs} rounds, the three ways in rotating order; "
             f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()} with {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}; 1-minute load average {load:.1f} at the "
@@ -187,8 +271,39 @@ def main() -> None:
             "| --- | --- | ---: | ---: | ---: |",
             *lines,
             "",
+            f"**Under load**: {args.clients} client threads each running the point lookup in a "
+            f"loop for {args.duration:.0f} s, embedded (a session per thread in one process) "
+            f"and through the server ({args.workers} workers, an SDK connection per thread, "
+            "the clients in the benchmark's process on the same 2 cores); 1-minute load "
+            f"average {load_concurrent:.1f} before. Goals: HTTP adds at most 2 ms p50, and "
+            "keeps at least 50% of the embedded throughput.",
+            "",
+            "| way | calls/s | p50 (ms) | p99 (ms) | throughput / embedded | p50 added (ms) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *load_lines,
+            "",
+            f"**State update after a change, {args.reload_tables:,} tables** (the synthetic "
+            "catalog of `bench/authz_catalog.py`: 500 principals, 5 grants and 13 tag "
+            "assignments per table; SQLite store): a change made through process A's facades "
+            "(or, for `raw:` rows, one row written in the store), then process B's "
+            "`engine.state()`, which the first request in B pays. B re-reads only what the "
+            "store's change log names; the baseline is a full load (before the change log, "
+            "every catalog update or delete cost one, a tag change ~0.44 s, a grant change "
+            f"~0.06 s). {args.reload_rounds} rounds; 1-minute load average "
+            f"{load_reload:.1f} at the start, {load_end:.1f} at the end (wall time includes "
+            "waiting for the CPU; CPU time is this thread's). Goal: every kind at most 100 ms.",
+            "",
+            "| change | wall p50 / max (ms) | CPU p50 / max (ms) | log entries read |",
+            "| --- | ---: | ---: | ---: |",
+            *reload_rows,
+            "",
+            f"Worst state update {reload_totals['worst_ms']:.0f} ms wall against a "
+            f"{reload_totals['full_ms']:,.0f} ms full load; catalog built in "
+            f"{reload_totals['build_s']:.0f} s.",
+            "",
             f"Command: `python bench/server.py --rows {args.rows} --scan-rows {args.scan_rows} "
-            f"--runs {args.runs}`",
+            f"--runs {args.runs} --workers {args.workers} --clients {args.clients} "
+            f"--duration {args.duration:.0f} --reload-tables {args.reload_tables}`",
             "",
         ]
     )

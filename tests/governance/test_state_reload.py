@@ -1,9 +1,13 @@
-"""Reloading the governance state: only the groups a change wrote are read again."""
+"""Bringing the governance state up to date: only what the change log names is read again."""
 
 from __future__ import annotations
 
+import pytest
+
 import meshlake
 from meshlake.governance.state import GovernanceState
+
+from .state_compare import assert_current
 
 
 def _world(mesh: meshlake.Mesh) -> meshlake.Session:
@@ -39,10 +43,13 @@ def test_each_change_reloads_only_its_group(mesh: meshlake.Mesh) -> None:
     assert _state(mesh).reloaded == ("filters",)
 
     admin.catalog.create_table("db", "u", {"id": "bigint"}, [])
-    assert _state(mesh).reloaded == ("catalog",)  # new rows only: nothing else can move
+    st = _state(mesh)  # a new table's column tags are looked up (none)
+    assert st.reloaded == ("catalog", "tags") and st.grants_by_id is after.grants_by_id
 
     admin.catalog.rename_column("db", "t", "region", "area")
-    assert _state(mesh).reloaded == ("catalog", "tags", "filters", "grants")
+    st = _state(mesh)
+    assert "grants" not in st.reloaded and st.changes_read is not None
+    assert_current(mesh)
 
 
 def test_tag_summaries_survive_a_grant_change_but_not_a_tag_change(
@@ -72,19 +79,22 @@ def test_dropping_a_table_reloads_what_its_deletion_cascaded_to(mesh: meshlake.M
     admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
     assert _state(mesh).filters
     admin.catalog.drop_table("db", "t")
-    st = _state(mesh)
-    assert st.reloaded == ("catalog", "tags", "filters", "grants")
+    st = assert_current(mesh)
+    assert st.reloaded == ("catalog", "tags", "filters", "grants") and st.changes_read
     assert not st.filters and not st.table_tags and not st.grants_by_grantee.get("p/ann")
 
 
-def test_a_change_that_names_no_governance_table_reloads_everything(
+def test_a_bump_that_wrote_no_governance_row_keeps_the_state_and_its_cache(
     mesh: meshlake.Mesh,
 ) -> None:
     _world(mesh)
-    _state(mesh)
+    before = _state(mesh)
+    before.cache[("probe",)] = 1
     with mesh.runtime.store.transaction():
         pass
-    assert _state(mesh).reloaded == ("catalog", "tags", "filters", "grants")
+    st = _state(mesh)
+    assert st.version == before.version + 1
+    assert st.reloaded == () and st.changes_read == 0 and st.cache[("probe",)] == 1
 
 
 def test_another_process_sees_the_same_groups(mesh: meshlake.Mesh) -> None:
@@ -94,6 +104,7 @@ def test_another_process_sees_the_same_groups(mesh: meshlake.Mesh) -> None:
         other.runtime.engine.state()
         admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
         assert other.runtime.engine.state().reloaded == ("grants",)
+        assert other.runtime.engine.state().changes_read == 1
         assert other.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
     finally:
         other.close()
@@ -109,7 +120,7 @@ def test_a_new_table_is_decided_with_the_tags_filters_and_grants_it_meets(
     _state(mesh)
     admin.catalog.create_table("db", "fresh", {"id": "bigint"}, [[7]])
     st = _state(mesh)
-    assert st.reloaded == ("catalog",) and st.tables_read == 1  # only the new table was read
+    assert st.reloaded == ("catalog", "tags") and st.changes_read == 2  # its row, its columns
     for who in ("p/ann", "p/bob"):
         assert mesh.session(who).query("SELECT id FROM db.fresh").rows() == [(7,)]
 
@@ -122,9 +133,13 @@ def test_writes_are_seen_whoever_issues_them(mesh: meshlake.Mesh) -> None:
         session.connection().exec_driver_sql("DELETE FROM ml_grants WHERE grantee = 'p/ann'")
     assert _state(mesh).reloaded == ("grants",)
     assert not mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
-    with mesh.runtime.store.transaction() as session:  # not a plain write: assume anything
-        session.connection().exec_driver_sql("WITH x AS (SELECT 1 AS one) SELECT one FROM x")
-    assert _state(mesh).reloaded == ("catalog", "tags", "filters", "grants")
+    with mesh.runtime.store.transaction(bump=False) as session:  # a write still bumps
+        session.connection().exec_driver_sql(
+            "UPDATE ml_tables SET creator = 'p/ann' WHERE name = 't'"
+        )
+    st = assert_current(mesh)
+    assert st.reloaded == ("catalog", "tags") and st.changes_read == 1
+    assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))  # rule: creator
 
 
 def test_a_column_added_by_schema_evolution_is_read_with_its_table(mesh: meshlake.Mesh) -> None:
@@ -135,8 +150,8 @@ def test_a_column_added_by_schema_evolution_is_read_with_its_table(mesh: meshlak
     admin.grant("p/bob", meshlake.Table("db", "t", columns=["id"]), ["SELECT"])
     _state(mesh)
     admin.catalog.evolve_schema("db", "t", pa.schema([("score", pa.float64())]))
-    st = _state(mesh)
-    assert st.reloaded == ("catalog",) and st.tables_read == 1
+    st = assert_current(mesh)
+    assert st.reloaded == ("catalog", "tags") and st.changes_read == 1
     table = next(t for t in st.tables.values() if t.name == "t")
     assert table.columns == ("id", "region", "score")
     assert mesh.session("p/ann").query("SELECT * FROM db.t").to_arrow().column_names == [
@@ -154,15 +169,15 @@ def test_a_grant_change_reads_only_the_grants_it_wrote(mesh: meshlake.Mesh) -> N
     _state(mesh)
     admin.grant("p/ann", meshlake.Table("db", "t"), ["ALTER"])  # widens ann's grant row
     st = _state(mesh)
-    assert st.reloaded == ("grants",) and st.grants_read == 1
+    assert st.reloaded == ("grants",) and st.changes_read == 1
     assert mesh.session("p/ann").decide("ALTER", meshlake.Table("db", "t"))
     admin.revoke("p/ann", meshlake.Table("db", "t"), ["ALTER"])  # narrows it again
-    assert _state(mesh).grants_read == 1
+    assert _state(mesh).changes_read == 1
     assert not mesh.session("p/ann").decide("ALTER", meshlake.Table("db", "t"))
     assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
     admin.revoke("p/bob", meshlake.Table("db", "t"), ["SELECT"])  # deletes bob's row
-    st = _state(mesh)
-    assert st.grants_read == 0 and "p/bob" not in st.grants_by_grantee
+    st = assert_current(mesh)
+    assert st.changes_read == 1 and "p/bob" not in st.grants_by_grantee
     assert not mesh.session("p/bob").decide("SELECT", meshlake.Table("db", "t"))
 
 
@@ -174,6 +189,40 @@ def test_grants_written_by_another_process_are_read(mesh: meshlake.Mesh) -> None
         other.session("p/admin").grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
     finally:
         other.close()
-    st = _state(mesh)
-    assert st.reloaded == ("grants",) and st.grants_read == 1
+    st = assert_current(mesh)
+    assert st.reloaded == ("grants",) and st.changes_read == 1
     assert mesh.session("p/ann").decide("SELECT", meshlake.Table("db", "t"))
+
+
+def test_a_state_older_than_the_pruned_log_is_loaded_whole(
+    mesh: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.catalog import store as store_module
+
+    admin = _world(mesh)
+    other = meshlake.connect(mesh.home, catalog_url=mesh.settings.catalog_url)
+    try:
+        other.runtime.engine.state()  # held while the log is pruned past it
+        monkeypatch.setattr(store_module, "KEEP_VERSIONS", 1)
+        monkeypatch.setattr(store_module, "PRUNE_EVERY", 1)
+        admin.grant("p/ann", meshlake.Table("db", "t"), ["SELECT"])
+        admin.grant("p/bob", meshlake.Table("db", "t"), ["SELECT"])
+        assert _state(mesh).changes_read == 1  # current before each change: the log serves
+        st = assert_current(other)
+        assert st.changes_read is None  # its entries are gone: loaded whole
+        assert other.session("p/bob").decide("SELECT", meshlake.Table("db", "t"))
+    finally:
+        other.close()
+
+
+def test_too_many_entries_load_the_state_whole(
+    mesh: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.governance import loading
+
+    admin = _world(mesh)
+    _state(mesh)
+    monkeypatch.setattr(loading, "DELTA_CHANGES", 1)
+    admin.catalog.create_table("db", "u", {"id": "bigint"}, [])  # two entries
+    st = assert_current(mesh)
+    assert st.changes_read is None and st.reloaded == loading.GROUPS

@@ -31,6 +31,7 @@ __all__ = [
     "AccountRow",
     "AuditRow",
     "Base",
+    "ChangeRow",
     "ColumnRow",
     "DatabaseRow",
     "FilterRow",
@@ -52,7 +53,7 @@ NAMING = {
 }
 
 ID = BigInteger().with_variant(Integer, "sqlite")
-PENDING_VERSION = -1  # a grant written by a transaction that has not bumped the version yet
+PENDING_VERSION = -1  # a change-log row of a transaction that has not bumped the version yet
 
 
 class Base(DeclarativeBase):
@@ -68,6 +69,21 @@ class MetaRow(Base):
     __tablename__ = "ml_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ChangeRow(Base):
+    """One governance row written at a store version: what a reload must read again.
+
+    Written by triggers on every table the governance state holds (migration ``0013``), with
+    version :data:`PENDING_VERSION` until the writing transaction bumps the store version
+    (:meth:`~meshlake.catalog.store.CatalogStore.transaction` stamps its rows). ``tbl`` is the
+    written table, ``key`` what to re-read (see ``governance/loading.py``).
+    """
+
+    __tablename__ = "ml_changes"
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
 
 
 class AccountRow(Base):
@@ -233,16 +249,6 @@ class GrantRow(Base):
     grantor: Mapped[str] = mapped_column(String(260))
     bounded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The store version whose transaction last wrote the row; PENDING_VERSION until that
-    # transaction bumps the version (CatalogStore stamps its rows), so a reload can read only
-    # the grants written since it last loaded.
-    changed_version: Mapped[int] = mapped_column(
-        BigInteger,
-        default=PENDING_VERSION,
-        onupdate=PENDING_VERSION,
-        server_default="0",
-        index=True,
-    )
 
 
 class AuditRow(Base):

@@ -15,13 +15,13 @@ A transaction opened while another is open in the same context (thread or task) 
 one unit of work, one commit, whatever calls it makes. Nothing is committed until the
 outermost transaction ends, and an error anywhere rolls everything back.
 
-A bump also records, per *governance group* the transaction wrote (``catalog``, ``tags``,
-``filters``, ``grants``: see :data:`GROUP_OF_TABLE`), the version at which that group last
-changed (meta keys ``changed:<group>``), so a reload can re-read only the groups that moved.
-The written tables are observed, not declared: every statement the transaction's connection
-runs is seen, whoever issued it (:func:`changed_groups` says which groups they move); a
-statement that is not a plain read or INSERT/UPDATE/DELETE, or a bump that wrote no known
-governance table, marks every group (the safe default).
+Every row written in a table the governance state holds is recorded in the change log
+``ml_changes`` by triggers (migration ``0013``: inserts, updates and deletes, cascades included,
+whoever issues the statement), pending until the transaction bumps the version, which stamps
+them with it. A process holding the state of version ``v`` re-reads only what the log names
+above ``v`` (``governance/loading.py``). A transaction that wrote such a table always bumps,
+even when opened with ``bump=False``. The log keeps the last :data:`KEEP_VERSIONS` versions
+(meta key ``changes-floor``: older rows are gone, a state older than that is loaded whole).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from meshlake.catalog.errors import store_errors, translate_store_error
-from meshlake.catalog.models import PENDING_VERSION, GrantRow, MetaRow
+from meshlake.catalog.models import PENDING_VERSION, ChangeRow, MetaRow
 
 __all__ = ["CatalogStore", "OpenTransaction", "normalize_url"]
 
@@ -48,7 +48,10 @@ __all__ = ["CatalogStore", "OpenTransaction", "normalize_url"]
 WRITE_LOCK_KEY = 0x6D65_7368  # "mesh"
 
 VERSION_KEY = "version"
-CHANGED_PREFIX = "changed:"
+FLOOR_KEY = "changes-floor"
+KEEP_VERSIONS = 2000
+"""Versions of the change log kept (pruned every :data:`PRUNE_EVERY` versions)."""
+PRUNE_EVERY = 100
 GROUP_OF_TABLE: dict[str, str] = {
     "ml_accounts": "catalog",
     "ml_principals": "catalog",
@@ -62,9 +65,9 @@ GROUP_OF_TABLE: dict[str, str] = {
     "ml_tag_assignments": "tags",
     "ml_data_filters": "filters",
     "ml_grants": "grants",
+    "ml_model_groups": "model_groups",
 }
-GROUPS: tuple[str, ...] = ("catalog", "tags", "filters", "grants")
-REWRITE_MARK = "catalog-rewrite"
+"""The tables the governance state holds (each has change-log triggers), by state group."""
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -149,31 +152,10 @@ def _observe_writes(session: Session, tx: OpenTransaction) -> None:
     event.listen(session.connection(), "before_cursor_execute", before_cursor_execute)
 
 
-def changed_groups(written: set[tuple[str, str]]) -> set[str]:
-    """The governance groups a transaction's writes moved.
-
-    A catalog row updated or deleted moves every group (deletes cascade to filters, tags and
-    grants; a renamed column renames the key its tags are held under); catalog inserts move the
-    catalog alone (a new table, column or principal carries no tag, filter or grant yet), and
-    a reload then reads only the new rows. Moving everything also moves the
-    ``catalog-rewrite`` mark, which tells a reload that catalog rows changed or went.
-    Writes that name no governance table, or a table that cannot be told, move every group.
-
-    >>> sorted(changed_groups({("ml_grants", "insert"), ("ml_audit", "insert")}))
-    ['grants']
-    >>> sorted(changed_groups({("ml_tables", "insert"), ("ml_columns", "insert")}))
-    ['catalog']
-    >>> sorted(changed_groups({("ml_columns", "update")}))
-    ['catalog', 'catalog-rewrite', 'filters', 'grants', 'tags']
-    """
-    groups: set[str] = set()
-    for table, op in written:
-        group = GROUP_OF_TABLE.get(table)
-        if table == "?" or (group == "catalog" and op != "insert"):
-            return {*GROUPS, REWRITE_MARK}
-        if group is not None:
-            groups.add(group)
-    return groups or {*GROUPS, REWRITE_MARK}
+def touches_governance(written: set[tuple[str, str]], *, unknown: bool = True) -> bool:
+    """True when the writes include a table the governance state holds (or, with
+    ``unknown``, a statement that cannot be told)."""
+    return any((unknown and table == "?") or table in GROUP_OF_TABLE for table, _ in written)
 
 
 class CatalogStore:
@@ -283,8 +265,10 @@ class CatalogStore:
                     _observe_writes(session, tx)
                     yield session
                     session.flush()
-                    if tx.bump and (tx.written or not tx.bumped):
-                        self._bump(session, tx.written)
+                    if (tx.bump and (tx.written or not tx.bumped)) or touches_governance(
+                        tx.written, unknown=False
+                    ):
+                        self._bump(session)
                 finally:
                     # closed before the commit: what runs after it (hooks) opens its own
                     self._open.reset(token)
@@ -304,12 +288,14 @@ class CatalogStore:
         if tx is None:
             raise RuntimeError("bump_pending needs an open transaction")
         tx.session.flush()
-        version = self._bump(tx.session, tx.written)
+        version = self._bump(tx.session)
         tx.written.clear()
         tx.bumped.append(version)
         return version
 
-    def _bump(self, session: Session, written: set[tuple[str, str]]) -> int:
+    def _bump(self, session: Session) -> int:
+        """Move the version, stamp the transaction's change-log rows with it and, every
+        :data:`PRUNE_EVERY` versions, drop the rows older than :data:`KEEP_VERSIONS`."""
         row = session.get(MetaRow, VERSION_KEY, with_for_update=not self.is_sqlite)
         if row is None:
             version = 1
@@ -317,30 +303,21 @@ class CatalogStore:
         else:
             version = int(row.value) + 1
             row.value = str(version)
-        groups = changed_groups(written)
-        if "grants" in groups:  # stamp this transaction's grants with its version
+        session.execute(
+            update(ChangeRow)
+            .where(ChangeRow.version == PENDING_VERSION)
+            .values(version=version)
+            .execution_options(synchronize_session=False)
+        )
+        if version % PRUNE_EVERY == 0 and version > KEEP_VERSIONS:
+            floor = version - KEEP_VERSIONS
             session.execute(
-                update(GrantRow)
-                .where(GrantRow.changed_version == PENDING_VERSION)
-                .values(changed_version=version)
+                delete(ChangeRow)
+                .where(ChangeRow.version.between(0, floor))
                 .execution_options(synchronize_session=False)
             )
-        for group in sorted(groups):
-            key = CHANGED_PREFIX + group
-            mark = session.get(MetaRow, key)
-            if mark is None:
-                session.add(MetaRow(key=key, value=str(version)))
-            else:
-                mark.value = str(version)
+            session.merge(MetaRow(key=FLOOR_KEY, value=str(floor)))
         return version
-
-    @staticmethod
-    def change_marks(session: Session) -> dict[str, int]:
-        """Per governance group, the version at which it last changed (absent: never)."""
-        rows = session.execute(
-            select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(CHANGED_PREFIX))
-        )
-        return {k[len(CHANGED_PREFIX) :]: int(v) for k, v in rows}
 
     def version(self) -> int:
         """The current governance version (changes with every governance write).

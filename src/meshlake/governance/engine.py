@@ -1,7 +1,8 @@
 """The decision engine: ``decide(principal, action, resource) -> Decision``.
 
 Decisions are pure functions of the current :class:`GovernanceState`, which the engine
-reloads whenever the store version moves. Nothing here raises for visibility: a missing or
+brings up to date whenever the store version moves (re-reading only what the store's change
+log names: ``loading.py``). Nothing here raises for visibility: a missing or
 invisible resource is simply "not allowed" (rule 0); the ``require_*`` helpers used by the
 service layer raise the rule-0 kinds.
 """
@@ -24,7 +25,7 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
-from meshlake.governance.loading import load_state
+from meshlake.governance.loading import begin_snapshot, load_state
 from meshlake.governance.locations import canonical_location
 from meshlake.governance.models import decide_model_group
 from meshlake.governance.permissions import DESCRIBE, SELECT, Action
@@ -82,19 +83,13 @@ def _describe(resource: Resource) -> str:
     return f"{name} {'.'.join(fields)}" if fields else name
 
 
-class _Reader:
-    """Read sessions on the store (what model-group lookups need of it)."""
-
-    def __init__(self, read: Callable[[], AbstractContextManager[Any]]) -> None:
-        self.read = read
-
-
 class GovernanceEngine:
     """Decides for principals over the store's current state.
 
     Args:
         version: returns the store's current governance version (asked before decisions).
-        read: opens a read session on the store (states are loaded from it).
+        read: opens a fresh read session on the committed store (states are loaded from it,
+            each in one snapshot).
         freeze_gc: after loading a state, move every object the garbage collector tracks
             into its permanent generation (``gc.freeze``), and back (``gc.unfreeze``) before
             the next load. A state of 10,000 tables is ~1M objects: otherwise the first
@@ -113,23 +108,31 @@ class GovernanceEngine:
     ) -> None:
         self._version = version
         self._read = read
-        self.reader = _Reader(read)  # model groups are read from the store on demand
         self.freeze_gc = freeze_gc
         self._state: GovernanceState | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- state
     def state(self) -> GovernanceState:
-        """The current state, reloaded when the store changed."""
+        """The current state, brought up to date when the store changed.
+
+        A state holds the version of the snapshot it was read from, which may be newer than
+        the one asked for: it is current for every version up to its own.
+        """
         version = self._version()
         st = self._state
-        if st is None or st.version != version:
+        if st is None or st.version < version:
             with self._lock:
                 st = self._state
-                if st is None or st.version != version:
+                if st is None or st.version < version:
                     st = self._load(version)
                     self._state = st
         return st
+
+    def invalidate(self) -> None:
+        """Forget the held state: the next decision loads it whole (benchmarks, tests)."""
+        with self._lock:
+            self._state = None
 
     def _load(self, version: int) -> GovernanceState:
         gc_was_enabled = gc.isenabled()
@@ -138,6 +141,7 @@ class GovernanceEngine:
             if self.freeze_gc:
                 gc.unfreeze()  # the previous state's objects become collectable again
             with self._read() as session:
+                begin_snapshot(session)
                 st = load_state(GovernanceState(version=version), session, self._state)
             if self.freeze_gc:
                 _unfreeze_at_exit()
@@ -284,7 +288,7 @@ class GovernanceEngine:
         if isinstance(resource, TagKey):
             return self._decide_tag(st, principal, action, resource)
         if isinstance(resource, ModelGroup):
-            return decide_model_group(self.reader, st, principal, action, resource)
+            return decide_model_group(st, principal, action, resource)
         if isinstance(resource, (Column, TagPolicy)):
             return Decision(False, f"{action} is not decided on a {type(resource).__name__}")
         raise InvalidInputError(f"unknown resource {resource!r}")

@@ -1,94 +1,110 @@
-"""Reading the governance state from the store, group by group (see ``state.py``).
+"""Reading the governance state from the store: whole, or only what changed.
 
-A state is loaded whole the first time; afterwards only the governance groups whose change
-marks moved are read again, the catalog and the grants row by row where their writes allow
-it, and everything else is shared with the previous snapshot (never modified after loading).
+The first load reads everything in a handful of bulk queries. Afterwards a load starts from
+the previous snapshot and re-reads only what the store's change log (``ml_changes``, written
+by triggers on every governance table, see ``catalog/store.py``) names above the previous
+snapshot's version: a table with its columns, a database, a tag key with its values, the
+tag assignments of one target, a filter, a grant, a model group, an account's admins ...;
+the tag summaries of the databases those touch are recomputed. Everything else is shared with
+the previous snapshot (states are never modified after loading: a dict that changes is copied
+first). A load reads everything whole when the log cannot answer: no previous state, a
+previous state older than the log's floor (pruned), or more than :data:`DELTA_CHANGES`
+entries.
+
+Each load reads one snapshot of the store (:func:`begin_snapshot`), and the state carries
+the version that snapshot holds; the result equals a full load at that version
+(``tests/governance/test_incremental_property.py``).
 """
 
 from __future__ import annotations
 
 import json
+from bisect import insort
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import Text, cast, or_, select
 from sqlalchemy.orm import Session
 
+from meshlake.catalog.ml_models import ModelGroupRow
 from meshlake.catalog.models import (
-    PENDING_VERSION,
     AccountAdminRow,
     AccountRow,
+    ChangeRow,
     ColumnRow,
     DatabaseRow,
     FilterRow,
     GrantRow,
     LocationRow,
+    MetaRow,
     PrincipalRow,
     TableRow,
     TagAssignmentRow,
     TagKeyRow,
     TagValueRow,
 )
-from meshlake.catalog.store import REWRITE_MARK, CatalogStore
+from meshlake.catalog.store import FLOOR_KEY, GROUP_OF_TABLE, VERSION_KEY
 from meshlake.governance.state import (
     DbInfo,
     FilterInfo,
     GovernanceState,
     GrantInfo,
+    ModelGroupInfo,
     TableInfo,
     TagKeyInfo,
 )
 
-__all__ = ["GROUP_FIELDS", "TAG_DERIVED_CACHES", "load_state"]
+__all__ = ["GROUPS", "GROUP_FIELDS", "TAG_DERIVED_CACHES", "begin_snapshot", "load_state"]
+
+GROUPS: tuple[str, ...] = ("catalog", "tags", "filters", "grants", "model_groups")
+"""The state's groups, in the order a load reads them (tags need the catalog's columns)."""
+
+DELTA_CHANGES = 20_000
+"""Above this many change-log entries since the previous state, a load reads everything."""
+
+CHUNK = 500
+"""Ids per ``IN`` list when re-reading rows."""
+
+
+def begin_snapshot(session: Session) -> None:
+    """Make every query of a fresh read session see one snapshot of the store.
+
+    PostgreSQL: a ``REPEATABLE READ`` transaction. SQLite: an explicit ``BEGIN`` (the driver
+    opens none for reads, so each statement would otherwise see the latest commit).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        session.connection().exec_driver_sql("BEGIN")
 
 
 def load_state(
     st: GovernanceState, session: Session, previous: GovernanceState | None
 ) -> GovernanceState:
-    """Load the governance state in bulk queries, re-reading only what changed.
+    """Load the governance state: whole, or ``previous`` plus what the change log names.
 
-    Each governance group (``catalog``, ``tags``, ``filters``, ``grants``) carries the
-    version at which it last changed (:meth:`CatalogStore.change_marks`). With a
-    ``previous`` state, groups whose mark has not moved are shared with it (states are
-    never modified after loading), and so are the cached tag summaries when neither the
-    catalog nor the tags moved. Which groups a write moves is decided when it commits
-    (:func:`~meshlake.catalog.store.changed_groups`): a catalog update or delete moves
-    them all, since deletions cascade to filters, tags and grants.
-
-    Runs Core queries on the session's connection (no ORM row processing) and reads
-    JSON columns as text, decoding each distinct text once: most grants share their
-    permission lists and specs.
+    ``st.version`` becomes the version the session's snapshot holds (the store may have moved
+    since the caller asked). Runs Core queries (no ORM row processing) and reads JSON columns
+    as text, decoding each distinct text once: most grants share their permission lists.
     """
-    marks = CatalogStore.change_marks(session)
-    reuse: set[str] = set()
-    if previous is not None:
-        reuse = {g for g in GROUP_FIELDS if marks.get(g) == previous.marks.get(g)}
-    st.marks = marks
     loader = _Loader(session)
-    for group in ("catalog", "tags", "filters", "grants"):
-        if group in reuse:
-            assert previous is not None
-            for name in GROUP_FIELDS[group]:
-                setattr(st, name, getattr(previous, name))
-        elif (
-            group == "catalog"
-            and previous is not None
-            and marks.get(REWRITE_MARK) == previous.marks.get(REWRITE_MARK)
-        ):
-            st.tables_read = loader.catalog_added(st, previous)
-        elif (
-            group == "grants"
-            and previous is not None
-            and previous.marks.get("grants") is not None
-            and marks.get(REWRITE_MARK) == previous.marks.get(REWRITE_MARK)
-        ):
-            st.grants_read = loader.grants_changed(st, previous, previous.marks["grants"])
-        else:
+    heads = dict(
+        loader.rows(
+            select(MetaRow.key, MetaRow.value).where(MetaRow.key.in_((VERSION_KEY, FLOOR_KEY)))
+        )
+    )
+    st.version = int(heads.get(VERSION_KEY, 0))
+    changes = None
+    if previous is not None and previous.version >= int(heads.get(FLOOR_KEY, 0)):
+        changes = loader.changes(previous.version)
+    if changes is None or previous is None:
+        for group in GROUPS:
             getattr(loader, group)(st)
-    if previous is not None and {"catalog", "tags"} <= reuse:
-        st.cache.update((k, v) for k, v in previous.cache.items() if k[0] in TAG_DERIVED_CACHES)
-    st.reloaded = tuple(g for g in ("catalog", "tags", "filters", "grants") if g not in reuse)
+        st.db_tag_values = _database_tag_values(st)
+        st.reloaded, st.changes_read = GROUPS, None
+        return st
+    _Delta(loader, st, previous, changes).apply()
     return st
 
 
@@ -154,6 +170,31 @@ def _share(interned: dict[Any, Any], key: Any, make: Callable[[Any], Any]) -> An
     return value
 
 
+def _tag_values_of(st: GovernanceState, db_id: int) -> dict[int, frozenset[str]]:
+    """One database's entry of :func:`_database_tag_values` (empty: no tag anywhere)."""
+    values: dict[int, set[str]] = {}
+    for k, v in st.db_tags.get(db_id, {}).items():
+        values.setdefault(k, set()).add(v)
+    for tid in st.tables_of_db.get(db_id, ()):
+        for k, v in st.table_tags.get(tid, {}).items():
+            values.setdefault(k, set()).add(v)
+        for tags in st.column_tags.get(tid, {}).values():
+            for k, v in tags.items():
+                values.setdefault(k, set()).add(v)
+    return {k: frozenset(v) for k, v in values.items()}
+
+
+def _column_owner(tables: Iterable[TableInfo]) -> dict[int, tuple[int, str]]:
+    """Each column id of ``tables`` -> (table id, column name)."""
+    return {
+        cid: (t.id, name) for t in tables for cid, name in zip(t.column_ids, t.columns, strict=True)
+    }
+
+
+def _ints(keys: Iterable[str]) -> set[int]:
+    return {int(k) for k in keys}
+
+
 GROUP_FIELDS: dict[str, tuple[str, ...]] = {
     "catalog": (
         "accounts",
@@ -164,7 +205,6 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "tables",
         "table_by_name",
         "tables_of_db",
-        "column_owner",
         "locations",
     ),
     "tags": (
@@ -177,28 +217,67 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "filters": ("filters", "filter_by_name", "filters_of_table"),
     "grants": ("grants_by_grantee", "grants_by_id", "grants_index"),
+    "model_groups": ("model_groups",),
 }
 """The state's fields, by the governance group whose store tables they come from."""
 
-DELTA_GRANTS = 5000
-"""Above this many written or revoked grants, a grants reload reads them all."""
-
-DELTA_TABLES = 2000
-"""Above this many new or grown tables, a catalog reload reads everything."""
-
 TAG_DERIVED_CACHES = frozenset({"ttags", "okeys", "tsummary", "xdbs", "created_dbs"})
-"""Cache entries that depend only on the catalog and the tags (kept across grant changes)."""
+"""Cache entries that depend only on the catalog and the tags (kept across other changes)."""
+
+_TABLE_COLUMNS = (
+    TableRow.id,
+    TableRow.database_id,
+    TableRow.name,
+    TableRow.creator,
+    TableRow.location,
+    TableRow.iceberg_id,
+)
+_DB_COLUMNS = (
+    DatabaseRow.id,
+    DatabaseRow.account,
+    DatabaseRow.name,
+    DatabaseRow.location,
+    DatabaseRow.creator,
+    DatabaseRow.link_account,
+    DatabaseRow.link_database,
+    DatabaseRow.description,
+)
+_ASSIGNMENT = (TagAssignmentRow.target_id, TagAssignmentRow.key_id, TagAssignmentRow.value)
 
 
 class _Loader:
-    """Reads one governance group at a time into a state (bulk Core queries)."""
+    """Reads the store for a load: whole groups, or rows by key (bulk Core queries)."""
 
     def __init__(self, session: Session) -> None:
         self._conn = session.connection()
         self._decoded: dict[str | None, Any] = {None: None}
 
-    def _rows(self, stmt: Any) -> Any:
-        return self._conn.execute(stmt).all()  # one fetchall, not a fetch per row
+    def rows(self, stmt: Any) -> Any:
+        """Every row of ``stmt`` (one fetchall, not a fetch per row)."""
+        return self._conn.execute(stmt).all()
+
+    def rows_in(self, stmt: Any, column: Any, keys: Collection[Any]) -> list[Any]:
+        """The rows of ``stmt`` whose ``column`` is one of ``keys`` (in chunks)."""
+        ordered = sorted(keys)
+        out: list[Any] = []
+        for i in range(0, len(ordered), CHUNK):
+            out.extend(self.rows(stmt.where(column.in_(ordered[i : i + CHUNK]))))
+        return out
+
+    def changes(self, since: int) -> dict[str, set[str]] | None:
+        """The change log's entries above version ``since`` (and any still pending), by
+        table; None when there are more than :data:`DELTA_CHANGES`."""
+        rows = self.rows(
+            select(ChangeRow.tbl, ChangeRow.key)
+            .where(or_(ChangeRow.version > since, ChangeRow.version < 0))
+            .limit(DELTA_CHANGES + 1)
+        )
+        if len(rows) > DELTA_CHANGES:
+            return None
+        out: dict[str, set[str]] = defaultdict(set)
+        for table, key in rows:
+            out[table].add(key)
+        return out
 
     def _js(self, text: str | None) -> Any:
         value = self._decoded.get(text, _MISSING)
@@ -206,89 +285,35 @@ class _Loader:
             value = self._decoded[text] = json.loads(text)  # type: ignore[arg-type]
         return value
 
+    # ------------------------------------------------------------ whole groups
     def catalog(self, st: GovernanceState) -> None:
         """Accounts, principals, admins, databases, tables, columns, locations."""
-        self._small_catalog(st)
-        st.tables = self._tables(None, st.column_owner)
+        conn, rows = self._conn, self.rows
+        st.accounts = set(conn.scalars(select(AccountRow.name)))
+        st.principals = set(conn.scalars(select(PrincipalRow.id)))
+        st.admins = self.admins(rows(select(AccountAdminRow.account, AccountAdminRow.principal)))
+        for row in rows(select(*_DB_COLUMNS)):
+            db = DbInfo(*row)
+            st.databases[db.id] = db
+            st.db_by_name[(db.account, db.name)] = db.id
+        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
+            st.locations[lid] = (account, uri)
+        st.tables = self.tables(None)
         for tid, info in st.tables.items():
             st.table_by_name[(info.database_id, info.name)] = tid
             st.tables_of_db[info.database_id].append(tid)
 
-    def catalog_added(self, st: GovernanceState, previous: GovernanceState) -> int | None:
-        """The catalog after inserts only (new tables, columns, databases, principals).
-
-        The small parts are read again; tables and columns are the previous snapshot's plus
-        the tables that are new or gained columns. Found by comparing ids and per-table column
-        counts, not an id watermark: concurrent writers may commit ids out of order.
-
-        Returns:
-            How many tables were read, or None when so many changed that the whole catalog was
-            read instead.
-        """
-        table_ids = set(self._conn.scalars(select(TableRow.id)))
-        counts = dict(
-            self._rows(select(ColumnRow.table_id, func.count()).group_by(ColumnRow.table_id))
-        )
-        old = previous.tables
-        changed = (table_ids - old.keys()) | {
-            tid for tid, n in counts.items() if tid in old and n != len(old[tid].columns)
-        }
-        if len(changed) > DELTA_TABLES or not table_ids >= old.keys():
-            self.catalog(st)
-            return None
-        self._small_catalog(st)
-        st.tables = dict(old)
-        st.table_by_name = dict(previous.table_by_name)
-        st.tables_of_db = defaultdict(list, previous.tables_of_db)
-        st.column_owner = dict(previous.column_owner)
-        copied: set[int] = set()  # lists of tables_of_db copied before appending
-        ordered = sorted(changed)
-        for i in range(0, len(ordered), 500):
-            for tid, info in self._tables(ordered[i : i + 500], st.column_owner).items():
-                st.tables[tid] = info
-                if tid not in old:
-                    st.table_by_name[(info.database_id, info.name)] = tid
-                    if info.database_id not in copied:
-                        copied.add(info.database_id)
-                        st.tables_of_db[info.database_id] = list(
-                            st.tables_of_db.get(info.database_id, ())
-                        )
-                    st.tables_of_db[info.database_id].append(tid)
-        return len(changed)
-
-    def _small_catalog(self, st: GovernanceState) -> None:
-        """Accounts, principals, admins, databases and locations (small: always whole)."""
-        conn, rows = self._conn, self._rows
-        st.accounts = set(conn.scalars(select(AccountRow.name)))
-        st.principals = set(conn.scalars(select(PrincipalRow.id)))
+    @staticmethod
+    def admins(rows: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+        """(account, principal) rows as each account's admins."""
         admins: dict[str, set[str]] = defaultdict(set)
-        for account, principal in rows(select(AccountAdminRow.account, AccountAdminRow.principal)):
+        for account, principal in rows:
             admins[account].add(principal)
-        st.admins = {a: frozenset(p) for a, p in admins.items()}
-        for row in rows(
-            select(
-                DatabaseRow.id,
-                DatabaseRow.account,
-                DatabaseRow.name,
-                DatabaseRow.location,
-                DatabaseRow.creator,
-                DatabaseRow.link_account,
-                DatabaseRow.link_database,
-                DatabaseRow.description,
-            )
-        ):
-            info = DbInfo(*row)
-            st.databases[info.id] = info
-            st.db_by_name[(info.account, info.name)] = info.id
-        for lid, account, uri in rows(select(LocationRow.id, LocationRow.account, LocationRow.uri)):
-            st.locations[lid] = (account, uri)
+        return {a: frozenset(p) for a, p in admins.items()}
 
-    def _tables(
-        self, ids: Sequence[int] | None, column_owner: dict[int, tuple[int, str]]
-    ) -> dict[int, TableInfo]:
-        """Tables with their columns in order: all of them, or those with ``ids``; each
-        column's (table id, name) goes into ``column_owner``."""
-        rows = self._rows
+    def tables(self, ids: Collection[int] | None) -> dict[int, TableInfo]:
+        """Tables with their columns in order, in id order: all of them, or those with
+        ``ids``."""
         col_query = select(
             ColumnRow.id,
             ColumnRow.table_id,
@@ -297,23 +322,17 @@ class _Loader:
             ColumnRow.type,
             ColumnRow.field_id,
         )
-        table_query = select(
-            TableRow.id,
-            TableRow.database_id,
-            TableRow.name,
-            TableRow.creator,
-            TableRow.location,
-            TableRow.iceberg_id,
-        )
-        if ids is not None:
-            col_query = col_query.where(ColumnRow.table_id.in_(ids))
-            table_query = table_query.where(TableRow.id.in_(ids))
+        table_query = select(*_TABLE_COLUMNS).order_by(TableRow.id)
+        if ids is None:
+            col_rows, table_rows = self.rows(col_query), self.rows(table_query)
+        else:
+            col_rows = self.rows_in(col_query, ColumnRow.table_id, ids)
+            table_rows = self.rows_in(table_query, TableRow.id, ids)
         cols: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
-        for cid, tid, pos, name, ctype, fid in rows(col_query):
+        for cid, tid, pos, name, ctype, fid in col_rows:
             cols[tid].append((pos, name, cid, ctype, fid))
-            column_owner[cid] = (tid, name)
         out: dict[int, TableInfo] = {}
-        for tid, dbid, name, creator, location, iceberg_id in rows(table_query):
+        for tid, dbid, name, creator, location, iceberg_id in table_rows:
             ordered = sorted(cols.get(tid, ()))
             out[tid] = TableInfo(
                 tid,
@@ -330,49 +349,60 @@ class _Loader:
         return out
 
     def tags(self, st: GovernanceState) -> None:
-        """The tag ontology and every assignment (needs the catalog's columns)."""
-        rows = self._rows
-        values: dict[int, set[str]] = defaultdict(set)
-        for key_id, value in rows(select(TagValueRow.key_id, TagValueRow.value)):
-            values[key_id].add(value)
-        for kid, account, key, creator in rows(
-            select(TagKeyRow.id, TagKeyRow.account, TagKeyRow.key, TagKeyRow.creator)
-        ):
-            st.tag_keys[kid] = TagKeyInfo(kid, account, key, frozenset(values[kid]), creator)
-            st.tag_key_by_name[(account, key)] = kid
-        for kind, target, key_id, value in rows(
-            select(
-                TagAssignmentRow.kind,
-                TagAssignmentRow.target_id,
-                TagAssignmentRow.key_id,
-                TagAssignmentRow.value,
-            )
+        """The tag ontology and every assignment (needs the catalog's columns); the
+        per-database summaries are built by the caller."""
+        owner = _column_owner(st.tables.values())
+        for info in self.tag_keys(None):
+            st.tag_keys[info.id] = info
+            st.tag_key_by_name[(info.account, info.key)] = info.id
+        for kind, target, key_id, value in self.rows(
+            select(TagAssignmentRow.kind, *_ASSIGNMENT).order_by(TagAssignmentRow.id)
         ):
             if kind == "database":
                 st.db_tags.setdefault(target, {})[key_id] = value
             elif kind == "table":
                 st.table_tags.setdefault(target, {})[key_id] = value
-            elif target in st.column_owner:
-                tid, cname = st.column_owner[target]
+            elif target in owner:
+                tid, cname = owner[target]
                 st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
-        st.db_tag_values = _database_tag_values(st)
+
+    def tag_keys(self, ids: Collection[int] | None) -> list[TagKeyInfo]:
+        """Tag keys with their values: all of them, or those with ``ids``."""
+        value_query = select(TagValueRow.key_id, TagValueRow.value)
+        key_query = select(TagKeyRow.id, TagKeyRow.account, TagKeyRow.key, TagKeyRow.creator)
+        if ids is None:
+            value_rows, key_rows = self.rows(value_query), self.rows(key_query)
+        else:
+            value_rows = self.rows_in(value_query, TagValueRow.key_id, ids)
+            key_rows = self.rows_in(key_query, TagKeyRow.id, ids)
+        values: dict[int, set[str]] = defaultdict(set)
+        for key_id, value in value_rows:
+            values[key_id].add(value)
+        return [TagKeyInfo(k, a, key, frozenset(values[k]), c) for k, a, key, c in key_rows]
 
     def filters(self, st: GovernanceState) -> None:
         """Data filters."""
-        rows, js = self._rows, self._js
-        for f in rows(
-            select(
-                FilterRow.id,
-                FilterRow.table_id,
-                FilterRow.name,
-                FilterRow.row_filter,
-                _text(FilterRow.columns),
-                _text(FilterRow.excluded_columns),
-                FilterRow.creator,
-                FilterRow.row_filter_text,
-            )
-        ):
-            finfo = FilterInfo(
+        for info in self.filter_infos(None):
+            st.filters[info.id] = info
+            st.filter_by_name[(info.table_id, info.name)] = info.id
+            st.filters_of_table[info.table_id].append(info.id)
+
+    def filter_infos(self, ids: Collection[int] | None) -> list[FilterInfo]:
+        """Data filters in id order: all of them, or those with ``ids``."""
+        js = self._js
+        query = select(
+            FilterRow.id,
+            FilterRow.table_id,
+            FilterRow.name,
+            FilterRow.row_filter,
+            _text(FilterRow.columns),
+            _text(FilterRow.excluded_columns),
+            FilterRow.creator,
+            FilterRow.row_filter_text,
+        ).order_by(FilterRow.id)
+        rows = self.rows(query) if ids is None else self.rows_in(query, FilterRow.id, ids)
+        return [
+            FilterInfo(
                 f[0],
                 f[1],
                 f[2],
@@ -382,13 +412,12 @@ class _Loader:
                 f[6],
                 f[7],
             )
-            st.filters[finfo.id] = finfo
-            st.filter_by_name[(finfo.table_id, finfo.name)] = finfo.id
-            st.filters_of_table[finfo.table_id].append(finfo.id)
+            for f in rows
+        ]
 
     def grants(self, st: GovernanceState) -> None:
         """Every grant, by grantee and by id (in id order)."""
-        infos = self._grant_infos(self._grant_query().order_by(GrantRow.id))
+        infos = self.grant_infos(None)
         by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
         for info in infos:
             by_grantee[info.grantee].append(info)
@@ -396,50 +425,10 @@ class _Loader:
         st.grants_by_grantee = dict(by_grantee)
         st.grants_index = {grantee: _index(gs) for grantee, gs in by_grantee.items()}
 
-    def grants_changed(self, st: GovernanceState, previous: GovernanceState, since: int) -> int:
-        """The grants after changes: the previous snapshot's, minus the revoked ones (ids
-        gone), with the ones written since version ``since`` read again.
-
-        Returns:
-            How many grants were read, or -1 when so many changed that all were read.
-        """
-        ids = set(self._conn.scalars(select(GrantRow.id)))
-        query = self._grant_query().where(
-            or_(GrantRow.changed_version > since, GrantRow.changed_version == PENDING_VERSION)
-        )
-        changed = self._grant_infos(query.order_by(GrantRow.id))
-        gone = previous.grants_by_id.keys() - ids
-        if len(changed) + len(gone) > DELTA_GRANTS:
-            self.grants(st)
-            return -1
-        touched = {g.id for g in changed} | gone
-        st.grants_by_id = {i: g for i, g in previous.grants_by_id.items() if i not in gone}
-        grantees = {previous.grants_by_id[i].grantee for i in gone}
-        for info in changed:
-            old = previous.grants_by_id.get(info.id)
-            if old is not None:
-                grantees.add(old.grantee)
-            grantees.add(info.grantee)
-            st.grants_by_id[info.id] = info
-        st.grants_by_grantee = dict(previous.grants_by_grantee)
-        st.grants_index = dict(previous.grants_index)
-        fresh: dict[str, list[GrantInfo]] = defaultdict(list)
-        for info in changed:
-            fresh[info.grantee].append(info)
-        for grantee in grantees:
-            kept = [g for g in previous.grants_by_grantee.get(grantee, ()) if g.id not in touched]
-            merged = sorted(kept + fresh.get(grantee, []), key=lambda g: g.id)
-            if merged:
-                st.grants_by_grantee[grantee] = merged
-                st.grants_index[grantee] = _index(merged)
-            else:
-                st.grants_by_grantee.pop(grantee, None)
-                st.grants_index.pop(grantee, None)
-        return len(changed)
-
-    @staticmethod
-    def _grant_query() -> Any:
-        return select(
+    def grant_infos(self, ids: Collection[int] | None) -> list[GrantInfo]:
+        """Grants in id order: all of them, or those with ``ids``."""
+        js = self._js
+        query = select(
             GrantRow.id,
             GrantRow.grantee,
             GrantRow.kind,
@@ -450,13 +439,11 @@ class _Loader:
             _text(GrantRow.grantable),
             GrantRow.grantor,
             GrantRow.bounded,
-        )
-
-    def _grant_infos(self, query: Any) -> list[GrantInfo]:
-        js = self._js
+        ).order_by(GrantRow.id)
+        rows = self.rows(query) if ids is None else self.rows_in(query, GrantRow.id, ids)
         interned: dict[Any, Any] = {}
         out = []
-        for g in self._rows(query):
+        for g in rows:
             spec = js(g[5]) or {}
             out.append(
                 GrantInfo(
@@ -474,3 +461,272 @@ class _Loader:
                 )
             )
         return out
+
+    def model_groups(self, st: GovernanceState) -> None:
+        """Every model group."""
+        st.model_groups = {g.id: g for g in self.model_group_infos(None)}
+
+    def model_group_infos(self, ids: Collection[int] | None) -> list[ModelGroupInfo]:
+        """Model groups: all of them, or those with ``ids``."""
+        query = select(
+            ModelGroupRow.id, ModelGroupRow.account, ModelGroupRow.name, ModelGroupRow.creator
+        )
+        rows = self.rows(query) if ids is None else self.rows_in(query, ModelGroupRow.id, ids)
+        return [ModelGroupInfo(*r) for r in rows]
+
+
+class _Delta:
+    """Applies the change log's entries to a copy of the previous state (see the module
+    docstring): each ``_group`` method copies the fields it changes, never the previous
+    state's own containers."""
+
+    def __init__(
+        self,
+        loader: _Loader,
+        st: GovernanceState,
+        previous: GovernanceState,
+        changes: dict[str, set[str]],
+    ) -> None:
+        self.load, self.st, self.prev, self.changes = loader, st, previous, changes
+        self.dirty_tables: set[int] = set()  # tables re-read (their column tags move too)
+        self.tag_dbs: set[int] = set()  # databases whose tag summary must be recomputed
+
+    def keys(self, table: str) -> set[str]:
+        return self.changes.get(table, set())
+
+    def apply(self) -> None:
+        st, prev = self.st, self.prev
+        for fields in GROUP_FIELDS.values():
+            for name in fields:
+                setattr(st, name, getattr(prev, name))
+        moved = {GROUP_OF_TABLE[t] for t in self.changes if t in GROUP_OF_TABLE}
+        if "catalog" in moved:
+            self.catalog()
+        if "tags" in moved or self.dirty_tables:
+            moved.add("tags")
+            self.tags()
+        if "filters" in moved:
+            self.filters()
+        if "grants" in moved:
+            self.grants()
+        if "model_groups" in moved:
+            self.model_groups()
+        st.reloaded = tuple(g for g in GROUPS if g in moved)
+        st.changes_read = sum(len(k) for k in self.changes.values())
+        if not moved:
+            st.cache = prev.cache  # the same content: every cached answer still holds
+        elif not moved & {"catalog", "tags"}:
+            st.cache.update((k, v) for k, v in prev.cache.items() if k[0] in TAG_DERIVED_CACHES)
+
+    # ---------------------------------------------------------------- catalog
+    def catalog(self) -> None:
+        st, prev, load = self.st, self.prev, self.load
+        names = self.keys("ml_accounts")
+        if names:
+            found = {r[0] for r in load.rows_in(select(AccountRow.name), AccountRow.name, names)}
+            st.accounts = (prev.accounts - names) | found
+        ids = self.keys("ml_principals")
+        if ids:
+            found = {r[0] for r in load.rows_in(select(PrincipalRow.id), PrincipalRow.id, ids)}
+            st.principals = (prev.principals - ids) | found
+        accounts = self.keys("ml_account_admins")
+        if accounts:
+            rows = load.rows_in(
+                select(AccountAdminRow.account, AccountAdminRow.principal),
+                AccountAdminRow.account,
+                accounts,
+            )
+            st.admins = {a: p for a, p in prev.admins.items() if a not in accounts}
+            st.admins.update(load.admins(rows))
+        db_ids = _ints(self.keys("ml_databases"))
+        if db_ids:
+            st.databases, st.db_by_name = dict(prev.databases), dict(prev.db_by_name)
+            for db_id in db_ids:
+                old = st.databases.pop(db_id, None)
+                if old is not None and st.db_by_name.get((old.account, old.name)) == db_id:
+                    del st.db_by_name[(old.account, old.name)]
+            for row in load.rows_in(select(*_DB_COLUMNS), DatabaseRow.id, db_ids):
+                info = DbInfo(*row)
+                st.databases[info.id] = info
+                st.db_by_name[(info.account, info.name)] = info.id
+        location_ids = _ints(self.keys("ml_locations"))
+        if location_ids:
+            st.locations = {i: v for i, v in prev.locations.items() if i not in location_ids}
+            for lid, account, uri in load.rows_in(
+                select(LocationRow.id, LocationRow.account, LocationRow.uri),
+                LocationRow.id,
+                location_ids,
+            ):
+                st.locations[lid] = (account, uri)
+        table_ids = _ints(self.keys("ml_tables")) | _ints(self.keys("ml_columns"))
+        if table_ids:
+            self._tables(table_ids)
+
+    def _tables(self, ids: set[int]) -> None:
+        st, prev = self.st, self.prev
+        st.tables, st.table_by_name = dict(prev.tables), dict(prev.table_by_name)
+        dbs: set[int] = set()
+        fresh = self.load.tables(ids)
+        for tid in ids:
+            old = st.tables.get(tid) if tid in fresh else st.tables.pop(tid, None)
+            if old is not None:
+                dbs.add(old.database_id)
+                key = (old.database_id, old.name)
+                new = fresh.get(tid)
+                moved = new is None or (new.database_id, new.name) != key
+                if moved and st.table_by_name.get(key) == tid:  # (deleting leaves a hole)
+                    del st.table_by_name[key]
+        for tid, info in fresh.items():
+            dbs.add(info.database_id)
+            st.tables[tid] = info
+            st.table_by_name[(info.database_id, info.name)] = tid
+        st.tables_of_db = defaultdict(list, prev.tables_of_db)
+        for db_id in dbs:
+            kept = [t for t in prev.tables_of_db.get(db_id, ()) if t not in ids]
+            for tid, info in fresh.items():
+                if info.database_id == db_id:
+                    insort(kept, tid)
+            if kept:
+                st.tables_of_db[db_id] = kept
+            else:
+                st.tables_of_db.pop(db_id, None)
+        self.dirty_tables = ids
+        self.tag_dbs |= dbs
+
+    # ---------------------------------------------------------------- tags
+    def tags(self) -> None:
+        st, prev, load = self.st, self.prev, self.load
+        key_ids = _ints(self.keys("ml_tag_keys")) | _ints(self.keys("ml_tag_values"))
+        if key_ids:
+            st.tag_keys, st.tag_key_by_name = dict(prev.tag_keys), dict(prev.tag_key_by_name)
+            for kid in key_ids:
+                old = st.tag_keys.pop(kid, None)
+                if old is not None and st.tag_key_by_name.get((old.account, old.key)) == kid:
+                    del st.tag_key_by_name[(old.account, old.key)]
+            for info in load.tag_keys(key_ids):
+                st.tag_keys[info.id] = info
+                st.tag_key_by_name[(info.account, info.key)] = info.id
+        targets: dict[str, set[int]] = defaultdict(set)
+        for key in self.keys("ml_tag_assignments"):
+            kind, target = key.split(":", 1)
+            targets[kind].add(int(target))
+        if targets["database"]:
+            st.db_tags = self._assignments(prev.db_tags, "database", targets["database"])
+            self.tag_dbs |= targets["database"]
+        if targets["table"]:
+            st.table_tags = self._assignments(prev.table_tags, "table", targets["table"])
+            for tid in targets["table"]:
+                self.tag_dbs |= self._dbs_of(tid)
+        # a column written (renamed, dropped, added) re-read its table: a column assignment
+        # otherwise belongs to a column that still exists, or to none (a full load skips it)
+        owners = set(self.dirty_tables)
+        if targets["column"]:
+            owners.update(
+                r[0]
+                for r in load.rows_in(select(ColumnRow.table_id), ColumnRow.id, targets["column"])
+            )
+        if owners:
+            self._column_tags(owners)
+        if self.tag_dbs:
+            st.db_tag_values = dict(prev.db_tag_values)
+            for db_id in self.tag_dbs:
+                values = _tag_values_of(st, db_id)
+                if values:
+                    st.db_tag_values[db_id] = values
+                else:
+                    st.db_tag_values.pop(db_id, None)
+
+    def _dbs_of(self, tid: int) -> set[int]:
+        """The database of a table, before and after the change."""
+        return {s.tables[tid].database_id for s in (self.st, self.prev) if tid in s.tables}
+
+    def _assignments(
+        self, previous: dict[int, dict[int, str]], kind: str, targets: set[int]
+    ) -> dict[int, dict[int, str]]:
+        out = dict(previous)
+        for target in targets:
+            out.pop(target, None)
+        for target, key_id, value in self.load.rows_in(
+            select(*_ASSIGNMENT).where(TagAssignmentRow.kind == kind),
+            TagAssignmentRow.target_id,
+            targets,
+        ):
+            out.setdefault(target, {})[key_id] = value
+        return out
+
+    def _column_tags(self, tables: set[int]) -> None:
+        st = self.st
+        st.column_tags = dict(self.prev.column_tags)
+        for tid in tables:
+            st.column_tags.pop(tid, None)
+        owner = _column_owner(st.tables[t] for t in tables if t in st.tables)
+        for target, key_id, value in self.load.rows_in(
+            select(*_ASSIGNMENT).where(TagAssignmentRow.kind == "column"),
+            TagAssignmentRow.target_id,
+            owner.keys(),
+        ):
+            tid, cname = owner[target]
+            st.column_tags.setdefault(tid, {}).setdefault(cname, {})[key_id] = value
+        for tid in tables:
+            self.tag_dbs |= self._dbs_of(tid)
+
+    # ---------------------------------------------------------------- filters
+    def filters(self) -> None:
+        st, prev = self.st, self.prev
+        ids = _ints(self.keys("ml_data_filters"))
+        st.filters, st.filter_by_name = dict(prev.filters), dict(prev.filter_by_name)
+        tables: set[int] = set()
+        for fid in ids:
+            old = st.filters.pop(fid, None)
+            if old is not None:
+                tables.add(old.table_id)
+                if st.filter_by_name.get((old.table_id, old.name)) == fid:
+                    del st.filter_by_name[(old.table_id, old.name)]
+        fresh = self.load.filter_infos(ids)
+        for info in fresh:
+            tables.add(info.table_id)
+            st.filters[info.id] = info
+            st.filter_by_name[(info.table_id, info.name)] = info.id
+        st.filters_of_table = defaultdict(list, prev.filters_of_table)
+        for tid in tables:
+            kept = [f for f in prev.filters_of_table.get(tid, ()) if f not in ids]
+            for info in fresh:
+                if info.table_id == tid:
+                    insort(kept, info.id)
+            if kept:
+                st.filters_of_table[tid] = kept
+            else:
+                st.filters_of_table.pop(tid, None)
+
+    # ---------------------------------------------------------------- grants
+    def grants(self) -> None:
+        st, prev = self.st, self.prev
+        ids = _ints(self.keys("ml_grants"))
+        fresh = self.load.grant_infos(ids)
+        st.grants_by_id = dict(prev.grants_by_id)  # overwritten in place, popped when gone
+        for i in ids - {g.id for g in fresh}:
+            st.grants_by_id.pop(i, None)
+        grantees = {prev.grants_by_id[i].grantee for i in ids if i in prev.grants_by_id}
+        by_grantee: dict[str, list[GrantInfo]] = defaultdict(list)
+        for info in fresh:
+            st.grants_by_id[info.id] = info
+            grantees.add(info.grantee)
+            by_grantee[info.grantee].append(info)
+        st.grants_by_grantee = dict(prev.grants_by_grantee)
+        st.grants_index = dict(prev.grants_index)
+        for grantee in grantees:
+            kept = [g for g in prev.grants_by_grantee.get(grantee, ()) if g.id not in ids]
+            merged = sorted(kept + by_grantee.get(grantee, []), key=lambda g: g.id)
+            if merged:
+                st.grants_by_grantee[grantee] = merged
+                st.grants_index[grantee] = _index(merged)
+            else:
+                st.grants_by_grantee.pop(grantee, None)
+                st.grants_index.pop(grantee, None)
+
+    # ---------------------------------------------------------------- model groups
+    def model_groups(self) -> None:
+        ids = _ints(self.keys("ml_model_groups"))
+        self.st.model_groups = {i: g for i, g in self.prev.model_groups.items() if i not in ids} | {
+            g.id: g for g in self.load.model_group_infos(ids)
+        }

@@ -5,36 +5,23 @@ account's admins hold every permission. Grants on it are ordinary grant rows of 
 ``model_group`` (rules 4, 6, 22-24): a grant to an external account reaches that account's
 admins, who may re-grant it to their own principals for as long as the account holds it.
 
-The groups themselves live in the store table ``ml_model_groups``; they are read once per
-governance state (the state is replaced whenever the store version moves, and creating a group
-bumps it), so a decision never queries the store twice for the same version.
+The groups themselves live in the store table ``ml_model_groups``; the governance state holds
+them (``GovernanceState.model_groups``, kept current through the change log like the rest), so
+a decision never queries the store.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from meshlake.catalog.ml_models import ModelGroupRow
 from meshlake.governance.access import grants_index
 from meshlake.governance.permissions import ALL, DESCRIBE, MODEL_GROUP_PERMISSIONS
-from meshlake.governance.state import GovernanceState
+from meshlake.governance.state import GovernanceState, ModelGroupInfo
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from meshlake.governance.engine import Decision
     from meshlake.resources import ModelGroup
-
-
-class StoreReader(Protocol):
-    """What model-group lookups need of the store: read sessions."""
-
-    def read(self) -> AbstractContextManager[Any]:
-        """A read session."""
-
 
 __all__ = [
     "ModelGroupAccess",
@@ -45,23 +32,6 @@ __all__ = [
     "model_group_label",
     "model_groups",
 ]
-
-_CACHE_KEY = ("model_groups",)
-
-
-@dataclass(frozen=True)
-class ModelGroupInfo:
-    """A model group as governance sees it."""
-
-    id: int
-    account: str
-    name: str
-    creator: str
-
-    @property
-    def label(self) -> str:
-        """``model_group:<account>.<name>`` (audit and grant listings)."""
-        return f"model_group:{self.account}.{self.name}"
 
 
 @dataclass
@@ -78,28 +48,14 @@ class ModelGroupAccess:
         return bool(self.perms)
 
 
-def model_groups(store: StoreReader, st: GovernanceState) -> dict[int, ModelGroupInfo]:
-    """Every model group, by id, read once per governance state."""
-    cached: dict[int, ModelGroupInfo] | None = st.cache.get(_CACHE_KEY)
-    if cached is None:
-        with store.read() as session:
-            rows = session.execute(
-                select(
-                    ModelGroupRow.id,
-                    ModelGroupRow.account,
-                    ModelGroupRow.name,
-                    ModelGroupRow.creator,
-                )
-            ).all()
-        cached = {r[0]: ModelGroupInfo(r[0], r[1], r[2], r[3]) for r in rows}
-        st.cache[_CACHE_KEY] = cached
-    return cached
+def model_groups(st: GovernanceState) -> dict[int, ModelGroupInfo]:
+    """Every model group, by id."""
+    return st.model_groups
 
 
 def model_group_label(st: GovernanceState, account: str, group_id: int) -> str:
-    """A group's label from the state's cache (grant listings), its id when not loaded."""
-    cached: dict[int, ModelGroupInfo] = st.cache.get(_CACHE_KEY) or {}
-    group = cached.get(group_id)
+    """A group's label (grant listings), its id when the group is gone."""
+    group = st.model_groups.get(group_id)
     return group.label if group else f"model_group:{account}#{group_id}"
 
 
@@ -154,7 +110,6 @@ def model_group_access(
 
 
 def find_model_group(
-    store: StoreReader,
     st: GovernanceState,
     principal: str,
     name: str,
@@ -162,14 +117,13 @@ def find_model_group(
 ) -> ModelGroupInfo | None:
     """A model group ``principal`` may see, by name (default account: the principal's)."""
     account = account or principal.split("/", 1)[0]
-    for g in model_groups(store, st).values():
+    for g in st.model_groups.values():
         if g.account == account and g.name == name:
             return g if model_group_access(st, principal, g).visible else None
     return None
 
 
 def decide_model_group(
-    store: StoreReader,
     st: GovernanceState,
     principal: str,
     action: str,
@@ -178,7 +132,7 @@ def decide_model_group(
     """Decide ``action`` on a model group; never raises for visibility (rule 0)."""
     from meshlake.governance.engine import NOT_VISIBLE, Decision
 
-    group = find_model_group(store, st, principal, resource.name, resource.account)
+    group = find_model_group(st, principal, resource.name, resource.account)
     if group is None:
         return Decision(False, NOT_VISIBLE)
     acc = model_group_access(st, principal, group)

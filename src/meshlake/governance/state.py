@@ -1,8 +1,9 @@
 """An immutable in-memory snapshot of everything governance decides on.
 
 Decisions are pure functions of a :class:`GovernanceState`. The state is loaded from the
-store in a handful of bulk queries and replaced whenever the store version changes, so a
-decision never touches the database (see ``governance/engine.py``).
+store in a handful of bulk queries the first time, then replaced whenever the store version
+changes by a copy that re-reads only the rows the store's change log names (see
+``governance/loading.py``), so a decision never touches the database (``engine.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DbInfo", "FilterInfo", "GovernanceState", "GrantInfo", "TableInfo", "TagKeyInfo"]
+__all__ = [
+    "DbInfo",
+    "FilterInfo",
+    "GovernanceState",
+    "GrantInfo",
+    "ModelGroupInfo",
+    "TableInfo",
+    "TagKeyInfo",
+]
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,21 @@ class GrantInfo:
     expr: tuple[tuple[int, tuple[str, ...]], ...] = ()  # a tag policy's parsed expression
 
 
+@dataclass(frozen=True)
+class ModelGroupInfo:
+    """A model group as governance sees it."""
+
+    id: int
+    account: str
+    name: str
+    creator: str
+
+    @property
+    def label(self) -> str:
+        """``model_group:<account>.<name>`` (audit and grant listings)."""
+        return f"model_group:{self.account}.{self.name}"
+
+
 @dataclass
 class GovernanceState:
     """Everything decisions need, indexed for constant-time lookups."""
@@ -104,7 +128,6 @@ class GovernanceState:
     tables: dict[int, TableInfo] = field(default_factory=dict)
     table_by_name: dict[tuple[int, str], int] = field(default_factory=dict)
     tables_of_db: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    column_owner: dict[int, tuple[int, str]] = field(default_factory=dict)
     tag_keys: dict[int, TagKeyInfo] = field(default_factory=dict)
     tag_key_by_name: dict[tuple[str, str], int] = field(default_factory=dict)
     db_tags: dict[int, dict[int, str]] = field(default_factory=dict)
@@ -119,11 +142,10 @@ class GovernanceState:
     grants_by_id: dict[int, GrantInfo] = field(default_factory=dict)
     # per grantee, its grants by (kind, target id); tag policies under ("tag_policy", 0)
     grants_index: dict[str, dict[tuple[str, int], list[GrantInfo]]] = field(default_factory=dict)
+    model_groups: dict[int, ModelGroupInfo] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
-    marks: dict[str, int] = field(default_factory=dict)  # group -> version it last changed
     reloaded: tuple[str, ...] = ()  # the groups this load read from the store
-    tables_read: int | None = None  # tables read when only new catalog rows were (None: all)
-    grants_read: int | None = None  # grants read when only changed ones were (None/-1: all)
+    changes_read: int | None = None  # change-log entries applied (None: loaded whole)
 
     # ---------------------------------------------------------------- lookups
     def intern(self, value: Any) -> Any:

@@ -206,7 +206,7 @@ def resolve_target(
     if isinstance(resource, ModelGroup):
         from meshlake.governance.models import find_model_group
 
-        group = find_model_group(engine.reader, st, principal, resource.name, resource.account)
+        group = find_model_group(st, principal, resource.name, resource.account)
         if group is None:
             raise NotFoundError(f"model group {resource.name} not found")
         return GrantTarget(

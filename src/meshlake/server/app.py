@@ -7,7 +7,10 @@ the :class:`~meshlake.errors.MeshError`'s HTTP status; responses carry no storag
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,14 +18,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from meshlake import __version__
-from meshlake.config import Settings
+from meshlake.config import (
+    ENV_ALLOWED_ROOTS,
+    ENV_CATALOG_URL,
+    ENV_HOME,
+    ENV_WAREHOUSE,
+    Settings,
+    load_settings,
+)
 from meshlake.errors import InvalidInputError, MeshError
 from meshlake.mesh import Mesh
 from meshlake.server import console
 from meshlake.server.routes import admin, catalog, governance, products, query
 from meshlake.server.wire import Scrubber, error_body
 
-__all__ = ["create_app", "serve"]
+__all__ = ["app_from_environment", "create_app", "serve"]
 
 log = logging.getLogger("meshlake.server")
 
@@ -75,12 +85,61 @@ def create_app(mesh: Mesh) -> FastAPI:
     return app
 
 
-def serve(settings: Settings, *, host: str, port: int, log_level: str = "warning") -> None:
-    """Open the mesh of ``settings`` and serve it with uvicorn until interrupted."""
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``meshlake serve --workers N``: the mesh of the
+    settings the parent process put in the environment (``MESHLAKE_*``), closed when the
+    worker stops. Each worker holds its own governance state, kept current from the store's
+    change log (``governance/loading.py``)."""
+    mesh = Mesh(load_settings())
+    app = create_app(mesh)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            mesh.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def _export(settings: Settings) -> None:
+    """Put ``settings`` in this process's environment (the workers read them from it)."""
+    os.environ[ENV_HOME] = str(settings.home)
+    os.environ[ENV_CATALOG_URL] = settings.catalog_url
+    os.environ[ENV_WAREHOUSE] = settings.warehouse
+    if settings.allowed_roots is None:
+        os.environ.pop(ENV_ALLOWED_ROOTS, None)
+    else:
+        os.environ[ENV_ALLOWED_ROOTS] = ",".join(settings.allowed_roots)
+
+
+def serve(
+    settings: Settings, *, host: str, port: int, log_level: str = "warning", workers: int = 1
+) -> None:
+    """Open the mesh of ``settings`` and serve it with uvicorn until interrupted.
+
+    Args:
+        workers: uvicorn worker processes; above 1 each opens the mesh on its own (after this
+            process has bootstrapped it once) and they share the catalog store.
+    """
     import uvicorn
 
     mesh = Mesh(settings)
     mesh.bootstrap()
+    if workers > 1:
+        mesh.close()
+        _export(settings)
+        uvicorn.run(
+            "meshlake.server.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+        return
     try:
         uvicorn.run(create_app(mesh), host=host, port=port, log_level=log_level)
     finally:

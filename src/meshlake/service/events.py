@@ -410,7 +410,7 @@ class EventsAPI(ServiceBase):
                 raise NotFoundError(f"database {name} not found")
             target = self.rt.engine.link_target(st, db) or db
             return f"{target.account}/{target.name}"
-        group = find_model_group(self.rt.store, st, self.principal, name, account)
+        group = find_model_group(st, self.principal, name, account)
         if group is None:
             raise NotFoundError(f"model group {name} not found")
         return f"{group.account}/{group.name}"

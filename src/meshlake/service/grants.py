@@ -23,7 +23,6 @@ from meshlake.governance.access import (
     grants_index,
     table_access,
 )
-from meshlake.governance.models import StoreReader
 from meshlake.governance.permissions import (
     ALL,
     SELECT,
@@ -293,7 +292,7 @@ class GrantsAPI(ServiceBase):
         elif target.kind == "tag_policy":
             held = self._tag_policy_held(st, target, p)
         elif target.kind == "model_group":  # rule 30
-            held = _model_group_grantable(self.rt.engine.reader, st, p, target.target_id)
+            held = _model_group_grantable(st, p, target.target_id)
         return held
 
     def _tag_policy_held(self, st: GovernanceState, target: GrantTarget, p: str) -> set[str]:
@@ -548,12 +547,10 @@ class EffectiveView:
         }
 
 
-def _model_group_grantable(
-    store: StoreReader, st: GovernanceState, principal: str, group_id: int
-) -> set[str]:
-    from meshlake.governance.models import model_group_access, model_groups
+def _model_group_grantable(st: GovernanceState, principal: str, group_id: int) -> set[str]:
+    from meshlake.governance.models import model_group_access
 
-    group = model_groups(store, st).get(group_id)
+    group = st.model_groups.get(group_id)
     return set() if group is None else model_group_access(st, principal, group).grantable
 
 

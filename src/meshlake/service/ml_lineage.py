@@ -399,7 +399,7 @@ def models_built_on(api: MLAPI, account: str, database: str, table: str) -> list
                 ModelGroupRow, ModelGroupRow.id == ModelVersionRow.group_id
             )
         ).all()
-        groups = model_groups(api.rt.store, st)
+        groups = model_groups(st)
         for v, g in versions:
             info = groups.get(g.id)
             if info is None or not (

@@ -63,7 +63,7 @@ class ModelRegistryMixin(_Host):
     def _group_row(self, name: str, account: str | None, action: str) -> ModelGroupRow:
         """A group the caller may see and act on (rule 0's errors)."""
         st = self.state()
-        info = find_model_group(self.rt.store, st, self.principal, name, account)
+        info = find_model_group(st, self.principal, name, account)
         if info is None:
             raise NotFoundError(f"model group {name} not found")
         decision = self.rt.engine.decide(self.principal, action, ModelGroup(name, info.account))
@@ -119,7 +119,7 @@ class ModelRegistryMixin(_Host):
         st = self.state()
         out = []
         with self.rt.store.read() as session:
-            for info in sorted(model_groups(self.rt.store, st).values(), key=lambda g: g.label):
+            for info in sorted(model_groups(st).values(), key=lambda g: g.label):
                 acc = model_group_access(st, self.principal, info)
                 if not acc.visible and self.principal != ROOT:
                     continue
@@ -143,7 +143,7 @@ class ModelRegistryMixin(_Host):
         acc = model_group_access(
             self.state(),
             self.principal,
-            find_model_group(self.rt.store, self.state(), self.principal, name, row.account),  # type: ignore[arg-type]
+            find_model_group(self.state(), self.principal, name, row.account),  # type: ignore[arg-type]
         )
         versions = self._versions(row)
         return ModelGroupView(
@@ -200,7 +200,7 @@ class ModelRegistryMixin(_Host):
             raise InvalidInputError(f"training job {training.id} has no MLflow run")
         status = check_status(status)
         st = self.state()
-        if find_model_group(self.rt.store, st, self.principal, group, account) is None and (
+        if find_model_group(st, self.principal, group, account) is None and (
             account in (None, self.account)
         ):
             with self.rt.store.read() as session:

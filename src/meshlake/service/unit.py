@@ -7,8 +7,8 @@ inside a unit joins it, so a multi-step operation (approving an access request: 
 re-grant, a link, its DESCRIBE grant) is one transaction.
 
 The snapshot sees the unit's own pending writes: when the unit wrote something since the
-snapshot was taken, :meth:`Unit.state` bumps the version inside the transaction and loads
-the changed groups from the transaction's own session (never cached: it may roll back). A
+snapshot was taken, :meth:`Unit.state` bumps the version inside the transaction and re-reads
+the rows it wrote (the change log) from its own session (never cached: it may roll back). A
 re-grant that needs the grant written one step earlier is thus decided on a state that holds
 it, and a lost race can never leave half of an operation behind.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from meshlake.catalog.store import GROUP_OF_TABLE, OpenTransaction
+from meshlake.catalog.store import OpenTransaction, touches_governance
 from meshlake.events import EventRecord, EventScope, append_event
 from meshlake.governance.state import GovernanceState
 
@@ -49,10 +49,6 @@ def in_unit(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _touches_governance(written: set[tuple[str, str]]) -> bool:
-    return any(t == "?" or t in GROUP_OF_TABLE for t, _ in written)
-
-
 class Unit:
     """The open unit of work of the current context (see the module docstring)."""
 
@@ -71,7 +67,7 @@ class Unit:
         """The snapshot to decide on: committed state under the lock plus pending writes."""
         self.tx.session.flush()
         if self.tx.writes != self._seen:
-            if _touches_governance(self.tx.written):
+            if touches_governance(self.tx.written):
                 version = self.rt.store.bump_pending()
                 self._state = self.rt.engine.load_pending(self.tx.session, version, self._state)
             self._seen = self.tx.writes

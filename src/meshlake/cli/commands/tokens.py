@@ -84,6 +84,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = DEFAULT_PORT,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (each with its own governance state; a change made through "
+            "one is seen by the others from their next request).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the mesh over HTTP (REST API, OpenAPI at /openapi.json). Every request needs
     a bearer token (`meshlake token create`); clients never see storage paths."""
@@ -91,7 +99,7 @@ def serve(
     state.require_home()
     from meshlake.server.app import serve as run_server  # imported on use: FastAPI, uvicorn
 
-    run_server(state.server_settings(), host=host, port=port, log_level=log_level)
+    run_server(state.server_settings(), host=host, port=port, log_level=log_level, workers=workers)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,116 @@
+"""``meshlake serve --workers 2`` on PostgreSQL: a change made through one worker process is
+decided on at once by the other (each holds its own governance state)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import meshlake
+from meshlake.client import RemoteMesh, RemoteSession
+from meshlake.testing import PostgresDatabases
+
+from .test_serve import free_port
+from .world import build_world
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+
+
+def _workers(parent: int) -> list[int]:
+    """The worker processes of the uvicorn parent (children started by multiprocessing's
+    spawn; not its resource tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _established(pid: int, port: int) -> int:
+    """How many established TCP connections to ``port`` process ``pid`` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def test_two_workers_see_each_others_changes_at_once(
+    tmp_path: Path, pg_databases: PostgresDatabases
+) -> None:
+    url = pg_databases.create()
+    home = tmp_path / "home"
+    mesh = meshlake.connect(home, catalog_url=url)
+    build_world(mesh)
+    admin_token = mesh.session("p/admin").tokens.create("p/admin", "1h").token
+    user_token = mesh.session("p/admin").tokens.create("p/u", "1h").token
+    mesh.close()
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "MESHLAKE_CATALOG_URL": url}
+    cmd = [sys.executable, "-c", "from meshlake.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*cmd, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    remotes: list[RemoteMesh] = []
+    sessions: list[RemoteSession] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(_workers(proc.pid)) < 2 or not _healthy(base):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"meshlake serve --workers 2 did not come up:\n{out}")
+            time.sleep(0.3)
+        workers = _workers(proc.pid)
+        ssn = meshlake.Table("sales", "orders", columns=["ssn"])
+        # one keep-alive connection per client, each to a worker the kernel picks: open them
+        # until both workers hold some, each having decided once (its state is loaded)
+        while len(sessions) < 40 and not all(_established(w, port) for w in workers):
+            remotes.append(meshlake.connect(base, token=user_token))
+            session = remotes[-1].session()
+            assert not session.decide("SELECT", ssn).allowed
+            sessions.append(session)
+        assert all(_established(w, port) for w in workers)
+        remotes.append(meshlake.connect(base, token=admin_token))
+        admin = remotes[-1].session()
+        admin.grant("p/u", meshlake.Table("sales", "orders"), ["SELECT"])
+        assert all(s.decide("SELECT", ssn).allowed for s in sessions)
+        admin.revoke("p/u", meshlake.Table("sales", "orders"), ["SELECT"])
+        assert not any(s.decide("SELECT", ssn).allowed for s in sessions)
+        admin.catalog.drop_table("sales", "orders")
+        for s in sessions:
+            with pytest.raises(meshlake.NotFoundError):
+                s.query("SELECT id FROM sales.orders")
+    finally:
+        for remote in remotes:
+            remote.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
