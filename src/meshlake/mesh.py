@@ -39,6 +39,7 @@ from meshlake.service.catalog import CatalogAPI
 from meshlake.service.filters import FiltersAPI
 from meshlake.service.grants import GrantInfoView, GrantsAPI
 from meshlake.service.intents import RepairOutcome, repair
+from meshlake.service.operations import OperationsAPI
 from meshlake.service.products import ProductsAPI
 from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import MeshRuntime
@@ -249,6 +250,11 @@ class Session:
         from meshlake.service.events import EventsAPI
 
         return EventsAPI(self._rt, self.principal)
+
+    @cached_property
+    def operations(self) -> OperationsAPI:
+        """Asynchronous operations started through the server (the caller's own)."""
+        return OperationsAPI(self._rt, self.principal)
 
     @cached_property
     def queries(self) -> QueryAPI:

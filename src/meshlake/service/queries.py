@@ -10,6 +10,7 @@ any thread or process (:mod:`meshlake.service.executions`).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import re
 import threading
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -63,6 +65,7 @@ WORKGROUP_CACHE = "query.workgroups"
 WORKGROUP_TTL = 5.0  # seconds a looked-up workgroup is reused
 DEFAULT_MAX_RUNTIME_S = 300
 MAX_RUNTIME_CAP_S = 7 * 86_400
+RESULT_BATCH_ROWS = 65_536  # rows per batch when a stored result is streamed
 INLINE_RESULT_BYTES = 4 << 20  # smaller results are written by the query's own thread
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "QUEUED",
@@ -292,6 +295,19 @@ class QueryAPI(ServiceBase):
         found = self._load_workgroup(name)
         cache[(self.account, name)] = (time.monotonic(), found)
         return found
+
+    def list_workgroups(self) -> builtins.list[Workgroup]:
+        """The workgroups of the caller's account, by name (``primary`` always among them)."""
+        with self.rt.store.read() as session:
+            rows = session.scalars(
+                select(WorkgroupRow)
+                .where(WorkgroupRow.account == self.account)
+                .order_by(WorkgroupRow.name)
+            ).all()
+        found = {r.name: _workgroup(r) for r in rows}
+        if DEFAULT_WORKGROUP not in found:
+            found[DEFAULT_WORKGROUP] = self._load_workgroup(DEFAULT_WORKGROUP)
+        return [found[name] for name in sorted(found)]
 
     def _load_workgroup(self, name: str) -> Workgroup:
         with self.rt.store.read() as session:
@@ -901,6 +917,17 @@ class QueryAPI(ServiceBase):
 
     def result(self, query_id: str) -> QueryResult:
         """A stored result; ``ExpiredError`` once its retention has passed."""
+        return QueryResult(pq.read_table(self._result_file(query_id)), query_id=query_id)
+
+    def result_reader(self, query_id: str) -> pa.RecordBatchReader:
+        """A stored result as a stream of record batches, read from its file batch by batch
+        (never the whole result in memory); the same checks as :meth:`result`."""
+        parquet = pq.ParquetFile(self._result_file(query_id))
+        return pa.RecordBatchReader.from_batches(
+            parquet.schema_arrow, parquet.iter_batches(batch_size=RESULT_BATCH_ROWS)
+        )
+
+    def _result_file(self, query_id: str) -> str:
         ex = self.get(query_id)
         if ex.state == "EXPIRED":
             raise ExpiredError(
@@ -916,7 +943,7 @@ class QueryAPI(ServiceBase):
                 f"the result of query {query_id} expired (workgroup {ex.workgroup} keeps results "
                 "for a limited time): run the query again"
             )
-        return QueryResult(pq.read_table(ex.result_path), query_id=query_id)
+        return ex.result_path
 
     def sweep(self, now: datetime | None = None) -> int:
         """Delete stored results past their retention (the lifecycle rule); returns count."""
