@@ -100,11 +100,15 @@ def start_crawl(body: CrawlBody, s: CurrentSession, scrub: Scrub, runner: Runner
 
 @router.get("/crawls", tags=["storage"])
 def crawl_runs(
-    s: CurrentSession, scrub: Scrub, limit: Limit = DEFAULT, offset: Offset = 0
+    s: CurrentSession,
+    scrub: Scrub,
+    location: str | None = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Recorded crawl runs the caller may see (its own; admins: their accounts'), newest
-    first; no storage locations."""
-    return page(s.storage.crawl_runs(), limit, offset, scrub)
+    first, optionally of one location; no storage locations in the answer."""
+    return page(s.storage.crawl_runs(location), limit, offset, scrub)
 
 
 # ---------------------------------------------------------------- recipes
