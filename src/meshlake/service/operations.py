@@ -164,8 +164,9 @@ def new_operation(
     )
     with rt.store.transaction(bump=False) as session:
         session.add(row)
-        session.flush()
-        return _operation(row)
+    return Operation(
+        operation_id, kind, principal, QUEUED, request, None, None, now.isoformat(), None, None
+    )
 
 
 def start_operation(rt: MeshRuntime, operation_id: str, lease: timedelta) -> bool:
