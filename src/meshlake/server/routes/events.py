@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.routes import STORE_INT_MAX, StoreInt
 from meshlake.server.routes.storage import inline_document
 from meshlake.server.wire import MAX_LIMIT
 
@@ -33,7 +34,7 @@ class ReadBody(BaseModel):
 
 
 class ReplayBody(BaseModel):
-    ids: list[int] | None = Field(None, description="Delivery ids (none: every dead letter).")
+    ids: list[StoreInt] | None = Field(None, description="Delivery ids (none: every dead letter).")
 
 
 class TriggerBody(BaseModel):
@@ -61,7 +62,9 @@ def subscriptions(s: CurrentSession, scrub: Scrub) -> dict[str, Any]:
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
-def unsubscribe(subscription_id: int, s: CurrentSession) -> None:
+def unsubscribe(
+    subscription_id: Annotated[int, Path(ge=0, le=STORE_INT_MAX)], s: CurrentSession
+) -> None:
     """End one of the caller's subscriptions."""
     s.events.unsubscribe(subscription_id)
 
@@ -88,7 +91,7 @@ def deliveries(
     s: CurrentSession,
     scrub: Scrub,
     state: Literal["pending", "delivered", "dead", "skipped"] | None = None,
-    subscription_id: int | None = None,
+    subscription_id: Annotated[int | None, Query(ge=0, le=STORE_INT_MAX)] = None,
 ) -> dict[str, Any]:
     """The caller's webhook deliveries."""
     return {"items": scrub.body(s.events.deliveries(state=state, subscription_id=subscription_id))}

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from meshlake.mesh import Session
 from meshlake.server.auth import CurrentSession, Runner, Scrub
+from meshlake.server.routes import STORE_INT_MAX
 from meshlake.server.routes.operations import ACCEPTED, accepted
 from meshlake.server.routes.storage import inline_document
 from meshlake.server.wire import MAX_LIMIT, Scrubber
@@ -24,6 +25,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/ml", tags=["ml"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+VersionNumber = Annotated[int, Path(ge=1, le=STORE_INT_MAX, description="The version number.")]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 
 # ---------------------------------------------------------------- jobs
@@ -32,7 +35,7 @@ class ProcessBody(BaseModel):
     target: str
     output_database: str
     split: list[float] = Field(default_factory=lambda: [0.7, 0.15, 0.15])
-    seed: int = 0
+    seed: Seed = 0
     database: str | None = None
     categorical: list[str] | None = None
     numeric: list[str] | None = None
@@ -48,7 +51,7 @@ class TrainBody(BaseModel):
     job: str = Field(description="The processing job's id.")
     estimator: str = "xgboost"
     hyperparameters: dict[str, Any] | None = None
-    seed: int = 0
+    seed: Seed = 0
     cost: dict[str, float] | None = None
     cv: dict[str, int] | None = None
     search: dict[str, list[Any]] | None = None
@@ -68,7 +71,7 @@ class ScoreBody(BaseModel):
     group: str
     output_database: str
     output_table: str
-    version: int | None = None
+    version: Annotated[int | None, Field(ge=1, le=STORE_INT_MAX)] = None
     status: str | None = "Approved"
     alias: str | None = None
     account: str | None = None
@@ -211,7 +214,7 @@ def select_version(
 
 @router.get(VERSION)
 def get_version(
-    name: str, version: int, s: CurrentSession, scrub: Scrub, account: str | None = None
+    name: str, version: VersionNumber, s: CurrentSession, scrub: Scrub, account: str | None = None
 ) -> Any:
     """One version (needs DESCRIBE)."""
     return scrub.body(s.ml.model_version(name, version, account=account))
@@ -220,7 +223,7 @@ def get_version(
 @router.post(VERSION + "/approve")
 def approve(
     name: str,
-    version: int,
+    version: VersionNumber,
     body: ReasonBody,
     s: CurrentSession,
     scrub: Scrub,
@@ -234,7 +237,7 @@ def approve(
 @router.post(VERSION + "/reject")
 def reject(
     name: str,
-    version: int,
+    version: VersionNumber,
     body: ReasonBody,
     s: CurrentSession,
     scrub: Scrub,
@@ -248,7 +251,7 @@ def reject(
 @router.post(VERSION + "/alias")
 def set_alias(
     name: str,
-    version: int,
+    version: VersionNumber,
     body: AliasBody,
     s: CurrentSession,
     scrub: Scrub,
@@ -264,7 +267,7 @@ def model_metadata(
     name: str,
     s: CurrentSession,
     scrub: Scrub,
-    version: int | None = None,
+    version: Annotated[int | None, Query(ge=1, le=STORE_INT_MAX)] = None,
     account: str | None = None,
     status: str | None = None,
     alias: str | None = None,
@@ -306,7 +309,7 @@ def lineage_body(lineage: dict[str, Any], scrub: Scrubber) -> dict[str, Any]:
 
 @router.get(VERSION + "/lineage")
 def lineage(
-    name: str, version: int, s: CurrentSession, scrub: Scrub, account: str | None = None
+    name: str, version: VersionNumber, s: CurrentSession, scrub: Scrub, account: str | None = None
 ) -> Any:
     """The version's lineage (parts the caller may not DESCRIBE show as not visible)."""
     mv = s.ml.model_version(name, version, account=account)

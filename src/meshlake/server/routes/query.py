@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from meshlake.errors import InvalidInputError
 from meshlake.query.results import QueryResult
 from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.routes import StoreInt
 from meshlake.server.wire import MAX_LIMIT, jsonable
 
 __all__ = ["ARROW_STREAM", "JSON_MAX_ROWS", "QUERY_ID_HEADER", "arrow_stream", "router"]
@@ -32,6 +33,7 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 QUERY_ID_HEADER = "X-Meshlake-Query-Id"
 JSON_MAX_ROWS = 10_000
 BATCH_ROWS = 65_536
+MAX_RETENTION_S = 3650 * 86_400  # ten years
 RESULT_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {"content": {ARROW_STREAM: {}, "application/json": {}}}
 }
@@ -167,17 +169,19 @@ class WorkgroupBody(BaseModel):
     result_location: str | None = Field(
         None, description="A registered location (default: under the mesh's results)."
     )
-    retention_s: int = Field(7 * 86_400, gt=0, description="How long results are kept.")
+    retention_s: int = Field(
+        7 * 86_400, gt=0, le=MAX_RETENTION_S, description="How long results are kept."
+    )
     max_runtime_s: int = 300
     memory_limit: str | None = None
-    max_bytes_scanned: int | None = None
+    max_bytes_scanned: StoreInt | None = None
 
 
 class WorkgroupLimitsBody(BaseModel):
-    retention_s: int | None = Field(None, gt=0)
+    retention_s: int | None = Field(None, gt=0, le=MAX_RETENTION_S)
     max_runtime_s: int | None = None
     memory_limit: str | None = Field(None, description="null removes the limit.")
-    max_bytes_scanned: int | None = Field(None, description="null removes the limit.")
+    max_bytes_scanned: StoreInt | None = Field(None, description="null removes the limit.")
 
 
 @router.post("/workgroups", tags=["workgroups"], status_code=201)
