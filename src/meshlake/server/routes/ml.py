@@ -8,6 +8,7 @@ lineage names no storage paths (a crawl's source files are shown relative to its
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -280,8 +281,14 @@ def model_metadata(
 
 
 def lineage_body(lineage: dict[str, Any], scrub: Scrubber) -> dict[str, Any]:
-    """A lineage without storage paths: a crawl's source files relative to its location,
-    the location itself as ``<location>``."""
+    """A lineage without storage paths: a crawl's source files by file name (visible or
+    not), the crawled location as ``<location>``."""
+    files: dict[str, str] = {}
+    for n in lineage["nodes"]:
+        if n.get("kind") == "source_file":
+            path = str(n["id"]).removeprefix("file:")
+            files[n["id"]] = f"file:{PurePosixPath(path).name}"
+    paths = {f.removeprefix("file:") for f in files}
     locations = sorted(
         {
             str(n["detail"]["location"]).rstrip("/")
@@ -294,8 +301,12 @@ def lineage_body(lineage: dict[str, Any], scrub: Scrubber) -> dict[str, Any]:
 
     def clean(value: Any) -> Any:
         if isinstance(value, str):
+            if value in files:
+                return files[value]
+            if value in paths:  # a visible file's label
+                return PurePosixPath(value).name
             for loc in locations:
-                value = value.replace(loc + "/", "").replace(loc, "<location>")
+                value = value.replace(loc, "<location>")
             return value
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
