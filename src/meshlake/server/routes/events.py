@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from meshlake.ml.pipelines import Pipeline
 from meshlake.server.auth import CurrentSession, Scrub
 from meshlake.server.routes import STORE_INT_MAX, StoreInt
 from meshlake.server.routes.storage import inline_document
@@ -116,7 +117,8 @@ def create_trigger(body: TriggerBody, s: CurrentSession, scrub: Scrub) -> Any:
     params = dict(body.params or {})
     for key in ("pipeline", "then_pipeline"):
         if params.get(key) is not None:
-            params[key] = inline_document(params[key], "pipeline", {"script"})
+            document = inline_document(params[key], "pipeline", {"script"})
+            params[key] = Pipeline.from_dict(document).to_dict()
     return scrub.body(
         s.events.triggers.create(body.name, on=body.on, do=body.do, where=body.where, params=params)
     )

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from meshlake.mesh import Session
+from meshlake.ml.pipelines import Pipeline
 from meshlake.server.auth import CurrentSession, Runner, Scrub
 from meshlake.server.routes import STORE_INT_MAX
 from meshlake.server.routes.operations import ACCEPTED, accepted
@@ -335,9 +336,12 @@ class PipelineBody(BaseModel):
 
 @router.post("/pipelines/executions", status_code=202, responses=ACCEPTED)
 def run_pipeline(body: PipelineBody, s: CurrentSession, scrub: Scrub, runner: Runner) -> Any:
-    """Run a pipeline (an operation; its result is the execution). Steps may name no
+    """Run a pipeline (an operation; its result is the execution). The definition is checked
+    first (``400`` for unknown step types, missing parameters, cycles); steps may name no
     ``script``."""
-    definition = inline_document(body.pipeline, "pipeline", {"script"})
+    definition = Pipeline.from_dict(
+        inline_document(body.pipeline, "pipeline", {"script"})
+    ).to_dict()
 
     def work(session: Session) -> Any:
         return session.ml.pipelines.run(definition, cache=body.cache)

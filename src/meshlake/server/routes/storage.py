@@ -21,6 +21,7 @@ from meshlake.server.routes import DEFAULT, Limit, Offset
 from meshlake.server.routes.operations import ACCEPTED, accepted
 from meshlake.server.wire import page
 from meshlake.storage.crawler import SchemaChangePolicy
+from meshlake.storage.recipes import parse_recipe
 
 __all__ = ["inline_document", "router"]
 
@@ -121,8 +122,10 @@ class RecipeBody(BaseModel):
 @router.post("/recipes/runs", tags=["storage"], status_code=202, responses=ACCEPTED)
 def start_recipe(body: RecipeBody, s: CurrentSession, scrub: Scrub, runner: Runner) -> Any:
     """Run a recipe from ``source`` to ``target`` (an operation; its result is the run).
-    Codebooks cannot be named (the server reads no client-named files): inline mappings."""
+    The recipe is checked first (``400`` when malformed); codebooks cannot be named (the
+    server reads no client-named files): inline mappings."""
     recipe = inline_document(body.recipe, "recipe", {"codebook"})
+    parse_recipe(recipe)  # a malformed recipe is a 400 now, not a failed operation
 
     def work(session: Session) -> Any:
         return session.storage.run_recipe(recipe, source=body.source, target=body.target)
