@@ -30,6 +30,7 @@ from meshlake.errors import AccessDeniedError, NotFoundError
 from meshlake.governance.engine import Decision, GovernanceEngine
 from meshlake.governance.explain import explain_decision
 from meshlake.governance.managed import ManagedStorage
+from meshlake.governance.permissions import Action
 from meshlake.ids import ROOT, PrincipalId
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource
@@ -37,7 +38,7 @@ from meshlake.service.access import AccessAPI
 from meshlake.service.accounts import AccountsAPI, PrincipalsAPI
 from meshlake.service.catalog import CatalogAPI
 from meshlake.service.filters import FiltersAPI
-from meshlake.service.grants import GrantInfoView, GrantsAPI
+from meshlake.service.grants import EffectiveView, GrantInfoView, GrantsAPI
 from meshlake.service.intents import RepairOutcome, repair
 from meshlake.service.operations import OperationsAPI
 from meshlake.service.products import ProductsAPI
@@ -313,8 +314,9 @@ class Session:
 
     def list_permissions(
         self, principal: str | None = None, resource: Resource | None = None
-    ) -> list[GrantInfoView]:
-        """Explicit grants the caller may see (rule 26)."""
+    ) -> list[GrantInfoView] | list[EffectiveView]:
+        """Explicit grants the caller may see (rule 26); with both a principal and a
+        resource, that principal's effective permissions on it, with reasons."""
         return self.grants.list_permissions(principal, resource)
 
     def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:
@@ -323,7 +325,7 @@ class Session:
         Never raises for visibility (rule 0).
         """
         who = principal or self.principal
-        self._require_may_ask_for(who)
+        self._require_may_ask_for(who, action)
         return self._rt.engine.decide(who, action, resource)
 
     def check(self, action: str, resource: Resource) -> bool:
@@ -335,15 +337,18 @@ class Session:
     ) -> dict[str, Any]:
         """The decision path for one (principal, action, resource)."""
         who = principal or self.principal
-        self._require_may_ask_for(who)
+        self._require_may_ask_for(who, action)
         return explain_decision(self._rt.engine, who, action, resource)
 
-    def _require_may_ask_for(self, who: str) -> None:
+    def _require_may_ask_for(self, who: str, action: str) -> None:
+        """Rule 0's order: an unknown principal (NotFoundError), then a malformed action
+        (InvalidInputError), then asking about another account's principal (AccessDenied)."""
         if who == self.principal or self.principal == ROOT:
             return
         st = self._rt.engine.state()
-        if who not in st.principals:
+        if not isinstance(who, str) or who not in st.principals:
             raise NotFoundError(f"principal {who} not found")
+        Action.parse(action)
         if not st.is_admin(self.principal, who.split("/", 1)[0]):
             raise AccessDeniedError("only admins of its account may ask about another principal")
 

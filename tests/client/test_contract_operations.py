@@ -91,7 +91,7 @@ def scenario(as_: Callable[[str], Any], landing: Path) -> Iterator[tuple[str, Ca
         lambda: as_("p/nobody").storage.run_recipe(recipe, source="sales.orders", target="sales.y"),
     )
     yield "recipe runs", lambda: admin().storage.recipe_runs("sales.slim")
-    yield "workgroups", lambda: u().queries.list_workgroups()
+    yield "workgroups", lambda: u().queries.workgroups()
     yield (
         "create workgroup",
         lambda: admin().queries.create_workgroup(

@@ -131,3 +131,23 @@ def test_unknown_actions_are_input_errors(world: meshlake.Mesh) -> None:
     assert not admin.decide("CREATE_TABLE", Table("db", "t")).allowed  # real name, wrong kind
     # never an error for visibility (rule 0): a missing table is simply not allowed
     assert not admin.decide("SELECT", Table("db", "missing")).allowed
+
+
+def test_asking_about_another_principal_follows_rule_0s_order(world: meshlake.Mesh) -> None:
+    """NotFound (unknown principal), then InvalidInput (the action), then AccessDenied."""
+    root = world.session("root")
+    root.accounts.create("q")
+    root.principals.create("q/u")
+    root.principals.create("p/u")
+    u = world.session("p/u")
+    for ask in (u.decide, u.explain):
+        with pytest.raises(meshlake.NotFoundError):
+            ask("FLY", Table("db", "t"), principal="q/nobody")
+        with pytest.raises(meshlake.InvalidInputError, match="unknown action"):
+            ask("FLY", Table("db", "t"), principal="q/u")
+        with pytest.raises(meshlake.AccessDeniedError):
+            ask("SELECT", Table("db", "t"), principal="q/u")
+    admin = _admin(world)
+    with pytest.raises(meshlake.InvalidInputError, match="unknown action"):
+        admin.explain("FLY", Table("db", "t"), principal="p/u")
+    assert not admin.decide("SELECT", Table("db", "t"), principal="p/u").allowed

@@ -212,3 +212,143 @@ def test_a_query_id_is_used_once(world: meshlake.Mesh) -> None:
         u.query("SELECT 1 AS x FROM big.t LIMIT 1", query_id="mine-1")
     with pytest.raises(meshlake.InvalidInputError):
         u.query("SELECT 1 AS x FROM big.t LIMIT 1", query_id="../../etc")
+
+
+def _store_rows(mesh: meshlake.Mesh) -> list[tuple[str, str]]:
+    """(id, state) of every recorded execution, read as another process would."""
+    from sqlalchemy import select
+
+    from meshlake.catalog.models import QueryExecutionRow
+
+    with mesh.runtime.store.read() as session:
+        return [
+            (r.id, r.state)
+            for r in session.execute(select(QueryExecutionRow.id, QueryExecutionRow.state))
+        ]
+
+
+def test_a_query_without_an_id_is_recorded_once_it_has_run_a_while(world: meshlake.Mesh) -> None:
+    """Nobody can name it before: its RUNNING row appears after RECORD_AFTER_S, so another
+    process sees (and can cancel) a long query while a quick one commits a single row."""
+    u = world.session("p/u")
+    before = set(_store_rows(world))
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            u.query(ENDLESS)
+        except meshlake.MeshError as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 20
+    while not (new := set(_store_rows(world)) - before):
+        assert time.monotonic() < deadline, "the long query was never recorded"
+        time.sleep(0.02)
+    ((query_id, state),) = new
+    assert state == "RUNNING"
+    world.session("p/admin").queries.cancel(query_id)
+    runner.join(15)
+    assert isinstance(outcome[0], meshlake.QueryCancelledError)
+    assert set(_store_rows(world)) - before == {(query_id, "CANCELLED")}
+
+
+def test_an_unrecorded_query_is_visible_and_cancellable_in_its_process(
+    world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshlake.service import executions
+
+    monkeypatch.setattr(executions, "RECORD_AFTER_S", 3600.0)  # never recorded while running
+    u = world.session("p/u")
+    before = set(_store_rows(world))
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            u.query(ENDLESS)
+        except meshlake.MeshError as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 20
+    while not (running := [ex for ex in u.queries.list() if ex.state == "RUNNING"]):
+        assert time.monotonic() < deadline, "the query never showed up"
+        time.sleep(0.01)
+    (ex,) = running
+    assert u.queries.get(ex.query_id).sql == ENDLESS
+    assert world.session("p/admin").queries.get(ex.query_id).state == "RUNNING"
+    with pytest.raises(meshlake.NotFoundError):
+        world.session("q/admin").queries.get(ex.query_id)  # another account
+    assert set(_store_rows(world)) == before  # not written yet
+    u.queries.cancel(ex.query_id)
+    runner.join(15)
+    assert isinstance(outcome[0], meshlake.QueryCancelledError)
+    assert set(_store_rows(world)) - before == {(ex.query_id, "CANCELLED")}
+    (event,) = _reads(world, ex.query_id)
+    assert event["state"] == "CANCELLED"
+
+
+def test_a_quick_query_writes_one_execution_row(
+    world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import event
+
+    from meshlake.service import executions
+
+    # "quick" = done before its RUNNING row is due; a loaded machine may take 0.25 s
+    monkeypatch.setattr(executions, "RECORD_AFTER_S", 60.0)
+
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "ml_query_executions" in statement:
+            statements.append(statement.split()[0].upper())
+
+    engine = world.runtime.store.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        rows = world.session("p/u").query("SELECT count(*) AS n FROM big.t").rows()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert rows == [(3000,)]
+    assert statements == ["INSERT"]  # the outcome, whole: no RUNNING row, no update
+
+
+def test_executions_left_by_a_gone_process_are_ended_by_the_sweep(world: meshlake.Mesh) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from meshlake.catalog.models import QueryExecutionRow
+
+    long_ago = datetime.now(UTC) - timedelta(seconds=300 + 121)
+    recent = datetime.now(UTC) - timedelta(seconds=10)
+    with world.runtime.store.transaction(bump=False) as session:
+        for query_id, state, submitted in (
+            ("gone-running", "RUNNING", long_ago),
+            ("gone-queued", "QUEUED", long_ago),
+            ("young", "RUNNING", recent),
+        ):
+            session.execute(
+                insert(QueryExecutionRow).values(
+                    id=query_id,
+                    principal="p/u",
+                    account="p",
+                    workgroup="primary",
+                    sql="SELECT 1",
+                    state=state,
+                    tables=[],
+                    rows=0,
+                    bytes=0,
+                    timings={},
+                    submitted_at=submitted,
+                )
+            )
+    u = world.session("p/u")
+    u.queries.workgroup()  # the primary workgroup exists (max_runtime_s 300)
+    u.queries.sweep()
+    assert u.queries.get("gone-running").state == "FAILED"
+    assert "abandoned" in (u.queries.get("gone-queued").error or "")
+    assert u.queries.get("young").state == "RUNNING"  # may still be running elsewhere

@@ -72,6 +72,7 @@ def test_workgroup_results_expire(world: meshlake.Mesh, tmp_path: object) -> Non
     with pytest.raises(meshlake.AccessDeniedError):
         world.session("p/u").queries.create_workgroup("mine")
     u = world.session("p/u")
+    assert [w.name for w in u.queries.workgroups()] == ["primary", "short"]
     result = u.query("SELECT id FROM sales.orders", workgroup="short")
     assert u.queries.result(result.query_id or "").rows() == result.rows()
     assert u.queries.sweep() == 0
@@ -80,6 +81,32 @@ def test_workgroup_results_expire(world: meshlake.Mesh, tmp_path: object) -> Non
         u.queries.result(result.query_id or "")
     with pytest.raises(meshlake.NotFoundError):
         u.query("SELECT 1", workgroup="nosuch")
+
+
+@pytest.mark.parametrize("stored", ["inline", "file"])
+def test_small_results_stay_with_the_record_large_ones_go_to_files(
+    world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch, stored: str
+) -> None:
+    from pathlib import Path
+
+    import meshlake.service.queries as query_api
+
+    if stored == "file":
+        monkeypatch.setattr(query_api, "STORED_INLINE_BYTES", 0)
+    folder = Path(world.runtime.settings.results_dir)
+    files = set(folder.rglob("*.parquet"))
+    u = world.session("p/u")
+    result = u.query("SELECT id, region FROM sales.orders ORDER BY id")
+    new_files = set(folder.rglob("*.parquet")) - files
+    assert len(new_files) == (1 if stored == "file" else 0)
+    ex = u.queries.get(result.query_id or "")
+    assert (ex.result_path is None) == (stored == "inline")
+    again = u.queries.result(ex.query_id)
+    assert again.rows() == [(1, "us"), (3, "us")] and again.columns == ["id", "region"]
+    assert u.queries.sweep(now=datetime.now(UTC) + timedelta(days=30)) >= 1
+    assert not set(folder.rglob("*.parquet")) - files
+    with pytest.raises(meshlake.ExpiredError):
+        u.queries.result(ex.query_id)
 
 
 def test_errors_do_not_reveal_the_spelling_of_invisible_tables(world: meshlake.Mesh) -> None:
@@ -122,6 +149,7 @@ def test_a_result_that_cannot_be_stored_ends_failed_without_reads(
     def full_disk(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
+    monkeypatch.setattr(query_api, "STORED_INLINE_BYTES", 0)  # every result goes to a file
     monkeypatch.setattr(query_api.pq, "write_table", full_disk)
     with pytest.raises(meshlake.StorageError, match="could not store the result"):
         reader.query("SELECT * FROM sales.orders")

@@ -6,6 +6,7 @@ One schema for SQLite (embedded) and PostgreSQL (server). The alembic migrations
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -297,6 +299,11 @@ class QueryExecutionRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     bytes_scanned: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     cancel_requested_by: Mapped[str | None] = mapped_column(String(260), nullable=True)
+    # a small result as Arrow IPC (larger ones are Parquet files at result_path); loaded only
+    # when asked for
+    result_inline: Mapped[builtins.bytes | None] = mapped_column(
+        LargeBinary, nullable=True, deferred=True
+    )
 
 
 class IntentRow(Base):

@@ -30,7 +30,7 @@ from meshlake.service.access import AccessRequest
 from meshlake.service.accounts import AccountInfo, PrincipalInfo
 from meshlake.service.catalog import DatabaseInfo, DroppedTable, TableDescription
 from meshlake.service.filters import FilterView
-from meshlake.service.grants import GrantInfoView
+from meshlake.service.grants import EffectiveView, GrantInfoView
 from meshlake.service.operations import Operation
 from meshlake.service.queries import QueryExecution, Workgroup
 from meshlake.service.tags import TagKeyView
@@ -404,13 +404,17 @@ class RemoteGrants(_Part):
 
     def list_permissions(
         self, principal: str | None = None, resource: Resource | None = None
-    ) -> list[GrantInfoView]:
-        """Explicit grants the caller may see."""
+    ) -> list[GrantInfoView] | list[EffectiveView]:
+        """Explicit grants the caller may see; with both a principal and a resource, its
+        effective permissions on it and their reasons."""
         params = {
             "principal": principal,
             "resource": None if resource is None else json.dumps(_res(resource)),
         }
-        return [_grant(d) for d in self.http.items("/v1/grants", params)]
+        items = self.http.items("/v1/grants", params)
+        if principal is not None and resource is not None:
+            return [EffectiveView(**d) for d in items]
+        return [_grant(d) for d in items]
 
 
 def _execution(d: dict[str, Any]) -> QueryExecution:
@@ -525,7 +529,7 @@ class RemoteQueries(_Part):
         path = f"/v1/workgroups/{_q(name or 'primary')}"
         return _workgroup(self.http.json("GET", path))
 
-    def list_workgroups(self) -> builtins.list[Workgroup]:
+    def workgroups(self) -> builtins.list[Workgroup]:
         """The workgroups of the caller's account."""
         return [_workgroup(d) for d in self.http.json("GET", "/v1/workgroups")["items"]]
 
@@ -823,8 +827,9 @@ class RemoteSession:
 
     def list_permissions(
         self, principal: str | None = None, resource: Resource | None = None
-    ) -> list[GrantInfoView]:
-        """Explicit grants the caller may see."""
+    ) -> list[GrantInfoView] | list[EffectiveView]:
+        """Explicit grants the caller may see; with both a principal and a resource, its
+        effective permissions on it and their reasons."""
         return self.grants.list_permissions(principal, resource)
 
     def decide(self, action: str, resource: Resource, principal: str | None = None) -> Decision:

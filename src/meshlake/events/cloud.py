@@ -10,17 +10,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from meshlake.catalog.event_models import EventRow
 
-__all__ = ["CONTENT_TYPE", "EventRecord", "aware", "from_json", "to_cloudevent", "to_json"]
+__all__ = [
+    "CONTENT_TYPE",
+    "EventLike",
+    "EventRecord",
+    "aware",
+    "from_json",
+    "to_cloudevent",
+    "to_json",
+]
 
 CONTENT_TYPE = "application/cloudevents+json"
 _FORMAT = JSONFormat()
+
+
+class EventLike(Protocol):
+    """An outbox event's columns: a stored ``EventRow``, or the values just inserted."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def principal(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def database(self) -> str | None: ...
+    @property
+    def model_group(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +84,7 @@ class EventRecord:
     data: dict[str, Any]
 
     @classmethod
-    def of(cls, row: EventRow) -> EventRecord:
+    def of(cls, row: EventRow | EventLike) -> EventRecord:
         """The record of an outbox row."""
         return cls(
             row.id,

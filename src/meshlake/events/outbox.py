@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow
-from meshlake.events.cloud import EventRecord
+from meshlake.events.cloud import EventLike, EventRecord
 
 __all__ = ["EVENT_TYPES", "EventScope", "append_event", "matches"]
 
@@ -89,7 +89,28 @@ class EventScope:
     model_group: str | None = None
 
 
-def matches(sub: Any, row: EventRow) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Inserted:
+    """The values of an event just inserted (a plain object: building an ORM row for
+    matching and the record would cost more than the insert)."""
+
+    id: int
+    event_id: str
+    type: str
+    source: str
+    seq: int
+    subject: str
+    time: datetime
+    principal: str
+    accounts: list[str]
+    resource: dict[str, Any] | None
+    product: str | None
+    database: str | None
+    model_group: str | None
+    data: dict[str, Any]
+
+
+def matches(sub: Any, row: EventRow | EventLike) -> bool:
     """Whether subscription ``sub`` (a ``SubscriptionRow`` or a row of its columns) wants
     event ``row`` (access is decided later)."""
     if sub.kind == "product":
@@ -150,7 +171,7 @@ def append_event(
     }
     pk = conn.execute(_INSERT_EVENT, values).inserted_primary_key
     assert pk is not None
-    row = EventRow(id=int(pk[0]), **values)
+    row = _Inserted(id=int(pk[0]), **values)
     deliveries = [
         {
             "event_pk": row.id,

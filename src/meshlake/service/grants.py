@@ -7,6 +7,7 @@ Checks run in rule 0's order: the resource, columns, tag keys and grantee must b
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -213,6 +214,27 @@ class GrantsAPI(ServiceBase):
         )
         if st.is_admin(p, target.account):
             return False
+        held = self._held_grantable(st, p, target, wanted)
+        missing = wanted - held - {ALL}
+        if (
+            ALL in wanted
+            and ALL not in held
+            and not (expand_all(target.perm_kind, [ALL]) - {ALL}) <= held
+        ):
+            missing |= {ALL}
+        if missing:
+            raise AccessDeniedError(
+                f"{p} cannot grant {', '.join(sorted(missing))} on {target.label}: it holds "
+                "no grant option for it (ask an admin of the owning account)"
+            )
+        return bounded
+
+    def _held_grantable(
+        self, st: GovernanceState, p: str, target: GrantTarget, wanted: Set[str]
+    ) -> set[str]:
+        """The permissions ``p`` holds with the grant option on ``target`` (its account's
+        admins hold all of them; not decided here)."""
+        account = p.split("/", 1)[0]
         held: set[str] = set()
         if target.kind == "table":
             acc = table_access(st, p, target.target_id)
@@ -224,13 +246,13 @@ class GrantsAPI(ServiceBase):
                 if cols <= acc.grant_columns:
                     held.add(SELECT)
                 elif (
-                    st.is_admin(p, self.account)
-                    and self.account != target.account
-                    and account_table_access(st, self.account, target.target_id).rules
+                    st.is_admin(p, account)
+                    and account != target.account
+                    and account_table_access(st, account, target.target_id).rules
                 ):
                     held.add(SELECT)  # rule 21: the admin may grant SELECT within what it got
         elif target.kind == "table_wildcard":
-            for grantee in (p, self.account) if st.is_admin(p, self.account) else (p,):
+            for grantee in (p, account) if st.is_admin(p, account) else (p,):
                 for g in grants_index(st, grantee).get(("table_wildcard", target.target_id), []):
                     held |= expand_all("table", g.grantable)
         elif target.kind == "database":
@@ -242,10 +264,10 @@ class GrantsAPI(ServiceBase):
                 f.name in acc.grant_filters
                 or f.creator == p
                 or (
-                    st.is_admin(p, self.account)
+                    st.is_admin(p, account)
                     and any(
                         r.name == f.name
-                        for r in account_table_access(st, self.account, f.table_id).rules
+                        for r in account_table_access(st, account, f.table_id).rules
                     )
                 )
             ):
@@ -269,26 +291,13 @@ class GrantsAPI(ServiceBase):
             )
             held |= tp.key_grantable
         elif target.kind == "tag_policy":
-            held = self._tag_policy_held(st, target)
+            held = self._tag_policy_held(st, target, p)
         elif target.kind == "model_group":  # rule 30
             held = _model_group_grantable(self.rt.engine.reader, st, p, target.target_id)
-        missing = wanted - held - {ALL}
-        if (
-            ALL in wanted
-            and ALL not in held
-            and not (expand_all(target.perm_kind, [ALL]) - {ALL}) <= held
-        ):
-            missing |= {ALL}
-        if missing:
-            raise AccessDeniedError(
-                f"{p} cannot grant {', '.join(sorted(missing))} on {target.label}: it holds "
-                "no grant option for it (ask an admin of the owning account)"
-            )
-        return bounded
+        return held
 
-    def _tag_policy_held(self, st: GovernanceState, target: GrantTarget) -> set[str]:
+    def _tag_policy_held(self, st: GovernanceState, target: GrantTarget, p: str) -> set[str]:
         """Rule 17: GRANT_WITH_TAG_EXPRESSION on the values, or a wider grant with option."""
-        p = self.principal
         expr = {int(k): set(v) for k, v in target.spec["expression"]}
         gwte = True
         for key in target.keys:
@@ -300,7 +309,8 @@ class GrantsAPI(ServiceBase):
             kind = target.perm_kind
             return set(expand_all(kind, [ALL]))
         held: set[str] = set()
-        sources = [p, self.account] if st.is_admin(p, self.account) else [p]
+        account = p.split("/", 1)[0]
+        sources = [p, account] if st.is_admin(p, account) else [p]
         for grantee in sources:
             for g in grants_index(st, grantee).get(("tag_policy", 0), []):
                 if g.spec.get("type") != target.spec["type"] or g.target_account != target.account:
@@ -434,10 +444,55 @@ class GrantsAPI(ServiceBase):
             )
 
     # ------------------------------------------------------------------ listing
+    def effective_permissions(self, principal: str, resource: Resource) -> list[EffectiveView]:
+        """What ``principal`` may do on ``resource``, whatever the source (explicit grants,
+        its account's, tag policies, admin or creator rights, shares), each with the
+        decision's reason and whether it may grant it on (rule 26).
+
+        The caller asks about itself, or as an admin of the principal's account (or root).
+
+        Raises:
+            NotFoundError: an unknown principal, or a resource the caller cannot see.
+            AccessDeniedError: a principal of an account the caller does not administer.
+        """
+        st = self.state()
+        if not isinstance(principal, str) or principal not in st.principals:
+            raise NotFoundError(f"principal {principal} not found")
+        target = resolve_target(self.rt.engine, st, self.principal, resource)  # rule 0: first
+        if not (
+            principal == self.principal
+            or self.principal == ROOT
+            or st.is_admin(self.principal, principal.split("/", 1)[0])
+        ):
+            raise AccessDeniedError(
+                "only admins of its account may list another principal's effective permissions"
+            )
+        names = sorted(expand_all(target.perm_kind, [ALL]) - {ALL})
+        grantable: set[str] | None = None
+        out: list[EffectiveView] = []
+        for name in names:
+            decision = self.rt.engine.decide(principal, name, resource, st=st)
+            if not decision.allowed:
+                continue
+            if grantable is None:
+                grantable = (
+                    set(names)
+                    if st.is_admin(principal, target.account)
+                    else self._held_grantable(st, principal, target, set(names))
+                )
+            out.append(
+                EffectiveView(principal, target.label, name, name in grantable, decision.reason)
+            )
+        return out
+
     def list_permissions(
         self, principal: str | None = None, resource: Resource | None = None
-    ) -> list[GrantInfoView]:
-        """Explicit grants the caller may see (rule 26), filtered by grantee and resource."""
+    ) -> list[GrantInfoView] | list[EffectiveView]:
+        """Explicit grants the caller may see (rule 26), filtered by grantee and resource;
+        with both a principal and a resource, the principal's effective permissions on it
+        and their reasons (:meth:`effective_permissions`)."""
+        if principal is not None and resource is not None:
+            return self.effective_permissions(principal, resource)
         st = self.state()
         target = resolve_target(self.rt.engine, st, self.principal, resource) if resource else None
         out: list[GrantInfoView] = []
@@ -470,6 +525,27 @@ class GrantsAPI(ServiceBase):
                     )
                 )
         return out
+
+
+@dataclass(frozen=True)
+class EffectiveView:
+    """One permission a principal holds on a resource, and why (rule 26)."""
+
+    principal: str
+    resource: str
+    permission: str
+    grantable: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "principal": self.principal,
+            "resource": self.resource,
+            "permission": self.permission,
+            "grantable": self.grantable,
+            "reason": self.reason,
+        }
 
 
 def _model_group_grantable(

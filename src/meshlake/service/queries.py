@@ -1,16 +1,18 @@
 """Governed queries as a service: executions, workgroups, limits, stored results, read audit.
 
-``session.query(sql)`` records the execution as RUNNING, runs the query through
-:func:`meshlake.query.service.run_query` under its workgroup's limits, stores the result as
-Parquet under the workgroup's result location, then records the outcome and writes one audit
-event per table read (rule 27), in one short store transaction, before returning the rows.
+``session.query(sql)`` runs the query through :func:`meshlake.query.service.run_query` under
+its workgroup's limits, stores the result (a small one with the execution record, a larger one
+as Parquet under the workgroup's result location), then records the outcome and writes one
+audit event per table read (rule 27), in one short store transaction, before returning the
+rows. The execution is visible as RUNNING while it runs: at once when its id was given (or it
+was started with ``start``), otherwise once it has run for a quarter of a second (a query that
+finishes sooner is recorded once, with its outcome; see :mod:`meshlake.service.executions`).
 ``start`` runs a query in the background (QUEUED, then RUNNING); ``cancel`` stops one from
 any thread or process (:mod:`meshlake.service.executions`).
 """
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import re
 import threading
@@ -23,8 +25,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meshlake.catalog.models import QueryExecutionRow, WorkgroupRow
@@ -41,13 +44,19 @@ from meshlake.errors import (
     StorageError,
 )
 from meshlake.events import EventScope
-from meshlake.ids import ROOT, check_name
-from meshlake.query.control import QueryControl, QueryLimits
+from meshlake.ids import ROOT
+from meshlake.query.control import QueryControl
 from meshlake.query.results import QueryResult
 from meshlake.query.service import QueryOutcome, TableRead, run_query
 from meshlake.service import executions
 from meshlake.service.governed import MeshQueryCatalog
-from meshlake.service.runtime import ServiceBase
+from meshlake.service.workgroups import (
+    DEFAULT_MAX_RUNTIME_S,
+    DEFAULT_RETENTION,
+    DEFAULT_WORKGROUP,
+    Workgroup,
+    WorkgroupsAPI,
+)
 from meshlake.storage.iceberg import local_path
 
 __all__ = [
@@ -59,14 +68,10 @@ __all__ = [
     "Workgroup",
 ]
 
-DEFAULT_WORKGROUP = "primary"
-DEFAULT_RETENTION = timedelta(days=7)
-WORKGROUP_CACHE = "query.workgroups"
-WORKGROUP_TTL = 5.0  # seconds a looked-up workgroup is reused
-DEFAULT_MAX_RUNTIME_S = 300
-MAX_RUNTIME_CAP_S = 7 * 86_400
-RESULT_BATCH_ROWS = 65_536  # rows per batch when a stored result is streamed
-INLINE_RESULT_BYTES = 4 << 20  # smaller results are written by the query's own thread
+ABANDONED_GRACE_S = 120  # past max_runtime_s, an active execution's process is gone
+INLINE_RESULT_BYTES = 4 << 20  # smaller result files are written by the query's own thread
+STORED_INLINE_BYTES = 32 << 10  # results up to this size (Arrow IPC) stay in the record
+RESULT_BATCH_ROWS = 65_536  # rows per batch when a stored result file is streamed
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "QUEUED",
     "RUNNING",
@@ -75,7 +80,6 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "CANCELLED",
 )
 ACTIVE_STATES = (QUEUED, RUNNING)
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
 _QUERY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,35}$")
 _EXECUTIONS = cast(Table, QueryExecutionRow.__table__)
 _INSERT_EXECUTION = insert(_EXECUTIONS)
@@ -92,38 +96,12 @@ _FINISH_SUCCESS = _FINISH_EXECUTION.values(
             "bytes_scanned",
             "timings",
             "result_path",
+            "result_inline",
             "finished_at",
             "expires_at",
         )
     }
 )
-_UNSET: Any = object()
-
-
-@dataclass(frozen=True)
-class Workgroup:
-    """Where a workgroup's results go, how long they stay, and its queries' limits.
-
-    Attributes:
-        max_runtime_s: a query running longer is stopped (FAILED, ``QueryTimeoutError``).
-        memory_limit: the engine's memory limit per query (DuckDB spelling, e.g. ``"2GB"``;
-            None: the engine's default).
-        max_bytes_scanned: a query whose planned files are larger is refused before it runs
-            (None: no limit).
-    """
-
-    name: str
-    account: str
-    result_location: str
-    retention_seconds: int
-    max_runtime_s: int = DEFAULT_MAX_RUNTIME_S
-    memory_limit: str | None = None
-    max_bytes_scanned: int | None = None
-
-    @property
-    def limits(self) -> QueryLimits:
-        """The engine-side limits of the workgroup's queries."""
-        return QueryLimits(self.max_bytes_scanned, self.memory_limit)
 
 
 @dataclass(frozen=True)
@@ -182,6 +160,19 @@ def _result_folder(location: str) -> Path:
     return folder
 
 
+def _inline_result(result: QueryResult) -> bytes | None:
+    """A small result as Arrow IPC stream bytes, to keep with its record (None: too large,
+    it goes to a file)."""
+    if result.nbytes > STORED_INLINE_BYTES:
+        return None
+    sink = pa.BufferOutputStream()
+    table = result.to_arrow()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = sink.getvalue()
+    return data.to_pybytes() if data.size <= STORED_INLINE_BYTES else None
+
+
 _QUERY_RUNNER: ThreadPoolExecutor | None = None
 QUERY_RUNNER_THREADS = 4
 
@@ -221,43 +212,6 @@ def _execution(row: QueryExecutionRow) -> QueryExecution:
     )
 
 
-def _workgroup(row: WorkgroupRow) -> Workgroup:
-    return Workgroup(
-        row.name,
-        row.account,
-        row.result_location,
-        row.retention_seconds,
-        row.max_runtime_s,
-        row.memory_limit,
-        row.max_bytes_scanned,
-    )
-
-
-def _check_limits(
-    max_runtime_s: int | None, memory_limit: str | None, max_bytes_scanned: int | None
-) -> None:
-    if max_runtime_s is not None and (
-        isinstance(max_runtime_s, bool)
-        or not isinstance(max_runtime_s, int)
-        or not 0 < max_runtime_s <= MAX_RUNTIME_CAP_S
-    ):
-        raise InvalidInputError(
-            f"max_runtime_s must be a whole number of seconds from 1 to {MAX_RUNTIME_CAP_S}"
-        )
-    if memory_limit is not None and (
-        not isinstance(memory_limit, str) or not _MEMORY.match(memory_limit)
-    ):
-        raise InvalidInputError(
-            f"memory_limit {memory_limit!r} is not a size: write e.g. '512MB' or '2GB'"
-        )
-    if max_bytes_scanned is not None and (
-        isinstance(max_bytes_scanned, bool)
-        or not isinstance(max_bytes_scanned, int)
-        or max_bytes_scanned <= 0
-    ):
-        raise InvalidInputError("max_bytes_scanned must be a positive number of bytes")
-
-
 def _table_reads(reads: tuple[TableRead, ...]) -> list[dict[str, Any]]:
     return [
         {
@@ -273,207 +227,19 @@ def _table_reads(reads: tuple[TableRead, ...]) -> list[dict[str, Any]]:
     ]
 
 
-class QueryAPI(ServiceBase):
-    """Run governed SQL and manage what it leaves behind."""
-
-    # ------------------------------------------------------------ workgroups
-    def _default_location(self, name: str) -> str:
-        return (self.rt.settings.results_dir / self.account / name).as_uri()
-
-    def workgroup(self, name: str | None = None) -> Workgroup:
-        """A workgroup of the caller's account (``primary`` always exists).
-
-        Looked up on every query, so found workgroups are kept for a few seconds.
-        """
-        name = name or DEFAULT_WORKGROUP
-        cache: dict[tuple[str, str], tuple[float, Workgroup]] = self.rt.extras.setdefault(
-            WORKGROUP_CACHE, {}
-        )
-        hit = cache.get((self.account, name))
-        if hit is not None and time.monotonic() - hit[0] < WORKGROUP_TTL:
-            return hit[1]
-        found = self._load_workgroup(name)
-        cache[(self.account, name)] = (time.monotonic(), found)
-        return found
-
-    def list_workgroups(self) -> builtins.list[Workgroup]:
-        """The workgroups of the caller's account, by name (``primary`` always among them)."""
-        with self.rt.store.read() as session:
-            rows = session.scalars(
-                select(WorkgroupRow)
-                .where(WorkgroupRow.account == self.account)
-                .order_by(WorkgroupRow.name)
-            ).all()
-        found = {r.name: _workgroup(r) for r in rows}
-        if DEFAULT_WORKGROUP not in found:
-            found[DEFAULT_WORKGROUP] = self._load_workgroup(DEFAULT_WORKGROUP)
-        return [found[name] for name in sorted(found)]
-
-    def _load_workgroup(self, name: str) -> Workgroup:
-        with self.rt.store.read() as session:
-            row = session.scalars(
-                select(WorkgroupRow).where(
-                    WorkgroupRow.account == self.account, WorkgroupRow.name == name
-                )
-            ).first()
-        if row is not None:
-            return _workgroup(row)
-        if name == DEFAULT_WORKGROUP:
-            return Workgroup(
-                name,
-                self.account,
-                self._default_location(name),
-                int(DEFAULT_RETENTION.total_seconds()),
-            )
-        raise NotFoundError(f"workgroup {name} not found in account {self.account}")
-
-    def create_workgroup(
-        self,
-        name: str,
-        *,
-        result_location: str | None = None,
-        retention: timedelta = DEFAULT_RETENTION,
-        max_runtime_s: int = DEFAULT_MAX_RUNTIME_S,
-        memory_limit: str | None = None,
-        max_bytes_scanned: int | None = None,
-    ) -> Workgroup:
-        """Create a workgroup (admins of the account).
-
-        Args:
-            name: the workgroup's name in the caller's account.
-            result_location: where results are stored (default: under the mesh's results).
-            retention: how long results are kept.
-            max_runtime_s: queries running longer are stopped (FAILED, timeout).
-            memory_limit: the engine's memory limit per query, e.g. ``"2GB"``.
-            max_bytes_scanned: queries whose planned files are larger are refused.
-
-        Raises:
-            AccessDeniedError: not an admin of the account.
-            InvalidInputError: a bad location, retention or limit.
-            ConflictError: the workgroup exists.
-        """
-        check_name("workgroup", name)
-        if retention.total_seconds() <= 0:
-            raise InvalidInputError("retention must be positive")
-        _check_limits(max_runtime_s, memory_limit, max_bytes_scanned)
-        loc = (
-            self.checked_location(result_location, "a workgroup result location")
-            if result_location
-            else self._default_location(name)
-        )
-        if not loc.startswith("file://"):
-            raise InvalidInputError(
-                f"result location {loc} is not a local folder: results are stored as local "
-                "Parquet files in this version; give an absolute path or a file:// URI"
-            )
-        st = self.state()
-        if not st.is_admin(self.principal, self.account):
-            raise AccessDeniedError(f"only admins of {self.account} may create workgroups")
-        with self.rt.store.read() as session:
-            exists = session.scalars(
-                select(WorkgroupRow.id).where(
-                    WorkgroupRow.account == self.account, WorkgroupRow.name == name
-                )
-            ).first()
-        if exists is not None:
-            raise ConflictError(f"workgroup {name} already exists")
-        wg = Workgroup(
-            name,
-            self.account,
-            loc,
-            int(retention.total_seconds()),
-            max_runtime_s,
-            memory_limit,
-            max_bytes_scanned,
-        )
-        after = asdict(wg)
-        with self.change(
-            "create_workgroup",
-            f"workgroup:{self.account}.{name}",
-            [self.account],
-            after=after,
-            bump=False,
-        ) as (session, _):
-            session.add(self._new_row(wg))
-        self.rt.extras.get(WORKGROUP_CACHE, {}).pop((self.account, name), None)
-        return wg
-
-    def _new_row(self, wg: Workgroup) -> WorkgroupRow:
-        return WorkgroupRow(
-            account=wg.account,
-            name=wg.name,
-            result_location=wg.result_location,
-            retention_seconds=wg.retention_seconds,
-            max_runtime_s=wg.max_runtime_s,
-            memory_limit=wg.memory_limit,
-            max_bytes_scanned=wg.max_bytes_scanned,
-            created_by=self.principal,
-            created_at=datetime.now(UTC),
-        )
-
-    def update_workgroup(
-        self,
-        name: str,
-        *,
-        retention: timedelta | None = None,
-        max_runtime_s: int | None = None,
-        memory_limit: str | None = _UNSET,
-        max_bytes_scanned: int | None = _UNSET,
-    ) -> Workgroup:
-        """Change a workgroup's retention or query limits (admins of the account).
-
-        Arguments left out keep their value; ``memory_limit=None`` or
-        ``max_bytes_scanned=None`` removes that limit. Queries already running keep the
-        limits they started with.
-
-        Raises:
-            AccessDeniedError: not an admin of the account.
-            NotFoundError: no such workgroup.
-            InvalidInputError: a bad retention or limit.
-        """
-        if not self.state().is_admin(self.principal, self.account):
-            raise AccessDeniedError(f"only admins of {self.account} may change workgroups")
-        current = self._load_workgroup(name)
-        if retention is not None and retention.total_seconds() <= 0:
-            raise InvalidInputError("retention must be positive")
-        changed = Workgroup(
-            current.name,
-            current.account,
-            current.result_location,
-            int(retention.total_seconds()) if retention is not None else current.retention_seconds,
-            max_runtime_s if max_runtime_s is not None else current.max_runtime_s,
-            current.memory_limit if memory_limit is _UNSET else memory_limit,
-            current.max_bytes_scanned if max_bytes_scanned is _UNSET else max_bytes_scanned,
-        )
-        _check_limits(changed.max_runtime_s, changed.memory_limit, changed.max_bytes_scanned)
-        with self.change(
-            "update_workgroup",
-            f"workgroup:{self.account}.{name}",
-            [self.account],
-            before=asdict(current),
-            after=asdict(changed),
-            bump=False,
-        ) as (session, _):
-            row = session.scalars(
-                select(WorkgroupRow)
-                .where(WorkgroupRow.account == self.account, WorkgroupRow.name == name)
-                .with_for_update()
-            ).first()
-            if row is None:  # the default workgroup, never stored until now
-                session.add(self._new_row(changed))
-            else:
-                row.retention_seconds = changed.retention_seconds
-                row.max_runtime_s = changed.max_runtime_s
-                row.memory_limit = changed.memory_limit
-                row.max_bytes_scanned = changed.max_bytes_scanned
-        self.rt.extras.get(WORKGROUP_CACHE, {}).pop((self.account, name), None)
-        return changed
+class QueryAPI(WorkgroupsAPI):
+    """Run governed SQL and manage what it leaves behind (and the account's workgroups:
+    :class:`~meshlake.service.workgroups.WorkgroupsAPI`)."""
 
     # ------------------------------------------------------------ running
     def _begin(
         self, sql: object, workgroup: str | None, query_id: str | None, state: str
-    ) -> tuple[str, Workgroup, datetime, executions.RunningQuery]:
-        """Check the request, record the execution (QUEUED or RUNNING) and track it."""
+    ) -> tuple[str, Workgroup, executions.RunningQuery]:
+        """Check the request, record the execution (QUEUED or RUNNING) and track it.
+
+        A RUNNING query without a caller-given id is recorded lazily (see the module's text).
+        """
+        lazy = state == RUNNING and query_id is None
         if not isinstance(sql, str):
             raise InvalidQueryError(f"the query must be SQL text, not {type(sql).__name__}")
         if self.principal == ROOT:
@@ -501,33 +267,55 @@ class QueryAPI(ServiceBase):
         )
         if executions.running(query_id) is not None:
             raise ConflictError(f"query {query_id} is already running: give a new query_id")
+        values: dict[str, Any] = {
+            "id": query_id,
+            "principal": self.principal,
+            "account": self.account,
+            "workgroup": wg.name,
+            "sql": sql,
+            "state": state,
+            "error": None,
+            "tables": [],
+            "rows": 0,
+            "bytes": 0,
+            "bytes_scanned": 0,
+            "timings": {},
+            "result_path": None,
+            "submitted_at": submitted,
+            "finished_at": None,
+            "expires_at": None,
+        }
+        if lazy:  # nobody can name it yet: its row is written with the outcome, or later
+            entry.pending, entry.record = values, self._insert_execution
+        else:
+            self._insert_execution(values)
+        executions.register(entry)
+        return query_id, wg, entry
+
+    def _insert_execution(self, values: dict[str, Any]) -> None:
+        """Record an execution in its own transaction (QUEUED or RUNNING)."""
         try:
             with self.rt.store.transaction(bump=False) as session:
-                session.connection().execute(
-                    _INSERT_EXECUTION,
-                    {
-                        "id": query_id,
-                        "principal": self.principal,
-                        "account": self.account,
-                        "workgroup": wg.name,
-                        "sql": sql,
-                        "state": state,
-                        "error": None,
-                        "tables": [],
-                        "rows": 0,
-                        "bytes": 0,
-                        "bytes_scanned": 0,
-                        "timings": {},
-                        "result_path": None,
-                        "submitted_at": submitted,
-                        "finished_at": None,
-                        "expires_at": None,
-                    },
-                )
+                session.connection().execute(_INSERT_EXECUTION, values)
         except IntegrityError as exc:
-            raise ConflictError(f"query {query_id} exists: give a new query_id") from exc
-        executions.register(entry)
-        return query_id, wg, submitted, entry
+            raise ConflictError(f"query {values['id']} exists: give a new query_id") from exc
+
+    @staticmethod
+    def _write_outcome(
+        session: Any, entry: executions.RunningQuery, values: dict[str, Any]
+    ) -> None:
+        """Write a query's outcome: update its row, or insert it whole when it was never
+        recorded (a lazily recorded query that finished first)."""
+        conn = session.connection()
+        if entry.finishing():
+            stmt = _FINISH_SUCCESS if values.get("state") == SUCCEEDED else None
+            if stmt is not None:
+                conn.execute(stmt, {"query_id": entry.query_id, **values})
+            else:
+                conn.execute(_FINISH_EXECUTION.values(**values), {"query_id": entry.query_id})
+        else:
+            assert entry.pending is not None
+            conn.execute(_INSERT_EXECUTION, {**entry.pending, **values})
 
     def run(
         self,
@@ -561,9 +349,9 @@ class QueryAPI(ServiceBase):
             QueryCancelledError: stopped by :meth:`cancel`.
             ConflictError: ``query_id`` is taken.
         """
-        query_id, wg, submitted, entry = self._begin(sql, workgroup, query_id, RUNNING)
+        query_id, wg, entry = self._begin(sql, workgroup, query_id, RUNNING)
         try:
-            return self._execute(entry, wg, sql, database, submitted, service, job_id=job_id)
+            return self._execute(entry, wg, sql, database, service, job_id=job_id)
         finally:
             executions.unregister(entry)
 
@@ -584,11 +372,11 @@ class QueryAPI(ServiceBase):
             InvalidQueryError: not SQL text. AccessDeniedError: the mesh root.
             NotFoundError: no such workgroup. ConflictError: ``query_id`` is taken.
         """
-        query_id, wg, submitted, entry = self._begin(sql, workgroup, query_id, QUEUED)
+        query_id, wg, entry = self._begin(sql, workgroup, query_id, QUEUED)
 
         def work() -> None:
             try:
-                self._execute(entry, wg, sql, database, submitted, "query", queued=True)
+                self._execute(entry, wg, sql, database, "query", queued=True)
             except MeshError:
                 pass  # recorded in the execution
             finally:
@@ -607,7 +395,6 @@ class QueryAPI(ServiceBase):
         wg: Workgroup,
         sql: str,
         database: str | None,
-        submitted: datetime,
         service: str,
         job_id: str | None = None,
         *,
@@ -624,44 +411,55 @@ class QueryAPI(ServiceBase):
                     )
             outcome = run_query(catalog, sql, database=database, limits=wg.limits, control=control)
         except MeshError as exc:
-            self._record_failure(query_id, wg, submitted, exc, control, service, job_id=job_id)
+            self._record_failure(entry, exc, service, job_id=job_id)
             raise
         except BaseException as exc:
             failure = StorageError(f"the query failed unexpectedly: {type(exc).__name__}")
             with contextlib.suppress(Exception):
-                self._record_failure(
-                    query_id, wg, submitted, failure, control, service, job_id=job_id
-                )
+                self._record_failure(entry, failure, service, job_id=job_id)
             raise
         assert outcome.result is not None
         result = outcome.result
-        folder = _result_folder(wg.result_location)
-        path = folder / f"{query_id}.parquet"
-        # A small result is written here (a thread's hand-off costs more than the write);
-        # a large one by another thread while the record and audit events are prepared.
-        # Either way the record commits only once the file is complete.
-        written = self._write_result(result, path)
+        # A small result stays with the record (no file); a larger one becomes a Parquet
+        # file, written here when it is small enough that a thread's hand-off costs more
+        # than the write, else by another thread while the record and audit events are
+        # prepared. Either way the record commits only once the result is complete.
+        inline = _inline_result(result)
+        path: Path | None = None
+        if inline is None:
+            path = _result_folder(wg.result_location) / f"{query_id}.parquet"
+            written = self._write_result(result, path)
+        else:
+            written = Future()
+            written.set_result(None)
         if not control.finish():  # stopped after the engine finished: the stop wins
             with contextlib.suppress(Exception):
                 written.result()
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
             error = control.error
             assert error is not None
-            self._record_failure(query_id, wg, submitted, error, control, service, job_id=job_id)
+            self._record_failure(entry, error, service, job_id=job_id)
             raise error
         try:
             self._record_success(
-                query_id, wg, outcome, submitted, str(path), service, written, job_id=job_id
+                entry,
+                wg,
+                outcome,
+                None if path is None else str(path),
+                inline,
+                service,
+                written,
+                job_id=job_id,
             )
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 written.result()
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
             if isinstance(exc, MeshError):
                 with contextlib.suppress(Exception):
-                    self._record_failure(
-                        query_id, wg, submitted, exc, control, service, job_id=job_id
-                    )
+                    self._record_failure(entry, exc, service, job_id=job_id)
             raise
         result.query_id = query_id
         return result
@@ -682,11 +480,8 @@ class QueryAPI(ServiceBase):
 
     def _record_failure(
         self,
-        query_id: str,
-        wg: Workgroup,
-        submitted: datetime,
+        entry: executions.RunningQuery,
         exc: MeshError,
-        control: QueryControl,
         service: str,
         job_id: str | None = None,
     ) -> None:
@@ -695,20 +490,22 @@ class QueryAPI(ServiceBase):
         A query stopped while the engine ran (cancel, timeout) read data: one read audit
         event per table it read, with ``rows`` 0 (rule 27).
         """
+        query_id, control = entry.query_id, entry.control
         control.finish()
         state = CANCELLED if isinstance(exc, QueryCancelledError) else FAILED
         stopped = isinstance(exc, QueryCancelledError | QueryTimeoutError)
         reads = control.reads
         with self.rt.store.transaction(bump=False) as session:
-            session.connection().execute(
-                _FINISH_EXECUTION.values(
-                    state=state,
-                    error=f"{exc.kind}: {exc.message}",
-                    tables=_table_reads(reads),
-                    bytes_scanned=control.bytes_scanned,
-                    finished_at=datetime.now(UTC),
-                ),
-                {"query_id": query_id},
+            self._write_outcome(
+                session,
+                entry,
+                {
+                    "state": state,
+                    "error": f"{exc.kind}: {exc.message}",
+                    "tables": _table_reads(reads),
+                    "bytes_scanned": control.bytes_scanned,
+                    "finished_at": datetime.now(UTC),
+                },
             )
             if stopped and control.executing:
                 self._audit_reads(session, query_id, reads, 0, service, state, job_id=job_id)
@@ -765,20 +562,20 @@ class QueryAPI(ServiceBase):
 
     def _record_success(
         self,
-        query_id: str,
+        entry: executions.RunningQuery,
         wg: Workgroup,
         outcome: QueryOutcome,
-        submitted: datetime,
-        path: str,
+        path: str | None,
+        inline: bytes | None,
         service: str,
         written: Future[None],
         job_id: str | None = None,
     ) -> None:
+        query_id = entry.query_id
         finished = datetime.now(UTC)
         tables = _table_reads(outcome.tables)
         t = outcome.timings
         values = {
-            "query_id": query_id,
             "sql": outcome.sql,
             "state": SUCCEEDED,
             "tables": tables,
@@ -792,11 +589,12 @@ class QueryAPI(ServiceBase):
                 "total_ms": t.total_ms,
             },
             "result_path": path,
+            "result_inline": inline,
             "finished_at": finished,
             "expires_at": finished + timedelta(seconds=wg.retention_seconds),
         }
         with self.rt.store.transaction(bump=False) as session:
-            session.connection().execute(_FINISH_SUCCESS, values)  # prebuilt: every query
+            self._write_outcome(session, entry, values)
             self._audit_reads(
                 session,
                 query_id,
@@ -857,8 +655,7 @@ class QueryAPI(ServiceBase):
             NotFoundError: no such query, or one of another account the caller cannot see.
             AccessDeniedError: a query of the caller's account it may not cancel.
         """
-        with self.rt.store.read() as session:
-            row = session.get(QueryExecutionRow, query_id)
+        row = self._row(query_id)
         if row is None or not self._visible(row):
             if row is not None and row.account == self.account:
                 raise AccessDeniedError(
@@ -893,10 +690,21 @@ class QueryAPI(ServiceBase):
             or self.state().is_admin(self.principal, row.account)
         )
 
-    def get(self, query_id: str) -> QueryExecution:
-        """One execution: the caller's own, or any of an account it administers."""
+    def _row(self, query_id: str) -> QueryExecutionRow | None:
+        """The execution's row; for a query running in this process that is not recorded
+        yet, its pending row (never added to a session)."""
         with self.rt.store.read() as session:
             row = session.get(QueryExecutionRow, query_id)
+        if row is None:
+            entry = executions.running(query_id)
+            pending = None if entry is None else entry.pending
+            if pending is not None:
+                row = QueryExecutionRow(**pending)
+        return row
+
+    def get(self, query_id: str) -> QueryExecution:
+        """One execution: the caller's own, or any of an account it administers."""
+        row = self._row(query_id)
         if row is None or not self._visible(row):
             raise NotFoundError(f"query {query_id} not found")
         return _execution(row)
@@ -907,58 +715,126 @@ class QueryAPI(ServiceBase):
         if principal:
             stmt = stmt.where(QueryExecutionRow.principal == principal)
         out: list[QueryExecution] = []
+        for entry in executions.unrecorded():  # running here, not recorded yet: the newest
+            pending = QueryExecutionRow(**(entry.pending or {}))
+            if (principal is None or pending.principal == principal) and self._visible(pending):
+                out.append(_execution(pending))
+        out.sort(key=lambda ex: ex.submitted_at, reverse=True)
+        del out[limit:]
+        seen = {ex.query_id for ex in out}  # one may have been recorded meanwhile
         with self.rt.store.read() as session:
             for row in session.scalars(stmt):
-                if self._visible(row):
+                if len(out) >= limit:
+                    break
+                if row.id not in seen and self._visible(row):
                     out.append(_execution(row))
-                    if len(out) >= limit:
-                        break
         return out
 
     def result(self, query_id: str) -> QueryResult:
         """A stored result; ``ExpiredError`` once its retention has passed."""
-        return QueryResult(pq.read_table(self._result_file(query_id)), query_id=query_id)
+        return QueryResult(self.result_reader(query_id).read_all(), query_id=query_id)
 
     def result_reader(self, query_id: str) -> pa.RecordBatchReader:
-        """A stored result as a stream of record batches, read from its file batch by batch
-        (never the whole result in memory); the same checks as :meth:`result`."""
-        parquet = pq.ParquetFile(self._result_file(query_id))
+        """A stored result as a stream of record batches: a result file is read batch by
+        batch (never the whole result in memory); the same checks as :meth:`result`."""
+        source = self._result_source(query_id)
+        if isinstance(source, bytes):  # a small result kept with the record
+            return ipc.open_stream(source)
+        parquet = pq.ParquetFile(source)
         return pa.RecordBatchReader.from_batches(
             parquet.schema_arrow, parquet.iter_batches(batch_size=RESULT_BATCH_ROWS)
         )
 
-    def _result_file(self, query_id: str) -> str:
+    def _result_source(self, query_id: str) -> bytes | str:
+        """The stored result's Arrow IPC bytes (kept with the record) or its file's path.
+
+        Raises:
+            NotFoundError: no such query visible to the caller, or no result.
+            ExpiredError: the result is past its retention.
+        """
         ex = self.get(query_id)
         if ex.state == "EXPIRED":
             raise ExpiredError(
                 f"the result of query {query_id} expired and was deleted: run the query again"
             )
-        if ex.state != "SUCCEEDED" or ex.result_path is None:
+        if ex.state != "SUCCEEDED":
             raise NotFoundError(f"query {query_id} has no result ({ex.state})")
+        expired = ExpiredError(
+            f"the result of query {query_id} expired (workgroup {ex.workgroup} keeps results "
+            "for a limited time): run the query again"
+        )
         expires = datetime.fromisoformat(ex.expires_at) if ex.expires_at else None
-        if (expires is not None and expires <= datetime.now(UTC)) or not Path(
-            ex.result_path
-        ).exists():
-            raise ExpiredError(
-                f"the result of query {query_id} expired (workgroup {ex.workgroup} keeps results "
-                "for a limited time): run the query again"
-            )
+        if expires is not None and expires <= datetime.now(UTC):
+            raise expired
+        if ex.result_path is None:  # kept with the record
+            with self.rt.store.read() as session:
+                data = session.execute(
+                    select(_EXECUTIONS.c.result_inline).where(_EXECUTIONS.c.id == query_id)
+                ).scalar_one_or_none()
+            if data is None:
+                raise expired
+            return bytes(data)
+        if not Path(ex.result_path).exists():
+            raise expired
         return ex.result_path
 
     def sweep(self, now: datetime | None = None) -> int:
-        """Delete stored results past their retention (the lifecycle rule); returns count."""
+        """Delete stored results past their retention (the lifecycle rule), and end the
+        executions whose process is gone (:meth:`end_abandoned`); returns the number of
+        results deleted."""
         now = now or datetime.now(UTC)
+        self.end_abandoned(now)
         deleted = 0
         with self.rt.store.transaction(bump=False) as session:
             rows = session.scalars(
                 select(QueryExecutionRow).where(
-                    QueryExecutionRow.result_path.is_not(None), QueryExecutionRow.expires_at <= now
+                    or_(
+                        QueryExecutionRow.result_path.is_not(None),
+                        QueryExecutionRow.result_inline.is_not(None),
+                    ),
+                    QueryExecutionRow.expires_at <= now,
                 )
             ).all()
             for row in rows:
                 if row.result_path:
                     Path(row.result_path).unlink(missing_ok=True)
                 row.result_path = None
+                row.result_inline = None
                 row.state = "EXPIRED" if row.state == "SUCCEEDED" else row.state
                 deleted += 1
         return deleted
+
+    def end_abandoned(self, now: datetime | None = None) -> int:
+        """Mark FAILED the QUEUED or RUNNING executions that cannot still be running.
+
+        Every query is stopped by its workgroup's ``max_runtime_s`` counted from its
+        submission, so a row still active well after that (``ABANDONED_GRACE_S`` more) was left
+        by a process that ended (killed, crashed) before recording the outcome. Queries
+        running in this process are never touched. Returns how many were ended.
+        """
+        now = now or datetime.now(UTC)
+        limits = {}
+        ended = 0
+        with self.rt.store.transaction(bump=False) as session:
+            for wg in session.scalars(select(WorkgroupRow)):
+                limits[(wg.account, wg.name)] = wg.max_runtime_s
+            rows = session.scalars(
+                select(QueryExecutionRow).where(QueryExecutionRow.state.in_(ACTIVE_STATES))
+            ).all()
+            for row in rows:
+                limit = limits.get((row.account, row.workgroup), DEFAULT_MAX_RUNTIME_S)
+                submitted = row.submitted_at
+                if submitted.tzinfo is None:
+                    submitted = submitted.replace(tzinfo=UTC)
+                if executions.running(row.id) is not None or now < submitted + timedelta(
+                    seconds=limit + ABANDONED_GRACE_S
+                ):
+                    continue
+                row.state = FAILED
+                row.error = (
+                    "abandoned: the process running the query ended before it finished; "
+                    "run the query again"
+                )
+                row.finished_at = now
+                ended += 1
+        return ended

@@ -202,7 +202,7 @@ def create_workgroup(body: WorkgroupBody, s: CurrentSession, scrub: Scrub) -> An
 @router.get("/workgroups", tags=["workgroups"])
 def list_workgroups(s: CurrentSession, scrub: Scrub) -> dict[str, Any]:
     """The workgroups of the caller's account (no result locations)."""
-    return {"items": scrub.body(s.queries.list_workgroups())}
+    return {"items": scrub.body(s.queries.workgroups())}
 
 
 @router.get("/workgroups/{name}", tags=["workgroups"])

@@ -1,7 +1,7 @@
 """asynchronous operations of the server
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 08:30:00
 
 One row per operation (crawl, recipe run, ML job, pipeline run) started over HTTP: its
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0013"
-down_revision: Union[str, Sequence[str], None] = "0012"
+revision: str = "0014"
+down_revision: Union[str, Sequence[str], None] = "0013"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
