@@ -41,6 +41,7 @@ from meshlake.service.catalog import CatalogAPI
 from meshlake.service.filters import FiltersAPI
 from meshlake.service.grants import EffectiveView, GrantInfoView, GrantsAPI
 from meshlake.service.intents import RepairOutcome, repair
+from meshlake.service.operations import OperationsAPI
 from meshlake.service.products import ProductsAPI
 from meshlake.service.queries import QueryAPI
 from meshlake.service.runtime import MeshRuntime
@@ -258,6 +259,11 @@ class Session:
         from meshlake.service.lifecycle import LifecycleAPI
 
         return LifecycleAPI(self._rt, self.principal)
+
+    @cached_property
+    def operations(self) -> OperationsAPI:
+        """Asynchronous operations started through the server (the caller's own)."""
+        return OperationsAPI(self._rt, self.principal)
 
     @cached_property
     def queries(self) -> QueryAPI:

@@ -7,6 +7,11 @@ The walker knows a request for each route of the app; a route added without one 
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +19,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import meshlake
+from meshlake.errors import error_class_for_kind
+from meshlake.service.operations import new_operation
 
 from .conftest import bearer
 from .world import SECRET_VALUES
@@ -99,6 +106,88 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("POST", "/v1/access-requests/{request_id}/approve"): (None, None),
     ("POST", "/v1/access-requests/{request_id}/deny"): (None, {"reason": "no"}),
     ("POST", "/v1/access-requests/{request_id}/revoke"): (None, None),
+    # listings first: a principal's own failed requests below echo what it asked for
+    ("GET", "/v1/operations"): (None, None),
+    ("GET", "/v1/operations/{operation_id}"): ({"wait": 0}, None),
+    ("GET", "/v1/crawls"): (None, None),
+    ("GET", "/v1/recipes/runs"): (None, None),
+    ("GET", "/v1/ml/jobs"): (None, None),
+    ("GET", "/v1/ml/jobs/{job_id}"): (None, None),
+    ("GET", "/v1/ml/pipelines/executions"): (None, None),
+    ("GET", "/v1/ml/pipelines/executions/{execution_id}"): (None, None),
+    ("GET", "/v1/ml/model-groups"): (None, None),
+    ("GET", "/v1/workgroups"): (None, None),
+    ("GET", "/v1/workgroups/{name}"): (None, None),
+    ("GET", "/v1/events/subscriptions"): (None, None),
+    ("GET", "/v1/events/inbox"): (None, None),
+    ("GET", "/v1/events/deliveries"): (None, None),
+    ("GET", "/v1/events/dead-letters"): (None, None),
+    ("GET", "/v1/events/triggers"): (None, None),
+    ("GET", "/v1/events/triggers/runs"): (None, None),
+    # storage and queries
+    ("POST", "/v1/crawls"): (None, {"location": "{landing}", "database": "sales"}),
+    ("POST", "/v1/recipes/runs"): (
+        None,
+        {"recipe": {"steps": [{"drop": ["id"]}]}, "source": "sales.orders", "target": "sales.x"},
+    ),
+    ("POST", "/v1/queries"): (None, {"sql": "SELECT * FROM sales.orders"}),
+    ("POST", "/v1/workgroups"): (None, {"name": "evil"}),
+    ("PATCH", "/v1/workgroups/{name}"): (None, {"max_runtime_s": 1}),
+    ("POST", ORDERS + "/rows"): (None, {"rows": [[9, "us", 1.0, "x", "y"]]}),
+    ("PUT", ORDERS + "/rows"): (None, {"rows": []}),
+    # ML
+    ("POST", "/v1/ml/processing-jobs"): (
+        None,
+        {"sql": "SELECT * FROM sales.orders", "target": "id", "output_database": "ml"},
+    ),
+    ("POST", "/v1/ml/training-jobs"): (None, {"job": "no-such-job"}),
+    ("POST", "/v1/ml/evaluation-jobs"): (None, {"job": "no-such-job"}),
+    ("POST", "/v1/ml/scoring-jobs"): (
+        None,
+        {
+            "sql": "SELECT * FROM sales.orders",
+            "group": "risk",
+            "output_database": "ml",
+            "output_table": "s",
+        },
+    ),
+    ("POST", "/v1/ml/model-groups"): (None, {"name": "not a name!"}),
+    ("GET", "/v1/ml/model-groups/{name}"): (None, None),
+    ("POST", "/v1/ml/model-groups/{name}/versions"): (None, {"job": "no-such-job"}),
+    ("GET", "/v1/ml/model-groups/{name}/version"): ({"status": "Approved"}, None),
+    ("GET", "/v1/ml/model-groups/{name}/versions/{version}"): (None, None),
+    ("POST", "/v1/ml/model-groups/{name}/versions/{version}/approve"): (None, {}),
+    ("POST", "/v1/ml/model-groups/{name}/versions/{version}/reject"): (None, {}),
+    ("POST", "/v1/ml/model-groups/{name}/versions/{version}/alias"): (None, {"alias": "x"}),
+    ("GET", "/v1/ml/model-groups/{name}/model"): (None, None),
+    ("GET", "/v1/ml/model-groups/{name}/versions/{version}/lineage"): (None, None),
+    ("POST", "/v1/ml/pipelines/executions"): (
+        None,
+        {
+            "pipeline": {
+                "name": "p",
+                "steps": [
+                    {
+                        "name": "process",
+                        "type": "process",
+                        "sql": "SELECT * FROM sales.orders",
+                        "target": "id",
+                        "output_database": "ml",
+                    }
+                ],
+            }
+        },
+    ),
+    # events
+    ("POST", "/v1/events/subscriptions"): (None, {"database": "sales"}),
+    ("DELETE", "/v1/events/subscriptions/{subscription_id}"): (None, None),
+    ("POST", "/v1/events/inbox/read"): (None, {"ids": ["x"]}),
+    ("POST", "/v1/events/dead-letters/replay"): (None, {}),
+    ("POST", "/v1/events/triggers"): (
+        None,
+        {"name": "evil", "on": "table.*", "do": "recrawl", "params": {}},
+    ),
+    ("DELETE", "/v1/events/triggers/{name}"): (None, None),
 }
 
 #: What a principal holding nothing may still do (rule 1: accounts and principals are
@@ -120,6 +209,22 @@ ALLOWED_FOR_NOBODY = {
     "/v1/products/search",
     "/v1/access-requests",
     "/v1/tokens",
+    "/v1/operations",
+    "/v1/crawls",
+    "/v1/recipes/runs",
+    "/v1/ml/jobs",
+    "/v1/ml/pipelines/executions",
+    "/v1/ml/model-groups",
+    "/v1/workgroups",
+    "/v1/workgroups/{name}",
+    "/v1/events/subscriptions",
+    "/v1/events/inbox",
+    "/v1/events/inbox/read",
+    "/v1/events/deliveries",
+    "/v1/events/dead-letters",
+    "/v1/events/dead-letters/replay",
+    "/v1/events/triggers",
+    "/v1/events/triggers/runs",
 }
 
 
@@ -137,11 +242,40 @@ def test_the_walker_covers_every_route(app: FastAPI) -> None:
 
 
 def fixtures_of(world: meshlake.Mesh) -> dict[str, str]:
-    """Path parameter values naming real things of the world (others' token and query)."""
+    """Path parameter values naming real things of the world (others' token, query,
+    operation, subscription and trigger; a registered location outside the mesh)."""
     token = world.session("root").tokens.create("p/u").info.id
     query_id = world.session("p/u").query("SELECT id FROM sales.orders").query_id
     assert query_id is not None
+    landing = landing_of(world)
+    if not landing.exists():
+        landing.mkdir()
+        (landing / "t.csv").write_text("a,b\n1,x\n")
+        admin = world.session("p/admin")
+        admin.catalog.register_location(str(landing))
+        admin.events.subscribe(database="sales")
+        admin.events.triggers.create(
+            "t1",
+            on="table.updated",
+            do="recrawl",
+            params={"location": str(landing), "database": "sales"},
+        )
+    operation = new_operation(
+        world.runtime,
+        operation_id=str(uuid.uuid4()),
+        principal="p/admin",
+        kind="crawl",
+        request={"database": "sales"},
+        runner="elsewhere",
+        lease=timedelta(hours=1),
+    )
     return {
+        "landing": str(landing),
+        "operation_id": operation.id,
+        "job_id": "no-such-job",
+        "execution_id": "no-such-execution",
+        "subscription_id": "1",
+        "version": "1",
         "name": "sales",
         "database": "sales",
         "table": "orders",
@@ -153,9 +287,20 @@ def fixtures_of(world: meshlake.Mesh) -> dict[str, str]:
     }
 
 
+def landing_of(world: meshlake.Mesh) -> Path:
+    """The world's registered location (outside the mesh's folders)."""
+    return world.home.parent / "landing"
+
+
 def url_for(path: str, values: dict[str, str]) -> str:
     """``path`` with its parameters filled: ``{name}`` names what the route is about."""
-    if path.startswith("/v1/principals/"):
+    if path.startswith("/v1/workgroups/"):
+        path = path.replace("{name}", "primary")
+    elif path.startswith("/v1/ml/model-groups/"):
+        path = path.replace("{name}", "risk")
+    elif path.startswith("/v1/events/triggers/"):
+        path = path.replace("{name}", "t1")
+    elif path.startswith("/v1/principals/"):
         path = path.replace("{name}", "u")
     elif path.startswith("/v1/accounts/"):
         path = path.replace("{name}", "p")
@@ -177,12 +322,52 @@ def walk(world: meshlake.Mesh, client: TestClient, principal: str) -> list[tuple
     calls = sorted(REQUESTS.items(), key=lambda item: item[0][0] == "DELETE")
     for (method, path), (params, body) in calls:
         url = url_for(path, values)
-        r = client.request(method, url, params=params, json=body, headers=headers)
+        if isinstance(body, dict) and body.get("location") == "{landing}":
+            body = {**body, "location": values["landing"]}
+        r: Any = client.request(method, url, params=params, json=body, headers=headers)
+        if r.status_code == 202:
+            r = follow(client, r, headers)
         out.append(((method, path), r))
     return out
 
 
+@dataclass
+class Followed:
+    """The end of an accepted request (an operation or a started query) as a response:
+    its status is its error's, its text everything it recorded."""
+
+    status_code: int
+    text: str
+    error: dict[str, Any] | None
+
+    def json(self) -> dict[str, Any]:
+        return {"error": self.error}
+
+
+def follow(client: TestClient, r: Any, headers: dict[str, str]) -> Followed:
+    """Wait for what a ``202`` answer started, at its ``Location``."""
+    where = r.headers["location"]
+    deadline = time.monotonic() + 60
+    while True:
+        got = client.get(
+            where, params={"wait": 5} if "/operations/" in where else None, headers=headers
+        )
+        assert got.status_code == 200, got.text
+        body = got.json()
+        if body["state"] not in ("QUEUED", "RUNNING"):
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+    error = body.get("error")
+    if isinstance(error, str):  # a query execution records "kind: message"
+        kind, _, message = error.partition(": ")
+        error = {"type": kind, "message": message}
+    status = 200 if error is None else error_class_for_kind(error["type"]).status
+    return Followed(status, r.text + got.text, error)
+
+
 def test_a_principal_holding_nothing_gets_nothing(world: meshlake.Mesh, client: TestClient) -> None:
+    fixtures_of(world)  # the others' things exist before the version is taken
     version = world.runtime.store.version()
     for (method, path), r in walk(world, client, "p/nobody"):
         assert r.status_code < 500, (method, path, r.text)
@@ -207,6 +392,9 @@ def test_no_route_returns_a_storage_path(
     world: meshlake.Mesh, client: TestClient, principal: str
 ) -> None:
     home = str(world.home)
-    for (method, path), r in walk(world, client, principal):
+    results = walk(world, client, principal)
+    landing = str(landing_of(world))
+    for (method, path), r in results:
         assert r.status_code < 500, (method, path, r.text)
         assert home not in r.text, (method, path, r.text)
+        assert landing not in r.text, (method, path, r.text)

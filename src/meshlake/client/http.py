@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,10 +10,30 @@ import httpx
 
 from meshlake.errors import MeshError, StorageError, error_class_for_kind
 
-__all__ = ["ARROW_STREAM", "HttpTransport", "raise_for_error"]
+__all__ = ["ARROW_STREAM", "HttpTransport", "error_from", "outcome", "raise_for_error"]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 PAGE = 1000
+OPERATION_POLL_S = 20.0  # seconds the server holds one status request of a running operation
+
+
+def error_from(error: dict[str, Any]) -> MeshError:
+    """The :class:`MeshError` subclass instance of an ``{"type", "message", ...}`` error
+    (``MeshError`` itself for unknown kinds)."""
+    err = dict(error)
+    cls = error_class_for_kind(str(err.pop("type", "error")))
+    message = str(err.pop("message", ""))
+    try:
+        return cls(message, **err)
+    except TypeError:
+        return cls(message)
+
+
+def outcome(op: dict[str, Any]) -> Any:
+    """An ended operation's result, or its error raised as its MeshError class."""
+    if op["state"] == "FAILED":
+        raise error_from(op.get("error") or {"type": "error", "message": "the operation failed"})
+    return op.get("result")
 
 
 def raise_for_error(response: httpx.Response) -> None:
@@ -31,13 +52,7 @@ def raise_for_error(response: httpx.Response) -> None:
             f"the server answered {response.status_code} without a meshlake error: "
             f"{response.text[:200]}"
         ) from None
-    cls = error_class_for_kind(str(err.pop("type", "error")))
-    message = str(err.pop("message", ""))
-    try:
-        exc = cls(message, **err)
-    except TypeError:
-        exc = cls(message)
-    raise exc
+    raise error_from(err)
 
 
 class HttpTransport:
@@ -75,12 +90,24 @@ class HttpTransport:
         json: Any = None,
         params: dict[str, Any] | None = None,
         accept: str | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> httpx.Response:
-        """One request; raises the mapped MeshError for an error answer."""
-        headers = {"Accept": accept} if accept else None
+        """One request (a JSON body, or raw ``content`` of ``content_type``); raises the
+        mapped MeshError for an error answer."""
+        headers = {"Accept": accept} if accept else {}
+        if content_type:
+            headers["Content-Type"] = content_type
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self.client.request(method, path, json=json, params=clean, headers=headers)
+            response = self.client.request(
+                method,
+                path,
+                json=json,
+                content=content,
+                params=clean,
+                headers=headers or None,
+            )
         except httpx.HTTPError as exc:
             raise StorageError(f"cannot reach the meshlake server at {self.url}: {exc}") from exc
         raise_for_error(response)
@@ -90,6 +117,30 @@ class HttpTransport:
         """The JSON body of one request (``None`` for 204)."""
         response = self.call(method, path, **kwargs)
         return None if response.status_code == 204 or not response.content else response.json()
+
+    def operation(self, path: str, body: Any, *, wait: bool = True) -> Any:
+        """Start an operation (``POST path`` answers ``202``): with ``wait``, its result once
+        it SUCCEEDED; without, the operation (a dict) as first recorded.
+
+        Raises:
+            MeshError: the operation FAILED (its error's class), or the request failed.
+        """
+        op = self.json("POST", path, json=body)
+        return outcome(self.follow(op)) if wait else op
+
+    def follow(self, op: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """The operation once it ended, or as it is after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while op["state"] in ("QUEUED", "RUNNING"):
+            left = OPERATION_POLL_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            op = self.json(
+                "GET",
+                f"/v1/operations/{op['id']}",
+                params={"wait": min(left, OPERATION_POLL_S)},
+            )
+        return op
 
     def items(self, path: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Every item of a paged listing (following ``next_offset``)."""

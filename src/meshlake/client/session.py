@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 import io
 import json
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -20,7 +21,8 @@ import pyarrow as pa
 
 from meshlake.audit.log import AuditEvent
 from meshlake.audit.verify import VerifyReport
-from meshlake.client.http import ARROW_STREAM, HttpTransport
+from meshlake.client.http import ARROW_STREAM, HttpTransport, outcome
+from meshlake.errors import InvalidInputError
 from meshlake.governance.engine import Decision
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource, resource_to_dict
@@ -29,12 +31,17 @@ from meshlake.service.accounts import AccountInfo, PrincipalInfo
 from meshlake.service.catalog import DatabaseInfo, DroppedTable, TableDescription
 from meshlake.service.filters import FilterView
 from meshlake.service.grants import EffectiveView, GrantInfoView
-from meshlake.service.queries import QueryExecution
+from meshlake.service.operations import Operation
+from meshlake.service.queries import QueryExecution, Workgroup
 from meshlake.service.tags import TagKeyView
 from meshlake.service.tokens import NewToken, TokenInfo
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from meshlake.client.events import RemoteEvents
+    from meshlake.client.ml import RemoteML
+    from meshlake.client.storage import RemoteStorage
 
 __all__ = ["Record", "RemoteSession"]
 
@@ -203,6 +210,61 @@ class RemoteCatalog(_Part):
         path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
         return DroppedTable(**self.http.json("DELETE", path, params={"account": account}))
 
+    def _write(
+        self,
+        method: str,
+        database: str,
+        name: str,
+        rows: builtins.list[builtins.list[Any]] | None,
+        data: pa.Table | None,
+        account: str | None,
+    ) -> int | None:
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/rows"
+        if data is not None:
+            if not isinstance(data, pa.Table):
+                raise InvalidInputError(f"data must be a pyarrow Table, not {type(data).__name__}")
+            sink = io.BytesIO()
+            with pa.ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
+            response = self.http.call(
+                method,
+                path,
+                content=sink.getvalue(),
+                content_type=ARROW_STREAM,
+                params={"account": account},
+            )
+        else:
+            response = self.http.call(
+                method, path, json={"rows": rows or []}, params={"account": account}
+            )
+        snap = response.json()["snapshot_id"]
+        return None if snap is None else int(snap)
+
+    def append(
+        self,
+        database: str,
+        name: str,
+        rows: builtins.list[builtins.list[Any]] | None = None,
+        *,
+        data: pa.Table | None = None,
+        account: str | None = None,
+    ) -> int | None:
+        """Append rows (INSERT): ``rows`` as JSON, or ``data`` as an Arrow IPC stream.
+        Returns the new snapshot id."""
+        return self._write("POST", database, name, rows, data, account)
+
+    def overwrite(
+        self,
+        database: str,
+        name: str,
+        rows: builtins.list[builtins.list[Any]] | None = None,
+        *,
+        data: pa.Table | None = None,
+        account: str | None = None,
+    ) -> int | None:
+        """Replace all rows (INSERT and DELETE). Returns the new snapshot id."""
+        return self._write("PUT", database, name, rows, data, account)
+
 
 def _tag(d: dict[str, Any]) -> TagKeyView:
     return TagKeyView(d["key"], d["account"], tuple(d["values"]))
@@ -367,6 +429,42 @@ def _result(response: Any) -> QueryResult:
     return QueryResult(table, query_id=response.headers.get("X-Meshlake-Query-Id") or None)
 
 
+def _workgroup(d: dict[str, Any]) -> Workgroup:
+    fields = {k: v for k, v in d.items() if k in Workgroup.__dataclass_fields__}
+    fields.setdefault("result_location", "")
+    return Workgroup(**fields)
+
+
+_UNSET: Any = object()
+
+
+class RemoteOperations(_Part):
+    """The caller's asynchronous operations on the server."""
+
+    def get(self, operation_id: str) -> Operation:
+        """One operation."""
+        return Operation.from_dict(self.http.json("GET", f"/v1/operations/{_q(operation_id)}"))
+
+    def list(self, *, limit: int = 100) -> builtins.list[Operation]:
+        """The caller's operations, newest first."""
+        body = self.http.json("GET", "/v1/operations", params={"limit": limit})
+        return [Operation.from_dict(d) for d in body["items"]]
+
+    def wait(self, operation_id: str, timeout: float | None = None) -> Operation:
+        """The operation once it ended (or as it is after ``timeout`` seconds)."""
+        op = self.http.json("GET", f"/v1/operations/{_q(operation_id)}")
+        return Operation.from_dict(self.http.follow(op, timeout))
+
+    def result(self, operation_id: str, timeout: float | None = None) -> Any:
+        """An operation's JSON result once it SUCCEEDED; its error raised once it FAILED.
+
+        Raises:
+            MeshError: the operation failed (its error's class).
+        """
+        op = self.wait(operation_id, timeout)
+        return outcome(op.to_dict())
+
+
 class RemoteQueries(_Part):
     """Query executions and stored results."""
 
@@ -399,6 +497,83 @@ class RemoteQueries(_Part):
         """A stored result."""
         path = f"/v1/queries/{_q(query_id)}/result"
         return _result(self.http.call("GET", path, accept=ARROW_STREAM))
+
+    def start(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        workgroup: str | None = None,
+        query_id: str | None = None,
+    ) -> QueryExecution:
+        """Start a query in the background (QUEUED); follow it with :meth:`wait`."""
+        body = {"sql": sql, "database": database, "workgroup": workgroup, "query_id": query_id}
+        return _execution(self.http.json("POST", "/v1/queries", json=body))
+
+    def wait(self, query_id: str, timeout: float | None = None) -> QueryExecution:
+        """Wait until a query finishes (or ``timeout`` seconds pass); its execution."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        ex = self.get(query_id)
+        while not ex.done:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            time.sleep(delay if left is None else min(delay, left))
+            delay = min(delay * 2, 0.5)
+            ex = self.get(query_id)
+        return ex
+
+    def workgroup(self, name: str | None = None) -> Workgroup:
+        """A workgroup of the caller's account (``primary`` always exists)."""
+        path = f"/v1/workgroups/{_q(name or 'primary')}"
+        return _workgroup(self.http.json("GET", path))
+
+    def workgroups(self) -> builtins.list[Workgroup]:
+        """The workgroups of the caller's account."""
+        return [_workgroup(d) for d in self.http.json("GET", "/v1/workgroups")["items"]]
+
+    def create_workgroup(
+        self,
+        name: str,
+        *,
+        result_location: str | None = None,
+        retention: timedelta = timedelta(days=7),
+        max_runtime_s: int = 300,
+        memory_limit: str | None = None,
+        max_bytes_scanned: int | None = None,
+    ) -> Workgroup:
+        """Create a workgroup (admins of the account)."""
+        body = {
+            "name": name,
+            "result_location": result_location,
+            "retention_s": int(retention.total_seconds()),
+            "max_runtime_s": max_runtime_s,
+            "memory_limit": memory_limit,
+            "max_bytes_scanned": max_bytes_scanned,
+        }
+        return _workgroup(self.http.json("POST", "/v1/workgroups", json=body))
+
+    def update_workgroup(
+        self,
+        name: str,
+        *,
+        retention: timedelta | None = None,
+        max_runtime_s: int | None = None,
+        memory_limit: str | None = _UNSET,
+        max_bytes_scanned: int | None = _UNSET,
+    ) -> Workgroup:
+        """Change a workgroup's retention or limits (arguments left out keep their value;
+        ``None`` removes ``memory_limit`` or ``max_bytes_scanned``)."""
+        body: dict[str, Any] = {
+            "retention_s": None if retention is None else int(retention.total_seconds()),
+            "max_runtime_s": max_runtime_s,
+        }
+        if memory_limit is not _UNSET:
+            body["memory_limit"] = memory_limit
+        if max_bytes_scanned is not _UNSET:
+            body["max_bytes_scanned"] = max_bytes_scanned
+        return _workgroup(self.http.json("PATCH", f"/v1/workgroups/{_q(name)}", json=body))
 
 
 class RemoteProducts(_Part):
@@ -578,6 +753,38 @@ class RemoteSession:
     def tokens(self) -> RemoteTokens:
         """Bearer tokens."""
         return RemoteTokens(self.http)
+
+    @cached_property
+    def operations(self) -> RemoteOperations:
+        """The caller's asynchronous operations."""
+        return RemoteOperations(self.http)
+
+    @cached_property
+    def storage(self) -> RemoteStorage:
+        """Crawling and recipes (server operations)."""
+        from meshlake.client.storage import RemoteStorage
+
+        return RemoteStorage(self.http)
+
+    def crawl(
+        self, location: str, *, database: str, table: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Crawl files into tables of ``database`` (see :meth:`RemoteStorage.crawl`)."""
+        return self.storage.crawl(location, database=database, table=table, **kwargs)
+
+    @cached_property
+    def ml(self) -> RemoteML:
+        """ML: jobs, registry, pipelines, lineage."""
+        from meshlake.client.ml import RemoteML
+
+        return RemoteML(self.http)
+
+    @cached_property
+    def events(self) -> RemoteEvents:
+        """Subscriptions, the inbox, webhooks and triggers."""
+        from meshlake.client.events import RemoteEvents
+
+        return RemoteEvents(self.http)
 
     # ------------------------------------------------------------ queries
     def query(

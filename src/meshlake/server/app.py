@@ -7,10 +7,11 @@ the :class:`~meshlake.errors.MeshError`'s HTTP status; responses carry no storag
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,7 +30,23 @@ from meshlake.config import (
 from meshlake.errors import InvalidInputError, MeshError
 from meshlake.mesh import Mesh
 from meshlake.server import console
-from meshlake.server.routes import admin, catalog, governance, products, query
+from meshlake.server.operations import (
+    DEFAULT_LEASE_S,
+    DEFAULT_MAX_PENDING,
+    DEFAULT_WORKERS,
+    OperationRunner,
+)
+from meshlake.server.routes import (
+    admin,
+    catalog,
+    events,
+    governance,
+    ml,
+    operations,
+    products,
+    query,
+    storage,
+)
 from meshlake.server.wire import Scrubber, error_body
 
 __all__ = ["app_from_environment", "create_app", "serve"]
@@ -37,20 +54,58 @@ __all__ = ["app_from_environment", "create_app", "serve"]
 log = logging.getLogger("meshlake.server")
 
 
-def create_app(mesh: Mesh) -> FastAPI:
+def registered_locations(mesh: Mesh) -> Callable[[], list[str]]:
+    """The registered locations of ``mesh`` now (the scrubber hides them in responses)."""
+
+    def locations() -> list[str]:
+        return [uri for _, uri in mesh.runtime.engine.state().locations.values()]
+
+    return locations
+
+
+def create_app(
+    mesh: Mesh,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    max_pending: int = DEFAULT_MAX_PENDING,
+    lease_s: float = DEFAULT_LEASE_S,
+) -> FastAPI:
     """The REST API over ``mesh`` (which must be bootstrapped).
+
+    A mesh opened without ``allowed_roots`` gets none here: over HTTP no principal may name
+    a folder as a location except registered locations (rule 29).
 
     Args:
         mesh: the embedded mesh the server holds (catalog URL and storage paths stay here).
+        workers: operations (crawls, recipes, ML jobs, pipelines) running at once.
+        max_pending: operations accepted at once (queued or running); more are refused.
+        lease_s: how long a running operation's record outlives a stopped server before it
+            is reported FAILED.
     """
+    if mesh.runtime.managed.allowed_roots is None:
+        mesh.runtime.managed = replace(mesh.runtime.managed, allowed_roots=())
+    scrubber = Scrubber(mesh.settings, registered_locations(mesh))
+    runner = OperationRunner(
+        mesh, scrubber, workers=workers, max_pending=max_pending, lease_s=lease_s
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        runner.close()
+
     app = FastAPI(
         title="meshlake",
         version=__version__,
         description="A governed data mesh: catalog, tag-based access control, governed SQL, "
-        "data products and audit. Every request needs `Authorization: Bearer <token>`.",
+        "data products, ML, events and audit. Every request needs "
+        "`Authorization: Bearer <token>`. Long work answers `202` with an operation "
+        "(`GET /v1/operations/{id}`).",
+        lifespan=lifespan,
     )
     app.state.mesh = mesh
-    app.state.scrubber = Scrubber(mesh.settings)
+    app.state.scrubber = scrubber
+    app.state.operations = runner
 
     def answer(exc: MeshError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -80,7 +135,18 @@ def create_app(mesh: Mesh) -> FastAPI:
         """Liveness (no token needed; says nothing about the mesh)."""
         return {"status": "ok"}
 
-    for module in (admin, catalog, governance, query, products, console):
+    for module in (
+        admin,
+        catalog,
+        governance,
+        query,
+        products,
+        storage,
+        ml,
+        events,
+        operations,
+        console,
+    ):
         app.include_router(module.router)
     return app
 
@@ -92,11 +158,13 @@ def app_from_environment() -> FastAPI:
     change log (``governance/loading.py``)."""
     mesh = Mesh(load_settings())
     app = create_app(mesh)
+    inner = app.router.lifespan_context  # the operation runner's
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with inner(a):
+                yield
         finally:
             mesh.close()
 
@@ -126,6 +194,8 @@ def serve(
     """
     import uvicorn
 
+    if settings.allowed_roots is None:  # a server lets principals name no folder
+        settings = replace(settings, allowed_roots=())
     mesh = Mesh(settings)
     mesh.bootstrap()
     if workers > 1:

@@ -13,10 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from meshlake.errors import AuthenticationError
 from meshlake.mesh import Mesh, Session
+from meshlake.server.operations import OperationRunner
 from meshlake.server.wire import Scrubber
 from meshlake.service.tokens import authenticate
 
-__all__ = ["CurrentSession", "Scrub", "current_session", "mesh_of"]
+__all__ = ["CurrentSession", "Runner", "Scrub", "current_session", "mesh_of", "runner_of"]
 
 _BEARER = HTTPBearer(auto_error=False, description="A token from `meshlake token create`.")
 
@@ -31,6 +32,12 @@ def scrubber(request: Request) -> Scrubber:
     """The app's path scrubber."""
     scrub: Scrubber = request.app.state.scrubber
     return scrub
+
+
+def runner_of(request: Request) -> OperationRunner:
+    """The app's operation runner."""
+    runner: OperationRunner = request.app.state.operations
+    return runner
 
 
 def current_session(
@@ -54,3 +61,4 @@ def current_session(
 
 CurrentSession = Annotated[Session, Depends(current_session)]
 Scrub = Annotated[Scrubber, Depends(scrubber)]
+Runner = Annotated[OperationRunner, Depends(runner_of)]

@@ -7,7 +7,7 @@ warehouse) in any remaining text with ``<managed>``; error messages get the same
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from meshlake.audit.log import AuditEvent
@@ -52,12 +52,28 @@ class Scrubber:
     'cannot read <managed>/x'
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, locations: Callable[[], Iterable[str]] | None = None
+    ) -> None:
         folders = {settings.warehouse, str(settings.home), settings.home.as_uri()}
         if settings.warehouse.startswith("file://"):
             folders.add(settings.warehouse[len("file://") :])
         # longest first, so the warehouse inside the home is replaced as a whole
-        self.folders = sorted((f.rstrip("/") for f in folders if f), key=len, reverse=True)
+        self.own = sorted((f.rstrip("/") for f in folders if f), key=len, reverse=True)
+        self.locations = locations
+
+    @property
+    def folders(self) -> list[str]:
+        """The mesh's folders and the registered locations (as URIs and as paths), longest
+        first."""
+        if self.locations is None:
+            return self.own
+        extra: set[str] = set()
+        for uri in self.locations():
+            extra.add(uri.rstrip("/"))
+            if uri.startswith("file://"):
+                extra.add(uri[len("file://") :].rstrip("/"))
+        return sorted({*self.own, *(e for e in extra if e)}, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         """``value`` with the mesh's folders replaced by ``<managed>``."""
@@ -70,17 +86,23 @@ class Scrubber:
         """A JSON value of an API result, without path keys or managed folders."""
         return self._clean(jsonable(value))
 
-    def _clean(self, value: Any) -> Any:
+    def _clean(self, value: Any, folders: list[str] | None = None) -> Any:
+        folders = self.folders if folders is None else folders
         if isinstance(value, str):
-            return self.text(value)
+            if any(value.startswith(f) for f in folders):
+                return MANAGED  # a path as a whole value: not even its inner names
+            for folder in folders:
+                if folder in value:
+                    value = value.replace(folder, MANAGED)
+            return value
         if isinstance(value, Mapping):
             return {
-                k: self._clean(v)
+                k: self._clean(v, folders)
                 for k, v in value.items()
                 if str(k).rsplit(".", 1)[-1] not in PATH_KEYS  # also crawler.location
             }
         if isinstance(value, list):
-            return [self._clean(v) for v in value]
+            return [self._clean(v, folders) for v in value]
         return value
 
 

@@ -370,6 +370,30 @@ class ModelRegistryMixin(_Host):
         model = load_model(local, feature_names=featurizer.feature_names)
         return LoadedModel(mv, featurizer, model)
 
+    def model_metadata(
+        self,
+        group: str,
+        version: int | None = None,
+        *,
+        account: str | None = None,
+        status: str | None = None,
+        alias: str | None = None,
+    ) -> dict[str, Any]:
+        """What :meth:`load_model` would load, without the model itself (needs USE): the
+        version, its decision threshold, the target, the feature names it scores on, the
+        estimator and its hyperparameters."""
+        loaded = self.load_model(group, version, account=account, status=status, alias=alias)
+        featurizer = loaded.featurizer
+        return {
+            "version": loaded.version.to_dict(),
+            "threshold": loaded.threshold,
+            "target": featurizer.spec.target,
+            "positive": featurizer.positive,
+            "features": list(featurizer.feature_names),
+            "estimator": loaded.model.estimator,
+            "hyperparameters": dict(loaded.model.hyperparameters),
+        }
+
     # ------------------------------------------------------------ scoring
     def score(
         self,

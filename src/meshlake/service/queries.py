@@ -71,6 +71,7 @@ __all__ = [
 ABANDONED_GRACE_S = 120  # past max_runtime_s, an active execution's process is gone
 INLINE_RESULT_BYTES = 4 << 20  # smaller result files are written by the query's own thread
 STORED_INLINE_BYTES = 32 << 10  # results up to this size (Arrow IPC) stay in the record
+RESULT_BATCH_ROWS = 65_536  # rows per batch when a stored result file is streamed
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "QUEUED",
     "RUNNING",
@@ -732,6 +733,26 @@ class QueryAPI(WorkgroupsAPI):
 
     def result(self, query_id: str) -> QueryResult:
         """A stored result; ``ExpiredError`` once its retention has passed."""
+        return QueryResult(self.result_reader(query_id).read_all(), query_id=query_id)
+
+    def result_reader(self, query_id: str) -> pa.RecordBatchReader:
+        """A stored result as a stream of record batches: a result file is read batch by
+        batch (never the whole result in memory); the same checks as :meth:`result`."""
+        source = self._result_source(query_id)
+        if isinstance(source, bytes):  # a small result kept with the record
+            return ipc.open_stream(source)
+        parquet = pq.ParquetFile(source)
+        return pa.RecordBatchReader.from_batches(
+            parquet.schema_arrow, parquet.iter_batches(batch_size=RESULT_BATCH_ROWS)
+        )
+
+    def _result_source(self, query_id: str) -> bytes | str:
+        """The stored result's Arrow IPC bytes (kept with the record) or its file's path.
+
+        Raises:
+            NotFoundError: no such query visible to the caller, or no result.
+            ExpiredError: the result is past its retention.
+        """
         ex = self.get(query_id)
         if ex.state == "EXPIRED":
             raise ExpiredError(
@@ -753,10 +774,10 @@ class QueryAPI(WorkgroupsAPI):
                 ).scalar_one_or_none()
             if data is None:
                 raise expired
-            return QueryResult(ipc.open_stream(data).read_all(), query_id=query_id)
+            return bytes(data)
         if not Path(ex.result_path).exists():
             raise expired
-        return QueryResult(pq.read_table(ex.result_path), query_id=query_id)
+        return ex.result_path
 
     def sweep(self, now: datetime | None = None) -> int:
         """Delete stored results past their retention (the lifecycle's results rule, as the

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from meshlake.catalog.storage_models import RecipeRunRow
 from meshlake.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from meshlake.governance.locations import covering_location
+from meshlake.ids import ROOT
 from meshlake.resources import Location
 from meshlake.service.catalog import CatalogAPI
 from meshlake.service.events import database_scope
@@ -220,10 +221,19 @@ class StorageAPI(ServiceBase):
             )
         return run
 
+    def _run_visible(self, principal: str | None) -> bool:
+        """A run is the caller's, or one of an account it administers (root: all)."""
+        if self.principal == ROOT or principal == self.principal:
+            return True
+        return principal is not None and self.state().is_admin(
+            self.principal, principal.split("/", 1)[0]
+        )
+
     def crawl_runs(self, location: str | None = None) -> list[dict[str, Any]]:
-        """Recorded crawl runs (newest first), optionally of one location."""
+        """Recorded crawl runs the caller may see (its own; admins: their accounts'),
+        newest first, optionally of one location."""
         state = SqlCrawlState(self.rt.store.engine)
-        return [r.to_dict() for r in state.list_runs(location)]
+        return [r.to_dict() for r in state.list_runs(location) if self._run_visible(r.principal)]
 
     def run_recipe(
         self,
@@ -261,9 +271,14 @@ class StorageAPI(ServiceBase):
         return run
 
     def recipe_runs(self, target: str | None = None) -> list[dict[str, Any]]:
-        """Recorded recipe runs (lineage), newest first."""
+        """Recorded recipe runs (lineage) the caller may see (its own; admins: their
+        accounts'), newest first."""
         stmt = select(RecipeRunRow).order_by(RecipeRunRow.finished_at.desc())
         if target:
             stmt = stmt.where(RecipeRunRow.target_table == target)
         with self.rt.store.read() as session:
-            return [dict(r.detail, principal=r.principal) for r in session.scalars(stmt)]
+            return [
+                dict(r.detail, principal=r.principal)
+                for r in session.scalars(stmt)
+                if self._run_visible(r.principal)
+            ]

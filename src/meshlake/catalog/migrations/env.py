@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 
 import meshlake.catalog.event_models
 import meshlake.catalog.ml_models
+import meshlake.catalog.operation_models
 import meshlake.catalog.product_models
 import meshlake.catalog.storage_models
 import meshlake.catalog.token_models
@@ -17,6 +18,7 @@ from meshlake.storage.crawler.state import CRAWLER_METADATA
 _MODELS = (
     meshlake.catalog.event_models,
     meshlake.catalog.ml_models,
+    meshlake.catalog.operation_models,
     meshlake.catalog.product_models,
     meshlake.catalog.storage_models,
     meshlake.catalog.token_models,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from meshlake.server.auth import CurrentSession, Scrub
-from meshlake.server.routes import DEFAULT, Limit, Offset
+from meshlake.server.routes import DEFAULT, STORE_INT_MAX, Limit, Offset
 from meshlake.server.wire import MAX_LIMIT, audit_event, page
 
 __all__ = ["router"]
@@ -125,8 +125,12 @@ def list_audit(
     scrub: Scrub,
     category: Literal["change", "read"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT,
-    after_seq: Annotated[int | None, Query(ge=0, description="Page forward from here.")] = None,
-    before_seq: Annotated[int | None, Query(ge=0, description="Page back from here.")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=STORE_INT_MAX, description="Page forward from here.")
+    ] = None,
+    before_seq: Annotated[
+        int | None, Query(ge=0, le=STORE_INT_MAX, description="Page back from here.")
+    ] = None,
 ) -> dict[str, Any]:
     """Audit events the caller may see, oldest first; ``next_cursor`` is the ``after_seq``
     of the next page when paging forward."""

@@ -1,12 +1,16 @@
-"""Databases, resource links, tables, tags and data filters."""
+"""Databases, resource links, tables (and writing their rows), tags and data filters."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter
+import pyarrow as pa
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from meshlake.errors import InvalidInputError
 from meshlake.resources import resource_from_dict
 from meshlake.server.auth import CurrentSession, Scrub
 from meshlake.server.routes import DEFAULT, Limit, Offset
@@ -129,6 +133,82 @@ def drop_table(
 ) -> Any:
     """Drop a table (DROP)."""
     return scrub.body(s.catalog.drop_table(database, name, account))
+
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+MAX_WRITE_BYTES = 256 << 20
+_ROWS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'JSON `{"rows": [[...], ...]}` in the table\'s column order, or an '
+        f"Arrow IPC stream (`Content-Type: {ARROW_STREAM}`) with the table's columns.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"rows": {"type": "array", "items": {"type": "array"}}},
+                    "required": ["rows"],
+                }
+            }
+        },
+    }
+}
+
+
+async def _rows_of(request: Request) -> tuple[list[list[Any]] | None, pa.Table | None]:
+    """The rows of a write: an Arrow IPC stream or JSON ``{"rows": [...]}``.
+
+    Raises:
+        InvalidInputError: too large, not an Arrow stream, or not ``{"rows": [[...]]}``.
+    """
+    size = request.headers.get("content-length")
+    if size is not None and size.isdigit() and int(size) > MAX_WRITE_BYTES:
+        raise InvalidInputError(
+            f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB: send the rows in parts"
+        )
+    raw = await request.body()
+    if len(raw) > MAX_WRITE_BYTES:
+        raise InvalidInputError(
+            f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB: send the rows in parts"
+        )
+    if ARROW_STREAM in request.headers.get("content-type", ""):
+        try:
+            with pa.ipc.open_stream(raw) as reader:
+                return None, reader.read_all()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInputError(f"the body is not an Arrow IPC stream: {exc}") from exc
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"the body is not JSON: {exc}") from exc
+    rows = body.get("rows") if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise InvalidInputError('send {"rows": [[...], ...]} or an Arrow IPC stream')
+    return rows, None
+
+
+@router.post("/databases/{database}/tables/{name}/rows", tags=["catalog"], openapi_extra=_ROWS_BODY)
+async def append_rows(
+    database: str, name: str, request: Request, s: CurrentSession, account: str | None = None
+) -> dict[str, Any]:
+    """Append rows (INSERT): JSON rows or an Arrow IPC stream; answers the new snapshot."""
+    rows, data = await _rows_of(request)
+    snap = await run_in_threadpool(
+        s.catalog.append, database, name, rows, data=data, account=account
+    )
+    return {"snapshot_id": snap}
+
+
+@router.put("/databases/{database}/tables/{name}/rows", tags=["catalog"], openapi_extra=_ROWS_BODY)
+async def overwrite_rows(
+    database: str, name: str, request: Request, s: CurrentSession, account: str | None = None
+) -> dict[str, Any]:
+    """Replace every row (INSERT and DELETE): JSON rows or an Arrow IPC stream."""
+    rows, data = await _rows_of(request)
+    snap = await run_in_threadpool(
+        s.catalog.overwrite, database, name, rows, data=data, account=account
+    )
+    return {"snapshot_id": snap}
 
 
 # ---------------------------------------------------------------- tags

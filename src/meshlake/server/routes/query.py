@@ -1,31 +1,42 @@
-"""Governed queries and query executions.
+"""Governed queries, query executions and workgroups.
 
 Results come back as JSON (``{"query_id", "columns", "rows"}``, for small results) or, when
 the request's ``Accept`` names :data:`ARROW_STREAM`, as an Arrow IPC stream with the query id
-in the ``X-Meshlake-Query-Id`` header.
+in the ``X-Meshlake-Query-Id`` header. The stream is written record batch by record batch
+as the client reads it: a fresh result from the governed result's batches, a stored one
+from its file, batch by batch, so the server never holds a second copy of the result.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
 from meshlake.errors import InvalidInputError
 from meshlake.query.results import QueryResult
 from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.routes import StoreInt
 from meshlake.server.wire import MAX_LIMIT, jsonable
 
-__all__ = ["ARROW_STREAM", "JSON_MAX_ROWS", "QUERY_ID_HEADER", "router"]
+__all__ = ["ARROW_STREAM", "JSON_MAX_ROWS", "QUERY_ID_HEADER", "arrow_stream", "router"]
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 QUERY_ID_HEADER = "X-Meshlake-Query-Id"
 JSON_MAX_ROWS = 10_000
+BATCH_ROWS = 65_536
+MAX_RETENTION_S = 3650 * 86_400  # ten years
+RESULT_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {ARROW_STREAM: {}, "application/json": {}}}
+}
 
 
 class QueryBody(BaseModel):
@@ -35,17 +46,45 @@ class QueryBody(BaseModel):
     query_id: str | None = None
 
 
-def _answer(result: QueryResult, accept: str | None) -> Any:
-    if accept and ARROW_STREAM in accept:
-        sink = io.BytesIO()
-        table = result.to_arrow()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return Response(
-            sink.getvalue(),
-            media_type=ARROW_STREAM,
-            headers={QUERY_ID_HEADER: result.query_id or ""},
-        )
+class _Chunks(io.RawIOBase):
+    """A write-only file collecting what the IPC writer wrote since the last :meth:`take`."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        return len(chunk)
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def arrow_stream(reader: pa.RecordBatchReader) -> Iterator[bytes]:
+    """The Arrow IPC stream of ``reader``'s batches, one chunk per batch (the schema first,
+    the end-of-stream marker last)."""
+    sink = _Chunks()
+    with reader, pa.ipc.new_stream(sink, reader.schema) as writer:
+        yield sink.take()
+        for batch in reader:
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+def _stream(reader: pa.RecordBatchReader, query_id: str | None) -> StreamingResponse:
+    return StreamingResponse(
+        arrow_stream(reader), media_type=ARROW_STREAM, headers={QUERY_ID_HEADER: query_id or ""}
+    )
+
+
+def _json(result: QueryResult) -> dict[str, Any]:
     if result.num_rows > JSON_MAX_ROWS:
         raise InvalidInputError(
             f"the result has {result.num_rows} rows, more than JSON answers carry "
@@ -58,10 +97,11 @@ def _answer(result: QueryResult, accept: str | None) -> Any:
     }
 
 
-@router.post(
-    "/query",
-    responses={200: {"content": {ARROW_STREAM: {}, "application/json": {}}}},
-)
+def _wants_arrow(accept: str | None) -> bool:
+    return bool(accept and ARROW_STREAM in accept)
+
+
+@router.post("/query", responses=RESULT_CONTENT)
 def run_query(
     body: QueryBody, s: CurrentSession, accept: Annotated[str | None, Header()] = None
 ) -> Any:
@@ -69,7 +109,24 @@ def run_query(
     result = s.query(
         body.sql, database=body.database, workgroup=body.workgroup, query_id=body.query_id
     )
-    return _answer(result, accept)
+    if _wants_arrow(accept):
+        table = result.to_arrow()
+        reader = pa.RecordBatchReader.from_batches(
+            table.schema, table.to_batches(max_chunksize=BATCH_ROWS)
+        )
+        return _stream(reader, result.query_id)
+    return _json(result)
+
+
+@router.post("/queries", status_code=202, responses={202: {"description": "Started."}})
+def start_query(body: QueryBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Start a query in the background (QUEUED); follow it at ``GET /v1/queries/{id}``."""
+    ex = s.queries.start(
+        body.sql, database=body.database, workgroup=body.workgroup, query_id=body.query_id
+    )
+    return JSONResponse(
+        scrub.body(ex), status_code=202, headers={"Location": f"/v1/queries/{ex.query_id}"}
+    )
 
 
 @router.get("/queries")
@@ -95,12 +152,80 @@ def cancel_query(query_id: str, s: CurrentSession, scrub: Scrub) -> Any:
     return scrub.body(s.queries.cancel(query_id))
 
 
-@router.get(
-    "/queries/{query_id}/result",
-    responses={200: {"content": {ARROW_STREAM: {}, "application/json": {}}}},
-)
+@router.get("/queries/{query_id}/result", responses=RESULT_CONTENT)
 def query_result(
     query_id: str, s: CurrentSession, accept: Annotated[str | None, Header()] = None
 ) -> Any:
-    """A stored result (410 once its retention has passed)."""
-    return _answer(s.queries.result(query_id), accept)
+    """A stored result (410 once its retention has passed); as Arrow, streamed from its
+    file batch by batch."""
+    if _wants_arrow(accept):
+        return _stream(s.queries.result_reader(query_id), query_id)
+    return _json(s.queries.result(query_id))
+
+
+# ---------------------------------------------------------------- workgroups
+class WorkgroupBody(BaseModel):
+    name: str
+    result_location: str | None = Field(
+        None, description="A registered location (default: under the mesh's results)."
+    )
+    retention_s: int = Field(
+        7 * 86_400, gt=0, le=MAX_RETENTION_S, description="How long results are kept."
+    )
+    max_runtime_s: int = 300
+    memory_limit: str | None = None
+    max_bytes_scanned: StoreInt | None = None
+
+
+class WorkgroupLimitsBody(BaseModel):
+    retention_s: int | None = Field(None, gt=0, le=MAX_RETENTION_S)
+    max_runtime_s: int | None = None
+    memory_limit: str | None = Field(None, description="null removes the limit.")
+    max_bytes_scanned: StoreInt | None = Field(None, description="null removes the limit.")
+
+
+@router.post("/workgroups", tags=["workgroups"], status_code=201)
+def create_workgroup(body: WorkgroupBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Create a workgroup of the caller's account (its admins)."""
+    return scrub.body(
+        s.queries.create_workgroup(
+            body.name,
+            result_location=body.result_location,
+            retention=timedelta(seconds=body.retention_s),
+            max_runtime_s=body.max_runtime_s,
+            memory_limit=body.memory_limit,
+            max_bytes_scanned=body.max_bytes_scanned,
+        )
+    )
+
+
+@router.get("/workgroups", tags=["workgroups"])
+def list_workgroups(s: CurrentSession, scrub: Scrub) -> dict[str, Any]:
+    """The workgroups of the caller's account (no result locations)."""
+    return {"items": scrub.body(s.queries.workgroups())}
+
+
+@router.get("/workgroups/{name}", tags=["workgroups"])
+def get_workgroup(name: str, s: CurrentSession, scrub: Scrub) -> Any:
+    """One workgroup of the caller's account."""
+    return scrub.body(s.queries.workgroup(name))
+
+
+@router.patch("/workgroups/{name}", tags=["workgroups"])
+def update_workgroup(name: str, body: WorkgroupLimitsBody, s: CurrentSession, scrub: Scrub) -> Any:
+    """Change a workgroup's retention or limits (its account's admins); fields left out
+    keep their value, ``null`` removes ``memory_limit`` or ``max_bytes_scanned``."""
+    given = body.model_fields_set
+    limits: dict[str, Any] = {}
+    if "memory_limit" in given:
+        limits["memory_limit"] = body.memory_limit
+    if "max_bytes_scanned" in given:
+        limits["max_bytes_scanned"] = body.max_bytes_scanned
+    return scrub.body(
+        s.queries.update_workgroup(
+            name,
+            retention=None if body.retention_s is None else timedelta(seconds=body.retention_s),
+            max_runtime_s=body.max_runtime_s,
+            **limits,
+        )
+    )
