@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 import meshlake
 from meshlake.client import RemoteMesh, RemoteSession
 from meshlake.testing import PostgresDatabases
 
-from .test_serve import free_port
+from .serving import healthy, serve_process
 from .world import build_world
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
@@ -59,58 +56,48 @@ def test_two_workers_see_each_others_changes_at_once(
     admin_token = mesh.session("p/admin").tokens.create("p/admin", "1h").token
     user_token = mesh.session("p/admin").tokens.create("p/u", "1h").token
     mesh.close()
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "MESHLAKE_CATALOG_URL": url}
-    cmd = [sys.executable, "-c", "from meshlake.cli import main; main()"]
-    proc = subprocess.Popen(
-        [*cmd, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     remotes: list[RemoteMesh] = []
     sessions: list[RemoteSession] = []
-    try:
-        deadline = time.monotonic() + 90
-        while len(_workers(proc.pid)) < 2 or not _healthy(base):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"meshlake serve --workers 2 did not come up:\n{out}")
-            time.sleep(0.3)
-        workers = _workers(proc.pid)
-        ssn = meshlake.Table("sales", "orders", columns=["ssn"])
-        # one keep-alive connection per client, each to a worker the kernel picks: open them
-        # until both workers hold some, each having decided once (its state is loaded)
-        while len(sessions) < 40 and not all(_established(w, port) for w in workers):
-            remotes.append(meshlake.connect(base, token=user_token))
-            session = remotes[-1].session()
-            assert not session.decide("SELECT", ssn).allowed
-            sessions.append(session)
-        assert all(_established(w, port) for w in workers)
-        remotes.append(meshlake.connect(base, token=admin_token))
-        admin = remotes[-1].session()
-        admin.grant("p/u", meshlake.Table("sales", "orders"), ["SELECT"])
-        assert all(s.decide("SELECT", ssn).allowed for s in sessions)
-        admin.revoke("p/u", meshlake.Table("sales", "orders"), ["SELECT"])
-        assert not any(s.decide("SELECT", ssn).allowed for s in sessions)
-        admin.catalog.drop_table("sales", "orders")
-        for s in sessions:
-            with pytest.raises(meshlake.NotFoundError):
-                s.query("SELECT id FROM sales.orders")
-    finally:
-        for remote in remotes:
-            remote.close()
-        proc.terminate()
+    with serve_process(
+        home,
+        args=["--workers", "2"],
+        env={"MESHLAKE_CATALOG_URL": url},
+        ready=lambda proc, base: len(_workers(proc.pid)) >= 2 and healthy(base),
+        timeout=90,
+    ) as (base, proc):
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _check_workers(base, proc, remotes, sessions, admin_token, user_token)
+        finally:
+            for remote in remotes:
+                remote.close()
 
 
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def _check_workers(
+    base: str,
+    proc: subprocess.Popen[bytes],
+    remotes: list[RemoteMesh],
+    sessions: list[RemoteSession],
+    admin_token: str,
+    user_token: str,
+) -> None:
+    port = int(base.rsplit(":", 1)[1])
+    workers = _workers(proc.pid)
+    ssn = meshlake.Table("sales", "orders", columns=["ssn"])
+    # one keep-alive connection per client, each to a worker the kernel picks: open them
+    # until both workers hold some, each having decided once (its state is loaded)
+    while len(sessions) < 40 and not all(_established(w, port) for w in workers):
+        remotes.append(meshlake.connect(base, token=user_token))
+        session = remotes[-1].session()
+        assert not session.decide("SELECT", ssn).allowed
+        sessions.append(session)
+    assert all(_established(w, port) for w in workers)
+    remotes.append(meshlake.connect(base, token=admin_token))
+    admin = remotes[-1].session()
+    admin.grant("p/u", meshlake.Table("sales", "orders"), ["SELECT"])
+    assert all(s.decide("SELECT", ssn).allowed for s in sessions)
+    admin.revoke("p/u", meshlake.Table("sales", "orders"), ["SELECT"])
+    assert not any(s.decide("SELECT", ssn).allowed for s in sessions)
+    admin.catalog.drop_table("sales", "orders")
+    for s in sessions:
+        with pytest.raises(meshlake.NotFoundError):
+            s.query("SELECT id FROM sales.orders")

@@ -4,21 +4,18 @@ process on it, and Debian's Chromium driven by Playwright (never ``playwright in
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 import meshlake
 from meshlake import Database, TagKey, TagPolicy
 from meshlake.demo import CONTRACT
 from meshlake.demo.scenario import DATABASE, LINK, ONTOLOGY, translation_recipe, write_raw_export
+
+from ..serving import serve_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -108,44 +105,8 @@ def prepare_credit_home(home: Path) -> dict[str, str]:
         mesh.close()
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(home: Path) -> Iterator[str]:
     """``meshlake serve`` on ``home`` as a real process; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    env["MESHLAKE_ALLOWED_ROOTS"] = ""
-    cmd = [sys.executable, "-c", "from meshlake.cli import main; main()"]
-    proc = subprocess.Popen(
-        [*cmd, "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"meshlake serve did not come up:\n{out}")
-            time.sleep(0.2)
+    with serve_process(home, env={"MESHLAKE_ALLOWED_ROOTS": ""}) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
