@@ -352,3 +352,76 @@ def test_executions_left_by_a_gone_process_are_ended_by_the_sweep(world: meshlak
     assert u.queries.get("gone-running").state == "FAILED"
     assert "abandoned" in (u.queries.get("gone-queued").error or "")
     assert u.queries.get("young").state == "RUNNING"  # may still be running elsewhere
+
+
+@pytest.mark.parametrize("order", ["running_first", "outcome_first"])
+def test_the_lazy_running_row_and_the_outcome_agree_in_either_order(
+    world: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    """The RUNNING row's background write and the outcome race without a lock between them:
+    whichever commits first, the outcome stands (and the finishing thread, which holds the
+    store's write lock, never waits for the background writer)."""
+    from meshlake.service import executions
+
+    monkeypatch.setattr(executions, "RECORD_AFTER_S", 3600.0)
+    u = world.session("p/u")
+    captured: list[executions.RunningQuery] = []
+    real_register = executions.register
+
+    def register(entry: executions.RunningQuery) -> None:
+        captured.append(entry)
+        if order == "running_first":
+            entry.record_running()  # the background write lands before the outcome
+        real_register(entry)
+
+    monkeypatch.setattr(executions, "register", register)
+    result = u.query("SELECT count(*) AS n FROM big.t")
+    (entry,) = captured
+    if order == "outcome_first":
+        entry._final = False  # a background write that started before the outcome's claim
+        entry.record_running()
+    assert result.rows() == [(3000,)]
+    ex = u.queries.get(entry.query_id)
+    assert ex.state == "SUCCEEDED" and ex.rows == 1
+    assert u.queries.result(entry.query_id).rows() == [(3000,)]
+
+
+def test_finishing_while_the_running_row_waits_for_the_store_lock_does_not_deadlock(
+    world: meshlake.Mesh,
+) -> None:
+    """The finishing thread holds the store's write lock when it writes the outcome; the
+    background writer of the RUNNING row waits for that lock. Neither may wait for the
+    other."""
+    from datetime import UTC, datetime
+
+    from meshlake.query.control import QueryControl
+    from meshlake.service import executions
+
+    api = world.session("p/u").queries
+    entry = executions.RunningQuery(
+        "race-1", QueryControl(), world.runtime.store, time.monotonic() + 60, RuntimeError
+    )
+    entry.pending = {
+        "id": "race-1", "principal": "p/u", "account": "p", "workgroup": "primary",
+        "sql": "SELECT 1", "state": "RUNNING", "error": None, "tables": [], "rows": 0,
+        "bytes": 0, "bytes_scanned": 0, "timings": {}, "result_path": None,
+        "submitted_at": datetime.now(UTC), "finished_at": None, "expires_at": None,
+    }  # fmt: skip
+    entry.record = api._record_running
+    done = threading.Event()
+
+    def finish() -> None:
+        with world.runtime.store.transaction(bump=False) as session:
+            session.connection()  # the write lock is held from here
+            writer = threading.Thread(target=entry.record_running)
+            writer.start()
+            time.sleep(0.2)  # the writer now waits for the store's lock
+            api._write_outcome(session, entry, {"state": "FAILED", "error": "x: y"})
+        writer.join(10)
+        done.set()
+
+    runner = threading.Thread(target=finish, daemon=True)
+    runner.start()
+    assert done.wait(20), "the outcome and the RUNNING row deadlocked"
+    ex = api.get("race-1")
+    assert ex.state == "FAILED"  # the late RUNNING row did not overwrite the outcome

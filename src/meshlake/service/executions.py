@@ -52,18 +52,21 @@ class RunningQuery:
     record: Callable[[dict[str, Any]], None] | None = None  # writes the RUNNING row
     _recorded: bool = False
     _final: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record_running(self) -> None:
-        """Write the RUNNING row now, unless the outcome is being (or was) recorded."""
-        with self._lock:
-            if self._final or self._recorded or self.pending is None or self.record is None:
-                return
-            try:
-                self.record(self.pending)
-            except Exception:  # the outcome is recorded anyway; only visibility is delayed
-                return
-            self._recorded = True
+        """Write the RUNNING row now, unless the outcome is being (or was) recorded.
+
+        No lock is held while writing: the row is inserted only if absent, and the outcome
+        is an upsert, so whichever commits first, the outcome stands (both go through the
+        store's write lock, which the finishing thread may already hold).
+        """
+        if self._final or self._recorded or self.pending is None or self.record is None:
+            return
+        try:
+            self.record(self.pending)
+        except Exception:  # the outcome is recorded anyway; only visibility is delayed
+            return
+        self._recorded = True
 
     @property
     def recorded(self) -> bool:
@@ -71,11 +74,10 @@ class RunningQuery:
         return self.pending is None or self._recorded
 
     def finishing(self) -> bool:
-        """Claim the outcome record (no RUNNING row is written after this); True when a row
-        exists to update, False when the outcome must be inserted whole."""
-        with self._lock:
-            self._final = True
-            return self.pending is None or self._recorded
+        """Claim the outcome record (no RUNNING row is attempted after this); True when the
+        row was written up front (update it), False when the outcome is upserted whole."""
+        self._final = True
+        return self.pending is None
 
 
 class _Watchdog:

@@ -160,6 +160,29 @@ def _result_folder(location: str) -> Path:
     return folder
 
 
+_UPSERTS: dict[tuple[bool, tuple[str, ...]], Any] = {}
+
+
+def _upsert(sqlite: bool, columns: tuple[str, ...]) -> Any:
+    """INSERT of an execution row that, when the row exists, sets ``columns`` (none: keeps
+    the row as it is). Built once per dialect and column set."""
+    key = (sqlite, columns)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+        ins = (sqlite_dialect.insert if sqlite else postgresql.insert)(_EXECUTIONS)
+        if columns:
+            stmt = ins.on_conflict_do_update(
+                index_elements=[_EXECUTIONS.c.id], set_={c: ins.excluded[c] for c in columns}
+            )
+        else:
+            stmt = ins.on_conflict_do_nothing(index_elements=[_EXECUTIONS.c.id])
+        _UPSERTS[key] = stmt
+    return stmt
+
+
 def _inline_result(result: QueryResult) -> bytes | None:
     """A small result as Arrow IPC stream bytes, to keep with its record (None: too large,
     it goes to a file)."""
@@ -287,7 +310,7 @@ class QueryAPI(WorkgroupsAPI):
             "expires_at": None,
         }
         if lazy:  # nobody can name it yet: its row is written with the outcome, or later
-            entry.pending, entry.record = values, self._insert_execution
+            entry.pending, entry.record = values, self._record_running
         else:
             self._insert_execution(values)
         executions.register(entry)
@@ -301,12 +324,17 @@ class QueryAPI(WorkgroupsAPI):
         except IntegrityError as exc:
             raise ConflictError(f"query {values['id']} exists: give a new query_id") from exc
 
-    @staticmethod
+    def _record_running(self, values: dict[str, Any]) -> None:
+        """The RUNNING row of a lazily recorded query, unless its outcome is there already."""
+        with self.rt.store.transaction(bump=False) as session:
+            session.connection().execute(_upsert(self.rt.store.is_sqlite, ()), values)
+
     def _write_outcome(
-        session: Any, entry: executions.RunningQuery, values: dict[str, Any]
+        self, session: Any, entry: executions.RunningQuery, values: dict[str, Any]
     ) -> None:
-        """Write a query's outcome: update its row, or insert it whole when it was never
-        recorded (a lazily recorded query that finished first)."""
+        """Write a query's outcome: update its row when it was recorded up front, else
+        upsert the whole row (a lazily recorded query's RUNNING row may or may not exist;
+        the background write of that row never overwrites an outcome)."""
         conn = session.connection()
         if entry.finishing():
             stmt = _FINISH_SUCCESS if values.get("state") == SUCCEEDED else None
@@ -314,9 +342,10 @@ class QueryAPI(WorkgroupsAPI):
                 conn.execute(stmt, {"query_id": entry.query_id, **values})
             else:
                 conn.execute(_FINISH_EXECUTION.values(**values), {"query_id": entry.query_id})
-        else:
+        else:  # lazily recorded: its RUNNING row may or may not have been written
             assert entry.pending is not None
-            conn.execute(_INSERT_EXECUTION, {**entry.pending, **values})
+            stmt = _upsert(self.rt.store.is_sqlite, tuple(sorted(values)))
+            conn.execute(stmt, {**entry.pending, **values})
 
     def run(
         self,
