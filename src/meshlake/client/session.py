@@ -376,13 +376,7 @@ class RemoteGrants(_Part):
         grantable: list[str] | None = None,
     ) -> GrantInfoView:
         """Grant permissions on a resource."""
-        perms = [permissions] if isinstance(permissions, str) else list(permissions)
-        body = {
-            "grantee": grantee,
-            "resource": _res(resource),
-            "permissions": perms,
-            "grantable": list(grantable or []),
-        }
+        body = _grant_body(grantee, resource, permissions, grantable)
         return _grant(self.http.json("POST", "/v1/grants", json=body))
 
     def revoke(
@@ -393,13 +387,7 @@ class RemoteGrants(_Part):
         grantable: list[str] | None = None,
     ) -> None:
         """Revoke permissions and, separately, grant options."""
-        perms = [permissions] if isinstance(permissions, str) else list(permissions)
-        body = {
-            "grantee": grantee,
-            "resource": _res(resource),
-            "permissions": perms,
-            "grantable": list(grantable or []),
-        }
+        body = _grant_body(grantee, resource, permissions, grantable)
         self.http.call("POST", "/v1/grants/revoke", json=body)
 
     def list_permissions(
@@ -415,6 +403,19 @@ class RemoteGrants(_Part):
         if principal is not None and resource is not None:
             return [EffectiveView(**d) for d in items]
         return [_grant(d) for d in items]
+
+
+def _grant_body(
+    grantee: str, resource: Resource, permissions: list[str] | str, grantable: list[str] | None
+) -> dict[str, Any]:
+    """The JSON body of a grant or a revoke."""
+    perms = [permissions] if isinstance(permissions, str) else list(permissions)
+    return {
+        "grantee": grantee,
+        "resource": _res(resource),
+        "permissions": perms,
+        "grantable": list(grantable or []),
+    }
 
 
 def _execution(d: dict[str, Any]) -> QueryExecution:

@@ -18,21 +18,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from meshlake.catalog.ml_models import MLJobRow, ModelVersionRow
-from meshlake.catalog.models import QueryExecutionRow, WorkgroupRow
 from meshlake.catalog.product_models import ProductVersionRow
 from meshlake.catalog.storage_models import RecipeRunRow
 from meshlake.errors import InvalidQueryError
 from meshlake.query.analyze import parse_query
-from meshlake.service.queries import ACTIVE_STATES, DEFAULT_MAX_RUNTIME_S
+from meshlake.service.queries import active_executions
 from meshlake.storage import maintenance as mt
 
 if TYPE_CHECKING:
     from meshlake.service.runtime import MeshRuntime
 
-__all__ = ["EXPIRED", "RUNNING_GRACE", "gather_pins", "with_running"]
+__all__ = ["EXPIRED", "gather_pins", "with_running"]
 
-#: A running query is taken as dead this long after its workgroup's runtime limit.
-RUNNING_GRACE = timedelta(minutes=5)
 #: The state of a job whose files, or a query whose result, the lifecycle deleted.
 EXPIRED = "EXPIRED"
 
@@ -105,19 +102,9 @@ def with_running(rt: MeshRuntime, pins: mt.Pins, unrecorded: timedelta = timedel
         recent = wall - unrecorded
         since = recent if since is None else min(since, recent)
     with rt.store.read() as session:
-        limits = {
-            (w.account, w.name): w.max_runtime_s for w in session.scalars(select(WorkgroupRow))
-        }
-        running = list(
-            session.scalars(
-                select(QueryExecutionRow).where(QueryExecutionRow.state.in_(ACTIVE_STATES))
-            )
-        )
+        running = [q for q, alive in active_executions(session, wall) if alive]
     for q in running:
         submitted = _aware(q.submitted_at)
-        limit = limits.get((q.account, q.workgroup), DEFAULT_MAX_RUNTIME_S)
-        if submitted + timedelta(seconds=limit) + RUNNING_GRACE < wall:
-            continue  # its process died: the watchdog would have stopped it by now
         since = submitted if since is None else min(since, submitted)
         for t in q.tables or []:
             if t.get("snapshot_id") is not None:

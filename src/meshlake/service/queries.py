@@ -18,6 +18,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,7 @@ __all__ = [
     "QueryAPI",
     "QueryExecution",
     "Workgroup",
+    "active_executions",
 ]
 
 ABANDONED_GRACE_S = 120  # past max_runtime_s, an active execution's process is gone
@@ -820,30 +822,14 @@ class QueryAPI(WorkgroupsAPI):
         return len(expired)
 
     def end_abandoned(self, now: datetime | None = None) -> int:
-        """Mark FAILED the QUEUED or RUNNING executions that cannot still be running.
-
-        Every query is stopped by its workgroup's ``max_runtime_s`` counted from its
-        submission, so a row still active well after that (``ABANDONED_GRACE_S`` more) was left
-        by a process that ended (killed, crashed) before recording the outcome. Queries
-        running in this process are never touched. Returns how many were ended.
-        """
+        """Mark FAILED the QUEUED or RUNNING executions that cannot still be running
+        (:func:`active_executions`; queries running in this process are never touched).
+        Returns how many were ended."""
         now = now or datetime.now(UTC)
-        limits = {}
         ended = 0
         with self.rt.store.transaction(bump=False) as session:
-            for wg in session.scalars(select(WorkgroupRow)):
-                limits[(wg.account, wg.name)] = wg.max_runtime_s
-            rows = session.scalars(
-                select(QueryExecutionRow).where(QueryExecutionRow.state.in_(ACTIVE_STATES))
-            ).all()
-            for row in rows:
-                limit = limits.get((row.account, row.workgroup), DEFAULT_MAX_RUNTIME_S)
-                submitted = row.submitted_at
-                if submitted.tzinfo is None:
-                    submitted = submitted.replace(tzinfo=UTC)
-                if executions.running(row.id) is not None or now < submitted + timedelta(
-                    seconds=limit + ABANDONED_GRACE_S
-                ):
+            for row, alive in active_executions(session, now):
+                if alive or executions.running(row.id) is not None:
                     continue
                 row.state = FAILED
                 row.error = (
@@ -853,3 +839,22 @@ class QueryAPI(WorkgroupsAPI):
                 row.finished_at = now
                 ended += 1
         return ended
+
+
+def active_executions(session: Any, now: datetime) -> Iterator[tuple[QueryExecutionRow, bool]]:
+    """The QUEUED and RUNNING executions, each with whether it may still be running.
+
+    Every query is stopped by its workgroup's ``max_runtime_s`` counted from its submission,
+    so a row still active ``ABANDONED_GRACE_S`` after that was left by a process that ended
+    (killed, crashed) before recording its outcome.
+    """
+    limits = {(w.account, w.name): w.max_runtime_s for w in session.scalars(select(WorkgroupRow))}
+    rows = session.scalars(
+        select(QueryExecutionRow).where(QueryExecutionRow.state.in_(ACTIVE_STATES))
+    ).all()
+    for row in rows:
+        limit = limits.get((row.account, row.workgroup), DEFAULT_MAX_RUNTIME_S)
+        submitted = row.submitted_at
+        if submitted.tzinfo is None:
+            submitted = submitted.replace(tzinfo=UTC)
+        yield row, now < submitted + timedelta(seconds=limit + ABANDONED_GRACE_S)

@@ -321,14 +321,7 @@ def pipeline_run(
         execution = state.op("ml.pipelines.run")(
             file, cache=not no_cache, **state.embedded_only(progress=note)
         )
-    if state.json:
-        state.out.print_json(execution)
-        return
-    state.out.table(
-        ["step", "type", "state", "cached", "seconds", "job"],
-        [[s.name, s.type, s.state, s.cached, s.seconds, s.job_id] for s in execution.steps],
-        title=f"pipeline {execution.pipeline}: {execution.state} ({execution.id})",
-    )
+    _print_execution(state, execution)
 
 
 @pipeline_app.command("list")
@@ -354,14 +347,7 @@ def pipeline_show(
     """Show one pipeline execution: its steps, their state, cache hits and jobs."""
     state = get_state(ctx)
     execution = state.op("ml.pipelines.get")(execution_id)
-    if state.json:
-        state.out.print_json(execution)
-        return
-    state.out.table(
-        ["step", "type", "state", "cached", "seconds", "job"],
-        [[s.name, s.type, s.state, s.cached, s.seconds, s.job_id] for s in execution.steps],
-        title=f"pipeline {execution.pipeline}: {execution.state} ({execution.id})",
-    )
+    _print_execution(state, execution)
 
 
 @ml_app.command("job")
@@ -423,3 +409,15 @@ def ml_alias(
     mv = state.op("ml.model_version")(group, version, account=account)
     done = state.op("ml.set_alias")(mv, alias)
     state.out.emit(done, f"{done.ref}: alias {alias}")
+
+
+def _print_execution(state: CliState, execution: Any) -> None:
+    """A pipeline execution: JSON, or a table of its steps."""
+    if state.json:
+        state.out.print_json(execution)
+        return
+    state.out.table(
+        ["step", "type", "state", "cached", "seconds", "job"],
+        [[s.name, s.type, s.state, s.cached, s.seconds, s.job_id] for s in execution.steps],
+        title=f"pipeline {execution.pipeline}: {execution.state} ({execution.id})",
+    )
