@@ -110,7 +110,14 @@ class RemoteEvents:
         url: str | None = None,
         secret: str | None = None,
     ) -> Subscription:
-        """Subscribe (inbox, or a webhook with ``url``; its secret is returned only here)."""
+        """Subscribe (inbox, or a webhook with ``url``; its secret is returned only here).
+
+        Raises:
+            InvalidInputError: not exactly one target, or a webhook URL the server's policy
+                refuses (not http/https, credentials, or an address that is not public
+                unless its operator allowed it).
+            NotFoundError: the target is missing or invisible.
+        """
         body = {
             "product": product,
             "database": database,

@@ -26,7 +26,12 @@ class SubscribeBody(BaseModel):
     type: str | None = Field(None, description="An event type pattern, e.g. product.*")
     account: str | None = None
     types: list[str] | None = None
-    url: str | None = Field(None, description="A webhook URL (none: the inbox).")
+    url: str | None = Field(
+        None,
+        description="A webhook URL (none: the inbox): http or https, at most 2048 characters, "
+        "leading to public addresses unless the server's operator allowed more "
+        "(MESHLAKE_WEBHOOK_ALLOWED_HOSTS); refused otherwise with 400 invalid_input.",
+    )
     secret: str | None = None
 
 
