@@ -25,19 +25,11 @@ from meshlake.server.console import (
 )
 from meshlake.server.console.pages import COOKIE, SECURITY_HEADERS
 
-__all__ = ["COOKIE", "SECURITY_HEADERS", "router"]
+__all__ = ["COOKIE", "MODULES", "SECURITY_HEADERS", "router"]
+
+#: The page families, each with its ``router`` (every route a :class:`.pages.ConsoleRoute`).
+MODULES = (signin, catalog, products, access, permissions, tags, query, audit, models, events)
 
 router = APIRouter()
-for _module in (
-    signin,
-    catalog,
-    products,
-    access,
-    permissions,
-    tags,
-    query,
-    audit,
-    models,
-    events,
-):
+for _module in MODULES:
     router.include_router(_module.router)
