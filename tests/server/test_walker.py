@@ -446,19 +446,35 @@ CONSOLE_REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, A
     ("GET", "/console/permissions"): ({"principal": "p/u"}, None),
     ("POST", "/console/permissions/grant"): (
         None,
-        {"grantee": "p/nobody", "kind": "table", "database": "sales", "table": "orders",
-         "permissions": "SELECT"},
-    ),  # fmt: skip
+        {
+            "grantee": "p/nobody",
+            "kind": "table",
+            "database": "sales",
+            "table": "orders",
+            "permissions": "SELECT",
+        },
+    ),
     ("POST", "/console/permissions/revoke"): (
         None,
-        {"grantee": "p/u", "kind": "datafilter", "database": "sales", "table": "orders",
-         "name": "us_only", "permissions": "SELECT"},
-    ),  # fmt: skip
+        {
+            "grantee": "p/u",
+            "kind": "datafilter",
+            "database": "sales",
+            "table": "orders",
+            "name": "us_only",
+            "permissions": "SELECT",
+        },
+    ),
     ("GET", "/console/permissions/explain"): (
-        {"principal": "p/u", "action": "SELECT", "kind": "table", "database": "sales",
-         "table": "orders"},
+        {
+            "principal": "p/u",
+            "action": "SELECT",
+            "kind": "table",
+            "database": "sales",
+            "table": "orders",
+        },
         None,
-    ),  # fmt: skip
+    ),
     ("GET", "/console/tags"): (None, None),
     ("POST", "/console/tags"): (None, {"key": "evil", "values": "x"}),
     ("POST", "/console/tags/values"): (None, {"key": "domain", "add": "x", "remove": "hr"}),

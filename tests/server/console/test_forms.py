@@ -10,7 +10,7 @@ import re
 import time
 
 import meshlake
-from meshlake import DataFilter, Database
+from meshlake import Database, DataFilter
 from meshlake.service.events import dispatcher
 
 from .conftest import Browser, csrf_of
@@ -216,9 +216,7 @@ def test_data_filters_on_the_table_page(world: meshlake.Mesh, browser: Browser) 
     assert filters[0]["excluded_columns"] == ["ssn", "customer_name"]
     admin_session = world.session("p/admin")
     admin_session.grant("p/nobody", DataFilter("sales", "orders", "eu_rows"), ["SELECT"])
-    assert world.session("p/nobody").query("SELECT * FROM sales.orders").rows() == [
-        (2, "eu", 20.0)
-    ]
+    assert world.session("p/nobody").query("SELECT * FROM sales.orders").rows() == [(2, "eu", 20.0)]
     user = browser("p/u")
 
     before = changes(world)
@@ -415,9 +413,7 @@ def test_webhook_subscriptions_and_dead_letters(world: meshlake.Mesh, browser: B
     # an event about the database: its delivery fails once and becomes a dead letter
     world.session("p/admin").tags.assign(Database("sales"), {"domain": "hr"})
     deadline = time.monotonic() + 20
-    while not (dead := user.get("/console/deliveries?state=dead&format=json").json())[
-        "deliveries"
-    ]:
+    while not (dead := user.get("/console/deliveries?state=dead&format=json").json())["deliveries"]:
         assert time.monotonic() < deadline, "no dead letter"
         world.session("p/u").events.deliver()
         time.sleep(0.1)

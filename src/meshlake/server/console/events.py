@@ -175,9 +175,7 @@ def replay(
     with a fresh attempt count."""
 
     def call() -> dict[str, int]:
-        chosen = [
-            n for i in ids or [] if (n := whole_number("delivery id", i, most=STORE_INT_MAX))
-        ]
+        chosen = [n for i in ids or [] if (n := whole_number("delivery id", i, most=STORE_INT_MAX))]
         if not every and not chosen:
             raise InvalidInputError("tick the dead letters to send again, or send every one")
         return {"queued": session.events.replay(None if every else chosen)}

@@ -205,4 +205,3 @@ def explain(request: Request, session: Signed) -> Response:
     data = {"query": fields, "explanation": answer}
     extra = {"kinds": KINDS, "all_permissions": PERMISSIONS}
     return render(request, "explain.html", data, session, extra=extra)
-

@@ -141,7 +141,9 @@ def execution(request: Request, session: Signed, query_id: str) -> Response:
     return render(request, "execution.html", data, session)
 
 
-def _editor_page(request: Request, session: Session, exc: MeshError, form: dict[str, str]) -> Response:
+def _editor_page(
+    request: Request, session: Session, exc: MeshError, form: dict[str, str]
+) -> Response:
     data = _editor(session, "", "", "")
     return render(
         request, "query.html", data, session, status=exc.status, error=exc, extra={"form": form}
@@ -183,9 +185,7 @@ def create_workgroup(
             limits["retention"] = retention
         return session.queries.create_workgroup(name.strip(), **limits)
 
-    return attempt(
-        request, call, EDITOR, lambda exc: _editor_page(request, session, exc, form)
-    )
+    return attempt(request, call, EDITOR, lambda exc: _editor_page(request, session, exc, form))
 
 
 @router.post("/workgroups/{name}")
