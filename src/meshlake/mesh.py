@@ -167,6 +167,7 @@ class Mesh:
 
     def close(self) -> None:
         """Release database connections."""
+        self.runtime.tables.close()
         self.runtime.store.dispose()
 
     def __enter__(self) -> Mesh:

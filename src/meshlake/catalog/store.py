@@ -36,11 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from meshlake.catalog.errors import store_errors, translate_store_error
 from meshlake.catalog.models import PENDING_VERSION, ChangeRow, MetaRow
+from meshlake.catalog.probe import ScalarProbe
 
 __all__ = ["CatalogStore", "OpenTransaction", "normalize_url"]
 
@@ -130,26 +131,21 @@ class OpenTransaction:
     unit: Any = None
 
 
-def _observe_writes(session: Session, tx: OpenTransaction) -> None:
-    """Collect (table name, ``insert``/``update``/``delete``) of every statement ``session``'s
-    connection runs, whatever issued it (ORM flush, Core, text SQL, the raw connection).
+def _observe(tx: OpenTransaction, statement: str) -> None:
+    """Collect (table name, ``insert``/``update``/``delete``) of a statement run on ``tx``'s
+    connection, whatever issued it (ORM flush, Core, text SQL, the raw connection).
 
     A statement that is neither a read nor a plain INSERT/UPDATE/DELETE is recorded as
     ``("?", "?")``, which moves every group.
     """
-
-    def before_cursor_execute(*args: Any) -> None:
-        statement = args[2]
-        match = _WRITE.match(statement)
-        if match:
-            op = match[1].split()[0].lower()
-            tx.written.add((match[2].lower(), op))
-            tx.writes += 1
-        elif not _NO_WRITE.match(statement):
-            tx.written.add(("?", "?"))
-            tx.writes += 1
-
-    event.listen(session.connection(), "before_cursor_execute", before_cursor_execute)
+    match = _WRITE.match(statement)
+    if match:
+        op = match[1].split()[0].lower()
+        tx.written.add((match[2].lower(), op))
+        tx.writes += 1
+    elif not _NO_WRITE.match(statement):
+        tx.written.add(("?", "?"))
+        tx.writes += 1
 
 
 def touches_governance(written: set[tuple[str, str]], *, unknown: bool = True) -> bool:
@@ -189,14 +185,13 @@ class CatalogStore:
             f"meshlake-open-transaction-{id(self)}", default=None
         )
         self._write_lock = threading.RLock()
-        self._probe_lock = threading.Lock()
-        self._probe: Any = None
-        self._probe_raw: Any = None
-        self._probe_sql = (
-            "SELECT value FROM ml_meta WHERE key = ?"
-            if self.is_sqlite
-            else "SELECT value FROM ml_meta WHERE key = %s"
-        )
+        #: The open transaction of each write connection (statements are observed once,
+        #: by one engine-level listener, instead of a listener per transaction).
+        self._observed: dict[Any, OpenTransaction] = {}
+        event.listen(self.engine, "before_cursor_execute", self._before_cursor_execute)
+        #: The version probe (asked before every decision).
+        self._probe = ScalarProbe(self.read_engine)
+        self._probe_sql = self._probe.sql("SELECT value FROM ml_meta WHERE key = ?")
         if migrate:
             self.migrate()
 
@@ -260,9 +255,10 @@ class CatalogStore:
             tx = OpenTransaction(session, bump=bump)
             token = self._open.set(tx)
             try:
+                conn = session.connection()
                 try:
-                    self._lock(session.connection())
-                    _observe_writes(session, tx)
+                    self._lock(conn)
+                    self._observed[conn] = tx
                     yield session
                     session.flush()
                     if (tx.bump and (tx.written or not tx.bumped)) or touches_governance(
@@ -271,6 +267,7 @@ class CatalogStore:
                         self._bump(session)
                 finally:
                     # closed before the commit: what runs after it (hooks) opens its own
+                    self._observed.pop(conn, None)
                     self._open.reset(token)
                 session.commit()
             except BaseException as exc:
@@ -280,6 +277,11 @@ class CatalogStore:
                 if translated is not None:  # SQLAlchemy's errors become MeshErrors here
                     raise translated from exc
                 raise
+
+    def _before_cursor_execute(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        tx = self._observed.get(conn)
+        if tx is not None:
+            _observe(tx, statement)
 
     def bump_pending(self) -> int:
         """Bump the version inside the open transaction (for a snapshot that includes its
@@ -325,45 +327,11 @@ class CatalogStore:
         Asked before every decision, so it runs one prepared statement on a dedicated
         autocommit connection (a few microseconds on SQLite) instead of a pooled session.
         """
-        with self._probe_lock:
-            for attempt in (0, 1):
-                try:
-                    if self._probe is None:
-                        self._probe = self._open_probe()
-                    cur = self._probe.cursor()
-                    cur.execute(self._probe_sql, (VERSION_KEY,))
-                    row = cur.fetchone()
-                    cur.close()
-                    return int(row[0]) if row else 0
-                except Exception:
-                    self._close_probe()
-                    if attempt:
-                        with self.read_engine.connect() as conn:
-                            value = conn.execute(
-                                select(MetaRow.value).where(MetaRow.key == VERSION_KEY)
-                            ).scalar()
-                        return int(value or 0)
-        raise AssertionError("unreachable")
-
-    def _open_probe(self) -> Any:
-        raw = self.read_engine.raw_connection()
-        driver = raw.driver_connection
-        if self.is_sqlite:
-            driver.isolation_level = None  # type: ignore[union-attr]
-        else:
-            driver.autocommit = True  # type: ignore[union-attr]
-        self._probe_raw = raw
-        return driver
-
-    def _close_probe(self) -> None:
-        raw, self._probe, self._probe_raw = self._probe_raw, None, None
-        if raw is not None:
-            with contextlib.suppress(Exception):  # the connection may already be gone
-                raw.invalidate()
+        value = self._probe.scalar(self._probe_sql, (VERSION_KEY,))
+        return int(value or 0)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        with self._probe_lock:
-            self._close_probe()
+        self._probe.close()
         self.engine.dispose()
         self.read_engine.dispose()
