@@ -10,12 +10,15 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from meshlake.client.http import OPERATION_POLL_S, HttpTransport
+from meshlake.client.http import HttpTransport
 from meshlake.events.cloud import EventRecord
 from meshlake.service.events import InboxItem, Subscription
 from meshlake.service.triggers import DriftReportView, Trigger
 
 __all__ = ["RemoteEvents", "RemoteTriggers"]
+
+#: The longest pause between two questions of :meth:`RemoteTriggers.settle`.
+SETTLE_POLL_MAX_S = 0.5
 
 
 def _q(name: str) -> str:
@@ -105,18 +108,17 @@ class RemoteTriggers:
 
     def settle(self, timeout_s: float = 120.0, *, poll_s: float = 0.05) -> bool:
         """Wait until the server's trigger runners have handled every event and no run is
-        running or waiting for a retry; whether that happened within ``timeout_s``. The
-        server holds each request up to ``OPERATION_POLL_S`` seconds (``poll_s`` is the
-        embedded method's and unused here)."""
+        running or waiting for a retry (asked every ``poll_s`` seconds, then less often, up
+        to every half second); whether that happened within ``timeout_s``."""
         deadline = time.monotonic() + max(0.0, timeout_s)
-        while True:
+        delay = max(0.01, poll_s)
+        while not self.http.json("GET", "/v1/events/triggers/settled")["settled"]:
             left = deadline - time.monotonic()
-            wait = max(0.0, min(left, OPERATION_POLL_S))
-            body = self.http.json("GET", "/v1/events/triggers/settled", params={"wait": wait})
-            if body["settled"]:
-                return True
-            if deadline - time.monotonic() <= 0:
+            if left <= 0:
                 return False
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, SETTLE_POLL_MAX_S)
+        return True
 
     def drift_reports(self) -> builtins.list[DriftReportView]:
         """The drift reports computed as the caller (newest first)."""

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from meshlake.ml.pipelines import Pipeline
 from meshlake.server.auth import CurrentSession, Scrub
-from meshlake.server.operations import MAX_WAIT_S
 from meshlake.server.routes import STORE_INT_MAX, StoreInt
 from meshlake.server.routes.storage import inline_document
 from meshlake.server.wire import MAX_LIMIT
@@ -157,17 +156,11 @@ def trigger_runs(s: CurrentSession, scrub: Scrub, name: str | None = None) -> di
 
 
 @router.get("/triggers/settled")
-def triggers_settled(
-    s: CurrentSession,
-    wait: Annotated[
-        float,
-        Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the triggers to settle."),
-    ] = 0,
-) -> dict[str, bool]:
+def triggers_settled(s: CurrentSession) -> dict[str, bool]:
     """Whether the trigger runners have handled every event and no run is running or
-    waiting for a retry (one flag for the whole mesh); with ``wait``, answered once that
-    holds or ``wait`` seconds passed."""
-    return {"settled": s.events.triggers.settle(timeout_s=wait)}
+    waiting for a retry (one flag for the whole mesh; the SDK's ``triggers.settle`` asks
+    until it is true)."""
+    return {"settled": s.events.triggers.settle(timeout_s=0)}
 
 
 @router.get("/drift-reports")
