@@ -17,10 +17,15 @@ credit file shipped in ``demo/data``), through the public API only:
    the drift against the model's training data, another retrains and registers version 2
    for approval; a month without a shift changes nothing but the notification
    (``demo/loop.py``).
+
+:func:`run` runs it on an embedded mesh, :func:`run_remote` against a server through the HTTP
+SDK (``meshlake demo --url``); the steps are the same code, given each principal's session
+by a :class:`~meshlake.demo.sessions.Sessions`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -186,7 +191,8 @@ def run_remote(
     try:
         _require_fresh(sessions.root(), url)
     except BaseException:
-        sessions.close()
+        with contextlib.suppress(Exception):
+            sessions.close()
         raise
     explore = (
         f"as root, meshlake --url {url} token create --for consumer/analyst1; with that "
@@ -363,8 +369,11 @@ def _run(
             f"\n[bold green]done[/] in {summary['seconds']}s; audit chain {chain} "
             f"({report.events} events). Explore it: [bold]{explore}[/]"
         )
-    finally:
-        sessions.close()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the scenario's error is the one to report
+            sessions.close()
+        raise
+    sessions.close()
     return summary
 
 
