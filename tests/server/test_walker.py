@@ -13,15 +13,18 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 import meshlake
+from meshlake.catalog.event_models import DriftReportRow
 from meshlake.errors import error_class_for_kind
 from meshlake.server import console
 from meshlake.service.operations import new_operation
@@ -129,6 +132,10 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("GET", "/v1/events/dead-letters"): (None, None),
     ("GET", "/v1/events/triggers"): (None, None),
     ("GET", "/v1/events/triggers/runs"): (None, None),
+    ("GET", "/v1/events/triggers/settled"): (None, None),
+    ("GET", "/v1/events/drift-reports"): (None, None),
+    ("GET", "/v1/events/drift-reports/{report_id}"): (None, None),
+    ("GET", "/v1/events/drift-reports/{report_id}/plots/{name}"): (None, None),
     # storage and queries
     ("POST", "/v1/crawls"): (None, {"location": "{landing}", "database": "sales"}),
     ("POST", "/v1/recipes/runs"): (
@@ -230,6 +237,8 @@ ALLOWED_FOR_NOBODY = {
     "/v1/events/dead-letters/replay",
     "/v1/events/triggers",
     "/v1/events/triggers/runs",
+    "/v1/events/triggers/settled",
+    "/v1/events/drift-reports",
 }
 
 
@@ -265,6 +274,7 @@ def fixtures_of(world: meshlake.Mesh) -> dict[str, str]:
             do="recrawl",
             params={"location": str(landing), "database": "sales"},
         )
+    report_id = str(drift_report_of(world, "p/admin"))
     operation = new_operation(
         world.runtime,
         operation_id=str(uuid.uuid4()),
@@ -289,7 +299,46 @@ def fixtures_of(world: meshlake.Mesh) -> dict[str, str]:
         "token_id": token,
         "query_id": query_id,
         "request_id": "1",
+        "report_id": report_id,
     }
+
+
+def drift_report_of(world: meshlake.Mesh, principal: str) -> int:
+    """The id of a drift report computed as ``principal``, kept the first time (as a drift
+    check would keep it: two samples' statistics and distributions)."""
+    from meshlake.ml.drift import distributions, drift_report, plot_names
+
+    with world.runtime.store.read() as session:
+        found = session.scalars(
+            select(DriftReportRow.id).where(DriftReportRow.principal == principal)
+        ).first()
+    if found is not None:
+        return int(found)
+    ref = pa.table({"amount": [1.0, 2.0, 3.0, 4.0] * 25})
+    cur = pa.table({"amount": [5.0, 6.0, 7.0, 8.0] * 25})
+    report = drift_report(ref, cur)
+    doc = json.loads(
+        json.dumps(
+            {**report.to_dict(), "distributions": distributions(ref, cur, report)}, default=float
+        )
+    )
+    with world.runtime.store.transaction(bump=False) as session:
+        row = DriftReportRow(
+            account=principal.split("/")[0],
+            principal=principal,
+            trigger="t1",
+            product=None,
+            resource=None,
+            reference_snapshot=None,
+            current_snapshot=None,
+            drifted=report.drifted,
+            report=doc,
+            plots=plot_names(doc),
+            created_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id)
 
 
 def landing_of(world: meshlake.Mesh) -> Path:
@@ -305,6 +354,8 @@ def url_for(path: str, values: dict[str, str]) -> str:
         path = path.replace("{name}", "risk")
     elif path.startswith("/v1/events/triggers/"):
         path = path.replace("{name}", "t1")
+    elif path.startswith("/v1/events/drift-reports/"):
+        path = path.replace("{name}", "psi.png")
     elif path.startswith("/v1/principals/"):
         path = path.replace("{name}", "u")
     elif path.startswith("/v1/accounts/"):

@@ -118,6 +118,23 @@ class DriftReportView:
             "created_at": self.created_at.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftReportView:
+        """Rebuild a report from :meth:`to_dict` output (as the server sends it)."""
+        return cls(
+            int(data["id"]),
+            data["account"],
+            data["principal"],
+            data.get("trigger"),
+            data.get("product"),
+            data.get("reference_snapshot"),
+            data.get("current_snapshot"),
+            bool(data["drifted"]),
+            dict(data.get("report") or {}),
+            tuple(data.get("plots") or ()),
+            datetime.fromisoformat(data["created_at"]),
+        )
+
 
 def _drift_view(row: DriftReportRow) -> DriftReportView:
     return DriftReportView(
