@@ -163,8 +163,8 @@ def trigger_runs(s: CurrentSession, scrub: Scrub, name: str | None = None) -> di
 @router.get("/triggers/settled")
 def triggers_settled(s: CurrentSession) -> dict[str, bool]:
     """Whether the trigger runners have handled every event and no run is running or
-    waiting for a retry (one flag for the whole mesh; the SDK's ``triggers.settle`` asks
-    until it is true)."""
+    waiting for a retry (one flag for the whole mesh, so for account admins and the root
+    only; the SDK's ``triggers.settle`` asks until it is true)."""
     return {"settled": s.events.triggers.settle(timeout_s=0)}
 
 
