@@ -1,9 +1,11 @@
-"""Generate ``docs/cli.md`` from the ``--help`` of every ``meshlake`` command.
+"""Generate ``docs/cli.md`` from the ``--help`` of every ``meshlake`` command, and rewrite the
+help the console script answers ``--help`` from (``src/meshlake/cli/quickhelp.json``, see
+``meshlake.cli.helprecord``): run it after changing a command.
 
 Usage::
 
-    python docs/gen_cli_docs.py            # rewrite docs/cli.md
-    python docs/gen_cli_docs.py --check    # exit 1 if docs/cli.md is out of date
+    python docs/gen_cli_docs.py            # rewrite docs/cli.md and the recorded help
+    python docs/gen_cli_docs.py --check    # exit 1 if either is out of date
 
 The help is rendered in-process at a fixed width of 100 columns without colours, so the
 output does not depend on the terminal it runs in.
@@ -20,7 +22,7 @@ from typing import Any
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from meshlake.cli import app
+from meshlake.cli import app, helprecord, quickhelp
 
 TARGET = Path(__file__).resolve().parent / "cli.md"
 WIDTH = "100"
@@ -140,16 +142,20 @@ def _anchor(path: tuple[str, ...]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Write (or with ``--check``, compare) ``docs/cli.md``."""
-    text = render()
+    """Write (or with ``--check``, compare) ``docs/cli.md`` and the recorded help."""
+    targets = {TARGET: render(), Path(quickhelp.RECORD): helprecord.record()}
     if "--check" in argv:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET} is out of date: run python docs/gen_cli_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
+        stale = [
+            path
+            for path, text in targets.items()
+            if not path.exists() or path.read_text(encoding="utf-8") != text
+        ]
+        for path in stale:
+            print(f"{path} is out of date: run python docs/gen_cli_docs.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in targets.items():
+        path.write_text(text, encoding="utf-8", newline="\n")
+        print(f"wrote {path}")
     return 0
 
 

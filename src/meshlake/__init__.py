@@ -26,17 +26,6 @@ from meshlake.errors import (
     QueryTimeoutError,
     StorageError,
 )
-from meshlake.resources import (
-    Catalog,
-    Column,
-    Database,
-    DataFilter,
-    Location,
-    ModelGroup,
-    Table,
-    TagKey,
-    TagPolicy,
-)
 
 __version__ = "0.1.0"
 
@@ -44,13 +33,39 @@ if TYPE_CHECKING:
     from meshlake.client import RemoteMesh
     from meshlake.governance.engine import Decision
     from meshlake.mesh import Mesh, Session
+    from meshlake.resources import (
+        Catalog,
+        Column,
+        Database,
+        DataFilter,
+        Location,
+        ModelGroup,
+        Table,
+        TagKey,
+        TagPolicy,
+    )
 
-#: Names loaded on first use: importing ``meshlake`` (or ``meshlake.cli``) stays light, and
-#: the storage, query and governance stack is imported only when a mesh is opened.
+#: Names loaded on first use: importing ``meshlake`` (or ``meshlake.cli``) stays light, the
+#: storage, query and governance stack is imported only when a mesh is opened, and the
+#: resource classes (a few dozen dataclasses) when first named.
 _LAZY = {
     "Decision": "meshlake.governance.engine",
     "Mesh": "meshlake.mesh",
     "Session": "meshlake.mesh",
+    **dict.fromkeys(
+        (
+            "Catalog",
+            "Column",
+            "Database",
+            "DataFilter",
+            "Location",
+            "ModelGroup",
+            "Table",
+            "TagKey",
+            "TagPolicy",
+        ),
+        "meshlake.resources",
+    ),
 }
 
 
