@@ -142,8 +142,21 @@ def test_anything_else_goes_to_typer(argv: list[str]) -> None:
 
 
 def test_completion_goes_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(quickhelp.COMPLETE_VAR, "bash_complete")
+    monkeypatch.setenv(quickhelp.COMPLETE_VAR, "complete_bash")
+    assert quickhelp.answer([]) is None
     assert quickhelp.answer(["--help"]) is None
+
+
+def test_the_console_script_completes_commands() -> None:
+    """The shell runs ``meshlake`` without arguments to complete a word: typer answers."""
+    env = {
+        quickhelp.COMPLETE_VAR: "complete_bash",
+        "COMP_WORDS": "meshlake ta",
+        "COMP_CWORD": "1",
+    }
+    code, stdout, stderr, imported = _run(PROGRAM_SCRIPT, [], env)
+    assert (code, stdout.split(), stderr) == (0, ["table", "tag"], "")
+    assert "typer" in imported
 
 
 def test_a_stale_or_missing_record_is_not_used(
