@@ -192,11 +192,6 @@ class CatalogStore:
         self._probe_lock = threading.Lock()
         self._probe: Any = None
         self._probe_raw: Any = None
-        self._probe_sql = (
-            "SELECT value FROM ml_meta WHERE key = ?"
-            if self.is_sqlite
-            else "SELECT value FROM ml_meta WHERE key = %s"
-        )
         if migrate:
             self.migrate()
 
@@ -322,28 +317,42 @@ class CatalogStore:
     def version(self) -> int:
         """The current governance version (changes with every governance write).
 
-        Asked before every decision, so it runs one prepared statement on a dedicated
-        autocommit connection (a few microseconds on SQLite) instead of a pooled session.
+        Asked before every decision, so it runs on the probe connection (:meth:`probe`: a
+        few microseconds on SQLite) instead of a pooled session.
         """
+        row = self.probe("SELECT value FROM ml_meta WHERE key = ?", (VERSION_KEY,))
+        return int(row[0]) if row else 0
+
+    def probe(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """The first row of one small read that runs on every request (the version, a bearer
+        token's row), or ``None``.
+
+        It runs on a dedicated autocommit connection of the read engine, as a plain DBAPI
+        statement (no session, no ORM), so it sees what is committed at that moment. When
+        that connection fails, it is dropped and the statement runs once more on a pooled
+        connection (whose errors become MeshErrors).
+
+        Args:
+            sql: one statement with ``?`` placeholders (rewritten for PostgreSQL's driver).
+            params: the placeholders' values.
+        """
+        statement = sql if self.is_sqlite else sql.replace("?", "%s")
         with self._probe_lock:
-            for attempt in (0, 1):
+            try:
+                if self._probe is None:
+                    self._probe = self._open_probe()
+                cur = self._probe.cursor()
                 try:
-                    if self._probe is None:
-                        self._probe = self._open_probe()
-                    cur = self._probe.cursor()
-                    cur.execute(self._probe_sql, (VERSION_KEY,))
+                    cur.execute(statement, params)
                     row = cur.fetchone()
+                finally:
                     cur.close()
-                    return int(row[0]) if row else 0
-                except Exception:
-                    self._close_probe()
-                    if attempt:
-                        with self.read_engine.connect() as conn:
-                            value = conn.execute(
-                                select(MetaRow.value).where(MetaRow.key == VERSION_KEY)
-                            ).scalar()
-                        return int(value or 0)
-        raise AssertionError("unreachable")
+                return None if row is None else tuple(row)
+            except Exception:
+                self._close_probe()  # the next probe opens a new connection
+        with store_errors(self.url), self.read_engine.connect() as conn:
+            row = conn.exec_driver_sql(statement, params).first()
+        return None if row is None else tuple(row)
 
     def _open_probe(self) -> Any:
         raw = self.read_engine.raw_connection()

@@ -1,7 +1,12 @@
 """Who is asking: the bearer token of every request, resolved to one principal's session.
 
-The lookup runs on every request (one indexed read of the token row), so a token that
-expired or was revoked a moment ago is refused at once; there is no cache to wait out.
+The lookup runs on every request (one indexed read of the token row on the store's probe
+connection, ~0.05 ms on SQLite), so a token that expired or was revoked a moment ago, by any
+process, is refused at once; there is no cache to wait out.
+
+:func:`current_session` reads the store, so FastAPI runs it in its thread pool; the other
+dependencies only read the app's state and are ``async`` so they run on the event loop
+without a hand-off to a worker thread (each hand-off costs ~0.1 ms, more under load).
 """
 
 from __future__ import annotations
@@ -59,6 +64,14 @@ def current_session(
     return mesh.session(principal)
 
 
+async def _scrubber(request: Request) -> Scrubber:
+    return scrubber(request)
+
+
+async def _runner(request: Request) -> OperationRunner:
+    return runner_of(request)
+
+
 CurrentSession = Annotated[Session, Depends(current_session)]
-Scrub = Annotated[Scrubber, Depends(scrubber)]
-Runner = Annotated[OperationRunner, Depends(runner_of)]
+Scrub = Annotated[Scrubber, Depends(_scrubber)]
+Runner = Annotated[OperationRunner, Depends(_runner)]
