@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from meshlake.catalog.errors import store_errors, translate_store_error

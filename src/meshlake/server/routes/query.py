@@ -29,7 +29,7 @@ from meshlake.errors import InvalidInputError
 from meshlake.query.results import QueryResult
 from meshlake.server.auth import CurrentSession, Scrub
 from meshlake.server.routes import StoreInt
-from meshlake.server.wire import MAX_LIMIT, jsonable
+from meshlake.server.wire import MAX_LIMIT, json_rows
 
 __all__ = [
     "ARROW_STREAM",
@@ -136,7 +136,7 @@ def _json(result: QueryResult) -> Response:
     body = {
         "query_id": result.query_id,
         "columns": result.columns,
-        "rows": [jsonable(list(r)) for r in result.rows()],
+        "rows": json_rows(result.to_arrow()),
     }
     return Response(to_json(body), media_type="application/json")
 
