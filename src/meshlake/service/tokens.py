@@ -44,6 +44,7 @@ __all__ = [
     "TokensAPI",
     "authenticate",
     "parse_ttl",
+    "token_id",
 ]
 
 TOKEN_PREFIX = "mlk"
@@ -167,6 +168,23 @@ def _stored_time(value: datetime | str) -> datetime:
     return _aware(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
+def _refused() -> AuthenticationError:
+    """One message for every refusal, so a caller learns nothing about which tokens exist."""
+    return AuthenticationError("the bearer token is not valid (unknown, expired or revoked)")
+
+
+def token_id(token: str) -> str:
+    """The id part of a token ``mlk_<id>_<secret>`` (no store read).
+
+    Raises:
+        AuthenticationError: not of that form (the message :func:`authenticate` gives).
+    """
+    m = _TOKEN.match(token.strip())
+    if m is None:
+        raise _refused()
+    return m.group(1)
+
+
 def authenticate(rt: MeshRuntime, token: str) -> str:
     """The principal a bearer token stands for (constant-time compare).
 
@@ -179,19 +197,14 @@ def authenticate(rt: MeshRuntime, token: str) -> str:
         AuthenticationError: malformed, unknown, revoked or expired token (one message for
             all, so a caller learns nothing about which tokens exist).
     """
-    refused = AuthenticationError("the bearer token is not valid (unknown, expired or revoked)")
-    text = token.strip()
-    m = _TOKEN.match(text)
-    if m is None:
-        raise refused
-    row = rt.store.probe(_LOOKUP, (m.group(1),))
-    if row is None or not hmac.compare_digest(str(row[0]), _hash(text)):
-        raise refused
+    row = rt.store.probe(_LOOKUP, (token_id(token),))
+    if row is None or not hmac.compare_digest(str(row[0]), _hash(token.strip())):
+        raise _refused()
     _, principal, expires_at, revoked_at = row
     if revoked_at is not None or _stored_time(expires_at) <= datetime.now(UTC):
-        raise refused
+        raise _refused()
     if principal != ROOT and principal not in rt.engine.state().principals:
-        raise refused
+        raise _refused()
     return str(principal)
 
 

@@ -27,7 +27,7 @@ from pydantic_core import to_json
 
 from meshlake.errors import InvalidInputError
 from meshlake.query.results import QueryResult
-from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import StoreInt
 from meshlake.server.wire import MAX_LIMIT, json_rows
 
@@ -41,7 +41,7 @@ __all__ = [
     "router",
 ]
 
-router = APIRouter(prefix="/v1", tags=["query"])
+router = APIRouter(prefix="/v1", tags=["query"], route_class=SessionRoute)
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 QUERY_ID_HEADER = "X-Meshlake-Query-Id"
