@@ -52,7 +52,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def setup(home: Path) -> tuple[meshlake.Mesh, dict[str, meshlake.Session]]:
-    mesh = meshlake.connect(home)
+    mesh = meshlake.connect(home, webhook_allowed_hosts=["127.0.0.1"])  # the local receiver
     root = mesh.bootstrap()
     for account in ("central", "consumer"):
         root.accounts.create(account)

@@ -79,6 +79,7 @@ def connect(
     catalog_url: str | None = None,
     warehouse: str | None = None,
     allowed_roots: list[str] | None = None,
+    webhook_allowed_hosts: list[str] | None = None,
 ) -> Mesh: ...
 
 
@@ -88,6 +89,7 @@ def connect(
     catalog_url: str | None = None,
     warehouse: str | None = None,
     allowed_roots: list[str] | None = None,
+    webhook_allowed_hosts: list[str] | None = None,
     token: str | None = None,
 ) -> Mesh | RemoteMesh:
     """Open the embedded mesh at ``home``, or connect to a server when ``home`` is an
@@ -107,7 +109,11 @@ def connect(
     from meshlake.mesh import connect as _connect_embedded  # the whole stack: on use
 
     return _connect_embedded(
-        home, catalog_url=catalog_url, warehouse=warehouse, allowed_roots=allowed_roots
+        home,
+        catalog_url=catalog_url,
+        warehouse=warehouse,
+        allowed_roots=allowed_roots,
+        webhook_allowed_hosts=webhook_allowed_hosts,
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "ENV_CATALOG_URL",
     "ENV_HOME",
     "ENV_WAREHOUSE",
+    "ENV_WEBHOOK_ALLOWED_HOSTS",
     "Settings",
     "load_settings",
 ]
@@ -19,6 +20,7 @@ ENV_HOME = "MESHLAKE_HOME"
 ENV_CATALOG_URL = "MESHLAKE_CATALOG_URL"
 ENV_WAREHOUSE = "MESHLAKE_WAREHOUSE"
 ENV_ALLOWED_ROOTS = "MESHLAKE_ALLOWED_ROOTS"
+ENV_WEBHOOK_ALLOWED_HOSTS = "MESHLAKE_WEBHOOK_ALLOWED_HOSTS"
 DEFAULT_HOME = ".meshlake"
 
 
@@ -33,12 +35,17 @@ class Settings:
         allowed_roots: when set, the only folders (besides registered locations) that a
             principal may name as a location or crawl source (rule 29); ``None`` allows any
             folder outside managed storage, an empty tuple none.
+        webhook_allowed_hosts: where webhooks may be sent (``events/destinations.py``:
+            ``public``, addresses, networks, host names, each optionally with a port and a
+            scheme); ``None`` is the default, public addresses only; an empty tuple allows
+            no webhook destination.
     """
 
     home: Path
     catalog_url: str
     warehouse: str
     allowed_roots: tuple[str, ...] | None = None
+    webhook_allowed_hosts: tuple[str, ...] | None = None
 
     @property
     def results_dir(self) -> Path:
@@ -75,6 +82,7 @@ def load_settings(
     catalog_url: str | None = None,
     warehouse: str | None = None,
     allowed_roots: list[str] | None = None,
+    webhook_allowed_hosts: list[str] | None = None,
 ) -> Settings:
     """Resolve settings: explicit arguments, then environment variables, then defaults.
 
@@ -84,13 +92,27 @@ def load_settings(
         warehouse: data folder URI; default ``$MESHLAKE_WAREHOUSE`` or ``<home>/warehouse``.
         allowed_roots: folders principals may name; default ``$MESHLAKE_ALLOWED_ROOTS``
             (comma-separated; set but empty = none), unset = anywhere outside managed storage.
+        webhook_allowed_hosts: where webhooks may go; default
+            ``$MESHLAKE_WEBHOOK_ALLOWED_HOSTS`` (comma-separated; set but empty = nowhere),
+            unset = public addresses only.
     """
     home_path = Path(home or os.environ.get(ENV_HOME) or DEFAULT_HOME).expanduser().resolve()
     url = catalog_url or os.environ.get(ENV_CATALOG_URL) or f"sqlite:///{home_path / 'catalog.db'}"
     wh = warehouse or os.environ.get(ENV_WAREHOUSE) or (home_path / "warehouse").as_uri()
-    roots: tuple[str, ...] | None = None
-    if allowed_roots is not None:
-        roots = tuple(allowed_roots)
-    elif ENV_ALLOWED_ROOTS in os.environ:
-        roots = tuple(r.strip() for r in os.environ[ENV_ALLOWED_ROOTS].split(",") if r.strip())
-    return Settings(home=home_path, catalog_url=url, warehouse=wh, allowed_roots=roots)
+    return Settings(
+        home=home_path,
+        catalog_url=url,
+        warehouse=wh,
+        allowed_roots=_listed(allowed_roots, ENV_ALLOWED_ROOTS),
+        webhook_allowed_hosts=_listed(webhook_allowed_hosts, ENV_WEBHOOK_ALLOWED_HOSTS),
+    )
+
+
+def _listed(given: list[str] | None, variable: str) -> tuple[str, ...] | None:
+    """A list setting: ``given``, else the comma-separated variable (set but empty: an
+    empty tuple), else ``None``."""
+    if given is not None:
+        return tuple(given)
+    if variable in os.environ:
+        return tuple(r.strip() for r in os.environ[variable].split(",") if r.strip())
+    return None

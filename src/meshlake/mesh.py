@@ -28,6 +28,7 @@ from meshlake.catalog.models import MetaRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings, load_settings
 from meshlake.errors import AccessDeniedError, NotFoundError
+from meshlake.events.destinations import WebhookPolicy
 from meshlake.governance.engine import Decision, GovernanceEngine
 from meshlake.governance.explain import explain_decision
 from meshlake.governance.managed import ManagedStorage
@@ -63,6 +64,7 @@ def connect(
     catalog_url: str | None = None,
     warehouse: str | None = None,
     allowed_roots: list[str] | None = None,
+    webhook_allowed_hosts: list[str] | None = None,
 ) -> Mesh:
     """Open (creating if needed) the mesh at ``home``.
 
@@ -73,8 +75,14 @@ def connect(
         allowed_roots: folders principals may name as locations besides registered ones
             (rule 29); default ``$MESHLAKE_ALLOWED_ROOTS``, unset = anywhere outside managed
             storage.
+        webhook_allowed_hosts: where webhooks may be sent (``public``, addresses, networks
+            such as ``10.0.0.0/8``, host names; each optionally ``:port`` and ``https://``);
+            default ``$MESHLAKE_WEBHOOK_ALLOWED_HOSTS``, unset = public addresses only.
+
+    Raises:
+        InvalidInputError: a malformed ``webhook_allowed_hosts`` entry.
     """
-    return Mesh(load_settings(home, catalog_url, warehouse, allowed_roots))
+    return Mesh(load_settings(home, catalog_url, warehouse, allowed_roots, webhook_allowed_hosts))
 
 
 class Mesh:
@@ -82,6 +90,7 @@ class Mesh:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        webhooks = WebhookPolicy.of(settings.webhook_allowed_hosts)  # refuse a bad entry first
         folders = [("the mesh home", settings.home)]
         if settings.warehouse.startswith("file://"):
             folders.append(("the warehouse", Path(settings.warehouse[7:])))
@@ -101,6 +110,7 @@ class Mesh:
             tables=TableStore(store.url, settings.warehouse),
             audit=AuditLog(store, AuditAnchor(settings.digests_dir, settings.home / KEY_FILE)),
             managed=ManagedStorage.of(settings.managed_paths(), settings.allowed_roots),
+            webhooks=webhooks,
         )
         self.repair()  # finish or roll back what a killed process left half-done
 
@@ -157,6 +167,7 @@ class Mesh:
 
     def close(self) -> None:
         """Release database connections."""
+        self.runtime.tables.close()
         self.runtime.store.dispose()
 
     def __enter__(self) -> Mesh:

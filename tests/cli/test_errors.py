@@ -159,6 +159,16 @@ def test_demo_refuses_a_home_it_did_not_create(mesh_cli: Cli) -> None:
     assert [a["name"] for a in mesh_cli.json("account", "list")] == ["central", "consumer"]
 
 
+def test_demo_against_a_server_checks_its_options(cli: Cli) -> None:
+    alone = json.loads(cli("demo", "--token", "t", json_mode=True, code=1).stderr)["error"]
+    assert alone["type"] == "invalid_input" and "--url" in alone["message"]
+    bad = cli("demo", "--url", "ftp://x", "--token", "t", json_mode=True, code=1)
+    assert json.loads(bad.stderr)["error"]["type"] == "invalid_input"
+    files = str(cli.home.parent / "files")
+    down = cli("demo", "--url", "http://127.0.0.1:9", "--token", "t", "--files", files, code=1)
+    assert down.stderr.startswith("error (unreachable): cannot reach the meshlake server")
+
+
 def test_environment_chooses_home_and_principal(mesh_cli: Cli) -> None:
     env = {
         "MESHLAKE_HOME": str(mesh_cli.home),

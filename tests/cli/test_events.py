@@ -5,6 +5,10 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
+
+from meshlake.config import ENV_WEBHOOK_ALLOWED_HOSTS
+
 from .runner import Cli
 
 OWNER = "central/owner"
@@ -56,10 +60,13 @@ def test_inbox_subscriptions(mesh_cli: Cli) -> None:
     assert len(cli.json("events", "subscriptions", as_=OWNER)) == 1
 
 
-def test_webhooks_and_dead_letters(mesh_cli: Cli) -> None:
+def test_webhooks_and_dead_letters(mesh_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     cli = mesh_cli
     cli("database", "create", "sales", as_=OWNER)
     url = f"http://127.0.0.1:{_closed_port()}/hook"
+    refused = cli("events", "webhook", "add", url, "--database", "sales", as_=OWNER, code=1)
+    assert "loopback" in refused.stderr and ENV_WEBHOOK_ALLOWED_HOSTS in refused.stderr
+    monkeypatch.setenv(ENV_WEBHOOK_ALLOWED_HOSTS, "127.0.0.1")  # the operator allows it
     hook = cli.json("events", "webhook", "add", url, "--database", "sales", as_=OWNER)
     assert hook["url"] == url and len(hook["secret"]) >= 16
     listed = cli.json("events", "webhook", "list", as_=OWNER)

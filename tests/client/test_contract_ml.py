@@ -4,6 +4,7 @@ metadata, lineage shape and errors; long calls wait for their server operation."
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def test_processing_and_training_agree(
 
 
 def test_registry_metadata_and_lineage_agree(
-    mesh: meshlake.Mesh, app: Any, trained: tuple[Any, Any]
+    mesh: meshlake.Mesh, app: Any, trained: tuple[Any, Any], tmp_path: Path
 ) -> None:
     emb, rem = both(mesh, app, SCIENTIST)
     _, training = trained
@@ -175,6 +176,15 @@ def test_registry_metadata_and_lineage_agree(
     assert str(mesh.home) not in text and "<managed>" not in text
     files = remote_lineage.of_kind("source_file")
     assert files and all(n.id == "file:credit_export.txt" for n in files)
+    # OpenLineage: the SDK writes the lineage the server answered to a local file
+    remote_file = rem.ml.export_openlineage(approved, tmp_path / "remote.jsonl")
+    embedded_file = emb.ml.export_openlineage(approved, tmp_path / "embedded.jsonl")
+    assert remote_file == tmp_path / "remote.jsonl"
+    remote_events = [json.loads(line) for line in remote_file.read_text().splitlines()]
+    embedded_events = [json.loads(line) for line in embedded_file.read_text().splitlines()]
+    assert remote_events and len(remote_events) == len(embedded_events)
+    assert [e["job"]["name"] for e in remote_events] == [e["job"]["name"] for e in embedded_events]
+    assert str(mesh.home) not in remote_file.read_text()
     scored = a_rem.ml.score(
         PRODUCT_SQL,
         group="risk-http",

@@ -154,6 +154,10 @@ def scenario(as_: Callable[[str], Any], landing: Path) -> Iterator[tuple[str, Ca
         lambda: bool(u().events.subscribe(type="table.*", url="http://127.0.0.1:9/h").secret),
     )
     yield "bad webhook", lambda: u().events.subscribe(type="table.*", url="ftp://x")
+    yield (
+        "webhook to metadata",
+        lambda: u().events.subscribe(type="table.*", url="http://169.254.169.254/latest"),
+    )
     yield "dead letters", lambda: u().events.dead_letters()
     yield "replay", lambda: u().events.replay()
     yield "unsubscribe another's", lambda: admin().events.unsubscribe(1)
@@ -217,7 +221,9 @@ def test_embedded_and_http_sessions_agree_on_the_newer_methods(
     results = {}
     for face in ("embedded", "http"):
         url = pg_databases.create() if backend == "postgresql" else None
-        mesh = meshlake.connect(tmp_path / face, catalog_url=url, allowed_roots=[])
+        mesh = meshlake.connect(
+            tmp_path / face, catalog_url=url, allowed_roots=[], webhook_allowed_hosts=["127.0.0.1"]
+        )
         try:
             results[face] = run(mesh, face, landing)
         finally:
@@ -242,6 +248,7 @@ def test_embedded_and_http_sessions_agree_on_the_newer_methods(
         "subscribe twice named": "InvalidInputError",
         "subscribe hidden": "NotFoundError",
         "bad webhook": "InvalidInputError",
+        "webhook to metadata": "InvalidInputError",
         "unsubscribe another's": "NotFoundError",
         "trigger denied": "AccessDeniedError",
         "trigger bad action": "InvalidInputError",

@@ -4,6 +4,7 @@ webhook receiver."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import meshlake
+from meshlake.config import ENV_WEBHOOK_ALLOWED_HOSTS
 from meshlake.events.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from meshlake.service.events import DISPATCH_ENV
 
@@ -47,6 +49,7 @@ class Receiver:
     posts: list[dict[str, Any]] = field(default_factory=list)
     processed: dict[str, int] = field(default_factory=dict)  # idempotent: id -> 1
     bad_signatures: int = 0
+    hosts: list[str] = field(default_factory=list)  # the Host header of every POST
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,33 +72,42 @@ class Receiver:
         return 204
 
 
-def start_receiver(rec: Receiver) -> ThreadingHTTPServer:
-    """Serve ``rec`` on a free port of 127.0.0.1 in a thread."""
+def start_receiver(
+    rec: Receiver, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> ThreadingHTTPServer:
+    """Serve ``rec`` on ``host`` (a free port unless ``port``) in a thread, over TLS when
+    ``tls`` is a server context."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with rec.lock:
+                rec.hosts.append(self.headers.get("Host", ""))
             self.send_response(rec.handle(self.headers, body))
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    rec.url = f"{scheme}://{host}:{server.server_address[1]}/hook"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
 @pytest.fixture
-def receivers() -> Iterator[Callable[[], Receiver]]:
-    """Make running :class:`Receiver` endpoints (stopped after the test)."""
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    """Make running :class:`Receiver` endpoints (stopped after the test); keyword arguments
+    go to :func:`start_receiver`."""
     servers: list[ThreadingHTTPServer] = []
 
-    def make() -> Receiver:
+    def make(**where: Any) -> Receiver:
         rec = Receiver()
-        servers.append(start_receiver(rec))
+        servers.append(start_receiver(rec, **where))
         return rec
 
     yield make
@@ -108,3 +120,11 @@ def receivers() -> Iterator[Callable[[], Receiver]]:
 def _worker_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests deliver explicitly (``session.events.deliver()``), not in the background."""
     monkeypatch.setenv(DISPATCH_ENV, "worker")
+
+
+@pytest.fixture(autouse=True)
+def _local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers listen on 127.0.0.1, where a mesh sends no webhook by default: allow
+    that address, and only it, explicitly (every mesh and worker these tests start reads it;
+    ``test_webhook_policy.py`` removes it)."""
+    monkeypatch.setenv(ENV_WEBHOOK_ALLOWED_HOSTS, "127.0.0.1")

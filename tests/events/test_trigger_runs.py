@@ -198,3 +198,30 @@ def test_backoff_schedule_is_bounded(sqlite_mesh: meshlake.Mesh, tmp_path: Path)
     (run,) = owner.events.triggers.runs()
     assert run["state"] == "failed" and run["error"] == "the trigger was deleted"
     assert not runner.busy()
+
+
+def test_settle_is_for_admins_and_needs_an_active_trigger(
+    mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events with no active trigger leave nothing to wait for (the runner never advances
+    over them); the answer covers every account, so only admins and the root may ask."""
+    monkeypatch.setenv(DISPATCH_ENV, "worker")  # nobody runs the triggers in-process
+    sessions = setup_accounts(mesh)
+    owner, analyst = sessions["owner"], sessions["analyst"]
+    _publish(owner, 0.0, 1)  # events, and no trigger at all
+    assert owner.events.triggers.settle(timeout_s=0)
+    assert sessions["root"].events.triggers.settle(timeout_s=0)
+    with pytest.raises(AccessDeniedError, match="admins"):
+        analyst.events.triggers.settle(timeout_s=0)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "part1.csv").write_text("id,name\n1,a\n")
+    params = {"location": str(landing), "database": "sales", "table": "landing"}
+    owner.events.triggers.create("recrawl", on="product.*", do="recrawl", params=params)
+    _publish(owner, 0.0, 2)  # an active trigger and an event the worker has not handled
+    assert not owner.events.triggers.settle(timeout_s=0)
+    assert owner.events.triggers.run() == 1
+    assert owner.events.triggers.settle(timeout_s=0)
+    owner.events.triggers.delete("recrawl")
+    _publish(owner, 0.0, 3)
+    assert owner.events.triggers.settle(timeout_s=0)

@@ -277,6 +277,11 @@ def test_an_unrecorded_query_is_visible_and_cancellable_in_its_process(
         assert time.monotonic() < deadline, "the query never showed up"
         time.sleep(0.01)
     (ex,) = running
+    entry = executions.running(ex.query_id)
+    assert entry is not None
+    while not entry.control.executing:  # listed from its start, reading once it executes
+        assert time.monotonic() < deadline, "the query never started executing"
+        time.sleep(0.01)
     assert u.queries.get(ex.query_id).sql == ENDLESS
     assert world.session("p/admin").queries.get(ex.query_id).state == "RUNNING"
     with pytest.raises(meshlake.NotFoundError):

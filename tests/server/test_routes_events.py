@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 import meshlake
+from meshlake.server import create_app
 
 from .conftest import bearer
 from .test_routes_data import error_of
+from .world import build_world
+
+
+@pytest.fixture
+def hooks_world(tmp_path: Path) -> Iterator[meshlake.Mesh]:
+    """The small world on a server that lets webhooks go to 127.0.0.1 (explicitly: a server
+    sends them to public addresses only by default)."""
+    mesh = meshlake.connect(
+        tmp_path / "home", allowed_roots=[], webhook_allowed_hosts=["127.0.0.1"]
+    )
+    build_world(mesh)
+    yield mesh
+    mesh.close()
 
 
 def inbox(client: TestClient, headers: dict[str, str], n: int, **params: Any) -> list[Any]:
@@ -54,7 +71,8 @@ def test_subscriptions_and_the_inbox(world: meshlake.Mesh, client: TestClient) -
     error_of(client.get("/v1/events/inbox", params={"limit": 0}, headers=u), 400, "invalid_input")
 
 
-def test_webhooks_show_their_secret_once(world: meshlake.Mesh, client: TestClient) -> None:
+def test_webhooks_show_their_secret_once(hooks_world: meshlake.Mesh) -> None:
+    world, client = hooks_world, TestClient(create_app(hooks_world))
     u = bearer(world, "p/u")
     body = {"type": "table.*", "url": "http://127.0.0.1:9/hook"}
     r = client.post("/v1/events/subscriptions", json=body, headers=u)
@@ -73,6 +91,31 @@ def test_webhooks_show_their_secret_once(world: meshlake.Mesh, client: TestClien
         400,
         "invalid_input",
     )
+
+
+def test_a_server_refuses_webhooks_to_its_own_network(
+    world: meshlake.Mesh, client: TestClient
+) -> None:
+    u = bearer(world, "p/u")
+    refused = {
+        "http://127.0.0.1:5432/": "loopback",
+        "http://169.254.169.254/latest/meta-data": "link-local",
+        "http://[::ffff:10.0.0.1]/": "private",
+        "http://localhost:8470/": "does not resolve, or resolves to an address",
+        "http://0x7f.1/": "non-canonical",
+        "http://user:pass@8.8.8.8/": "credentials",
+        "file:///etc/passwd": "http:// or https://",
+    }
+    for url, why in refused.items():
+        body = {"type": "table.*", "url": url}
+        message = error_of(
+            client.post("/v1/events/subscriptions", json=body, headers=u), 400, "invalid_input"
+        )
+        assert why in message, message
+        if url.startswith("http://") and "@" not in url and "0x" not in url:
+            # where it leads is refused: the message says how an operator allows it
+            assert "MESHLAKE_WEBHOOK_ALLOWED_HOSTS" in message
+    assert client.get("/v1/events/subscriptions", headers=u).json()["items"] == []
 
 
 def test_triggers(world: meshlake.Mesh, client: TestClient) -> None:

@@ -19,7 +19,8 @@ def test_serve_smoke(tmp_path: Path) -> None:
     build_world(mesh)
     token = mesh.session("p/admin").tokens.create("p/u", "1h").token
     mesh.close()
-    with serve_process(home, env={"MESHLAKE_ALLOWED_ROOTS": None}) as (url, _):
+    unset = {"MESHLAKE_ALLOWED_ROOTS": None, "MESHLAKE_WEBHOOK_ALLOWED_HOSTS": None}
+    with serve_process(home, env=unset) as (url, _):
         remote = meshlake.connect(url, token=token)
         analyst = remote.session()
         assert analyst.principal == "p/u"
@@ -29,6 +30,9 @@ def test_serve_smoke(tmp_path: Path) -> None:
             analyst.query("SELECT ssn FROM sales.orders")
         with pytest.raises(meshlake.InvalidInputError):  # the server allows no folder
             remote.session().catalog.create_database("x", location=str(tmp_path))
+        with pytest.raises(meshlake.InvalidInputError, match="public addresses only"):
+            analyst.events.subscribe(type="table.*", url=f"{url}/v1/session")  # its own port
+        assert analyst.events.subscriptions() == []
         remote.close()
         with pytest.raises(meshlake.AuthenticationError):
             meshlake.connect(url, token="mlk_0000000000000000_" + "x" * 43).session()

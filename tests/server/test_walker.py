@@ -1,7 +1,10 @@
 """Every route, called by a principal holding nothing: no data the engine would deny.
 
 The walker knows a request for each route of the app; a route added without one fails
-:func:`test_the_walker_covers_every_route`, so new routes are walked too.
+:func:`test_the_walker_covers_every_route`, so new routes are walked too. The same holds for
+the web console (its routes are not in the OpenAPI document): :data:`CONSOLE_REQUESTS` has a
+request for each route of :data:`meshlake.server.console.MODULES`, sent signed in through
+the console's cookie with the page's CSRF value, as a browser would.
 """
 
 from __future__ import annotations
@@ -10,19 +13,24 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 import meshlake
+from meshlake.catalog.event_models import DriftReportRow
 from meshlake.errors import error_class_for_kind
+from meshlake.server import console
 from meshlake.service.operations import new_operation
 
 from .conftest import bearer
+from .console.conftest import csrf_of, sign_in
 from .world import SECRET_VALUES
 
 TABLE = {"kind": "table", "database": "sales", "name": "orders"}
@@ -124,6 +132,10 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("GET", "/v1/events/dead-letters"): (None, None),
     ("GET", "/v1/events/triggers"): (None, None),
     ("GET", "/v1/events/triggers/runs"): (None, None),
+    ("GET", "/v1/events/triggers/settled"): (None, None),
+    ("GET", "/v1/events/drift-reports"): (None, None),
+    ("GET", "/v1/events/drift-reports/{report_id}"): (None, None),
+    ("GET", "/v1/events/drift-reports/{report_id}/plots/{name}"): (None, None),
     # storage and queries
     ("POST", "/v1/crawls"): (None, {"location": "{landing}", "database": "sales"}),
     ("POST", "/v1/recipes/runs"): (
@@ -225,6 +237,8 @@ ALLOWED_FOR_NOBODY = {
     "/v1/events/dead-letters/replay",
     "/v1/events/triggers",
     "/v1/events/triggers/runs",
+    "/v1/events/triggers/settled",
+    "/v1/events/drift-reports",
 }
 
 
@@ -260,6 +274,7 @@ def fixtures_of(world: meshlake.Mesh) -> dict[str, str]:
             do="recrawl",
             params={"location": str(landing), "database": "sales"},
         )
+    report_id = str(drift_report_of(world, "p/admin"))
     operation = new_operation(
         world.runtime,
         operation_id=str(uuid.uuid4()),
@@ -284,7 +299,46 @@ def fixtures_of(world: meshlake.Mesh) -> dict[str, str]:
         "token_id": token,
         "query_id": query_id,
         "request_id": "1",
+        "report_id": report_id,
     }
+
+
+def drift_report_of(world: meshlake.Mesh, principal: str) -> int:
+    """The id of a drift report computed as ``principal``, kept the first time (as a drift
+    check would keep it: two samples' statistics and distributions)."""
+    from meshlake.ml.drift import distributions, drift_report, plot_names
+
+    with world.runtime.store.read() as session:
+        found = session.scalars(
+            select(DriftReportRow.id).where(DriftReportRow.principal == principal)
+        ).first()
+    if found is not None:
+        return int(found)
+    ref = pa.table({"amount": [1.0, 2.0, 3.0, 4.0] * 25})
+    cur = pa.table({"amount": [5.0, 6.0, 7.0, 8.0] * 25})
+    report = drift_report(ref, cur)
+    doc = json.loads(
+        json.dumps(
+            {**report.to_dict(), "distributions": distributions(ref, cur, report)}, default=float
+        )
+    )
+    with world.runtime.store.transaction(bump=False) as session:
+        row = DriftReportRow(
+            account=principal.split("/")[0],
+            principal=principal,
+            trigger="t1",
+            product=None,
+            resource=None,
+            reference_snapshot=None,
+            current_snapshot=None,
+            drifted=report.drifted,
+            report=doc,
+            plots=plot_names(doc),
+            created_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id)
 
 
 def landing_of(world: meshlake.Mesh) -> Path:
@@ -300,6 +354,8 @@ def url_for(path: str, values: dict[str, str]) -> str:
         path = path.replace("{name}", "risk")
     elif path.startswith("/v1/events/triggers/"):
         path = path.replace("{name}", "t1")
+    elif path.startswith("/v1/events/drift-reports/"):
+        path = path.replace("{name}", "psi.png")
     elif path.startswith("/v1/principals/"):
         path = path.replace("{name}", "u")
     elif path.startswith("/v1/accounts/"):
@@ -398,3 +454,223 @@ def test_no_route_returns_a_storage_path(
         assert r.status_code < 500, (method, path, r.text)
         assert home not in r.text, (method, path, r.text)
         assert landing not in r.text, (method, path, r.text)
+
+
+# ---------------------------------------------------------------------- the console
+CONSOLE_TABLE = "/console/databases/{database}/tables/{name}"
+CONSOLE_MODEL = "/console/models/{account}/{name}/{version}"
+
+#: (method, console route path) -> (query params, form fields); path parameters as
+#: :func:`console_url_for` fills them. Every POST also carries the page's CSRF value.
+CONSOLE_REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any] | None]] = {
+    ("GET", "/console/static/{name}"): (None, None),
+    ("GET", "/console/login"): (None, None),
+    ("POST", "/console/login"): (None, {"token": "mlk_bogus"}),
+    ("POST", "/console/logout"): (None, {}),
+    ("GET", "/console"): (None, None),
+    ("GET", "/console/databases/{name}"): ({"account": "p"}, None),
+    ("POST", "/console/databases/{name}/tags"): (None, {"account": "p", "tag": "domain=hr"}),
+    ("POST", "/console/databases/{name}/tags/remove"): (None, {"account": "p", "key": "domain"}),
+    ("GET", CONSOLE_TABLE): ({"account": "p"}, None),
+    ("POST", CONSOLE_TABLE + "/tags"): (
+        None,
+        {"account": "p", "column": "amount", "tag": "domain=hr"},
+    ),
+    ("POST", CONSOLE_TABLE + "/tags/remove"): (None, {"account": "p", "key": "domain"}),
+    ("POST", CONSOLE_TABLE + "/filters"): (
+        None,
+        {"account": "p", "filter_name": "mine", "all_rows": "true", "column_mode": "all"},
+    ),
+    ("POST", CONSOLE_TABLE + "/filters/{filter_name}/drop"): (None, {"account": "p"}),
+    ("GET", "/console/products"): ({"q": "orders"}, None),
+    ("GET", "/console/products/{name}"): (None, None),
+    ("GET", "/console/access"): (None, None),
+    ("GET", "/console/access/new"): ({"product": "orders"}, None),
+    ("POST", "/console/access"): (
+        None,
+        {"product": "orders", "reason": "curious", "permissions": "SELECT"},
+    ),
+    ("GET", "/console/access/{request_id}"): (None, None),
+    ("POST", "/console/access/{request_id}/approve"): (None, {}),
+    ("POST", "/console/access/{request_id}/deny"): (None, {"reason": "no"}),
+    ("POST", "/console/access/{request_id}/revoke"): (None, {}),
+    ("GET", "/console/permissions"): ({"principal": "p/u"}, None),
+    ("POST", "/console/permissions/grant"): (
+        None,
+        {
+            "grantee": "p/nobody",
+            "kind": "table",
+            "database": "sales",
+            "table": "orders",
+            "permissions": "SELECT",
+        },
+    ),
+    ("POST", "/console/permissions/revoke"): (
+        None,
+        {
+            "grantee": "p/u",
+            "kind": "datafilter",
+            "database": "sales",
+            "table": "orders",
+            "name": "us_only",
+            "permissions": "SELECT",
+        },
+    ),
+    ("GET", "/console/permissions/explain"): (
+        {
+            "principal": "p/u",
+            "action": "SELECT",
+            "kind": "table",
+            "database": "sales",
+            "table": "orders",
+        },
+        None,
+    ),
+    ("GET", "/console/tags"): (None, None),
+    ("POST", "/console/tags"): (None, {"key": "evil", "values": "x"}),
+    ("POST", "/console/tags/values"): (None, {"key": "domain", "add": "x", "remove": "hr"}),
+    ("POST", "/console/tags/delete"): (None, {"key": "domain"}),
+    ("GET", "/console/query"): (None, None),
+    ("POST", "/console/query"): (None, {"sql": "SELECT * FROM sales.orders"}),
+    ("GET", "/console/queries/{query_id}"): (None, None),
+    ("POST", "/console/workgroups"): (None, {"name": "evil", "max_runtime_s": "1"}),
+    ("POST", "/console/workgroups/{name}"): (None, {"max_runtime_s": "1"}),
+    ("GET", "/console/audit"): (None, None),
+    ("GET", "/console/models"): (None, None),
+    ("GET", "/console/models/{account}/{name}"): (None, None),
+    ("GET", CONSOLE_MODEL): (None, None),
+    ("POST", CONSOLE_MODEL + "/{decision}"): (None, {"reason": "fine"}),
+    ("GET", "/console/inbox"): (None, None),
+    ("POST", "/console/inbox/read"): (None, {"ids": "x"}),
+    ("POST", "/console/subscriptions"): (None, {"database": "sales"}),
+    ("POST", "/console/subscriptions/{subscription_id}/delete"): (None, {}),
+    ("GET", "/console/deliveries"): ({"state": "dead"}, None),
+    ("POST", "/console/deliveries/replay"): (None, {"every": "true"}),
+}
+
+#: Console routes a principal holding nothing may still use: pages listing nothing (the tag
+#: keys of its own account, rule 11), its empty inbox, its own sign-out.
+CONSOLE_ALLOWED_FOR_NOBODY = {
+    "/console/static/{name}",
+    "/console/login",
+    "/console/logout",
+    "/console",
+    "/console/products",
+    "/console/access",
+    "/console/permissions",
+    "/console/permissions/explain",
+    "/console/tags",
+    "/console/query",
+    "/console/audit",
+    "/console/models",
+    "/console/inbox",
+    "/console/inbox/read",
+    "/console/deliveries",
+    "/console/deliveries/replay",
+}
+#: Console routes whose answer repeats the request (the search and explain forms show what
+#: was asked).
+CONSOLE_ECHOES = {"/console/products", "/console/permissions/explain"}
+#: Words of a form's route that undo something, or sign the browser out (then in again,
+#: with a bogus token): walked last, in this order.
+_LAST = ("delete", "drop", "remove", "revoke", "logout", "login")
+
+
+def _walk_order(item: tuple[tuple[str, str], Any]) -> int:
+    (method, path), _ = item
+    words = [i for i, w in enumerate(_LAST) if w in path] if method == "POST" else []
+    return 1 + words[0] if words else 0
+
+
+def console_routes() -> list[tuple[str, str]]:
+    """Every (method, path) the console serves."""
+    return sorted(
+        (method, route.path)
+        for module in console.MODULES
+        for route in module.router.routes
+        for method in getattr(route, "methods", ())
+    )
+
+
+def test_the_console_walker_covers_every_console_route() -> None:
+    assert set(console_routes()) == set(CONSOLE_REQUESTS)
+
+
+def console_url_for(path: str, values: dict[str, str]) -> str:
+    """A console ``path`` with its parameters filled (``{name}`` names what it is about)."""
+    if path.startswith("/console/static/"):
+        path = path.replace("{name}", "console.css")
+    elif path.startswith("/console/workgroups/"):
+        path = path.replace("{name}", "primary")
+    elif path.startswith("/console/models/"):
+        path = path.replace("{name}", "risk").replace("{decision}", "approve")
+    elif path.startswith("/console/products/") or "/tables/" in path:
+        path = path.replace("{name}", "orders")
+    values = {**values, "filter_name": "us_only"}
+    for key, value in values.items():
+        path = path.replace("{" + key + "}", value)
+    return path
+
+
+def console_walk(
+    world: meshlake.Mesh, app: FastAPI, principal: str
+) -> list[tuple[tuple[str, str], Any]]:
+    """Call every console route once as ``principal``, signed in as a browser is, asking
+    for the JSON twin (forms that undo something, and signing out, last)."""
+    values = fixtures_of(world)
+    browser = sign_in(app, world, principal)
+    csrf = csrf_of(browser.get("/console").text)
+    out = []
+    calls = sorted(CONSOLE_REQUESTS.items(), key=_walk_order)
+    for (method, path), (params, form) in calls:
+        url = console_url_for(path, values)
+        data = None if form is None else {**form, "csrf": csrf}
+        r = browser.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+        out.append(((method, path), r))
+    return out
+
+
+def test_a_principal_holding_nothing_gets_nothing_from_the_console(
+    world: meshlake.Mesh, app: FastAPI
+) -> None:
+    fixtures_of(world)
+    version = world.runtime.store.version()
+    tags = world.session("p/admin").tags.list()
+    for (method, path), r in console_walk(world, app, "p/nobody"):
+        assert r.status_code < 500, (method, path, r.text)
+        for secret in SECRET_VALUES:
+            assert secret not in r.text, (method, path, r.text)
+        for name in ("us_only", "customer_name"):  # only an error repeats what was asked
+            assert name not in r.text or r.status_code >= 400, (method, path, r.text)
+        if path not in CONSOLE_ECHOES:
+            assert "orders" not in r.text or r.status_code >= 400, (method, path, r.text)
+        if r.status_code < 400:
+            assert path in CONSOLE_ALLOWED_FOR_NOBODY, (method, path, r.status_code, r.text)
+        else:
+            assert r.json()["error"]["type"] in {
+                "not_found",
+                "access_denied",
+                "invalid_input",
+                "unauthenticated",
+            }, (method, path, r.text)
+    assert world.runtime.store.version() == version  # nothing changed
+    assert world.session("p/admin").tags.list() == tags
+    assert [w.name for w in world.session("p/admin").queries.workgroups()] == ["primary"]
+    assert [s.id for s in world.session("p/admin").events.subscriptions()] == [1]
+    assert world.session("p/u").query("SELECT count(*) FROM sales.orders").rows() == [(2,)]
+
+
+def test_no_console_route_returns_a_storage_path(world: meshlake.Mesh, app: FastAPI) -> None:
+    home = str(world.home)
+    landing = str(landing_of(world))
+    for (method, path), r in console_walk(world, app, "p/admin"):
+        assert r.status_code < 500, (method, path, r.text)
+        assert home not in r.text and landing not in r.text, (method, path, r.text)
+        assert "file://" not in r.text, (method, path, r.text)

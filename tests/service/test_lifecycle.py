@@ -476,28 +476,33 @@ def test_a_query_started_during_the_run_keeps_its_snapshot(
 
 
 def test_a_snapshot_current_a_moment_ago_is_kept_for_queries_not_recorded_yet(
-    sqlite_mesh: meshlake.Mesh,
+    sqlite_mesh: meshlake.Mesh, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process's quick query has no execution row for its first moments; the
     snapshot it reads was current when it started, so expiry keeps what was current within
     the last UNRECORDED_WINDOW (at most the policy's max_snapshot_age)."""
-    from meshlake.service.lifecycle_tables import UNRECORDED_WINDOW
+    from meshlake.service import lifecycle_tables
 
+    assert timedelta(seconds=1) <= lifecycle_tables.UNRECORDED_WINDOW
+    # a window wide enough for a loaded machine between the overwrite and the run
+    age = timedelta(seconds=3)
+    monkeypatch.setattr(lifecycle_tables, "UNRECORDED_WINDOW", age)
     mesh = sqlite_mesh
     admin = _world(mesh)
     old = admin.catalog.overwrite("sales", "loans", _rows(100, 3))
     rows = _at(admin, old)  # type: ignore[arg-type]
-    time.sleep(1.2)  # old is now older than the policy's age
+    time.sleep(age.total_seconds() + 0.2)  # old is now older than the policy's age
     admin.catalog.overwrite("sales", "loans", _rows(200, 3))  # old stops being current
+    replaced = time.monotonic()
     policy = LifecyclePolicy(
-        tables=mt.MaintenancePolicy(keep_last=1, max_snapshot_age=timedelta(seconds=1)),
+        tables=mt.MaintenancePolicy(keep_last=1, max_snapshot_age=age),
         compact=False,
         remove_orphans=False,
     )
-    assert timedelta(seconds=1) <= UNRECORDED_WINDOW
     first = admin.lifecycle.run(policy=policy).table("p.sales.loans")
-    assert old not in first.snapshots_expired  # current less than a second ago
+    assert time.monotonic() - replaced < age.total_seconds(), "too slow to tell"
+    assert old not in first.snapshots_expired  # current less than the window ago
     assert _at(admin, old) == rows  # type: ignore[arg-type]
-    time.sleep(1.2)
+    time.sleep(age.total_seconds() + 0.2)
     second = admin.lifecycle.run(policy=policy).table("p.sales.loans")
     assert old in second.snapshots_expired

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from meshlake.catalog.errors import store_errors, translate_store_error
 from meshlake.catalog.models import PENDING_VERSION, ChangeRow, MetaRow
+from meshlake.catalog.probe import ScalarProbe
 
 __all__ = ["CatalogStore", "OpenTransaction", "normalize_url"]
 
@@ -130,26 +131,21 @@ class OpenTransaction:
     unit: Any = None
 
 
-def _observe_writes(session: Session, tx: OpenTransaction) -> None:
-    """Collect (table name, ``insert``/``update``/``delete``) of every statement ``session``'s
-    connection runs, whatever issued it (ORM flush, Core, text SQL, the raw connection).
+def _observe(tx: OpenTransaction, statement: str) -> None:
+    """Collect (table name, ``insert``/``update``/``delete``) of a statement run on ``tx``'s
+    connection, whatever issued it (ORM flush, Core, text SQL, the raw connection).
 
     A statement that is neither a read nor a plain INSERT/UPDATE/DELETE is recorded as
     ``("?", "?")``, which moves every group.
     """
-
-    def before_cursor_execute(*args: Any) -> None:
-        statement = args[2]
-        match = _WRITE.match(statement)
-        if match:
-            op = match[1].split()[0].lower()
-            tx.written.add((match[2].lower(), op))
-            tx.writes += 1
-        elif not _NO_WRITE.match(statement):
-            tx.written.add(("?", "?"))
-            tx.writes += 1
-
-    event.listen(session.connection(), "before_cursor_execute", before_cursor_execute)
+    match = _WRITE.match(statement)
+    if match:
+        op = match[1].split()[0].lower()
+        tx.written.add((match[2].lower(), op))
+        tx.writes += 1
+    elif not _NO_WRITE.match(statement):
+        tx.written.add(("?", "?"))
+        tx.writes += 1
 
 
 def touches_governance(written: set[tuple[str, str]], *, unknown: bool = True) -> bool:
@@ -189,9 +185,13 @@ class CatalogStore:
             f"meshlake-open-transaction-{id(self)}", default=None
         )
         self._write_lock = threading.RLock()
-        self._probe_lock = threading.Lock()
-        self._probe: Any = None
-        self._probe_raw: Any = None
+        #: The open transaction of each write connection (statements are observed once,
+        #: by one engine-level listener, instead of a listener per transaction).
+        self._observed: dict[Any, OpenTransaction] = {}
+        event.listen(self.engine, "before_cursor_execute", self._before_cursor_execute)
+        #: The version probe (asked before every decision).
+        self._probe = ScalarProbe(self.read_engine)
+        self._probe_sql = self._probe.sql("SELECT value FROM ml_meta WHERE key = ?")
         if migrate:
             self.migrate()
 
@@ -255,9 +255,10 @@ class CatalogStore:
             tx = OpenTransaction(session, bump=bump)
             token = self._open.set(tx)
             try:
+                conn = session.connection()
                 try:
-                    self._lock(session.connection())
-                    _observe_writes(session, tx)
+                    self._lock(conn)
+                    self._observed[conn] = tx
                     yield session
                     session.flush()
                     if (tx.bump and (tx.written or not tx.bumped)) or touches_governance(
@@ -266,6 +267,7 @@ class CatalogStore:
                         self._bump(session)
                 finally:
                     # closed before the commit: what runs after it (hooks) opens its own
+                    self._observed.pop(conn, None)
                     self._open.reset(token)
                 session.commit()
             except BaseException as exc:
@@ -275,6 +277,11 @@ class CatalogStore:
                 if translated is not None:  # SQLAlchemy's errors become MeshErrors here
                     raise translated from exc
                 raise
+
+    def _before_cursor_execute(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        tx = self._observed.get(conn)
+        if tx is not None:
+            _observe(tx, statement)
 
     def bump_pending(self) -> int:
         """Bump the version inside the open transaction (for a snapshot that includes its
@@ -320,59 +327,22 @@ class CatalogStore:
         Asked before every decision, so it runs on the probe connection (:meth:`probe`: a
         few microseconds on SQLite) instead of a pooled session.
         """
-        row = self.probe("SELECT value FROM ml_meta WHERE key = ?", (VERSION_KEY,))
-        return int(row[0]) if row else 0
+        value = self._probe.scalar(self._probe_sql, (VERSION_KEY,))
+        return int(value or 0)
 
     def probe(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-        """The first row of one small read that runs on every request (the version, a bearer
-        token's row), or ``None``.
-
-        It runs on a dedicated autocommit connection of the read engine, as a plain DBAPI
-        statement (no session, no ORM), so it sees what is committed at that moment. When
-        that connection fails, it is dropped and the statement runs once more on a pooled
-        connection (whose errors become MeshErrors).
+        """The first row of a small read asked on every request (a bearer token's row), or
+        ``None``: on the version probe's connection (:class:`~meshlake.catalog.probe.
+        ScalarProbe`: autocommit, so it reads what is committed at that moment; no session).
 
         Args:
-            sql: one statement with ``?`` placeholders (rewritten for PostgreSQL's driver).
+            sql: one SELECT with ``?`` placeholders (rewritten for PostgreSQL's driver).
             params: the placeholders' values.
         """
-        statement = sql if self.is_sqlite else sql.replace("?", "%s")
-        with self._probe_lock:
-            try:
-                if self._probe is None:
-                    self._probe = self._open_probe()
-                cur = self._probe.cursor()
-                try:
-                    cur.execute(statement, params)
-                    row = cur.fetchone()
-                finally:
-                    cur.close()
-                return None if row is None else tuple(row)
-            except Exception:
-                self._close_probe()  # the next probe opens a new connection
-        with store_errors(self.url), self.read_engine.connect() as conn:
-            row = conn.exec_driver_sql(statement, params).first()
-        return None if row is None else tuple(row)
-
-    def _open_probe(self) -> Any:
-        raw = self.read_engine.raw_connection()
-        driver = raw.driver_connection
-        if self.is_sqlite:
-            driver.isolation_level = None  # type: ignore[union-attr]
-        else:
-            driver.autocommit = True  # type: ignore[union-attr]
-        self._probe_raw = raw
-        return driver
-
-    def _close_probe(self) -> None:
-        raw, self._probe, self._probe_raw = self._probe_raw, None, None
-        if raw is not None:
-            with contextlib.suppress(Exception):  # the connection may already be gone
-                raw.invalidate()
+        return self._probe.row(self._probe.sql(sql), params)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        with self._probe_lock:
-            self._close_probe()
+        self._probe.close()
         self.engine.dispose()
         self.read_engine.dispose()

@@ -4,6 +4,7 @@ account's triggers (the embedded ``session.events`` names and values)."""
 from __future__ import annotations
 
 import builtins
+import time
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -12,9 +13,12 @@ from urllib.parse import quote
 from meshlake.client.http import HttpTransport
 from meshlake.events.cloud import EventRecord
 from meshlake.service.events import InboxItem, Subscription
-from meshlake.service.triggers import Trigger
+from meshlake.service.triggers import DriftReportView, Trigger
 
 __all__ = ["RemoteEvents", "RemoteTriggers"]
+
+#: The longest pause between two questions of :meth:`RemoteTriggers.settle`.
+SETTLE_POLL_MAX_S = 0.5
 
 
 def _q(name: str) -> str:
@@ -60,7 +64,8 @@ def trigger(d: dict[str, Any]) -> Trigger:
 
 
 class RemoteTriggers:
-    """``session.events.triggers`` over HTTP (pipelines as dicts or YAML text, no scripts)."""
+    """``session.events.triggers`` over HTTP (pipelines as dicts or YAML text, no scripts;
+    no ``run``: the server's process or its workers run the triggers)."""
 
     def __init__(self, http: HttpTransport) -> None:
         self.http = http
@@ -71,11 +76,21 @@ class RemoteTriggers:
         *,
         on: str,
         do: str,
-        where: dict[str, Any] | None = None,
+        where: str | dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        run_as: str | None = None,
     ) -> Trigger:
-        """Create a trigger of the caller's account (its admins)."""
-        body = {"name": name, "on": on, "do": do, "where": where, "params": params}
+        """Create a trigger of the caller's account (its admins): ``where`` a condition's
+        text or field equalities, run as ``run_as`` (a principal of the account; default the
+        caller)."""
+        body = {
+            "name": name,
+            "on": on,
+            "do": do,
+            "where": where,
+            "params": params,
+            "run_as": run_as,
+        }
         return trigger(self.http.json("POST", "/v1/events/triggers", json=body))
 
     def list(self) -> builtins.list[Trigger]:
@@ -90,6 +105,35 @@ class RemoteTriggers:
         """Runs of the account's triggers, oldest first."""
         body = self.http.json("GET", "/v1/events/triggers/runs", params={"name": name})
         return list(body["items"])
+
+    def settle(self, timeout_s: float = 120.0, *, poll_s: float = 0.05) -> bool:
+        """Wait until the server's trigger runners have handled every event and no run is
+        running or waiting for a retry (asked every ``poll_s`` seconds, then less often, up
+        to every half second); whether that happened within ``timeout_s``."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        delay = max(0.01, poll_s)
+        while not self.http.json("GET", "/v1/events/triggers/settled")["settled"]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, SETTLE_POLL_MAX_S)
+        return True
+
+    def drift_reports(self) -> builtins.list[DriftReportView]:
+        """The drift reports computed as the caller (newest first)."""
+        body = self.http.json("GET", "/v1/events/drift-reports")
+        return [DriftReportView.from_dict(d) for d in body["items"]]
+
+    def drift_report(self, report_id: int) -> DriftReportView:
+        """One drift report of the caller (the root: any)."""
+        d = self.http.json("GET", f"/v1/events/drift-reports/{int(report_id)}")
+        return DriftReportView.from_dict(d)
+
+    def drift_plot(self, report_id: int, name: str) -> bytes:
+        """A PNG of a drift report (``psi.png``, or ``<column>.png`` of a drifted column)."""
+        path = f"/v1/events/drift-reports/{int(report_id)}/plots/{_q(name)}"
+        return self.http.call("GET", path, accept="image/png").content
 
 
 class RemoteEvents:
@@ -110,7 +154,14 @@ class RemoteEvents:
         url: str | None = None,
         secret: str | None = None,
     ) -> Subscription:
-        """Subscribe (inbox, or a webhook with ``url``; its secret is returned only here)."""
+        """Subscribe (inbox, or a webhook with ``url``; its secret is returned only here).
+
+        Raises:
+            InvalidInputError: not exactly one target, or a webhook URL the server's policy
+                refuses (not http/https, credentials, or an address that is not public
+                unless its operator allowed it).
+            NotFoundError: the target is missing or invisible.
+        """
         body = {
             "product": product,
             "database": database,

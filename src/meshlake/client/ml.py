@@ -3,7 +3,8 @@ calls; ``wait=False`` returns the operation), the model registry and lineage.
 
 The server runs no client code: ``script`` is not available here, and ``load_model`` is
 replaced by :meth:`RemoteML.model_metadata` (the model itself stays on the server; score
-with :meth:`RemoteML.score`).
+with :meth:`RemoteML.score`). :meth:`RemoteML.export_openlineage` writes a local file from
+the lineage the server answers.
 """
 
 from __future__ import annotations
@@ -383,3 +384,15 @@ class RemoteML:
         """The version's lineage (no storage paths)."""
         path = f"/v1/ml/model-groups/{_q(version.group)}/versions/{int(version.version)}/lineage"
         return lineage(self.http.json("GET", path, params={"account": version.account}))
+
+    def export_openlineage(self, version: ModelVersion, path: str | Path | None = None) -> Path:
+        """Write the version's lineage (:meth:`lineage`, as the server answers it: crawl
+        sources by file name) as OpenLineage run events (JSON lines) to a local file;
+        returns the file (default ``openlineage/<account>.<group>.v<n>.jsonl`` under the
+        current folder)."""
+        from meshlake.service.ml_lineage import export_openlineage
+
+        out = path or Path("openlineage") / (
+            f"{version.account}.{version.group}.v{version.version}.jsonl"
+        )
+        return export_openlineage(self.lineage(version), out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import io
 import json
+import os
 import time
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,6 +25,7 @@ from meshlake.audit.verify import VerifyReport
 from meshlake.client.http import ARROW_STREAM, HttpTransport, outcome
 from meshlake.errors import InvalidInputError
 from meshlake.governance.engine import Decision
+from meshlake.products.search import Hit
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource, resource_to_dict
 from meshlake.service.access import AccessRequest
@@ -32,6 +34,7 @@ from meshlake.service.catalog import DatabaseInfo, DroppedTable, TableDescriptio
 from meshlake.service.filters import FilterView
 from meshlake.service.grants import EffectiveView, GrantInfoView
 from meshlake.service.operations import Operation
+from meshlake.service.products import ProductVersion, contract_text
 from meshlake.service.queries import QueryExecution, Workgroup
 from meshlake.service.tags import TagKeyView
 from meshlake.service.tokens import NewToken, TokenInfo
@@ -578,21 +581,33 @@ class RemoteQueries(_Part):
 
 
 class RemoteProducts(_Part):
-    """Data products (values come back as :class:`Record`)."""
+    """Data products (versions and search hits as the embedded values; products as
+    :class:`Record`)."""
 
     def publish(
         self,
-        contract: str,
+        contract: str | os.PathLike[str],
         *,
         database: str,
         table: str | None = None,
         account: str | None = None,
-    ) -> Record:
-        """Publish a product from its contract's YAML text (read a local file first)."""
-        body = {"contract": contract, "database": database, "table": table, "account": account}
-        return Record(self.http.json("POST", "/v1/products", json=body))
+    ) -> ProductVersion:
+        """Publish (or re-publish) a product from its contract: YAML text, or a local file
+        (read here and sent as text). Returns the new version.
 
-    def list(self) -> list[Record]:
+        Raises:
+            InvalidInputError: the file cannot be read, or the server refuses the contract
+                (as embedded: bad contract, schema mismatch, a blocking quality rule).
+        """
+        body = {
+            "contract": contract_text(contract),
+            "database": database,
+            "table": table,
+            "account": account,
+        }
+        return ProductVersion.from_dict(self.http.json("POST", "/v1/products", json=body))
+
+    def list(self) -> builtins.list[Record]:
         """Published products."""
         return [Record(d) for d in self.http.items("/v1/products")]
 
@@ -600,16 +615,15 @@ class RemoteProducts(_Part):
         """One product."""
         return Record(self.http.json("GET", f"/v1/products/{_q(name)}"))
 
-    def versions(self, name: str) -> builtins.list[Record]:
-        """Published versions of a product."""
-        return [
-            Record(d) for d in self.http.json("GET", f"/v1/products/{_q(name)}/versions")["items"]
-        ]
+    def versions(self, name: str) -> builtins.list[ProductVersion]:
+        """Published versions of a product, oldest first."""
+        items = self.http.json("GET", f"/v1/products/{_q(name)}/versions")["items"]
+        return [ProductVersion.from_dict(d) for d in items]
 
-    def search(self, text: str, *, limit: int = 20) -> builtins.list[Record]:
+    def search(self, text: str, *, limit: int = 20) -> builtins.list[Hit]:
         """Full-text search over the visible products."""
         body = self.http.json("GET", "/v1/products/search", params={"q": text, "limit": limit})
-        return [Record(d) for d in body["items"]]
+        return [Hit.from_dict(d) for d in body["items"]]
 
 
 def _request(d: dict[str, Any]) -> AccessRequest:

@@ -17,8 +17,8 @@ After the model is approved (``demo/ml.py``):
 4. the producer appends a month resampled without a shift and republishes: the analyst is
    notified, the drift check finds nothing, and nothing is retrained.
 
-The triggers run in the in-process runner right after the producer's commit (embedded mode);
-the demo waits for them to settle.
+The triggers run in the in-process runner right after the producer's commit (embedded mode;
+against a server, in the server's process or its workers); the demo waits for them to settle.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from meshlake.demo.ml import ADMIN, ANALYST, APPROVER, GROUP, LINK, SCIENTIST, c
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from meshlake.mesh import Mesh, Session
+    from meshlake.demo.sessions import Sessions
+    from meshlake.mesh import Session
 
 __all__ = ["DRIFT_COLUMNS", "PRODUCER", "monthly_applications", "run_loop"]
 
@@ -78,8 +79,8 @@ def monthly_applications(base: pa.Table, *, shifted: bool, rows: int = MONTH_ROW
     return month
 
 
-def _triggers(mesh: Mesh) -> None:
-    admin = mesh.session(ADMIN).events.triggers
+def _triggers(sessions: Sessions) -> None:
+    admin = sessions.session(ADMIN).events.triggers
     admin.create(
         "drift-check",
         on="product.updated",
@@ -106,19 +107,20 @@ def _triggers(mesh: Mesh) -> None:
     )
 
 
-def _settle(session: Session) -> None:
-    """Wait for the triggers (run them here when a worker is meant to)."""
+def _settle(sessions: Sessions) -> None:
+    """Wait for the triggers (embedded, run them here when a worker is meant to; a server
+    runs them in its process or its workers)."""
     from meshlake.service.events import DISPATCH_ENV
 
-    triggers = session.events.triggers
-    if os.environ.get(DISPATCH_ENV, "embedded") != "embedded":
+    triggers = sessions.session(ADMIN).events.triggers
+    if not sessions.remote and os.environ.get(DISPATCH_ENV, "embedded") != "embedded":
         triggers.run()
     if not triggers.settle(timeout_s=300):
         raise TimeoutError("the triggers did not finish within 300 s")
 
 
-def _publish_month(mesh: Mesh, *, shifted: bool) -> Any:
-    steward = mesh.session(PRODUCER)
+def _publish_month(sessions: Sessions, *, shifted: bool) -> Any:
+    steward = sessions.session(PRODUCER)
     first = steward.products.versions(PRODUCT)[0].snapshot_id
     base = steward.query(f'SELECT * FROM "{LINK}".{PRODUCT} FOR VERSION AS OF {first}')
     original = base.to_arrow().sort_by([(c, "ascending") for c in base.columns])
@@ -132,31 +134,32 @@ def _inbox_types(session: Session) -> list[str]:
     return [f"{i.event.type} v{i.event.data.get('version')}" for i in items]
 
 
-def run_loop(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
+def run_loop(sessions: Sessions, steps: Any, console: Console) -> dict[str, Any]:
     """Run the closing loop (``steps`` is the scenario's step printer); returns a summary."""
     summary: dict[str, Any] = {}
-    analyst, approver = mesh.session(ANALYST), mesh.session(APPROVER)
-    scientist = mesh.session(SCIENTIST)
+    analyst, approver = sessions.session(ANALYST), sessions.session(APPROVER)
+    scientist = sessions.session(SCIENTIST)
     with steps.step(
         ADMIN, "subscribes the analyst and approver, and creates the drift and retrain triggers"
     ) as note:
         analyst.events.subscribe(product=PRODUCT)
         approver.events.subscribe(model_group=GROUP, types=["model.*"])
-        _triggers(mesh)
-        for t in mesh.session(ADMIN).events.triggers.list():
+        _triggers(sessions)
+        for t in sessions.session(ADMIN).events.triggers.list():
             note(f"{t.name}: on {t.on} where {t.where} do {t.action} as {t.owner}")
 
     before = len(scientist.ml.describe_model_group(GROUP).versions)
     with steps.step(
         PRODUCER, "appends a month of applications with a shifted distribution and republishes"
     ) as note:
-        version = _publish_month(mesh, shifted=True)
-        _settle(mesh.session(ADMIN))
-        runs = {r["trigger"]: r for r in mesh.session(ADMIN).events.triggers.runs()}
+        version = _publish_month(sessions, shifted=True)
+        _settle(sessions)
+        runs = {r["trigger"]: r for r in sessions.session(ADMIN).events.triggers.runs()}
         drift = runs["drift-check"]["result"] or {}
         retrain = (runs.get("retrain-on-drift") or {}).get("result") or {}
+        analyst_inbox = _inbox_types(analyst)
         note(f"credit_card version {version.version}: {version.quality.row_count} rows")
-        note(f"{ANALYST} inbox: {', '.join(_inbox_types(analyst))}")
+        note(f"{ANALYST} inbox: {', '.join(analyst_inbox)}")
         note(
             f"drift-check as {SCIENTIST}: drifted {drift.get('drifted')} "
             f"({', '.join(drift.get('drifted_columns') or [])}), report #{drift.get('report_id')}"
@@ -166,7 +169,8 @@ def run_loop(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
             f"retrain-on-drift: execution {str(retrain.get('execution'))[:8]} registered "
             f"v{registered.get('version')} ({registered.get('status')})"
         )
-        note(f"{APPROVER} inbox: {', '.join(_inbox_types(approver))}")
+        approver_inbox = _inbox_types(approver)
+        note(f"{APPROVER} inbox: {', '.join(approver_inbox)}")
     report = scientist.events.triggers.drift_report(int(drift["report_id"]))
     _print_drift(console, report)
     summary["shifted"] = {
@@ -175,16 +179,19 @@ def run_loop(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
         "retrain": retrain,
         "versions": len(scientist.ml.describe_model_group(GROUP).versions) - before,
         "plots": list(report.plots),
+        "top_features": [c["column"] for c in report.top],
+        "inbox": {ANALYST: analyst_inbox, APPROVER: approver_inbox},
     }
 
     with steps.step(PRODUCER, "appends a month without a shift and republishes") as note:
         before = len(scientist.ml.describe_model_group(GROUP).versions)
-        version = _publish_month(mesh, shifted=False)
-        _settle(mesh.session(ADMIN))
-        steady = mesh.session(ADMIN).events.triggers.runs("drift-check")[-1]["result"] or {}
+        version = _publish_month(sessions, shifted=False)
+        _settle(sessions)
+        steady = sessions.session(ADMIN).events.triggers.runs("drift-check")[-1]["result"] or {}
         after = len(scientist.ml.describe_model_group(GROUP).versions)
+        analyst_inbox = _inbox_types(analyst)
         note(f"credit_card version {version.version}: {version.quality.row_count} rows")
-        note(f"{ANALYST} inbox: {', '.join(_inbox_types(analyst))}")
+        note(f"{ANALYST} inbox: {', '.join(analyst_inbox)}")
         note(
             f"drift-check: drifted {steady.get('drifted')} (max PSI "
             f"{steady.get('max_psi', 0):.3f}); model versions {before} -> {after}: no retraining"
@@ -193,6 +200,7 @@ def run_loop(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
         "product_version": version.version,
         "drift": steady,
         "versions": after - before,
+        "inbox": {ANALYST: analyst_inbox},
     }
     return summary
 

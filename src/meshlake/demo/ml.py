@@ -20,9 +20,11 @@ from meshlake.ml.pipelines import Pipeline, default_pipeline
 from meshlake.resources import ModelGroup
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
-    from meshlake.mesh import Mesh
+    from meshlake.demo.sessions import Sessions, SessionSource
 
 __all__ = [
     "APPROVER",
@@ -58,9 +60,10 @@ def credit_pipeline(min_auc: float = 0.75) -> Pipeline:
     )
 
 
-def grant_ml_roles(mesh: Mesh) -> None:
+def grant_ml_roles(mesh: SessionSource) -> None:
     """Create the ML CoE's role and the approver; the consumer admin grants the role the
-    product (through the link) and a database for its outputs."""
+    product (through the link) and a database for its outputs (``mesh``: an embedded mesh
+    or the scenario's sessions)."""
     root = mesh.session("root")
     root.principals.create(SCIENTIST, kind="role")
     root.principals.create(APPROVER, kind="user")
@@ -72,17 +75,18 @@ def grant_ml_roles(mesh: Mesh) -> None:
         admin.grant(who, Database(ML_DATABASE), ["CREATE_TABLE", "DESCRIBE"])
 
 
-def run_ml(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
-    """Run the second half (``steps`` is the scenario's step printer); returns a summary."""
+def run_ml(sessions: Sessions, steps: Any, console: Console, folder: Path) -> dict[str, Any]:
+    """Run the second half (``steps`` is the scenario's step printer; the OpenLineage events
+    are written under ``folder``); returns a summary."""
     summary: dict[str, Any] = {}
     with steps.step(
         "consumer/ConsumerAdmin",
         f"grants {SCIENTIST} the product through {LINK} and a database for ML outputs",
     ) as note:
-        grant_ml_roles(mesh)
+        grant_ml_roles(sessions)
         note(f"SELECT on {LINK}.credit_card; CREATE_TABLE on {ML_DATABASE}")
 
-    scientist = mesh.session(SCIENTIST)
+    scientist = sessions.session(SCIENTIST)
     with steps.step(
         SCIENTIST,
         "runs the default pipeline: process -> train XGBoost -> evaluate -> condition -> register",
@@ -98,17 +102,19 @@ def run_ml(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
     version = scientist.ml.model_version(GROUP, registered["version"])
     training = scientist.ml.job(version.job_id)
 
-    admin = mesh.session(ADMIN)
+    admin = sessions.session(ADMIN)
     with steps.step(ADMIN, f"grants {APPROVER} APPROVE and {ANALYST} USE on {GROUP}") as note:
         admin.grant(APPROVER, ModelGroup(GROUP), ["APPROVE", "DESCRIBE"])
         admin.grant(ANALYST, ModelGroup(GROUP), ["USE", "DESCRIBE"])
         note("model groups are governed resources (rule 30)")
 
     with steps.step(APPROVER, f"approves {version.ref}") as note:
-        approved = mesh.session(APPROVER).ml.approve(version, reason="test AUC and cost reviewed")
+        approved = sessions.session(APPROVER).ml.approve(
+            version, reason="test AUC and cost reviewed"
+        )
         note(f"{approved.ref}: {approved.status}")
 
-    analyst = mesh.session(ANALYST)
+    analyst = sessions.session(ANALYST)
     with steps.step(ANALYST, "batch-scores applications with the approved model") as note:
         scored = analyst.ml.score(
             f"{PRODUCT_SQL} ORDER BY amount DESC LIMIT 200",
@@ -124,7 +130,10 @@ def run_ml(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
 
     with steps.step(SCIENTIST, f"reads the lineage of {version.ref}") as note:
         lineage = scientist.ml.lineage(version)
-        path = scientist.ml.export_openlineage(version)
+        path = scientist.ml.export_openlineage(
+            version,
+            folder / "openlineage" / f"{version.account}.{version.group}.v{version.version}.jsonl",
+        )
         note(f"OpenLineage events: {path}")
     _print_ml(console, training.metrics, lineage.lines())
     summary.update(
@@ -133,6 +142,7 @@ def run_ml(mesh: Mesh, steps: Any, console: Console) -> dict[str, Any]:
             "test_auc": training.metrics["test"]["roc_auc"],
             "lineage": lineage.kinds(),
             "scores": scored.tables,
+            "scoring": scored.metrics,
         }
     )
     return summary

@@ -17,16 +17,21 @@ credit file shipped in ``demo/data``), through the public API only:
    the drift against the model's training data, another retrains and registers version 2
    for approval; a month without a shift changes nothing but the notification
    (``demo/loop.py``).
+
+:func:`run` runs it on an embedded mesh, :func:`run_remote` against a server through the HTTP
+SDK (``meshlake demo --url``); the steps are the same code, given each principal's session
+by a :class:`~meshlake.demo.sessions.Sessions`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
@@ -35,14 +40,24 @@ from rich.table import Table as RichTable
 import meshlake
 from meshlake import Database, TagKey, TagPolicy
 from meshlake.demo import CODEBOOK, CONTRACT, STATLOG
+from meshlake.demo.sessions import EmbeddedSessions, ServerSessions, Sessions
 from meshlake.errors import InvalidInputError
 from meshlake.storage.recipes import recipe_from_codebook, recipe_to_yaml
 
-__all__ = ["MARKER", "run"]
+if TYPE_CHECKING:
+    from meshlake.mesh import Session
+
+__all__ = ["MARKER", "run", "run_remote"]
 
 MARKER = ".meshlake-demo"
 DATABASE = "credit-card"
 LINK = "rl_credit-card"
+#: The accounts the root creates, with their admin.
+ACCOUNTS = {
+    "central": "DataMeshOwner",
+    "producer": "ProducerSteward",
+    "consumer": "ConsumerAdmin",
+}
 ONTOLOGY = {
     "database": ["credit-card"],
     "domain": ["consumer-banking"],
@@ -52,13 +67,13 @@ ONTOLOGY = {
 }
 
 
-def _prepare_home(home: Path) -> None:
-    """Start from an empty home; re-running replaces a previous demo's home only."""
+def _prepare_home(home: Path, option: str) -> None:
+    """Start from an empty folder; re-running replaces a previous demo's folder only."""
     if home.exists() and any(home.iterdir()):
         if not (home / MARKER).exists():
             raise InvalidInputError(
-                f"{home} already holds a mesh that the demo did not create: run the demo with "
-                "--home pointing at a new folder"
+                f"{home} already holds files that the demo did not write: run the demo with "
+                f"{option} pointing at a new folder"
             )
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -119,7 +134,8 @@ class _Steps:
 def run(
     home: str | Path = ".meshlake", console: Console | None = None, *, ml: bool = True
 ) -> dict[str, Any]:
-    """Run the whole scenario into ``home``; returns a summary (also printed).
+    """Run the whole scenario into the embedded mesh at ``home``; returns a summary (also
+    printed).
 
     With ``ml`` (the default) the ML CoE's half follows (:mod:`meshlake.demo.ml`).
 
@@ -128,20 +144,98 @@ def run(
     """
     console = console or Console()
     home = Path(home).resolve()
-    _prepare_home(home)
+    _prepare_home(home, "--home")
     started = time.perf_counter()
+    explore = (
+        f"meshlake --home {home} --as consumer/analyst1 query "
+        f"'SELECT * FROM \"{LINK}\".credit_card LIMIT 5'"
+    )
+    return _run(
+        EmbeddedSessions(meshlake.connect(home)),
+        home,
+        console,
+        ml=ml,
+        started=started,
+        summary={"home": str(home)},
+        explore=explore,
+    )
+
+
+def run_remote(
+    url: str,
+    token: str,
+    files: str | Path = ".meshlake-demo",
+    console: Console | None = None,
+    *,
+    ml: bool = True,
+) -> dict[str, Any]:
+    """Run the whole scenario against the server at ``url`` through the HTTP SDK, with a
+    token of the mesh root; returns the same summary as :func:`run`.
+
+    The root creates a short-lived token for every principal the scenario acts as (revoked
+    at the end). The demo writes its files into ``files``: the source system's export, which
+    the server crawls (so the server must reach ``files`` at the same path and allow it,
+    ``MESHLAKE_ALLOWED_ROOTS``: rule 29), the recipe (sent as text, as is the contract) and
+    the OpenLineage events.
+
+    Raises:
+        InvalidInputError: ``files`` holds files the demo did not write, or the server's
+            mesh already has one of the demo's accounts (the demo needs a fresh mesh).
+        AccessDeniedError: ``token`` is not the mesh root's.
+    """
+    console = console or Console()
+    folder = Path(files).resolve()
+    _prepare_home(folder, "--files")
+    started = time.perf_counter()
+    sessions = ServerSessions(url, token)
+    try:
+        _require_fresh(sessions.root(), url)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sessions.close()
+        raise
+    explore = (
+        f"as root, meshlake --url {url} token create --for consumer/analyst1; with that "
+        f"token, meshlake --url {url} query 'SELECT * FROM \"{LINK}\".credit_card LIMIT 5'"
+    )
+    return _run(
+        sessions,
+        folder,
+        console,
+        ml=ml,
+        started=started,
+        summary={"url": url, "files": str(folder)},
+        explore=explore,
+    )
+
+
+def _require_fresh(root: Session, where: str) -> None:
+    """Refuse a mesh that already has one of the demo's accounts."""
+    taken = sorted({a.name for a in root.accounts.list()} & set(ACCOUNTS))
+    if taken:
+        raise InvalidInputError(
+            f"the mesh at {where} already has the account(s) {', '.join(taken)}: the demo "
+            "creates its accounts, so it needs a fresh mesh (a new server home)"
+        )
+
+
+def _run(
+    sessions: Sessions,
+    folder: Path,
+    console: Console,
+    *,
+    ml: bool,
+    started: float,
+    summary: dict[str, Any],
+    explore: str,
+) -> dict[str, Any]:
+    """The scenario itself, over ``sessions``; its local files go to ``folder``."""
     console.rule("[bold]meshlake demo: a data mesh for ML on the German credit data")
     steps = _Steps(console)
-    mesh = meshlake.connect(home)
-    summary: dict[str, Any] = {"home": str(home)}
     try:
         with steps.step("root", "creates the accounts, their admins and principals") as note:
-            root = mesh.bootstrap()
-            for account, admin in [
-                ("central", "DataMeshOwner"),
-                ("producer", "ProducerSteward"),
-                ("consumer", "ConsumerAdmin"),
-            ]:
+            root = sessions.root()
+            for account, admin in ACCOUNTS.items():
                 root.accounts.create(account)
                 root.principals.create(f"{account}/{admin}")
                 root.accounts.set_admins(account, [f"{account}/{admin}"])
@@ -151,7 +245,7 @@ def run(
                 "consumer/analyst1"
             )
 
-        owner = mesh.session("central/DataMeshOwner")
+        owner = sessions.session("central/DataMeshOwner")
         with steps.step(
             "central/DataMeshOwner",
             "creates the tag ontology and the "
@@ -179,8 +273,8 @@ def run(
             )
             note(f"tag keys: {', '.join(ONTOLOGY)}; shared by tag policy database={DATABASE}")
 
-        steward = mesh.session("producer/ProducerSteward")
-        landing = home / "landing" / "credit"
+        steward = sessions.session("producer/ProducerSteward")
+        landing = folder / "landing" / "credit"
         with steps.step(
             "producer/ProducerSteward",
             "links the shared database and crawls the source system's raw export",
@@ -198,7 +292,7 @@ def run(
         with steps.step(
             "producer/ProducerSteward", "curates it with the German-to-English recipe"
         ) as note:
-            recipe = translation_recipe(home / "recipes")
+            recipe = translation_recipe(folder / "recipes")
             run_ = steward.storage.run_recipe(
                 recipe, source=f"{LINK}.credit_card_raw", target=f"{LINK}.credit_card"
             )
@@ -226,7 +320,7 @@ def run(
                     )
             summary["product"] = version.to_dict()
 
-        consumer_admin = mesh.session("consumer/ConsumerAdmin")
+        consumer_admin = sessions.session("consumer/ConsumerAdmin")
         with steps.step(
             "consumer/ConsumerAdmin",
             "discovers the product and requests access for consumer/analyst1",
@@ -244,7 +338,7 @@ def run(
             steward.access.approve(request.id)
             note(f"granted SELECT to consumer, re-granted to consumer/analyst1, link {LINK}")
 
-        analyst = mesh.session("consumer/analyst1")
+        analyst = sessions.session("consumer/analyst1")
         with steps.step("consumer/analyst1", "queries the product in place") as note:
             sample = analyst.query(f'SELECT * FROM "{LINK}".credit_card LIMIT 10')
             balance = analyst.query(
@@ -256,25 +350,30 @@ def run(
                 f"(query {sample.query_id})"
             )
             summary["class_balance"] = {int(k): int(n) for k, n in balance.rows()}
+            summary["sample_columns"] = list(sample.columns)
         _print_results(console, sample.to_pandas(), summary["class_balance"])
         if ml:
             from meshlake.demo.ml import run_ml
 
-            summary["ml"] = run_ml(mesh, steps, console)
+            summary["ml"] = run_ml(sessions, steps, console, folder)
             if "version" in summary["ml"]:
                 from meshlake.demo.loop import run_loop
 
-                summary["loop"] = run_loop(mesh, steps, console)
+                summary["loop"] = run_loop(sessions, steps, console)
         report = owner.verify_audit()
         summary["audit_events"] = report.events
+        summary["audit_verified"] = report.ok
         summary["seconds"] = round(time.perf_counter() - started, 2)
+        chain = "verified" if report.ok else "[bold red]NOT verified[/]"
         console.print(
-            f"\n[bold green]done[/] in {summary['seconds']}s; audit chain verified "
-            f"({report.events} events). Explore it: [bold]meshlake --home {home} --as "
-            f"consumer/analyst1 query 'SELECT * FROM \"{LINK}\".credit_card LIMIT 5'[/]"
+            f"\n[bold green]done[/] in {summary['seconds']}s; audit chain {chain} "
+            f"({report.events} events). Explore it: [bold]{explore}[/]"
         )
-    finally:
-        mesh.close()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the scenario's error is the one to report
+            sessions.close()
+        raise
+    sessions.close()
     return summary
 
 

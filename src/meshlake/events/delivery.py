@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from meshlake.catalog.event_models import DeliveryRow, EventRow, SubscriptionRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.events.cloud import EventRecord
+from meshlake.events.destinations import WebhookPolicy
 from meshlake.events.webhook import backoff_delay, post_event
 
 __all__ = ["CanSee", "ClaimedDelivery", "Dispatcher"]
@@ -69,6 +70,8 @@ class Dispatcher:
         base_delay_s, max_delay_s: the retry schedule (exponential, full jitter).
         batch: deliveries claimed per round.
         workers: endpoints served at once.
+        policy: where webhooks may be sent, checked before every POST (default: public
+            addresses only); a refused delivery fails like an unreachable endpoint.
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class Dispatcher:
         max_delay_s: float = 300.0,
         batch: int = 100,
         workers: int = 8,
+        policy: WebhookPolicy | None = None,
     ) -> None:
         self.store = store
+        self.policy = policy or WebhookPolicy()
         self.can_see = can_see
         self.max_attempts = max_attempts
         self.timeout_s = timeout_s
@@ -177,7 +182,13 @@ class Dispatcher:
             if not item.visible:
                 self._record(item, False, None)
                 continue
-            result = post_event(item.endpoint, item.secret, item.record, timeout_s=self.timeout_s)
+            result = post_event(
+                item.endpoint,
+                item.secret,
+                item.record,
+                timeout_s=self.timeout_s,
+                policy=self.policy,
+            )
             self._record(item, result.ok, result.error)
             if not result.ok:
                 for rest in items[i + 1 :]:  # release: due again next round

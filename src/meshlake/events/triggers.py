@@ -236,16 +236,22 @@ class TriggerRunner:
 
     def busy(self, *, running: bool = True) -> bool:
         """Whether events wait for the runner, or runs wait to retry (or, with ``running``,
-        are running: a runner killed mid-action leaves its run so for good)."""
+        are running: a runner killed mid-action leaves its run so for good). Events wait
+        only while a trigger is active: with none, no runner has anything to do with them
+        (a trigger never fires on events older than itself)."""
         with Session(self.store.read_engine) as session:
-            cursor = session.get(EventCursorRow, CURSOR)
-            position = 0 if cursor is None else int(cursor.position)
-            head = int(session.scalar(select(func.max(EventRow.id))) or 0)
             states = [RUNNING, RETRYING] if running else [RETRYING]
             active = session.scalar(
                 select(TriggerRunRow.id).where(TriggerRunRow.state.in_(states)).limit(1)
             )
-        return head > position or active is not None
+            if active is not None:
+                return True
+            if session.scalar(select(TriggerRow.id).where(TriggerRow.active).limit(1)) is None:
+                return False
+            cursor = session.get(EventCursorRow, CURSOR)
+            position = 0 if cursor is None else int(cursor.position)
+            head = int(session.scalar(select(func.max(EventRow.id))) or 0)
+        return head > position
 
     def rerun(self, run_id: int) -> bool:
         """Queue a failed run again, with a fresh attempt count (due now). Returns whether

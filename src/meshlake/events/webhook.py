@@ -11,18 +11,29 @@ subscription's secret, compares in constant time, and refuses timestamps older t
 minutes (a replayed capture): :func:`verify_signature` does exactly that. Any 2xx answer is a
 success; anything else, a timeout or a connection error is retried after
 :func:`backoff_delay` (exponential, full jitter).
+
+Before each POST the URL is checked again against the mesh's destination policy
+(:mod:`meshlake.events.destinations`): its host name is resolved, every address checked, and
+the connection made to a checked address (the name is not resolved again, so a DNS answer
+that changed since cannot lead elsewhere; TLS still verifies the certificate against the
+name). A refused destination is a failed delivery that was never sent. Redirects are not
+followed (a 3xx answer is a failure), and no proxy is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import random
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from functools import cache
 
+from meshlake.errors import InvalidInputError
 from meshlake.events.cloud import CONTENT_TYPE, EventRecord, to_json
+from meshlake.events.destinations import Destination, WebhookPolicy
 
 __all__ = [
     "EVENT_ID_HEADER",
@@ -36,6 +47,7 @@ __all__ = [
 
 SIGNATURE_HEADER = "Meshlake-Signature"
 EVENT_ID_HEADER = "Meshlake-Event-Id"
+USER_AGENT = "meshlake-webhooks"
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -95,22 +107,91 @@ class PostResult:
         self.ok, self.status, self.error = ok, status, error
 
 
+class _PinnedConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection to a destination's host that connects to one checked address
+    (``host`` names the request's ``Host`` and the TLS server name; it is never resolved)."""
+
+    def __init__(
+        self, dest: Destination, address: str, timeout_s: float, tls: ssl.SSLContext | None
+    ) -> None:
+        super().__init__(dest.host, dest.port, timeout=timeout_s)
+        self.default_port = 443 if tls is not None else 80  # no ":443" in the Host header
+        self.address = address
+        self.tls = tls
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context of HTTPS deliveries (system CAs, hostname checks), built once."""
+    return ssl.create_default_context()
+
+
+def _failure(exc: BaseException) -> PostResult:
+    return PostResult(False, None, f"{type(exc).__name__}: {exc}")
+
+
 def post_event(
-    url: str, secret: str | None, record: EventRecord, *, timeout_s: float
+    url: str,
+    secret: str | None,
+    record: EventRecord,
+    *,
+    timeout_s: float,
+    policy: WebhookPolicy | None = None,
 ) -> PostResult:
-    """POST ``record`` to ``url``, signed with ``secret``; never raises."""
+    """POST ``record`` to ``url``, signed with ``secret``, if ``policy`` (default: public
+    addresses only) allows the destination now; never raises.
+
+    Each checked address is tried in turn until one accepts the connection; the request is
+    sent once. A redirect is reported as a failure, never followed.
+    """
+    try:
+        target = (policy or WebhookPolicy()).check(url)
+    except InvalidInputError as exc:
+        return PostResult(False, None, f"not sent: {exc.message}")
+    dest = target.destination
     body = to_json(record)
-    headers = {"Content-Type": CONTENT_TYPE, EVENT_ID_HEADER: record.id}
+    headers = {
+        "Content-Type": CONTENT_TYPE,
+        EVENT_ID_HEADER: record.id,
+        "User-Agent": USER_AGENT,
+    }
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body, int(time.time()))
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            status = int(response.status)
-    except urllib.error.HTTPError as exc:
-        return PostResult(False, exc.code, f"HTTP {exc.code}")
-    except Exception as exc:  # timeouts, refused connections, bad URLs: all retried
-        return PostResult(False, None, f"{type(exc).__name__}: {exc}")
-    if 200 <= status < 300:
-        return PostResult(True, status)
-    return PostResult(False, status, f"HTTP {status}")
+    tls = _tls_context() if dest.scheme == "https" else None
+    refused: BaseException | None = None
+    for address in target.addresses:
+        connection = _PinnedConnection(dest, address, timeout_s, tls)
+        try:
+            connection.connect()
+        except Exception as exc:  # refused, unreachable, TLS: try the next checked address
+            connection.close()
+            refused = exc
+            continue
+        try:
+            connection.request("POST", dest.target, body=body, headers=headers)
+            status = int(connection.getresponse().status)
+        except Exception as exc:  # timeouts, resets, malformed answers: all retried
+            return _failure(exc)
+        finally:
+            connection.close()
+        if 200 <= status < 300:
+            return PostResult(True, status)
+        if 300 <= status < 400:
+            return PostResult(
+                False,
+                status,
+                f"HTTP {status} (redirects are not followed: subscribe the URL that answers)",
+            )
+        return PostResult(False, status, f"HTTP {status}")
+    assert refused is not None  # a target has at least one address
+    return _failure(refused)

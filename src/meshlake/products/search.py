@@ -208,6 +208,18 @@ class Hit:
             ],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hit:
+        """Rebuild a hit from :meth:`to_dict` output (as the server sends it)."""
+        return cls(
+            data["product_id"],
+            float(data["score"]),
+            tuple(
+                Highlight(h["field"], h["text"], tuple((int(a), int(b)) for a, b in h["spans"]))
+                for h in data.get("highlights", ())
+            ),
+        )
+
 
 class SearchIndex:
     """An inverted index over product documents; add, replace and remove are incremental.

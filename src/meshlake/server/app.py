@@ -24,6 +24,7 @@ from meshlake.config import (
     ENV_CATALOG_URL,
     ENV_HOME,
     ENV_WAREHOUSE,
+    ENV_WEBHOOK_ALLOWED_HOSTS,
     Settings,
     load_settings,
 )
@@ -180,10 +181,14 @@ def _export(settings: Settings) -> None:
     os.environ[ENV_HOME] = str(settings.home)
     os.environ[ENV_CATALOG_URL] = settings.catalog_url
     os.environ[ENV_WAREHOUSE] = settings.warehouse
-    if settings.allowed_roots is None:
-        os.environ.pop(ENV_ALLOWED_ROOTS, None)
-    else:
-        os.environ[ENV_ALLOWED_ROOTS] = ",".join(settings.allowed_roots)
+    for variable, listed in (
+        (ENV_ALLOWED_ROOTS, settings.allowed_roots),
+        (ENV_WEBHOOK_ALLOWED_HOSTS, settings.webhook_allowed_hosts),
+    ):
+        if listed is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = ",".join(listed)
 
 
 def serve(

@@ -142,10 +142,13 @@ def make_can_see(rt: MeshRuntime) -> CanSee:
 
 # ---------------------------------------------------------------------- dispatch
 def dispatcher(rt: MeshRuntime, **options: Any) -> Dispatcher:
-    """The mesh's webhook dispatcher (one per runtime; ``options`` apply on creation)."""
+    """The mesh's webhook dispatcher (one per runtime; ``options`` apply on creation), held
+    to the mesh's webhook destination policy."""
     found = rt.extras.get(_DISPATCHER)
     if found is None:
-        found = rt.extras[_DISPATCHER] = Dispatcher(rt.store, make_can_see(rt), **options)
+        found = rt.extras[_DISPATCHER] = Dispatcher(
+            rt.store, make_can_see(rt), policy=rt.webhooks, **options
+        )
     return found
 
 
@@ -351,10 +354,14 @@ class EventsAPI(ServiceBase):
         pattern (``product.*``), optionally narrowed to ``types``.
 
         Without ``url`` events land in the inbox; with one they are POSTed there, signed with
-        ``secret`` (generated when not given, and returned only here).
+        ``secret`` (generated when not given, and returned only here). The URL must lead
+        where the mesh's webhook policy allows (``events/destinations.py``: public addresses
+        unless ``webhook_allowed_hosts`` says otherwise); it is checked again before every
+        delivery.
 
         Raises:
-            InvalidInputError: not exactly one target, or a bad URL.
+            InvalidInputError: not exactly one target, or a URL that is malformed or leads
+                where this mesh sends no webhooks.
             NotFoundError: the product, database or model group is missing or invisible.
         """
         named = {
@@ -374,8 +381,7 @@ class EventsAPI(ServiceBase):
         ((kind, name),) = named.items()
         target = self._target(kind, name, account)
         if url is not None:
-            if not url.startswith(("http://", "https://")):
-                raise InvalidInputError(f"webhook URL {url!r} must be http:// or https://")
+            self.rt.webhooks.check(url)  # resolves the host: before the unit, without locks
             secret = secret or secrets.token_hex(32)
         with self.change(
             "subscribe", f"subscription:{kind}:{target}", [self.account], bump=False

@@ -112,6 +112,21 @@ class ProductVersion:
             "published_at": self.published_at.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProductVersion:
+        """Rebuild a version from :meth:`to_dict` output (as the server sends it)."""
+        return cls(
+            data["product"],
+            int(data["version"]),
+            None if data.get("snapshot_id") is None else int(data["snapshot_id"]),
+            QualityReport.from_dict(data["quality"]),
+            None if data.get("bias") is None else BiasReport.from_dict(data["bias"]),
+            tuple((int(i), str(n), str(t)) for i, n, t in data.get("schema", ())),
+            _diff_from_dict(data.get("changelog") or {}),
+            data["published_by"],
+            _aware(datetime.fromisoformat(data["published_at"])),
+        )
+
 
 class ProductsAPI(ServiceBase):
     """Publish, list, version and search data products."""

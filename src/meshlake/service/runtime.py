@@ -18,6 +18,7 @@ from meshlake.audit.log import AuditLog
 from meshlake.catalog.models import WorkgroupRow
 from meshlake.catalog.store import CatalogStore
 from meshlake.config import Settings
+from meshlake.events.destinations import WebhookPolicy
 from meshlake.governance.engine import Decision, GovernanceEngine
 from meshlake.governance.managed import ManagedStorage
 from meshlake.governance.state import GovernanceState
@@ -38,6 +39,8 @@ class MeshRuntime:
     tables: TableStore
     audit: AuditLog
     managed: ManagedStorage
+    #: where webhooks may be sent (checked at subscription and before every delivery)
+    webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

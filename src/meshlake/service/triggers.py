@@ -118,6 +118,23 @@ class DriftReportView:
             "created_at": self.created_at.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftReportView:
+        """Rebuild a report from :meth:`to_dict` output (as the server sends it)."""
+        return cls(
+            int(data["id"]),
+            data["account"],
+            data["principal"],
+            data.get("trigger"),
+            data.get("product"),
+            data.get("reference_snapshot"),
+            data.get("current_snapshot"),
+            bool(data["drifted"]),
+            dict(data.get("report") or {}),
+            tuple(data.get("plots") or ()),
+            datetime.fromisoformat(data["created_at"]),
+        )
+
 
 def _drift_view(row: DriftReportRow) -> DriftReportView:
     return DriftReportView(
@@ -524,7 +541,18 @@ class TriggersAPI(ServiceBase):
     def settle(self, timeout_s: float = 120.0, *, poll_s: float = 0.05) -> bool:
         """Wait until the trigger runner has handled every event and no run is running or
         waiting for a retry (e.g. for the in-process runner of embedded mode). Returns
-        whether that happened within ``timeout_s``."""
+        whether that happened within ``timeout_s``. Events wait only while some trigger is
+        active (with none, nothing is left to run).
+
+        Raises:
+            AccessDeniedError: the caller is neither an account admin nor the mesh root
+                (the answer covers every account's triggers).
+        """
+        if self.principal != ROOT and not self.state().is_admin(self.principal, self.account):
+            raise AccessDeniedError(
+                f"only admins of {self.account} and the mesh root may wait for the trigger "
+                "runners (the answer covers every account's triggers)"
+            )
         runner = trigger_runner(self.rt)
         deadline = time.monotonic() + timeout_s
         while runner.busy():

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy import text as sa_text
 
 from meshlake.catalog.models import DatabaseRow
+from meshlake.catalog.probe import ScalarProbe
 from meshlake.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from meshlake.storage.errors import table_errors
 from meshlake.storage.types import arrow_type, duckdb_type_of_iceberg
@@ -48,9 +49,9 @@ COMMIT_MAX_DELAY = 1.0
 #: Creates remembered for :meth:`TableStore.undo_create` (the newest ones).
 MAX_UNDOABLE_CREATES = 256
 _NAMESPACE = re.compile(r"^db(\d+)$")
-_LOCATION_SQL = sa_text(
+_LOCATION_SQL = (
     "SELECT metadata_location FROM iceberg_tables "
-    "WHERE catalog_name = :catalog AND table_namespace = :ns AND table_name = :name"
+    "WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?"
 )
 
 
@@ -248,6 +249,7 @@ class TableStore:
         self.catalog_url = catalog_url
         self.warehouse = warehouse.rstrip("/")
         self._catalog: SqlCatalog | None = None
+        self._probe: ScalarProbe | None = None
         self._plans: dict[tuple[str, int | None], PlannedScan] = {}
         self._tables: dict[str, tuple[str, IcebergTable]] = {}
         self._created: dict[str, tuple[str, set[str] | None]] = {}
@@ -269,6 +271,22 @@ class TableStore:
                         pool_pre_ping=ping,
                     )
         return self._catalog
+
+    def _location_probe(self) -> ScalarProbe:
+        """The lookup of a table's current metadata location (asked by every query)."""
+        if self._probe is None:
+            engine = self.catalog.engine  # opens the catalog (under the same lock)
+            with self._lock:
+                if self._probe is None:
+                    self._probe = ScalarProbe(engine)
+        return self._probe
+
+    def close(self) -> None:
+        """Release the catalog's connections (the next use reopens them)."""
+        if self._probe is not None:
+            self._probe.close()
+        if self._catalog is not None:
+            self._catalog.engine.dispose()
 
     def label(self, iceberg_id: str) -> str:
         """The table as users name it, ``database.table`` (for messages; best effort).
@@ -313,10 +331,9 @@ class TableStore:
             StorageError: its metadata is damaged or unreadable.
         """
         namespace, _, name = iceberg_id.partition(".")
-        with self.errors(iceberg_id), self.catalog.engine.connect() as conn:
-            location = conn.execute(
-                _LOCATION_SQL, {"catalog": self.catalog.name, "ns": namespace, "name": name}
-            ).scalar()
+        probe = self._location_probe()
+        with self.errors(iceberg_id):
+            location = probe.scalar(probe.sql(_LOCATION_SQL), (self.catalog.name, namespace, name))
         if location is None:
             raise NotFoundError(
                 f"table {self.label(iceberg_id)} not found (it was dropped, or its data is "

@@ -7,6 +7,7 @@ screenshot in ``test-artifacts/console/``."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,57 @@ def test_request_approve_query_audit(server: tuple[str, dict[str, str]], chromiu
     assert "not_found" in page.inner_text("[role=alert]")
     analyst.shot("access-ended")
     analyst.close()
+
+
+def test_tag_ontology_assignment_and_inbox(
+    server: tuple[str, dict[str, str]], chromium: Any
+) -> None:
+    url, tokens = server
+    # the producer's steward follows tag events in its inbox
+    steward = Journey(chromium, url, "8-producer-follows-tags")
+    steward.sign_in(tokens["producer/ProducerSteward"], "producer/ProducerSteward")
+    page = steward.page
+    page.click("header >> text=Inbox")
+    page.fill("#subscribe input[name=type]", "tag.*")
+    page.click("#subscribe button")
+    assert "tag.*" in page.inner_text("#subscriptions")
+    steward.shot("follows-tags")
+
+    # the central admin creates a tag key, is told why a second one is refused, adds a
+    # value, and tags the database
+    central = Journey(chromium, url, "9-central-admin-tags")
+    central.sign_in(tokens["central/DataMeshOwner"], "central/DataMeshOwner")
+    page = central.page
+    page.click("header >> text=Tags")
+    page.fill("#new-tag input[name=key]", "tier")
+    page.fill("#new-tag input[name=values]", "gold, silver")
+    page.click("#new-tag button")
+    row = page.locator("#tags tr", has_text="tier")
+    assert row.inner_text().split()[:4] == ["central", "tier", "gold", "silver"]
+    central.shot("tag-created")
+    page.fill("#new-tag input[name=key]", "tier")
+    page.fill("#new-tag input[name=values]", "x")
+    page.click("#new-tag button")
+    assert "conflict: tag key tier already exists" in page.inner_text("[role=alert]")
+    central.shot("tag-refused")
+    row = page.locator("#tags tr", has_text="tier")
+    row.locator("input[name=add]").fill("bronze")
+    row.locator("button:has-text('Change values')").click()
+    assert "bronze" in page.locator("#tags tr", has_text="tier").inner_text()
+    page.goto(f"{url}/console/databases/credit-card?account=central")
+    page.select_option("#assign-database-tag select[name=tag]", "tier=gold")
+    page.click("#assign-database-tag button")
+    assert "tier=gold" in page.inner_text("#database-tags")
+    central.shot("database-tagged")
+    central.close()
+
+    # the steward, who may describe the database, finds the assignment in its inbox
+    page = steward.page
+    deadline = time.monotonic() + 20
+    while "tag.assigned" not in page.inner_text("main"):
+        assert time.monotonic() < deadline, "the tag event never reached the inbox"
+        time.sleep(0.2)
+        page.reload()
+    assert "tier" in page.locator("#events tr", has_text="tag.assigned").inner_text()
+    steward.shot("inbox")
+    steward.close()

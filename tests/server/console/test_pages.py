@@ -28,6 +28,8 @@ PAGES = [
     "/console/audit",
     "/console/models",
     "/console/inbox",
+    "/console/deliveries",
+    "/console/deliveries?state=dead",
 ]
 
 
@@ -158,6 +160,20 @@ def test_every_form_needs_its_csrf_value(world: meshlake.Mesh, browser: Browser)
         "/console/subscriptions/1/delete": {},
         "/console/inbox/read": {"ids": "x"},
         "/console/models/p/g/1/approve": {},
+        "/console/tags": {"key": "evil", "values": "x"},
+        "/console/tags/values": {"key": "domain", "add": "x"},
+        "/console/tags/delete": {"key": "domain"},
+        "/console/databases/sales/tags": {"account": "p", "tag": "domain=hr"},
+        "/console/databases/sales/tags/remove": {"account": "p", "key": "domain"},
+        "/console/databases/sales/tables/orders/tags": {"account": "p", "tag": "domain=hr"},
+        "/console/databases/sales/tables/orders/tags/remove": {"account": "p", "key": "domain"},
+        "/console/databases/sales/tables/orders/filters": {
+            "account": "p", "filter_name": "evil", "all_rows": "true",
+        },
+        "/console/databases/sales/tables/orders/filters/us_only/drop": {"account": "p"},
+        "/console/workgroups": {"name": "evil"},
+        "/console/workgroups/primary": {"max_runtime_s": "1"},
+        "/console/deliveries/replay": {"every": "true"},
     }  # fmt: skip
     for url, data in posts.items():
         for csrf in (None, "0" * 64):
@@ -167,6 +183,8 @@ def test_every_form_needs_its_csrf_value(world: meshlake.Mesh, browser: Browser)
             check_headers(r)
     assert len(world.session("p/admin").audit()) == before
     assert world.session("p/admin").queries.list() == []
+    assert [t.key for t in world.session("p/admin").tags.list()] == ["domain"]
+    assert [w.name for w in world.session("p/admin").queries.workgroups()] == ["primary"]
     assert client.get("/console?format=json").status_code == 200  # still signed in
 
 

@@ -251,7 +251,11 @@ def webhook_add(
         typer.Option(metavar="SECRET", help="The signing secret (default: a new random one)."),
     ] = None,
 ) -> None:
-    """Send events to a webhook, signed with a secret that is printed this once."""
+    """Send events to a webhook, signed with a secret that is printed this once.
+
+    The URL must lead where the mesh sends webhooks: public addresses only unless its
+    operator set MESHLAKE_WEBHOOK_ALLOWED_HOSTS (loopback, private and link-local addresses,
+    and host names resolving to them, are refused); redirects are not followed."""
     state = get_state(ctx)
     sub = _subscribe(
         state,

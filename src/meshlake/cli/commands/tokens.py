@@ -94,7 +94,10 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the mesh over HTTP (REST API, OpenAPI at /openapi.json). Every request needs
-    a bearer token (`meshlake token create`); clients never see storage paths."""
+    a bearer token (`meshlake token create`); clients never see storage paths.
+
+    Clients may name no folder as a location unless MESHLAKE_ALLOWED_ROOTS allows it, and
+    webhooks go to public addresses only unless MESHLAKE_WEBHOOK_ALLOWED_HOSTS allows more."""
     state = get_state(ctx)
     state.require_home()
     from meshlake.server.app import serve as run_server  # imported on use: FastAPI, uvicorn

@@ -66,7 +66,10 @@ def worker(
     """Deliver webhook events, run triggers, watch registered locations for new files and
     run the storage lifecycle (several workers may share one PostgreSQL store: each delivery
     is claimed by one of them, each trigger runs once per event, each landed file is reported
-    once)."""
+    once).
+
+    Webhooks go only where MESHLAKE_WEBHOOK_ALLOWED_HOSTS allows (unset: public addresses):
+    give workers the server's setting."""
     from meshlake.errors import MeshError
     from meshlake.events.transport import NatsTransport, Relay
     from meshlake.ids import ROOT

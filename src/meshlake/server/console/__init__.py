@@ -1,6 +1,6 @@
 """The web console: server-rendered pages over the same session facades as the REST API.
 
-One module per page family (catalog, products, access, permissions and tags, SQL, audit,
+One module per page family (catalog, products, access, permissions, tags, SQL, audit,
 models, events), all on :mod:`.pages`: the sign-in cookie (``HttpOnly``, ``SameSite=Strict``,
 ``Secure`` over https), CSRF on every form, security headers, and a JSON twin of every page
 (``?format=json`` or ``Accept: application/json``). Charts are SVG drawn on the server
@@ -21,11 +21,15 @@ from meshlake.server.console import (
     products,
     query,
     signin,
+    tags,
 )
 from meshlake.server.console.pages import COOKIE, SECURITY_HEADERS
 
-__all__ = ["COOKIE", "SECURITY_HEADERS", "router"]
+__all__ = ["COOKIE", "MODULES", "SECURITY_HEADERS", "router"]
+
+#: The page families, each with its ``router`` (every route a :class:`.pages.ConsoleRoute`).
+MODULES = (signin, catalog, products, access, permissions, tags, query, audit, models, events)
 
 router = APIRouter()
-for _module in (signin, catalog, products, access, permissions, query, audit, models, events):
+for _module in MODULES:
     router.include_router(_module.router)

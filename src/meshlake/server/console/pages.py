@@ -39,11 +39,14 @@ __all__ = [
     "Acting",
     "ConsoleRoute",
     "Signed",
+    "administers",
+    "attempt",
     "csrf_value",
     "done",
     "render",
     "secure_cookie",
     "wants_json",
+    "whole_number",
 ]
 
 log = logging.getLogger("meshlake.server.console")
@@ -209,6 +212,55 @@ def done(request: Request, location: str, result: Any = None) -> Response:
         body = scrubber(request).body(result if result is not None else {})
         return JSONResponse(hide_locations(body))
     return RedirectResponse(location, status_code=303)
+
+
+def administers(session: Session) -> bool:
+    """Whether the principal administers its own account (only which forms a page offers
+    depends on it; the facades decide every change)."""
+    try:
+        return session.principal in session.accounts.get(session.account).admins
+    except MeshError:  # the mesh root belongs to no account
+        return False
+
+
+def attempt(
+    request: Request,
+    call: Callable[[], Any],
+    location: str,
+    again: Callable[[MeshError], Response],
+) -> Response:
+    """Run a form's facade ``call``: on success :func:`done` back to ``location``; a
+    :class:`~meshlake.errors.MeshError` shows the form's page again with the typed message
+    (``again(error)``, the error's status; nothing changed: each facade call is one unit of
+    work).
+    """
+    try:
+        result = call()
+    except MeshError as exc:
+        try:
+            return again(exc)
+        except MeshError:  # the page itself is gone: the error page shows the form's error
+            raise exc from None
+    return done(request, location, result)
+
+
+def whole_number(name: str, text: str, *, most: int) -> int | None:
+    """A form's whole-number field (``None`` when blank).
+
+    >>> whole_number("max_runtime_s", " 60 ", most=100)
+    60
+    >>> whole_number("max_runtime_s", "", most=100) is None
+    True
+
+    Raises:
+        InvalidInputError: not a whole number from 0 to ``most``.
+    """
+    text = text.strip().replace("_", "")
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,30}", text) or int(text) > most:
+        raise InvalidInputError(f"{name} must be a whole number from 0 to {most}, not {text!r}")
+    return int(text)
 
 
 def to_login(request: Request) -> Response:

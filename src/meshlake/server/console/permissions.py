@@ -1,5 +1,5 @@
-"""Permission pages: grants the principal may see, grant and revoke forms, "why can X do Y
-on Z" (``session.explain``), and the tag ontology.
+"""Permission pages: grants the principal may see, grant and revoke forms, and "why can X do
+Y on Z" (``session.explain``). The tag ontology has its own page (:mod:`.tags`).
 
 A resource travels in forms as flat fields (``kind``, ``account``, ``database``, ``table``,
 ``columns``, ...) turned into the REST API's resource dict
@@ -205,9 +205,3 @@ def explain(request: Request, session: Signed) -> Response:
     data = {"query": fields, "explanation": answer}
     extra = {"kinds": KINDS, "all_permissions": PERMISSIONS}
     return render(request, "explain.html", data, session, extra=extra)
-
-
-@router.get("/tags")
-def tags(request: Request, session: Signed) -> Response:
-    """The tag keys and values the principal can see."""
-    return render(request, "tags.html", {"tags": session.tags.list()}, session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from meshlake.ml.pipelines import Pipeline
@@ -26,7 +26,12 @@ class SubscribeBody(BaseModel):
     type: str | None = Field(None, description="An event type pattern, e.g. product.*")
     account: str | None = None
     types: list[str] | None = None
-    url: str | None = Field(None, description="A webhook URL (none: the inbox).")
+    url: str | None = Field(
+        None,
+        description="A webhook URL (none: the inbox): http or https, at most 2048 characters, "
+        "leading to public addresses unless the server's operator allowed more "
+        "(MESHLAKE_WEBHOOK_ALLOWED_HOSTS); refused otherwise with 400 invalid_input.",
+    )
     secret: str | None = None
 
 
@@ -42,8 +47,13 @@ class TriggerBody(BaseModel):
     name: str
     on: str = Field(description="An event type pattern.")
     do: str = Field(description="recrawl, pipeline or drift_check.")
-    where: dict[str, Any] | None = None
+    where: str | dict[str, Any] | None = Field(
+        None, description="A condition (data.max_psi > 0.2 and ...), or field equalities."
+    )
     params: dict[str, Any] | None = None
+    run_as: str | None = Field(
+        None, description="A principal of the caller's account to run as (default: the caller)."
+    )
 
 
 @router.post("/subscriptions", status_code=201)
@@ -113,14 +123,22 @@ def replay(body: ReplayBody, s: CurrentSession) -> dict[str, int]:
 @router.post("/triggers", status_code=201)
 def create_trigger(body: TriggerBody, s: CurrentSession, scrub: Scrub) -> Any:
     """Create a trigger of the caller's account (its admins): ``on`` events ``do`` an action
-    as the caller. Pipelines travel as JSON or YAML text and may name no ``script``."""
+    as the caller, or as ``run_as`` (a principal of its account). Pipelines travel as JSON or
+    YAML text and may name no ``script``."""
     params = dict(body.params or {})
     for key in ("pipeline", "then_pipeline"):
         if params.get(key) is not None:
             document = inline_document(params[key], "pipeline", {"script"})
             params[key] = Pipeline.from_dict(document).to_dict()
     return scrub.body(
-        s.events.triggers.create(body.name, on=body.on, do=body.do, where=body.where, params=params)
+        s.events.triggers.create(
+            body.name,
+            on=body.on,
+            do=body.do,
+            where=body.where,
+            params=params,
+            run_as=body.run_as,
+        )
     )
 
 
@@ -140,3 +158,38 @@ def delete_trigger(name: str, s: CurrentSession) -> None:
 def trigger_runs(s: CurrentSession, scrub: Scrub, name: str | None = None) -> dict[str, Any]:
     """Runs of the account's triggers, oldest first."""
     return {"items": scrub.body(s.events.triggers.runs(name))}
+
+
+@router.get("/triggers/settled")
+def triggers_settled(s: CurrentSession) -> dict[str, bool]:
+    """Whether the trigger runners have handled every event and no run is running or
+    waiting for a retry (one flag for the whole mesh, so for account admins and the root
+    only; the SDK's ``triggers.settle`` asks until it is true)."""
+    return {"settled": s.events.triggers.settle(timeout_s=0)}
+
+
+@router.get("/drift-reports")
+def drift_reports(s: CurrentSession, scrub: Scrub) -> dict[str, Any]:
+    """The drift reports computed as the caller (a trigger's owner), newest first."""
+    return {"items": scrub.body(s.events.triggers.drift_reports())}
+
+
+@router.get("/drift-reports/{report_id}")
+def drift_report(
+    report_id: Annotated[int, Path(ge=0, le=STORE_INT_MAX)], s: CurrentSession, scrub: Scrub
+) -> Any:
+    """One drift report: each column's statistics and the names of its plots (its
+    principal and the mesh root only)."""
+    return scrub.body(s.events.triggers.drift_report(report_id))
+
+
+@router.get(
+    "/drift-reports/{report_id}/plots/{name}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The plot as a PNG."}},
+)
+def drift_plot(
+    report_id: Annotated[int, Path(ge=0, le=STORE_INT_MAX)], name: str, s: CurrentSession
+) -> Response:
+    """A plot of a drift report (``psi.png``, or ``<column>.png`` of a drifted column)."""
+    return Response(s.events.triggers.drift_plot(report_id, name), media_type="image/png")
