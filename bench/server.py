@@ -329,8 +329,10 @@ def main() -> None:
             *lines,
             "",
             f"**One client, sequential** (what HTTP adds to one call): {args.latency_runs} "
-            "rounds of the point lookup embedded, through the SDK and as JSON, and of two "
-            "requests that run no query, in rotating order; 1-minute load average "
+            "rounds of the point lookup embedded, through the SDK, as JSON and through a bare "
+            "FastAPI app, and of two requests that run no query, in rotating order (the SDK "
+            "and the JSON client each keep one connection, to whichever worker the kernel "
+            "gave it); 1-minute load average "
             f"{load_latency:.1f} before. `GET /health` is the floor of any request (uvicorn's "
             "h11 parser, FastAPI's routing, the httpx client); the bare FastAPI app "
             "(`bench/server_bare.py`) runs the same embedded query behind the same HTTP stack "

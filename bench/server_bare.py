@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 import meshlake
-from meshlake.server.routes.query import ARROW_STREAM, QUERY_ID_HEADER, arrow_body
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 class QueryBody(BaseModel):
@@ -37,10 +39,13 @@ def main() -> None:
     @app.post("/v1/query")
     def query(body: QueryBody) -> Response:
         result = session.query(body.sql)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, result.schema) as writer:
+            writer.write_table(result.to_arrow())
         return Response(
-            arrow_body(result.to_arrow()),
+            sink.getvalue().to_pybytes(),
             media_type=ARROW_STREAM,
-            headers={QUERY_ID_HEADER: result.query_id or ""},
+            headers={"X-Meshlake-Query-Id": result.query_id or ""},
         )
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
