@@ -132,9 +132,8 @@ def create_app(
         return answer(MeshError("internal server error (see the server's log)"))
 
     @app.get("/health", tags=["session"])
-    async def health() -> dict[str, Any]:
-        """Liveness (no token needed; says nothing about the mesh; ``async``: no hand-off to
-        a worker thread)."""
+    async def health() -> dict[str, Any]:  # async: no hand-off to a worker thread
+        """Liveness (no token needed; says nothing about the mesh)."""
         return {"status": "ok"}
 
     # Starlette tries the routes in order, ~2 us each: the hottest ones (governed queries,

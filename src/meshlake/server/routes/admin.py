@@ -17,9 +17,8 @@ router = APIRouter(prefix="/v1", route_class=SessionRoute)
 
 
 @router.get("/session", tags=["session"])
-async def whoami(s: CurrentSession) -> dict[str, Any]:
-    """The principal the bearer token stands for (``async``: nothing here blocks, the token
-    was checked by the dependency)."""
+async def whoami(s: CurrentSession) -> dict[str, Any]:  # async: nothing here blocks
+    """The principal the bearer token stands for."""
     return {"principal": s.principal, "account": s.account}
 
 
