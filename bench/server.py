@@ -11,9 +11,14 @@ amount DOUBLE, customer VARCHAR) through meshlake, starts a real ``meshlake serv
 * **http (json)**: ``POST /v1/query`` with ``httpx``, the result as JSON rows.
 
 Queries: a point lookup (1 row), an aggregate by region and a scan returning ``--scan-rows``
-rows; plus ``GET /v1/session`` (token check and routing only). Each series gets a warm-up,
-then ``--runs`` rounds with the three ways in rotating order. The server runs ``--workers``
-uvicorn worker processes.
+rows. Each series gets a warm-up, then ``--runs`` rounds with the three ways in rotating
+order. The server runs ``--workers`` uvicorn worker processes.
+
+Then **one client, sequential**: ``--latency-runs`` rounds of the point lookup (embedded, SDK,
+JSON, and the same query through a bare FastAPI app, ``bench/server_bare.py``: the HTTP stack
+without meshlake's server), ``GET /health`` (no token: uvicorn, FastAPI and httpx alone) and
+``GET /v1/session`` (token check and routing), in rotating order; the p50 of each way minus
+the embedded p50 is what HTTP adds to one call.
 
 Then, **under load**: ``--clients`` threads each run the point lookup in a loop for
 ``--duration`` seconds, embedded (one session per thread in this process) and through the
@@ -26,7 +31,8 @@ Medians, p99, ratios, the 1-minute load average and the figures go to ``bench/RE
 under ``## server``.
 
     python bench/server.py                                  # 1M rows, 21 rounds, 10k tables
-    python bench/server.py --rows 100000 --runs 5 --duration 3 --reload-tables 300 --no-readme
+    python bench/server.py --rows 100000 --runs 5 --latency-runs 50 --duration 3 \
+        --reload-tables 300 --no-readme
 """
 
 from __future__ import annotations
@@ -68,10 +74,12 @@ def build(home: Path, rows: int) -> str:
     admin = mesh.session("p/admin")
     admin.catalog.create_database("sales")
     rng = np.random.default_rng(7)
+    region = np.array(REGIONS)[rng.integers(0, 5, rows)]
+    region[42] = "eu"  # the point lookup's row: p/u sees it (one row)
     data = pa.table(
         {
             "id": pa.array(np.arange(rows, dtype=np.int64)),
-            "region": pa.array(np.array(REGIONS)[rng.integers(0, 5, rows)]),
+            "region": pa.array(region),
             "amount": pa.array(rng.uniform(0, 1000, rows)),
             "customer": pa.array([f"c{i % 10007}" for i in range(rows)]),
         }
@@ -90,10 +98,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, port: int, workers: int, command: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``meshlake serve`` on ``port`` (or ``command``), once its health check answers."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
-        [
+        command
+        or [
             *(sys.executable, "-c", "from meshlake.cli import main; main()"),
             *("--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)),
             *("--workers", str(workers)),
@@ -120,6 +132,21 @@ def timed(fn: Callable[[], object]) -> float:
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def sequential(ways: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple[float, float]]:
+    """``runs`` rounds of every way in rotating order (after five warm-up calls each).
+    Returns each way's p50 and p99 (ms)."""
+    for call in ways.values():
+        for _ in range(5):
+            call()
+    times: dict[str, list[float]] = {w: [] for w in ways}
+    names = list(ways)
+    for i in range(runs):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            times[name].append(timed(ways[name]))
+    return {w: (statistics.median(t) * 1000, p99(t) * 1000) for w, t in times.items()}
 
 
 def under_load(
@@ -161,6 +188,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--scan-rows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--latency-runs", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=10.0)
@@ -180,6 +208,17 @@ def main() -> None:
     remote = meshlake.connect(url, token=token)
     sdk = remote.session()
     raw = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+    bare_port = free_port()
+    bare_script = str(Path(__file__).with_name("server_bare.py"))
+    bare_server = start_server(
+        home, bare_port, 1, [sys.executable, bare_script, str(home), str(bare_port), "p/u"]
+    )
+    bare = httpx.Client(base_url=f"http://127.0.0.1:{bare_port}", timeout=300)
+
+    def bare_query(sql: str) -> pa.Table:
+        response = bare.post("/v1/query", json={"sql": sql})
+        return pa.ipc.open_stream(response.content).read_all()
+
     queries = {
         "point lookup (1 row)": "SELECT * FROM sales.events WHERE id = 42",
         "aggregate (GROUP BY region)": "SELECT region, count(*) AS n, avg(amount) AS a "
@@ -196,6 +235,7 @@ def main() -> None:
                 "http (json)": lambda sql=sql: raw.post("/v1/query", json={"sql": sql}).json(),
             }
             expected = embedded.query(sql).num_rows
+            assert expected == 1 or not label.startswith("point"), "the point lookup finds one row"
             assert sdk.query(sql).num_rows == expected
             assert len(raw.post("/v1/query", json={"sql": sql}).json()["rows"]) == expected
             times: dict[str, list[float]] = {w: [] for w in ways}
@@ -210,12 +250,19 @@ def main() -> None:
                     f"| {label} | {name} | {med * 1000:.1f} | {p99(times[name]) * 1000:.1f} | "
                     f"{med / base:.2f}x |"
                 )
-        session_times = [timed(lambda: raw.get("/v1/session").json()) for _ in range(args.runs * 5)]
-        lines.append(
-            f"| `GET /v1/session` (token check + routing) | http | "
-            f"{statistics.median(session_times) * 1000:.1f} | {p99(session_times) * 1000:.1f} | |"
-        )
         point = queries["point lookup (1 row)"]
+        load_latency = os.getloadavg()[0]
+        latency = sequential(
+            {
+                "embedded": lambda: embedded.query(point).to_arrow(),
+                "sdk (arrow)": lambda: sdk.query(point).to_arrow(),
+                "http (json)": lambda: raw.post("/v1/query", json={"sql": point}).json(),
+                "bare FastAPI app, same query (arrow)": lambda: bare_query(point),
+                "`GET /health` (no token)": lambda: raw.get("/health").json(),
+                "`GET /v1/session` (token check + routing)": lambda: raw.get("/v1/session").json(),
+            },
+            args.latency_runs,
+        )
         load_concurrent = os.getloadavg()[0]
 
         def embedded_call() -> Callable[[], object]:
@@ -237,11 +284,21 @@ def main() -> None:
             remote_mesh.close()
     finally:
         raw.close()
+        bare.close()
         remote.close()
         mesh.close()
-        server.terminate()
-        server.wait(timeout=30)
+        for proc in (server, bare_server):
+            proc.terminate()
+            proc.wait(timeout=30)
 
+    base_seq = latency["embedded"][0]
+    latency_lines = [
+        f"| {way} | {p50:.2f} | {p99_:.2f} | "
+        + (f"{p50 - base_seq:+.2f} |" if "(arrow)" in way or "(json)" in way else " |")
+        for way, (p50, p99_) in latency.items()
+    ]
+    added = latency["sdk (arrow)"][0] - base_seq
+    stack = latency["bare FastAPI app, same query (arrow)"][0] - base_seq
     base_rate, base_p50, _ = concurrent["embedded"]
     load_lines = [
         f"| {way} | {rate:.1f} | {p50:.1f} | {p99_:.1f} | {rate / base_rate:.0%} | "
@@ -270,6 +327,22 @@ def main() -> None:
             "| query | way | median (ms) | p99 (ms) | / embedded |",
             "| --- | --- | ---: | ---: | ---: |",
             *lines,
+            "",
+            f"**One client, sequential** (what HTTP adds to one call): {args.latency_runs} "
+            "rounds of the point lookup embedded, through the SDK, as JSON and through a bare "
+            "FastAPI app, and of two requests that run no query, in rotating order (the SDK "
+            "and the JSON client each keep one connection, to whichever worker the kernel "
+            "gave it); 1-minute load average "
+            f"{load_latency:.1f} before. `GET /health` is the floor of any request (uvicorn's "
+            "h11 parser, FastAPI's routing, the httpx client); the bare FastAPI app "
+            "(`bench/server_bare.py`) runs the same embedded query behind the same HTTP stack "
+            f"without meshlake's server: the stack adds {stack:+.2f} ms, meshlake's server "
+            f"{added - stack:+.2f} ms more. Goal: HTTP adds at most 2 ms p50 (SDK: "
+            f"{added:+.2f} ms, {'met' if added <= 2.0 else 'not met'}).",
+            "",
+            "| call | p50 (ms) | p99 (ms) | p50 added (ms) |",
+            "| --- | ---: | ---: | ---: |",
+            *latency_lines,
             "",
             f"**Under load**: {args.clients} client threads each running the point lookup in a "
             f"loop for {args.duration:.0f} s, embedded (a session per thread in one process) "
@@ -302,7 +375,8 @@ def main() -> None:
             f"{reload_totals['build_s']:.0f} s.",
             "",
             f"Command: `python bench/server.py --rows {args.rows} --scan-rows {args.scan_rows} "
-            f"--runs {args.runs} --workers {args.workers} --clients {args.clients} "
+            f"--runs {args.runs} --latency-runs {args.latency_runs} --workers {args.workers} "
+            f"--clients {args.clients} "
             f"--duration {args.duration:.0f} --reload-tables {args.reload_tables}`",
             "",
         ]

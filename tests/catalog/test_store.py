@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -65,6 +67,27 @@ def test_failed_change_leaves_nothing(mesh: meshlake.Mesh) -> None:
     assert admin.catalog.list_tables("db") == []
     admin.catalog.create_table("db", "t", {"a": "bigint"}, [[1]])
     assert admin.query("SELECT a FROM db.t").rows() == [(1,)]
+
+
+def test_the_probe_reads_what_another_process_committed_and_outlives_its_connection(
+    mesh: meshlake.Mesh, tmp_path: Path, backend_url: str | None
+) -> None:
+    store = mesh.runtime.store
+    mesh.session("root").accounts.create("p")  # a governance change: the version row
+    meta = "SELECT value FROM ml_meta WHERE key = ?"
+    assert store.probe(meta, ("version",)) == (str(store.version()),)
+    assert store.probe(meta, ("no such key",)) is None
+    other = meshlake.connect(tmp_path / "home", catalog_url=backend_url)  # another process
+    try:
+        before = store.version()  # the probe connection is open from here on
+        other.session("root").accounts.create("q")
+        assert store.version() == other.runtime.store.version() > before
+        store._probe._driver.close()  # the probe's connection is lost (a restarted database)
+        other.session("root").accounts.create("r")
+        assert store.probe(meta, ("version",)) == (str(other.runtime.store.version()),)
+        assert store._probe._driver is not None  # reconnected
+    finally:
+        other.close()
 
 
 def test_audit_chain_detects_edits_and_deletions(mesh: meshlake.Mesh) -> None:

@@ -55,6 +55,7 @@ def test_query_as_json_and_as_arrow_under_the_policy(
         "/v1/query", json=body, headers={**h, "Accept": "application/vnd.apache.arrow.stream"}
     )
     assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    assert int(r.headers["content-length"]) == len(r.content)  # small: one body, not streamed
     table = pa.ipc.open_stream(io.BytesIO(r.content)).read_all()
     assert table.column_names == ["id", "region", "amount"] and table.num_rows == 2
     qid = r.headers["x-meshlake-query-id"]

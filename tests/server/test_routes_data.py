@@ -175,6 +175,7 @@ def test_arrow_results_are_streamed_batch_by_batch(
         "POST", "/v1/query", json={"sql": "SELECT i FROM sales.big"}, headers=h
     ) as r:
         assert r.status_code == 200 and r.headers["content-type"] == ARROW
+        assert "content-length" not in r.headers  # over ONE_BODY_BYTES: streamed
         query_id = r.headers["x-meshlake-query-id"]
         chunks = list(r.iter_raw())
     assert len(chunks) >= 3  # schema, one chunk per batch, end of stream

@@ -1,5 +1,6 @@
 """``meshlake serve --workers 2`` on PostgreSQL: a change made through one worker process is
-decided on at once by the other (each holds its own governance state)."""
+decided on at once by the other (each holds its own governance state), and a token revoked
+through one worker is refused at once by both."""
 
 from __future__ import annotations
 
@@ -101,3 +102,8 @@ def _check_workers(
     for s in sessions:
         with pytest.raises(meshlake.NotFoundError):
             s.query("SELECT id FROM sales.orders")
+    assert all(s.query("SELECT 1 AS one").num_rows == 1 for s in sessions)  # token still good
+    admin.tokens.revoke(user_token.split("_")[1])  # mlk_<id>_<secret>, through one worker
+    for s in sessions:  # every connection, on either worker, is refused from the next call
+        with pytest.raises(meshlake.AuthenticationError):
+            s.query("SELECT 1 AS one")

@@ -105,6 +105,31 @@ def test_expired_and_revoked_tokens_are_refused_at_once(
     assert not [t for t in root.tokens.list() if t.active]
 
 
+def test_a_token_revoked_or_expired_by_another_process_is_refused_at_once(
+    world: meshlake.Mesh, client: TestClient, tmp_path: Path, backend_url: str | None
+) -> None:
+    root = world.session("root")
+    revoked, expired = root.tokens.create("p/u"), root.tokens.create("p/u")
+    heads = {t.info.id: {"Authorization": f"Bearer {t.token}"} for t in (revoked, expired)}
+    for h in heads.values():  # the server has read both tokens (its probe connection is open)
+        assert client.get("/v1/session", headers=h).status_code == 200
+    other = meshlake.connect(tmp_path / "home", catalog_url=backend_url)  # another process
+    try:
+        other.session("root").tokens.revoke(revoked.info.id)
+        assert client.get("/v1/session", headers=heads[revoked.info.id]).status_code == 401
+        with other.runtime.store.transaction(bump=False) as session:  # no version change
+            session.execute(
+                update(TokenRow)
+                .where(TokenRow.id == expired.info.id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        assert client.get("/v1/session", headers=heads[expired.info.id]).status_code == 401
+    finally:
+        other.close()
+    with pytest.raises(meshlake.AuthenticationError):
+        authenticate(world.runtime, revoked.token)
+
+
 def test_forged_and_malformed_tokens_are_refused(world: meshlake.Mesh) -> None:
     new = world.session("root").tokens.create("p/u")
     forged = new.token[:-4] + ("AAAA" if not new.token.endswith("AAAA") else "BBBB")

@@ -369,11 +369,17 @@ def url_for(path: str, values: dict[str, str]) -> str:
     return path
 
 
-def walk(world: meshlake.Mesh, client: TestClient, principal: str) -> list[tuple[Any, Any]]:
+def walk(
+    world: meshlake.Mesh,
+    client: TestClient,
+    principal: str,
+    headers: dict[str, str] | None = None,
+) -> list[tuple[Any, Any]]:
     """Call every route once as ``principal`` (deletions last, so that a principal who may
-    delete still walks the other routes over the whole world)."""
+    delete still walks the other routes over the whole world), with a token of its own or
+    the given ``headers``."""
     values = fixtures_of(world)
-    headers = bearer(world, principal)
+    headers = headers or bearer(world, principal)
     out = []
     calls = sorted(REQUESTS.items(), key=lambda item: item[0][0] == "DELETE")
     for (method, path), (params, body) in calls:
@@ -441,6 +447,27 @@ def test_a_principal_holding_nothing_gets_nothing(world: meshlake.Mesh, client: 
             }, (method, path, r.text)
     assert world.runtime.store.version() == version  # nothing changed
     assert world.session("p/u").query("SELECT count(*) FROM sales.orders").rows() == [(2,)]
+
+
+def test_a_revoked_token_is_refused_by_every_route(
+    world: meshlake.Mesh, client: TestClient
+) -> None:
+    fixtures_of(world)
+    root = world.session("root")
+    revoked = root.tokens.create("root")  # the mightiest principal's
+    root.tokens.revoke(revoked.info.id)
+    version, seen = world.runtime.store.version(), root.audit()[-1].seq
+    headers = {"Authorization": f"Bearer {revoked.token}"}
+    for (method, path), r in walk(world, client, "root", headers):
+        if path == "/health":
+            continue
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.json()["error"]["type"] == "unauthenticated", (method, path, r.text)
+    assert world.runtime.store.version() == version  # nothing changed, nothing done as root
+    done = [e for e in root.audit() if e.seq > seen and e.principal == "root"]
+    assert [(e.action, e.data["after"]["principal"]) for e in done] == [
+        ("create_token", "p/u")  # the walker's own fixture (fixtures_of)
+    ]
 
 
 @pytest.mark.parametrize("principal", ["root", "p/admin"])

@@ -1,8 +1,9 @@
-"""One-value lookups asked on every query, on a dedicated autocommit driver connection.
+"""One-row lookups asked on every query or request, on a dedicated autocommit connection.
 
 A pooled SQLAlchemy connection costs about 0.1 ms per checkout and execute; the governance
-version and a table's Iceberg metadata location are asked by every query, so they run as
-one prepared statement on a connection kept for the purpose (a few microseconds on SQLite).
+version and a table's Iceberg metadata location are asked by every query, and a bearer
+token's row by every server request, so they run as one prepared statement on a connection
+kept for the purpose (a few microseconds on SQLite).
 A failed lookup drops the connection and retries once on a fresh one, then falls back to an
 ordinary pooled connection, so a restarted server or a closed file only costs one retry.
 """
@@ -20,7 +21,7 @@ __all__ = ["ScalarProbe"]
 
 
 class ScalarProbe:
-    """Runs single-value SELECTs on one autocommit connection of ``engine``.
+    """Runs single-row SELECTs on one autocommit connection of ``engine``.
 
     Args:
         engine: the engine the connection comes from (read-only use).
@@ -46,6 +47,16 @@ class ScalarProbe:
             statement: the SELECT, in the driver's style (see :meth:`sql`).
             params: its positional parameters.
         """
+        row = self.row(statement, params)
+        return None if row is None else row[0]
+
+    def row(self, statement: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row (``None`` when there is none).
+
+        Args:
+            statement: the SELECT, in the driver's style (see :meth:`sql`).
+            params: its positional parameters.
+        """
         with self._lock:
             for attempt in (0, 1):
                 try:
@@ -57,12 +68,13 @@ class ScalarProbe:
                         row = cur.fetchone()
                     finally:
                         cur.close()
-                    return None if row is None else row[0]
+                    return None if row is None else tuple(row)
                 except Exception:
                     self._close()
                     if attempt:
                         with self.engine.connect() as conn:
-                            return conn.exec_driver_sql(statement, tuple(params)).scalar()
+                            found = conn.exec_driver_sql(statement, tuple(params)).first()
+                        return None if found is None else tuple(found)
         raise AssertionError("unreachable")
 
     def _open(self) -> None:

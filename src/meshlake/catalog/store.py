@@ -324,11 +324,22 @@ class CatalogStore:
     def version(self) -> int:
         """The current governance version (changes with every governance write).
 
-        Asked before every decision, so it runs one prepared statement on a dedicated
-        autocommit connection (a few microseconds on SQLite) instead of a pooled session.
+        Asked before every decision, so it runs on the probe connection (:meth:`probe`: a
+        few microseconds on SQLite) instead of a pooled session.
         """
         value = self._probe.scalar(self._probe_sql, (VERSION_KEY,))
         return int(value or 0)
+
+    def probe(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """The first row of a small read asked on every request (a bearer token's row), or
+        ``None``: on the version probe's connection (:class:`~meshlake.catalog.probe.
+        ScalarProbe`: autocommit, so it reads what is committed at that moment; no session).
+
+        Args:
+            sql: one SELECT with ``?`` placeholders (rewritten for PostgreSQL's driver).
+            params: the placeholders' values.
+        """
+        return self._probe.row(self._probe.sql(sql), params)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -105,7 +105,7 @@ class HttpTransport:
                 path,
                 json=json,
                 content=content,
-                params=clean,
+                params=clean or None,
                 headers=headers or None,
             )
         except httpx.HTTPError as exc:

@@ -7,8 +7,11 @@ warehouse) in any remaining text with ``<managed>``; error messages get the same
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import pyarrow as pa
 
 from meshlake.audit.log import AuditEvent
 from meshlake.config import Settings
@@ -22,6 +25,7 @@ __all__ = [
     "Scrubber",
     "audit_event",
     "error_body",
+    "json_rows",
     "jsonable",
     "page",
 ]
@@ -37,6 +41,37 @@ MAX_LIMIT = 1000
 
 jsonable = to_jsonable
 """The JSON form of an API result (:func:`meshlake.jsonable.to_jsonable`)."""
+
+
+def _native(t: pa.DataType) -> bool:
+    """Whether ``to_pylist`` gives JSON values for every value of type ``t``."""
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+    )
+
+
+def json_rows(table: pa.Table) -> list[list[Any]]:
+    """The rows of ``table`` as JSON values: what :func:`jsonable` makes of each row, built
+    column by column (integers, strings and booleans as they are, non-finite floats as
+    ``null``, any other type value by value through :func:`jsonable`).
+
+    >>> t = pa.table({"i": [1, None], "x": [0.5, float("nan")], "d": pa.array([0, 1], pa.date32())})
+    >>> json_rows(t)
+    [[1, 0.5, '1970-01-01'], [None, None, '1970-01-02']]
+    """
+    columns: list[list[Any]] = []
+    for column in table.columns:
+        values = column.to_pylist()
+        if pa.types.is_floating(column.type):
+            values = [v if v is None or math.isfinite(v) else None for v in values]
+        elif not _native(column.type):
+            values = [jsonable(v) for v in values]
+        columns.append(values)
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 class Scrubber:

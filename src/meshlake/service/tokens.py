@@ -44,6 +44,7 @@ __all__ = [
     "TokensAPI",
     "authenticate",
     "parse_ttl",
+    "token_id",
 ]
 
 TOKEN_PREFIX = "mlk"
@@ -155,27 +156,56 @@ def _info(row: TokenRow) -> TokenInfo:
     )
 
 
+_LOOKUP = (
+    f"SELECT token_hash, principal, expires_at, revoked_at FROM {TokenRow.__tablename__} "
+    "WHERE id = ?"
+)
+
+
+def _stored_time(value: datetime | str) -> datetime:
+    """A time as the store's driver returns it to a plain statement (SQLite: the text
+    SQLAlchemy wrote, UTC), as an aware datetime."""
+    return _aware(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+
+
+def _refused() -> AuthenticationError:
+    """One message for every refusal, so a caller learns nothing about which tokens exist."""
+    return AuthenticationError("the bearer token is not valid (unknown, expired or revoked)")
+
+
+def token_id(token: str) -> str:
+    """The id part of a token ``mlk_<id>_<secret>`` (no store read).
+
+    Raises:
+        AuthenticationError: not of that form (the message :func:`authenticate` gives).
+    """
+    m = _TOKEN.match(token.strip())
+    if m is None:
+        raise _refused()
+    return m.group(1)
+
+
 def authenticate(rt: MeshRuntime, token: str) -> str:
-    """The principal a bearer token stands for (one indexed lookup, constant-time compare).
+    """The principal a bearer token stands for (constant-time compare).
+
+    The token's row is read on every call, with one indexed statement on the store's probe
+    connection (:meth:`~meshlake.catalog.store.CatalogStore.probe`: committed data, no
+    session), so a token revoked or expired a moment ago, by any process, is refused at
+    once. Nothing is cached.
 
     Raises:
         AuthenticationError: malformed, unknown, revoked or expired token (one message for
             all, so a caller learns nothing about which tokens exist).
     """
-    refused = AuthenticationError("the bearer token is not valid (unknown, expired or revoked)")
-    m = _TOKEN.match(token.strip())
-    if m is None:
-        raise refused
-    with rt.store.read() as session:
-        row = session.get(TokenRow, m.group(1))
-        if row is None or not hmac.compare_digest(row.token_hash, _hash(token.strip())):
-            raise refused
-        if row.revoked_at is not None or _aware(row.expires_at) <= datetime.now(UTC):
-            raise refused
-        principal = row.principal
+    row = rt.store.probe(_LOOKUP, (token_id(token),))
+    if row is None or not hmac.compare_digest(str(row[0]), _hash(token.strip())):
+        raise _refused()
+    _, principal, expires_at, revoked_at = row
+    if revoked_at is not None or _stored_time(expires_at) <= datetime.now(UTC):
+        raise _refused()
     if principal != ROOT and principal not in rt.engine.state().principals:
-        raise refused
-    return principal
+        raise _refused()
+    return str(principal)
 
 
 class TokensAPI(ServiceBase):

@@ -7,17 +7,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import DEFAULT, STORE_INT_MAX, Limit, Offset
 from meshlake.server.wire import MAX_LIMIT, audit_event, page
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=SessionRoute)
 
 
 @router.get("/session", tags=["session"])
-def whoami(s: CurrentSession) -> dict[str, Any]:
+async def whoami(s: CurrentSession) -> dict[str, Any]:  # async: nothing here blocks
     """The principal the bearer token stands for."""
     return {"principal": s.principal, "account": s.account}
 

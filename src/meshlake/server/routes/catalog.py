@@ -12,13 +12,13 @@ from pydantic import BaseModel
 
 from meshlake.errors import InvalidInputError
 from meshlake.resources import resource_from_dict
-from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import DEFAULT, Limit, Offset
 from meshlake.server.wire import page
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=SessionRoute)
 
 
 # ---------------------------------------------------------------- databases

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from meshlake.ml.pipelines import Pipeline
-from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import STORE_INT_MAX, StoreInt
 from meshlake.server.routes.storage import inline_document
 from meshlake.server.wire import MAX_LIMIT
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=SessionRoute)
 
 
 class SubscribeBody(BaseModel):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from meshlake.mesh import Session
 from meshlake.ml.pipelines import Pipeline
-from meshlake.server.auth import CurrentSession, Runner, Scrub
+from meshlake.server.auth import CurrentSession, Runner, Scrub, SessionRoute
 from meshlake.server.routes import STORE_INT_MAX
 from meshlake.server.routes.operations import ACCEPTED, accepted
 from meshlake.server.routes.storage import inline_document
@@ -24,7 +24,7 @@ from meshlake.server.wire import MAX_LIMIT, Scrubber
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/ml", tags=["ml"])
+router = APIRouter(prefix="/v1/ml", tags=["ml"], route_class=SessionRoute)
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 VersionNumber = Annotated[int, Path(ge=1, le=STORE_INT_MAX, description="The version number.")]

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from meshlake.server.auth import CurrentSession, Runner, Scrub
+from meshlake.server.auth import CurrentSession, Runner, Scrub, SessionRoute
 from meshlake.server.operations import MAX_WAIT_S
 from meshlake.server.wire import MAX_LIMIT, Scrubber
 from meshlake.service.operations import Operation
 
 __all__ = ["ACCEPTED", "accepted", "router"]
 
-router = APIRouter(prefix="/v1", tags=["operations"])
+router = APIRouter(prefix="/v1", tags=["operations"], route_class=SessionRoute)
 
 #: The OpenAPI description of a 202 answer.
 ACCEPTED: dict[int | str, dict[str, Any]] = {

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from meshlake.errors import InvalidInputError
-from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import DEFAULT, Limit, Offset
 from meshlake.server.wire import page
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=SessionRoute)
 
 
 class PublishBody(BaseModel):

@@ -2,9 +2,14 @@
 
 Results come back as JSON (``{"query_id", "columns", "rows"}``, for small results) or, when
 the request's ``Accept`` names :data:`ARROW_STREAM`, as an Arrow IPC stream with the query id
-in the ``X-Meshlake-Query-Id`` header. The stream is written record batch by record batch
-as the client reads it: a fresh result from the governed result's batches, a stored one
-from its file, batch by batch, so the server never holds a second copy of the result.
+in the ``X-Meshlake-Query-Id`` header.
+
+A fresh result of at most :data:`ONE_BODY_BYTES` is encoded whole in the route's worker
+thread and answered as one body (a JSON answer always is): a streamed answer hands every
+chunk from a worker thread to the event loop, which costs more than writing a small result.
+Larger results are streamed record batch by record batch as the client reads them: a fresh
+result from the governed result's batches, a stored one from its file, batch by batch, so
+the server never holds a second copy of a large result.
 """
 
 from __future__ import annotations
@@ -16,23 +21,34 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 
 from meshlake.errors import InvalidInputError
 from meshlake.query.results import QueryResult
-from meshlake.server.auth import CurrentSession, Scrub
+from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import StoreInt
-from meshlake.server.wire import MAX_LIMIT, jsonable
+from meshlake.server.wire import MAX_LIMIT, json_rows
 
-__all__ = ["ARROW_STREAM", "JSON_MAX_ROWS", "QUERY_ID_HEADER", "arrow_stream", "router"]
+__all__ = [
+    "ARROW_STREAM",
+    "JSON_MAX_ROWS",
+    "ONE_BODY_BYTES",
+    "QUERY_ID_HEADER",
+    "arrow_body",
+    "arrow_stream",
+    "router",
+]
 
-router = APIRouter(prefix="/v1", tags=["query"])
+router = APIRouter(prefix="/v1", tags=["query"], route_class=SessionRoute)
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 QUERY_ID_HEADER = "X-Meshlake-Query-Id"
 JSON_MAX_ROWS = 10_000
 BATCH_ROWS = 65_536
+ONE_BODY_BYTES = 1 << 20
+"""A fresh result up to this size (Arrow buffers) is answered in one body, not streamed."""
 MAX_RETENTION_S = 3650 * 86_400  # ten years
 RESULT_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {"content": {ARROW_STREAM: {}, "application/json": {}}}
@@ -78,23 +94,51 @@ def arrow_stream(reader: pa.RecordBatchReader) -> Iterator[bytes]:
     yield sink.take()
 
 
+def arrow_body(table: pa.Table) -> bytes:
+    """The whole Arrow IPC stream of ``table`` (the same bytes :func:`arrow_stream` sends
+    in chunks)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+            writer.write_batch(batch)
+    return bytes(sink.getvalue())
+
+
 def _stream(reader: pa.RecordBatchReader, query_id: str | None) -> StreamingResponse:
     return StreamingResponse(
         arrow_stream(reader), media_type=ARROW_STREAM, headers={QUERY_ID_HEADER: query_id or ""}
     )
 
 
-def _json(result: QueryResult) -> dict[str, Any]:
+def _arrow(result: QueryResult) -> Response:
+    """A fresh result as Arrow IPC: one body when small, else streamed batch by batch."""
+    table = result.to_arrow()
+    if table.nbytes <= ONE_BODY_BYTES:
+        return Response(
+            arrow_body(table),
+            media_type=ARROW_STREAM,
+            headers={QUERY_ID_HEADER: result.query_id or ""},
+        )
+    reader = pa.RecordBatchReader.from_batches(
+        table.schema, table.to_batches(max_chunksize=BATCH_ROWS)
+    )
+    return _stream(reader, result.query_id)
+
+
+def _json(result: QueryResult) -> Response:
+    """A result as JSON, encoded here (in the route's worker thread), so FastAPI neither
+    validates nor encodes it again on the event loop."""
     if result.num_rows > JSON_MAX_ROWS:
         raise InvalidInputError(
             f"the result has {result.num_rows} rows, more than JSON answers carry "
             f"({JSON_MAX_ROWS}): ask for {ARROW_STREAM} in the Accept header"
         )
-    return {
+    body = {
         "query_id": result.query_id,
         "columns": result.columns,
-        "rows": [jsonable(list(r)) for r in result.rows()],
+        "rows": json_rows(result.to_arrow()),
     }
+    return Response(to_json(body), media_type="application/json")
 
 
 def _wants_arrow(accept: str | None) -> bool:
@@ -109,13 +153,7 @@ def run_query(
     result = s.query(
         body.sql, database=body.database, workgroup=body.workgroup, query_id=body.query_id
     )
-    if _wants_arrow(accept):
-        table = result.to_arrow()
-        reader = pa.RecordBatchReader.from_batches(
-            table.schema, table.to_batches(max_chunksize=BATCH_ROWS)
-        )
-        return _stream(reader, result.query_id)
-    return _json(result)
+    return _arrow(result) if _wants_arrow(accept) else _json(result)
 
 
 @router.post("/queries", status_code=202, responses={202: {"description": "Started."}})

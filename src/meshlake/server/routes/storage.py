@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from meshlake.errors import InvalidInputError
 from meshlake.mesh import Session
-from meshlake.server.auth import CurrentSession, Runner, Scrub
+from meshlake.server.auth import CurrentSession, Runner, Scrub, SessionRoute
 from meshlake.server.routes import DEFAULT, Limit, Offset
 from meshlake.server.routes.operations import ACCEPTED, accepted
 from meshlake.server.wire import page
@@ -25,7 +25,7 @@ from meshlake.storage.recipes import parse_recipe
 
 __all__ = ["inline_document", "router"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=SessionRoute)
 
 
 def inline_document(
