@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 import meshlake
-from meshlake.server import create_app
 from meshlake.testing import PostgresDatabases
-from server.world import build_world, remote_session
+from server.world import build_world, run_through
 
 #: Values that differ between any two runs (ids, clocks, hashes) or that the server
 #: never sends (storage locations).
@@ -123,26 +122,7 @@ def scenario(as_: Callable[[str], Any]) -> Iterator[tuple[str, Callable[[], Any]
 def run(mesh: meshlake.Mesh, face: str) -> list[tuple[str, Any]]:
     """Run the scenario through one face; returns (label, normalized outcome) pairs."""
     build_world(mesh)
-    app = create_app(mesh)
-    sessions: dict[str, Any] = {}
-
-    def as_(principal: str) -> Any:
-        if principal not in sessions:
-            sessions[principal] = (
-                mesh.session(principal)
-                if face == "embedded"
-                else remote_session(mesh, app, principal)
-            )
-        return sessions[principal]
-
-    out = []
-    for label, call in scenario(as_):
-        try:
-            value = call()
-        except meshlake.MeshError as exc:
-            value = exc
-        out.append((label, norm(value)))
-    return out
+    return run_through(mesh, face, scenario, norm)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

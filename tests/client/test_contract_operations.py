@@ -14,9 +14,8 @@ import pyarrow as pa
 import pytest
 
 import meshlake
-from meshlake.server import create_app
 from meshlake.testing import PostgresDatabases
-from server.world import build_world, remote_session
+from server.world import build_world, run_through
 
 from .test_contract import VOLATILE, norm
 
@@ -189,26 +188,7 @@ def run(mesh: meshlake.Mesh, face: str, landing: Path) -> list[tuple[str, Any]]:
     """Run the scenario through one face; returns (label, comparable outcome) pairs."""
     build_world(mesh)
     mesh.session("p/admin").catalog.register_location(str(landing))
-    app = create_app(mesh)
-    sessions: dict[str, Any] = {}
-
-    def as_(principal: str) -> Any:
-        if principal not in sessions:
-            sessions[principal] = (
-                mesh.session(principal)
-                if face == "embedded"
-                else remote_session(mesh, app, principal)
-            )
-        return sessions[principal]
-
-    out = []
-    for label, call in scenario(as_, landing):
-        try:
-            value = call()
-        except meshlake.MeshError as exc:
-            value = exc
-        out.append((label, strip(value, landing)))
-    return out
+    return run_through(mesh, face, lambda as_: scenario(as_, landing), lambda v: strip(v, landing))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

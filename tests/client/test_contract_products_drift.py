@@ -13,8 +13,7 @@ import pyarrow as pa
 
 import meshlake
 from meshlake import Database, Table
-from meshlake.server import create_app
-from server.world import build_world, remote_session
+from server.world import build_world, run_through
 
 from .test_contract import VOLATILE, norm
 
@@ -135,26 +134,7 @@ def run(mesh: meshlake.Mesh, face: str, folder: Path) -> list[tuple[str, Any]]:
     mesh.session("root").principals.create(CHECKER, kind="role")
     admin.grant(CHECKER, Database("sales"), ["DESCRIBE"])
     admin.grant(CHECKER, Table("sales", "loans"), ["SELECT", "DESCRIBE"])
-    app = create_app(mesh)
-    sessions: dict[str, Any] = {}
-
-    def as_(principal: str) -> Any:
-        if principal not in sessions:
-            sessions[principal] = (
-                mesh.session(principal)
-                if face == "embedded"
-                else remote_session(mesh, app, principal)
-            )
-        return sessions[principal]
-
-    out = []
-    for label, call in scenario(as_, folder):
-        try:
-            value = call()
-        except meshlake.MeshError as exc:
-            value = exc
-        out.append((label, strip(value)))
-    return out
+    return run_through(mesh, face, lambda as_: scenario(as_, folder), strip)
 
 
 def test_embedded_and_http_agree_on_products_triggers_and_drift(tmp_path: Path) -> None:

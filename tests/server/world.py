@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -62,3 +63,36 @@ def remote_session(mesh: meshlake.Mesh, app: Any, principal: str) -> RemoteSessi
         "http://testserver", token=token_for(mesh, principal), client=TestClient(app)
     )
     return remote.session()
+
+
+Scenario = Callable[[Callable[[str], Any]], Iterable[tuple[str, Callable[[], Any]]]]
+
+
+def run_through(
+    mesh: meshlake.Mesh, face: str, scenario: Scenario, normalize: Callable[[Any], Any]
+) -> list[tuple[str, Any]]:
+    """Run a contract scenario through one face (``embedded`` sessions, or HTTP sessions
+    against the in-process app); returns (label, normalized outcome) pairs, a MeshError
+    raised by a call being its outcome."""
+    from meshlake.server import create_app
+
+    app = create_app(mesh)
+    sessions: dict[str, Any] = {}
+
+    def as_(principal: str) -> Any:
+        if principal not in sessions:
+            sessions[principal] = (
+                mesh.session(principal)
+                if face == "embedded"
+                else remote_session(mesh, app, principal)
+            )
+        return sessions[principal]
+
+    out = []
+    for label, call in scenario(as_):
+        try:
+            value = call()
+        except meshlake.MeshError as exc:
+            value = exc
+        out.append((label, normalize(value)))
+    return out
