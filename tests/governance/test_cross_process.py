@@ -8,27 +8,12 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pytest
+from tests.events.test_outbox import CONTRACT
 
 import meshlake
 from meshlake import Catalog, Database, DataFilter, ModelGroup, Table, TagKey, TagPolicy
 
 from .state_compare import assert_current
-
-CONTRACT = """\
-apiVersion: v3.1.0
-kind: DataContract
-id: orders-contract
-name: orders
-version: 1.0.0
-domain: Sales
-schema:
-  - name: orders
-    properties:
-      - name: order_id
-        logicalType: integer
-      - name: amount
-        logicalType: number
-"""
 
 
 @pytest.fixture
@@ -182,7 +167,7 @@ def test_every_kind_of_change_is_seen_by_the_other_process_at_once(
     admin.grant("p/ann", TagPolicy("TABLE", {"domain": ["sales"]}), ["SELECT"])
     _sees(
         b,
-        lambda: admin.products.publish(CONTRACT, database="db", table="orders"),
+        lambda: admin.products.publish(CONTRACT.format(quality=""), database="db", table="orders"),
         "p/ann",
         "SELECT",
         Table("db", "orders"),
