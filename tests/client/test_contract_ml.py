@@ -226,5 +226,5 @@ def test_pipelines_agree(mesh: meshlake.Mesh, app: Any) -> None:
             {"name": "s", "steps": [{**pipeline("s", "y")["steps"][0], "script": "x.py"}]}
         )
     client = TestClient(app)
-    r = client.get("/v1/ml/pipelines/executions/nope", headers=rem.http.client.headers)
+    r = client.get("/v1/ml/pipelines/executions/nope", headers=rem.http.headers)
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"

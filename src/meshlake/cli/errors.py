@@ -114,25 +114,16 @@ def _sqlalchemy_error(exc: BaseException) -> SQLAlchemyError | None:
 
 
 def _http_failure(exc: BaseException) -> CliFailure | None:
-    """A server that cannot be reached (refused, timed out, a bad address): the HTTP
-    client's error, or the SDK's :class:`StorageError` caused by one."""
-    if "httpx" not in sys.modules:
+    """A server that cannot be reached (refused, timed out, a bad address): the SDK's
+    :class:`StorageError` with reason ``unreachable``."""
+    if not isinstance(exc, StorageError) or "server" not in exc.details:
         return None
-    import httpx
-
-    if isinstance(exc, StorageError) and isinstance(exc.__cause__, httpx.TransportError):
-        exc = exc.__cause__
-    if not isinstance(exc, httpx.TransportError):
+    if exc.details.get("reason") != "unreachable":
         return None
-    try:
-        url = exc.request.url
-        where = f" at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
-    except RuntimeError:  # an error raised before a request was made
-        where = ""
     return CliFailure(
         "unreachable",
-        f"cannot reach the meshlake server{where}: {_first_line(exc)}; check --url (or "
-        "MESHLAKE_URL, or the profile's URL) and that `meshlake serve` runs there",
+        f"{_first_line(exc)}; check --url (or MESHLAKE_URL, or the profile's URL) and that "
+        "`meshlake serve` runs there",
     )
 
 
