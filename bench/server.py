@@ -8,17 +8,20 @@ amount DOUBLE, customer VARCHAR) through meshlake, starts a real ``meshlake serv
   does exactly this work, then sends the result);
 * **sdk (arrow)**: ``meshlake.connect(url, token=...).session().query(sql)``: one HTTP request,
   the result as an Arrow IPC stream;
-* **http (json)**: ``POST /v1/query`` with ``httpx``, the result as JSON rows.
+* **http (json)**: ``POST /v1/query`` with urllib3 (the SDK's HTTP client), the result as
+  JSON rows.
 
 Queries: a point lookup (1 row), an aggregate by region and a scan returning ``--scan-rows``
-rows. Each series gets a warm-up, then ``--runs`` rounds with the three ways in rotating
-order. The server runs ``--workers`` uvicorn worker processes.
+rows. Each series gets a warm-up, then ``--runs`` rounds with the three ways in a shuffled
+order each round (a call right after an embedded one pays for the cores it left busy, so no
+way may always come second). The server runs ``--workers`` uvicorn worker processes.
 
 Then **one client, sequential**: ``--latency-runs`` rounds of the point lookup (embedded, SDK,
 JSON, and the same query through a bare FastAPI app, ``bench/server_bare.py``: the HTTP stack
-without meshlake's server), ``GET /health`` (no token: uvicorn, FastAPI and httpx alone) and
-``GET /v1/session`` (token check and routing), in rotating order; the p50 of each way minus
-the embedded p50 is what HTTP adds to one call.
+without meshlake's server), ``GET /health`` (no token: uvicorn, FastAPI and the client
+alone; once with urllib3, once with httpx) and ``GET /v1/session`` (token check and routing),
+in a shuffled order each round; the p50 of each way minus the embedded p50 is what HTTP adds
+to one call.
 
 Then, **under load**: ``--clients`` threads each run the point lookup in a loop for
 ``--duration`` seconds, embedded (one session per thread in this process) and through the
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import socket
 import statistics
 import subprocess
@@ -54,6 +58,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pyarrow as pa
+import urllib3
 from _readme import write_section
 from server_reload import reload_figures
 
@@ -135,18 +140,45 @@ def p99(values: list[float]) -> float:
 
 
 def sequential(ways: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple[float, float]]:
-    """``runs`` rounds of every way in rotating order (after five warm-up calls each).
+    """``runs`` rounds of every way in a shuffled order (after five warm-up calls each).
     Returns each way's p50 and p99 (ms)."""
     for call in ways.values():
         for _ in range(5):
             call()
+    times = rounds(ways, runs)
+    return {w: (statistics.median(t) * 1000, p99(t) * 1000) for w, t in times.items()}
+
+
+def rounds(ways: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """``runs`` rounds of every way, each round in its own shuffled order (seeded): a call
+    right after an embedded query finds both cores just released, so the way that always
+    came second would pay for it. Returns each way's times (s)."""
+    order = random.Random(7)
     times: dict[str, list[float]] = {w: [] for w in ways}
     names = list(ways)
-    for i in range(runs):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
+    for _ in range(runs):
+        order.shuffle(names)
+        for name in names:
             times[name].append(timed(ways[name]))
-    return {w: (statistics.median(t) * 1000, p99(t) * 1000) for w, t in times.items()}
+    return times
+
+
+class JsonClient:
+    """Plain HTTP calls with urllib3 (the SDK's client): JSON or Arrow IPC answers."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.pool = urllib3.PoolManager(maxsize=4, retries=False)
+
+    def get(self, path: str) -> object:
+        return self.pool.request("GET", self.url + path, headers=self.headers).json()
+
+    def post(self, path: str, body: object) -> urllib3.BaseHTTPResponse:
+        return self.pool.request("POST", self.url + path, json=body, headers=self.headers)
+
+    def close(self) -> None:
+        self.pool.clear()
 
 
 def under_load(
@@ -207,17 +239,17 @@ def main() -> None:
     embedded = mesh.session("p/u")
     remote = meshlake.connect(url, token=token)
     sdk = remote.session()
-    raw = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+    raw = JsonClient(url, token)
+    raw_httpx = httpx.Client(base_url=url, timeout=300)
     bare_port = free_port()
     bare_script = str(Path(__file__).with_name("server_bare.py"))
     bare_server = start_server(
         home, bare_port, 1, [sys.executable, bare_script, str(home), str(bare_port), "p/u"]
     )
-    bare = httpx.Client(base_url=f"http://127.0.0.1:{bare_port}", timeout=300)
+    bare = JsonClient(f"http://127.0.0.1:{bare_port}")
 
     def bare_query(sql: str) -> pa.Table:
-        response = bare.post("/v1/query", json={"sql": sql})
-        return pa.ipc.open_stream(response.content).read_all()
+        return pa.ipc.open_stream(bare.post("/v1/query", {"sql": sql}).data).read_all()
 
     queries = {
         "point lookup (1 row)": "SELECT * FROM sales.events WHERE id = 42",
@@ -232,17 +264,14 @@ def main() -> None:
             ways: dict[str, Callable[[], object]] = {
                 "embedded": lambda sql=sql: embedded.query(sql).to_arrow(),
                 "sdk (arrow)": lambda sql=sql: sdk.query(sql).to_arrow(),
-                "http (json)": lambda sql=sql: raw.post("/v1/query", json={"sql": sql}).json(),
+                "http (json)": lambda sql=sql: raw.post("/v1/query", {"sql": sql}).json(),
             }
             expected = embedded.query(sql).num_rows
             assert expected == 1 or not label.startswith("point"), "the point lookup finds one row"
             assert sdk.query(sql).num_rows == expected
-            assert len(raw.post("/v1/query", json={"sql": sql}).json()["rows"]) == expected
-            times: dict[str, list[float]] = {w: [] for w in ways}
+            assert len(raw.post("/v1/query", {"sql": sql}).json()["rows"]) == expected
+            times = rounds(ways, args.runs)
             names = list(ways)
-            for i in range(args.runs):
-                for name in names[i % 3 :] + names[: i % 3]:
-                    times[name].append(timed(ways[name]))
             base = statistics.median(times["embedded"])
             for name in names:
                 med = statistics.median(times[name])
@@ -256,10 +285,11 @@ def main() -> None:
             {
                 "embedded": lambda: embedded.query(point).to_arrow(),
                 "sdk (arrow)": lambda: sdk.query(point).to_arrow(),
-                "http (json)": lambda: raw.post("/v1/query", json={"sql": point}).json(),
+                "http (json)": lambda: raw.post("/v1/query", {"sql": point}).json(),
                 "bare FastAPI app, same query (arrow)": lambda: bare_query(point),
-                "`GET /health` (no token)": lambda: raw.get("/health").json(),
-                "`GET /v1/session` (token check + routing)": lambda: raw.get("/v1/session").json(),
+                "`GET /health` (no token)": lambda: raw.get("/health"),
+                "`GET /health` (no token), httpx client": lambda: raw_httpx.get("/health").json(),
+                "`GET /v1/session` (token check + routing)": lambda: raw.get("/v1/session"),
             },
             args.latency_runs,
         )
@@ -284,6 +314,7 @@ def main() -> None:
             remote_mesh.close()
     finally:
         raw.close()
+        raw_httpx.close()
         bare.close()
         remote.close()
         mesh.close()
@@ -318,7 +349,7 @@ def main() -> None:
             "session (baseline) against the same call through a real `meshlake serve` on "
             f"127.0.0.1 (uvicorn, {args.workers} worker processes), through the SDK (Arrow IPC "
             "stream) and as JSON "
-            f"with httpx. {args.runs} rounds, the three ways in rotating order; "
+            f"with urllib3. {args.runs} rounds, the three ways in a shuffled order each round; "
             f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()} with {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}; 1-minute load average {load:.1f} at the "
             "start (other work on the machine makes runs noisy: the server runs on the other "
@@ -330,13 +361,14 @@ def main() -> None:
             "",
             f"**One client, sequential** (what HTTP adds to one call): {args.latency_runs} "
             "rounds of the point lookup embedded, through the SDK, as JSON and through a bare "
-            "FastAPI app, and of two requests that run no query, in rotating order (the SDK "
-            "and the JSON client each keep one connection, to whichever worker the kernel "
-            "gave it); 1-minute load average "
+            "FastAPI app, and of requests that run no query, in a shuffled order each round "
+            "(the SDK and the JSON client each keep one connection, to whichever worker the "
+            "kernel gave it); 1-minute load average "
             f"{load_latency:.1f} before. `GET /health` is the floor of any request (uvicorn's "
-            "h11 parser, FastAPI's routing, the httpx client); the bare FastAPI app "
-            "(`bench/server_bare.py`) runs the same embedded query behind the same HTTP stack "
-            f"without meshlake's server: the stack adds {stack:+.2f} ms, meshlake's server "
+            "h11 parser, FastAPI's routing, the client: urllib3 as in the SDK, and httpx); "
+            "the bare FastAPI app (`bench/server_bare.py`) runs the same embedded query "
+            "behind the same HTTP stack without meshlake's server: the stack adds "
+            f"{stack:+.2f} ms, meshlake's server "
             f"{added - stack:+.2f} ms more. Goal: HTTP adds at most 2 ms p50 (SDK: "
             f"{added:+.2f} ms, {'met' if added <= 2.0 else 'not met'}).",
             "",
@@ -348,8 +380,11 @@ def main() -> None:
             f"loop for {args.duration:.0f} s, embedded (a session per thread in one process) "
             f"and through the server ({args.workers} workers, an SDK connection per thread, "
             "the clients in the benchmark's process on the same 2 cores); 1-minute load "
-            f"average {load_concurrent:.1f} before. Goals: HTTP adds at most 2 ms p50, and "
-            "keeps at least 50% of the embedded throughput.",
+            f"average {load_concurrent:.1f} before. Goal: at least 50% of the embedded "
+            "throughput. Each of the 16 clients calls again as soon as it has its answer and "
+            "the 2 cores are always busy, so a call's latency is 16 / throughput (Little's "
+            "law): the p50 difference here is the throughput gap as queueing, not a cost per "
+            "call (that is the one-client table above).",
             "",
             "| way | calls/s | p50 (ms) | p99 (ms) | throughput / embedded | p50 added (ms) |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -6,14 +6,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshlake.errors import InvalidInputError
+
 __all__ = [
     "ENV_ALLOWED_ROOTS",
     "ENV_CATALOG_URL",
     "ENV_HOME",
+    "ENV_QUERY_THREADS",
     "ENV_WAREHOUSE",
     "ENV_WEBHOOK_ALLOWED_HOSTS",
     "Settings",
     "load_settings",
+    "query_threads",
 ]
 
 ENV_HOME = "MESHLAKE_HOME"
@@ -21,6 +25,7 @@ ENV_CATALOG_URL = "MESHLAKE_CATALOG_URL"
 ENV_WAREHOUSE = "MESHLAKE_WAREHOUSE"
 ENV_ALLOWED_ROOTS = "MESHLAKE_ALLOWED_ROOTS"
 ENV_WEBHOOK_ALLOWED_HOSTS = "MESHLAKE_WEBHOOK_ALLOWED_HOSTS"
+ENV_QUERY_THREADS = "MESHLAKE_QUERY_THREADS"
 DEFAULT_HOME = ".meshlake"
 
 
@@ -116,3 +121,24 @@ def _listed(given: list[str] | None, variable: str) -> tuple[str, ...] | None:
     if variable in os.environ:
         return tuple(r.strip() for r in os.environ[variable].split(",") if r.strip())
     return None
+
+
+def query_threads(environ: dict[str, str] | None = None) -> int | None:
+    """The query engine's worker threads in this process: ``$MESHLAKE_QUERY_THREADS``, or
+    ``None`` (DuckDB's default, one per core). Process-wide: the engine is shared by every
+    mesh the process opens (``meshlake serve --query-threads`` sets it for its workers).
+
+    >>> query_threads({"MESHLAKE_QUERY_THREADS": "2"})
+    2
+
+    Raises:
+        InvalidInputError: the variable is set to something else than a positive integer.
+    """
+    value = (os.environ if environ is None else environ).get(ENV_QUERY_THREADS, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInputError(
+            f"{ENV_QUERY_THREADS} must be a positive number of threads, not {value!r}"
+        )
+    return int(value)

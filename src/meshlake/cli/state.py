@@ -14,7 +14,7 @@ client are imported when a command opens them, so ``meshlake --help`` stays fast
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -165,12 +165,22 @@ class CliState:
         """Where the mesh lives (options, then environment, then defaults)."""
         return load_settings(self.home)
 
-    def server_settings(self) -> Settings:
+    def server_settings(
+        self,
+        *,
+        allowed_roots: list[str] | None = None,
+        webhook_allowed_hosts: list[str] | None = None,
+    ) -> Settings:
         """Settings for ``meshlake serve``: clients may name no folder as a location unless
-        ``MESHLAKE_ALLOWED_ROOTS`` says which (rule 29)."""
-        settings = self.settings()
+        ``allowed_roots`` (or ``MESHLAKE_ALLOWED_ROOTS``) says which (rule 29); webhooks
+        go where ``webhook_allowed_hosts`` (or its variable) allows."""
+        settings = load_settings(
+            self.home,
+            allowed_roots=allowed_roots or None,
+            webhook_allowed_hosts=webhook_allowed_hosts or None,
+        )
         if settings.allowed_roots is None:
-            settings = load_settings(self.home, allowed_roots=[])
+            settings = replace(settings, allowed_roots=())
         return settings
 
     def require_home(self) -> None:

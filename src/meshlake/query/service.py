@@ -231,9 +231,10 @@ def _bounded_depth() -> Iterator[None]:
 def _default_engine() -> Engine:
     global _ENGINE
     if _ENGINE is None:
+        from meshlake.config import query_threads
         from meshlake.query.engines.duckdb import DuckDBEngine
 
-        _ENGINE = DuckDBEngine()
+        _ENGINE = DuckDBEngine(threads=query_threads())
     return _ENGINE
 
 

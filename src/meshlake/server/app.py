@@ -23,11 +23,13 @@ from meshlake.config import (
     ENV_ALLOWED_ROOTS,
     ENV_CATALOG_URL,
     ENV_HOME,
+    ENV_QUERY_THREADS,
     ENV_WAREHOUSE,
     ENV_WEBHOOK_ALLOWED_HOSTS,
     Settings,
     load_settings,
 )
+from meshlake.config import query_threads as config_query_threads
 from meshlake.errors import InvalidInputError, MeshError
 from meshlake.mesh import Mesh
 from meshlake.server import console
@@ -191,33 +193,61 @@ def _export(settings: Settings) -> None:
 
 
 def serve(
-    settings: Settings, *, host: str, port: int, log_level: str = "warning", workers: int = 1
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    workers: int = 1,
+    query_threads: int | None = None,
+    forwarded_allow_ips: str | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
     """Open the mesh of ``settings`` and serve it with uvicorn until interrupted.
 
     Args:
         workers: uvicorn worker processes; above 1 each opens the mesh on its own (after this
             process has bootstrapped it once) and they share the catalog store.
+        query_threads: query engine threads per worker process (default
+            ``$MESHLAKE_QUERY_THREADS``, else one per core in every worker: under many
+            concurrent queries the cores are shared anyway, and a lone large query keeps
+            them all).
+        forwarded_allow_ips: addresses of the reverse proxies whose ``X-Forwarded-For`` and
+            ``X-Forwarded-Proto`` headers are trusted (comma-separated, ``*`` for any;
+            default uvicorn's: ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1).
+        ssl_certfile: serve HTTPS with this certificate chain (PEM) ...
+        ssl_keyfile: ... and this private key.
+
+    Raises:
+        InvalidInputError: a bad thread count, or only one of the certificate and the key.
     """
     import uvicorn
 
     if settings.allowed_roots is None:  # a server lets principals name no folder
         settings = replace(settings, allowed_roots=())
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise InvalidInputError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    threads = query_threads if query_threads is not None else config_query_threads()
+    if threads is not None:
+        if threads < 1:
+            raise InvalidInputError(f"query threads must be at least 1, not {threads}")
+        os.environ[ENV_QUERY_THREADS] = str(threads)  # read when the engine starts
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
+    if ssl_certfile is not None:
+        options.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     mesh = Mesh(settings)
     mesh.bootstrap()
     if workers > 1:
         mesh.close()
         _export(settings)
         uvicorn.run(
-            "meshlake.server.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
+            "meshlake.server.app:app_from_environment", factory=True, workers=workers, **options
         )
         return
     try:
-        uvicorn.run(create_app(mesh), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(mesh), **options)
     finally:
         mesh.close()

@@ -1,5 +1,6 @@
 """``meshlake token ...`` (bearer tokens of the server) and ``meshlake serve``."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -92,17 +93,67 @@ def serve(
             "one is seen by the others from their next request).",
         ),
     ] = 1,
+    query_threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Query engine threads per worker (default: $MESHLAKE_QUERY_THREADS, else one "
+            "per core).",
+        ),
+    ] = None,
+    allowed_root: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A folder clients may register as a location or crawl (repeatable; default "
+            "$MESHLAKE_ALLOWED_ROOTS, else none).",
+        ),
+    ] = None,
+    webhook_allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Where webhooks may go besides public addresses: `public`, an address, a "
+            "network, a host name, optionally with scheme and port (repeatable; default "
+            "$MESHLAKE_WEBHOOK_ALLOWED_HOSTS, else public addresses only).",
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies whose X-Forwarded-For/-Proto headers are trusted "
+            "(comma-separated, * for any; default $FORWARDED_ALLOW_IPS, else 127.0.0.1).",
+        ),
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate chain (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="The private key (PEM) of --ssl-certfile.")
+    ] = None,
 ) -> None:
     """Serve the mesh over HTTP (REST API, OpenAPI at /openapi.json). Every request needs
     a bearer token (`meshlake token create`); clients never see storage paths.
 
-    Clients may name no folder as a location unless MESHLAKE_ALLOWED_ROOTS allows it, and
-    webhooks go to public addresses only unless MESHLAKE_WEBHOOK_ALLOWED_HOSTS allows more."""
+    Clients may name no folder as a location unless --allowed-root (or
+    MESHLAKE_ALLOWED_ROOTS) allows it, and webhooks go to public addresses only unless
+    --webhook-allowed-host (or MESHLAKE_WEBHOOK_ALLOWED_HOSTS) allows more."""
     state = get_state(ctx)
     state.require_home()
     from meshlake.server.app import serve as run_server  # imported on use: FastAPI, uvicorn
 
-    run_server(state.server_settings(), host=host, port=port, log_level=log_level, workers=workers)
+    settings = state.server_settings(
+        allowed_roots=allowed_root, webhook_allowed_hosts=webhook_allowed_host
+    )
+    run_server(
+        settings,
+        host=host,
+        port=port,
+        log_level=log_level,
+        workers=workers,
+        query_threads=query_threads,
+        forwarded_allow_ips=forwarded_allow_ips,
+        ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+        ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
+    )
 
 
 def register(app: typer.Typer) -> None:
