@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from query_fakes import FakeCatalog
 
-from meshlake.errors import InvalidQueryError, NotFoundError, StorageError
+from meshlake.errors import InvalidInputError, InvalidQueryError, NotFoundError, StorageError
 from meshlake.governance.policy import RowRule, TablePolicy, TableRef
 from meshlake.query.context import ScanColumn, TableScan
 from meshlake.query.engines import GovernedScan, load_engine
@@ -286,3 +286,21 @@ def test_idle_cursors_are_bounded(tmp_path: Path) -> None:
     assert DuckDBEngine(idle_cursors=0).execute(
         'SELECT count(*) AS n FROM "__meshlake_scan_0"', [governed(cat, "t")]
     ).to_pylist() == [{"n": 0}]
+
+
+def test_query_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshlake.config import ENV_QUERY_THREADS, query_threads
+    from meshlake.query import service
+
+    assert query_threads({}) is None and query_threads({ENV_QUERY_THREADS: " "}) is None
+    assert query_threads({ENV_QUERY_THREADS: "3"}) == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        with pytest.raises(InvalidInputError, match=ENV_QUERY_THREADS):
+            query_threads({ENV_QUERY_THREADS: bad})
+    monkeypatch.setattr(service, "_ENGINE", None)  # the process's engine, made anew
+    monkeypatch.setenv(ENV_QUERY_THREADS, "1")
+    engine = service._default_engine()
+    root = engine._databases._open((frozenset(), None))  # type: ignore[attr-defined]
+    assert root.execute("SELECT current_setting('threads')").fetchone() == (1,)
+    root.close()
+    engine.close()

@@ -40,12 +40,14 @@ def serve_process(
     env: dict[str, str | None] | None = None,
     ready: Callable[[subprocess.Popen[bytes], str], bool] | None = None,
     timeout: float = 60,
+    scheme: str = "http",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start ``meshlake --home HOME serve`` on a free port; yield (base URL, process) once
     ``ready`` (default: the health check answers); stop it afterwards.
 
     Args:
         env: variables to set (a value of None removes the variable).
+        scheme: ``https`` when ``args`` give a certificate (the yielded URL's scheme).
     """
     port = free_port()
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -60,7 +62,7 @@ def serve_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     check = ready or (lambda _proc, base: healthy(base))
     try:
         deadline = time.monotonic() + timeout
