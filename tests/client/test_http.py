@@ -4,7 +4,11 @@ encoding, proxies from the environment, and one connection shared by many thread
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -12,6 +16,7 @@ from typing import Any
 import pytest
 
 import meshlake
+import meshlake.client
 from meshlake.client.http import HttpTransport
 
 
@@ -130,3 +135,21 @@ def test_threads_share_one_transport(stub: str) -> None:
         t.join()
     assert not failures and len(_Stub.seen) == 160
     http.close()
+
+
+def test_a_server_that_does_not_answer_times_out() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        remote = meshlake.client.connect(url, token="mlk_x", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(meshlake.StorageError, match="timed out") as err:
+            _ = remote.principal
+        assert time.monotonic() - started < 5
+        assert err.value.details["reason"] == "unreachable"
+        remote.close()
+
+
+def test_the_sdk_loads_no_httpx() -> None:
+    code = "import sys, meshlake.client; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -10,13 +10,14 @@ session's method names, return values and error classes (for the covered methods
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from meshlake.client.http import HttpTransport
 from meshlake.client.session import Record, RemoteSession
 from meshlake.errors import AccessDeniedError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Record", "RemoteMesh", "RemoteSession", "connect"]
 
@@ -27,8 +28,9 @@ class RemoteMesh:
     Args:
         url: the server's base URL.
         token: a bearer token (``meshlake token create``).
-        transport: an httpx transport.
+        transport: an httpx transport to send through instead of the SDK's own pool.
         client: a ready httpx client (in-process tests: FastAPI's ``TestClient(app)``).
+        timeout: seconds a request may wait for its answer (queries may take long).
     """
 
     def __init__(
@@ -38,8 +40,9 @@ class RemoteMesh:
         *,
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
+        timeout: float = 300.0,
     ) -> None:
-        self.http = HttpTransport(url, token, transport=transport, client=client)
+        self.http = HttpTransport(url, token, transport=transport, client=client, timeout=timeout)
         self._principal: str | None = None
 
     @property
@@ -74,13 +77,16 @@ class RemoteMesh:
         self.close()
 
 
-def connect(url: str, *, token: str, transport: Any = None, client: Any = None) -> RemoteMesh:
+def connect(
+    url: str, *, token: str, transport: Any = None, client: Any = None, timeout: float = 300.0
+) -> RemoteMesh:
     """Connect to a meshlake server.
 
     Args:
         url: ``http://host:8470`` or ``https://...``.
         token: a bearer token.
-        transport: an httpx transport.
+        transport: an httpx transport to send through instead of the SDK's own pool.
         client: a ready httpx client (in-process tests: FastAPI's ``TestClient(app)``).
+        timeout: seconds a request may wait for its answer (default 300).
     """
-    return RemoteMesh(url, token, transport=transport, client=client)
+    return RemoteMesh(url, token, transport=transport, client=client, timeout=timeout)
