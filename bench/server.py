@@ -53,6 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import cycle
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,7 @@ import meshlake
 from meshlake.client import RemoteMesh
 
 REGIONS = ["eu", "us", "apac", "latam", "mea"]
+CONNECTIONS = 4  # per way in the sequential table
 
 
 def build(home: Path, rows: int) -> str:
@@ -280,16 +282,22 @@ def main() -> None:
                     f"{med / base:.2f}x |"
                 )
         point = queries["point lookup (1 row)"]
+        # each way cycles over CONNECTIONS connections: which worker a connection lands on
+        # moves one connection's p50 by up to ~0.8 ms, which one connection per way would
+        # hand to one way by chance
+        remotes_seq = [meshlake.connect(url, token=token) for _ in range(CONNECTIONS)]
+        sdks = cycle([r.session() for r in remotes_seq])
+        raws = cycle([JsonClient(url, token) for _ in range(CONNECTIONS)])
         load_latency = os.getloadavg()[0]
         latency = sequential(
             {
                 "embedded": lambda: embedded.query(point).to_arrow(),
-                "sdk (arrow)": lambda: sdk.query(point).to_arrow(),
-                "http (json)": lambda: raw.post("/v1/query", {"sql": point}).json(),
+                "sdk (arrow)": lambda: next(sdks).query(point).to_arrow(),
+                "http (json)": lambda: next(raws).post("/v1/query", {"sql": point}).json(),
                 "bare FastAPI app, same query (arrow)": lambda: bare_query(point),
-                "`GET /health` (no token)": lambda: raw.get("/health"),
+                "`GET /health` (no token)": lambda: next(raws).get("/health"),
                 "`GET /health` (no token), httpx client": lambda: raw_httpx.get("/health").json(),
-                "`GET /v1/session` (token check + routing)": lambda: raw.get("/v1/session"),
+                "`GET /v1/session` (token check + routing)": lambda: next(raws).get("/v1/session"),
             },
             args.latency_runs,
         )
@@ -317,6 +325,8 @@ def main() -> None:
         raw_httpx.close()
         bare.close()
         remote.close()
+        for remote_mesh in remotes_seq:
+            remote_mesh.close()
         mesh.close()
         for proc in (server, bare_server):
             proc.terminate()
@@ -362,8 +372,9 @@ def main() -> None:
             f"**One client, sequential** (what HTTP adds to one call): {args.latency_runs} "
             "rounds of the point lookup embedded, through the SDK, as JSON and through a bare "
             "FastAPI app, and of requests that run no query, in a shuffled order each round "
-            "(the SDK and the JSON client each keep one connection, to whichever worker the "
-            "kernel gave it); 1-minute load average "
+            f"(the SDK and the JSON client each take turns over {CONNECTIONS} connections, "
+            "which the kernel spreads over the workers: one connection's p50 moves by up to "
+            "~0.8 ms with the worker it landed on); 1-minute load average "
             f"{load_latency:.1f} before. `GET /health` is the floor of any request (uvicorn's "
             "h11 parser, FastAPI's routing, the client: urllib3 as in the SDK, and httpx); "
             "the bare FastAPI app (`bench/server_bare.py`) runs the same embedded query "
