@@ -142,7 +142,7 @@ class TriggerRunRow(Base):
     )
     event_pk: Mapped[int] = mapped_column(ForeignKey("ml_events.id", ondelete="CASCADE"))
     # running | retrying (due at next_attempt_at) | succeeded | failed | skipped
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
     claimed_by: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -150,6 +150,8 @@ class TriggerRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # while running: renewed by the runner; once past, the run is taken back and retried
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DriftReportRow(Base):

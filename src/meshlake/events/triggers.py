@@ -15,6 +15,14 @@ a runner takes a due retry with a conditional update (``state = 'retrying'`` -> 
 that only one runner can win. After ``max_attempts`` failures the run is ``failed`` (kept,
 listable, re-runnable by hand with :meth:`TriggerRunner.rerun`).
 
+A running run holds a lease (``lease_until``) that its runner renews from a heartbeat thread
+while the action runs. A runner killed mid-action stops renewing it; once it ran out, the
+next runner takes the run back (a conditional update only one runner wins) as a failed
+attempt ("abandoned"), which is retried like any other failure. A runner that comes back
+after losing its lease (a long pause) finds the run no longer its own and records nothing.
+An action may thus run again after its runner died mid-way: actions are re-crawls, pipeline
+runs and drift checks, which are safe to repeat.
+
 ``where`` is a condition of :mod:`meshlake.events.where` (comparisons, ``IN``, ``IS NULL``,
 ``AND``/``OR``/``NOT`` over ``type``, ``source``, ``subject``, ``product``, ``database``,
 ``model_group``, ``principal`` and ``data.<path>``), stored as ``{"expression": text}``; a
@@ -24,15 +32,18 @@ stored mapping without that key is the older form (field equalities).
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,6 +65,8 @@ __all__ = [
 ]
 
 ACTIONS = ("recrawl", "pipeline", "drift_check")
+DEFAULT_LEASE_S = 60.0
+log = logging.getLogger(__name__)
 CURSOR = "triggers"
 RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED = (
     "running",
@@ -132,6 +145,8 @@ class TriggerRunner:
         act: runs one action; returns its result (JSON-able) or raises.
         max_attempts: failures after which a run is ``failed``.
         base_delay_s, max_delay_s: the retry schedule (exponential, full jitter).
+        lease_s: how long a running run stays this runner's without a renewal (renewed
+            every third of it while its action runs).
     """
 
     def __init__(
@@ -143,8 +158,10 @@ class TriggerRunner:
         max_attempts: int = 5,
         base_delay_s: float = 2.0,
         max_delay_s: float = 300.0,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.store = store
+        self.lease = timedelta(seconds=lease_s)
         self.can_see = can_see
         self.act = act
         self.max_attempts = max_attempts
@@ -178,7 +195,49 @@ class TriggerRunner:
                     self._run(trigger, row)
         if last > start:
             self._advance(last)
+        self.reclaim()
         return runs + self.retry_due()
+
+    def reclaim(self) -> int:
+        """Take back the running runs whose lease ran out (their runner stopped): each counts
+        as a failed attempt ("abandoned") and is retried at once, or ``failed`` after
+        ``max_attempts``. Returns how many were taken back."""
+        now = datetime.now(UTC)
+        lapsed = and_(
+            TriggerRunRow.state == RUNNING,
+            or_(
+                TriggerRunRow.lease_until < now,
+                # runs started before leases existed: their start stands for the lease
+                and_(
+                    TriggerRunRow.lease_until.is_(None), TriggerRunRow.started_at < now - self.lease
+                ),
+            ),
+        )
+        with Session(self.store.read_engine) as session:  # the usual case: nothing to do
+            if session.scalar(select(TriggerRunRow.id).where(lapsed).limit(1)) is None:
+                return 0
+        error = func.coalesce(TriggerRunRow.claimed_by, "") + " stopped renewing its lease"
+        taken = 0
+        with self._session() as session, session.begin():
+            for last, state in ((True, FAILED), (False, RETRYING)):
+                limit = TriggerRunRow.attempts + 1 >= self.max_attempts
+                result = session.execute(
+                    update(TriggerRunRow)
+                    .where(lapsed, limit if last else ~limit)
+                    .values(
+                        state=state,
+                        attempts=TriggerRunRow.attempts + 1,
+                        error="abandoned: " + error,
+                        finished_at=now,
+                        lease_until=None,
+                        next_attempt_at=None if last else now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                taken += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if taken:
+            log.warning("took back %d trigger run(s) whose runner stopped", taken)
+        return taken
 
     def retry_due(self) -> int:
         """Run the failed runs whose retry is due; returns how many were run."""
@@ -213,7 +272,12 @@ class TriggerRunner:
             result = session.execute(
                 update(TriggerRunRow)
                 .where(TriggerRunRow.id == run_id, TriggerRunRow.state == RETRYING)
-                .values(state=RUNNING, claimed_by=self.worker_id, started_at=datetime.now(UTC))
+                .values(
+                    state=RUNNING,
+                    claimed_by=self.worker_id,
+                    started_at=datetime.now(UTC),
+                    lease_until=datetime.now(UTC) + self.lease,
+                )
             )
             return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
@@ -236,7 +300,8 @@ class TriggerRunner:
 
     def busy(self, *, running: bool = True) -> bool:
         """Whether events wait for the runner, or runs wait to retry (or, with ``running``,
-        are running: a runner killed mid-action leaves its run so for good). Events wait
+        are running: a runner killed mid-action leaves its run so until its lease runs out
+        and another runner takes it back). Events wait
         only while a trigger is active: with none, no runner has anything to do with them
         (a trigger never fires on events older than itself)."""
         with Session(self.store.read_engine) as session:
@@ -275,6 +340,7 @@ class TriggerRunner:
                         state=RUNNING if visible else SKIPPED,
                         claimed_by=self.worker_id,
                         started_at=datetime.now(UTC),
+                        lease_until=datetime.now(UTC) + self.lease if visible else None,
                         error=None if visible else f"{trigger.owner} may not see the event",
                         attempts=0,
                     )
@@ -296,16 +362,31 @@ class TriggerRunner:
         )
         result: dict[str, Any] | None = None
         error = None
-        try:
-            result = self.act(call)
-        except Exception as exc:  # recorded on the run: a failing action never stops others
-            error = f"{type(exc).__name__}: {exc}"
+        key = (TriggerRunRow.trigger_id == trigger.id, TriggerRunRow.event_pk == row.id)
+        with self._leased(*key):
+            try:
+                result = self.act(call)
+            except Exception as exc:  # recorded on the run: a failing action never stops others
+                error = f"{type(exc).__name__}: {exc}"
         with self._session() as session, session.begin():
             run = session.scalars(
-                select(TriggerRunRow).where(
-                    TriggerRunRow.trigger_id == trigger.id, TriggerRunRow.event_pk == row.id
+                select(TriggerRunRow)
+                .where(
+                    *key,
+                    TriggerRunRow.state == RUNNING,
+                    TriggerRunRow.claimed_by == self.worker_id,
                 )
-            ).one()
+                .with_for_update()
+            ).one_or_none()
+            if run is None:  # the lease ran out and another runner took the run back
+                log.warning(
+                    "trigger %s, event %s: the run was taken back while its action ran; "
+                    "its outcome is not recorded",
+                    trigger.name,
+                    row.id,
+                )
+                return
+            run.lease_until = None
             run.attempts = (run.attempts or 0) + 1
             run.result = result
             run.error = error[:4000] if error else None
@@ -320,6 +401,38 @@ class TriggerRunner:
                 )
                 run.state = RETRYING
                 run.next_attempt_at = run.finished_at + timedelta(seconds=delay)
+
+    @contextmanager
+    def _leased(self, *key: Any) -> Iterator[None]:
+        """Renew the lease of the run matched by ``key`` (this runner's, running) every third
+        of the lease until the block ends."""
+        done = threading.Event()
+
+        def beat() -> None:
+            interval = max(self.lease.total_seconds() / 3, 0.01)
+            while not done.wait(interval):
+                try:
+                    with self._session() as session, session.begin():
+                        session.execute(
+                            update(TriggerRunRow)
+                            .where(
+                                *key,
+                                TriggerRunRow.state == RUNNING,
+                                TriggerRunRow.claimed_by == self.worker_id,
+                            )
+                            .values(lease_until=datetime.now(UTC) + self.lease)
+                            .execution_options(synchronize_session=False)
+                        )
+                except Exception as exc:  # the store failed: the lease may run out
+                    log.warning("cannot renew a trigger run's lease: %s", exc)
+
+        thread = threading.Thread(target=beat, name="meshlake-trigger-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def _finish(
         self, run_id: int, state: str, result: dict[str, Any] | None, error: str | None
