@@ -8,6 +8,7 @@ import datetime as dt
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -498,3 +499,25 @@ def test_every_checked_address_is_tried_in_turn(
     dns["two.test"] = ["127.0.0.2"]
     failed = post_event(f"http://two.test:{port}/hook", None, _record(), timeout_s=2, policy=policy)
     assert not failed.ok and "ConnectionRefusedError" in (failed.error or "")
+
+
+def test_a_slow_name_lookup_counts_as_not_resolving(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshlake.events import destinations
+
+    monkeypatch.setattr(destinations, "RESOLVE_TIMEOUT_S", 0.2)
+    gate = threading.Event()
+
+    def stuck(*_args: Any, **_kwargs: Any) -> list[Any]:  # a name server that never answers
+        gate.wait(10)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    started = time.monotonic()
+    try:
+        with pytest.raises(OSError, match="longer than"):
+            destinations.resolve("slow.example", 443)
+        with pytest.raises(InvalidInputError, match="does not resolve"):
+            WebhookPolicy.of(None).check("https://slow.example/hook")
+        assert time.monotonic() - started < 3
+    finally:
+        gate.set()

@@ -36,6 +36,8 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -68,9 +70,9 @@ MAX_HOST_LENGTH = 253
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _HOW_TO_ALLOW = (
-    f"an operator may allow more destinations with {ENV_WEBHOOK_ALLOWED_HOSTS} "
-    "(connect(..., webhook_allowed_hosts=[...])), e.g. '10.1.2.3', '10.0.0.0/8' or "
-    "'hooks.internal:8443'"
+    f"an operator may allow more destinations with {ENV_WEBHOOK_ALLOWED_HOSTS}, "
+    "`meshlake serve --webhook-allowed-host` or connect(..., webhook_allowed_hosts=[...]), "
+    "e.g. '10.1.2.3', '10.0.0.0/8' or 'hooks.internal:8443'"
 )
 
 #: ``resolver(host, port) -> addresses`` (IP address strings; raises ``OSError`` when the
@@ -78,13 +80,26 @@ _HOW_TO_ALLOW = (
 Resolver = Callable[[str, int], list[str]]
 
 
+#: Seconds a name lookup may take before the destination counts as not resolving.
+RESOLVE_TIMEOUT_S = 5.0
+#: Lookups run on a few threads of their own, so that a slow name server holds neither the
+#: caller (a request thread of the server, a delivery) past the timeout nor more threads.
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="meshlake-resolve")
+
+
 def resolve(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to now (every family, the system resolver's order).
+    """The addresses ``host`` resolves to now (every family, the system resolver's order),
+    within :data:`RESOLVE_TIMEOUT_S` seconds.
 
     Raises:
-        OSError: the name does not resolve.
+        OSError: the name does not resolve, or not in time.
     """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = lookup.result(timeout=RESOLVE_TIMEOUT_S)
+    except FutureTimeout:
+        lookup.cancel()
+        raise OSError(f"looking up {host} took longer than {RESOLVE_TIMEOUT_S:g} s") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
