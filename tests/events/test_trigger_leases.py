@@ -37,7 +37,15 @@ TriggerRunner(rt.store, make_can_see(rt), hang, lease_s=float(sys.argv[3])).run_
 """
 
 
-def _recrawl_trigger(owner: meshlake.Session, landing: Path) -> None:
+def _fired(
+    mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> meshlake.Session:
+    """A recrawl trigger and one event it matches, left to the runners this test makes (no
+    after-commit runner in this process); returns the trigger's owner."""
+    monkeypatch.setenv(DISPATCH_ENV, "worker")
+    owner = setup_accounts(mesh)["owner"]
+    _publish(owner, 0.0, 1)
+    landing = tmp_path / "landing"
     landing.mkdir()
     (landing / "part.csv").write_text("id,name\n1,a\n")
     owner.events.triggers.create(
@@ -46,17 +54,15 @@ def _recrawl_trigger(owner: meshlake.Session, landing: Path) -> None:
         do="recrawl",
         params={"location": str(landing), "database": "sales", "table": "landing"},
     )
+    _publish(owner, 0.0, 2)
+    return owner
 
 
 def test_a_killed_runners_run_is_taken_back_and_run_again(
     mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite and PostgreSQL: a real process claims the run and is killed mid-action."""
-    monkeypatch.setenv(DISPATCH_ENV, "worker")  # no after-commit runner in this process
-    owner = setup_accounts(mesh)["owner"]
-    _publish(owner, 0.0, 1)
-    _recrawl_trigger(owner, tmp_path / "landing")
-    _publish(owner, 0.0, 2)
+    owner = _fired(mesh, tmp_path, monkeypatch)
     lease_s = 1.0
     child = subprocess.Popen(
         [
@@ -97,13 +103,8 @@ def test_a_killed_runners_run_is_taken_back_and_run_again(
 def test_a_runner_that_lost_its_lease_records_nothing(
     sqlite_mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mesh = sqlite_mesh
-    monkeypatch.setenv(DISPATCH_ENV, "worker")
-    owner = setup_accounts(mesh)["owner"]
-    _publish(owner, 0.0, 1)
-    _recrawl_trigger(owner, tmp_path / "landing")
-    _publish(owner, 0.0, 2)
-    rt = mesh.runtime
+    owner = _fired(sqlite_mesh, tmp_path, monkeypatch)
+    rt = sqlite_mesh.runtime
     release = threading.Event()
     acting = threading.Event()
 
@@ -134,13 +135,8 @@ def test_a_runner_that_lost_its_lease_records_nothing(
 def test_a_long_action_keeps_its_lease(
     sqlite_mesh: meshlake.Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mesh = sqlite_mesh
-    monkeypatch.setenv(DISPATCH_ENV, "worker")
-    owner = setup_accounts(mesh)["owner"]
-    _publish(owner, 0.0, 1)
-    _recrawl_trigger(owner, tmp_path / "landing")
-    _publish(owner, 0.0, 2)
-    rt = mesh.runtime
+    owner = _fired(sqlite_mesh, tmp_path, monkeypatch)
+    rt = sqlite_mesh.runtime
 
     def slow(call: TriggerCall) -> dict[str, object]:
         time.sleep(1.5)  # five leases long
