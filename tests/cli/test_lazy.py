@@ -16,7 +16,15 @@ def test_commands_are_built_on_first_use() -> None:
     names = root.list_commands(None)  # type: ignore[attr-defined]
     assert names[: len(COMMAND_ORDER)] == list(COMMAND_ORDER)
     table = root.get_command(None, "table")  # type: ignore[attr-defined]
-    assert sorted(table.commands) == ["create", "drop", "list", "show"]
+    assert sorted(table.commands) == [
+        "add-columns",
+        "create",
+        "drop",
+        "list",
+        "properties",
+        "rename-column",
+        "show",
+    ]
     assert list(root.commands) == ["table"]  # type: ignore[attr-defined]
     assert root.get_command(None, "table") is table  # type: ignore[attr-defined]
     assert root.get_command(None, "nope") is None  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from tests.cli.test_tables import alter_script
 from typer.testing import CliRunner, Result
 
 import meshlake
@@ -406,3 +407,12 @@ def test_products_access_and_admin_commands_remotely(
     tokens = run("--json", "token", "list", config=config_home, env=owner)
     assert server.owner_token not in tokens.stdout
     assert {t["principal"] for t in json.loads(tokens.stdout)} >= {"central/owner"}
+
+
+def test_tables_are_altered_against_a_server(server: Server, config_home: Path) -> None:
+    env = {"MESHLAKE_URL": server.url, "MESHLAKE_TOKEN": server.owner_token}
+
+    def go(*args: str, code: int = 0, stream: str = "stdout") -> Any:
+        return getattr(run("--json", *args, config=config_home, env=env, code=code), stream)
+
+    alter_script(go, "sales.altered_remotely")

@@ -64,6 +64,12 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("POST", "/v1/databases/{database}/tables"): (None, {"name": "t", "columns": {"a": "bigint"}}),
     ("GET", ORDERS): (None, None),
     ("DELETE", ORDERS): (None, None),
+    ("GET", ORDERS + "/description"): (None, None),
+    ("GET", ORDERS + "/snapshot"): (None, None),
+    ("GET", ORDERS + "/properties"): (None, None),
+    ("PATCH", ORDERS + "/properties"): (None, {"properties": {"owner": "evil"}}),
+    ("POST", ORDERS + "/schema"): (None, {"columns": {"evil": "varchar"}}),
+    ("POST", ORDERS + "/columns/{column}/rename"): (None, {"to": "evil"}),
     ("GET", "/v1/tags"): (None, None),
     ("POST", "/v1/tags"): (None, {"key": "evil", "values": ["x"]}),
     ("PATCH", "/v1/tags/{key}"): (None, {"add": ["x"]}),
@@ -363,7 +369,7 @@ def url_for(path: str, values: dict[str, str]) -> str:
     elif path.endswith("/filters/{name}"):
         path = path.replace("{name}", "us_only")
     elif path.startswith((ORDERS, "/v1/products/")):
-        path = path.replace("{name}", "orders")
+        path = path.replace("{name}", "orders").replace("{column}", "amount")
     for key, value in values.items():
         path = path.replace("{" + key + "}", value)
     return path

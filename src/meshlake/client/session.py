@@ -25,6 +25,7 @@ from meshlake.audit.verify import VerifyReport
 from meshlake.client.http import ARROW_STREAM, HttpTransport, outcome
 from meshlake.errors import InvalidInputError
 from meshlake.governance.engine import Decision
+from meshlake.inputs import require_mapping
 from meshlake.products.search import Hit
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource, resource_to_dict
@@ -203,6 +204,73 @@ class RemoteCatalog(_Part):
         """A table's visible columns."""
         path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
         return _table(self.http.json("GET", path, params={"account": account}))
+
+    def describe_table(
+        self, database: str, name: str, account: str | None = None
+    ) -> TableDescription:
+        """:meth:`get_table` plus snapshots and the schema history (visible columns only)."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/description"
+        return _table(self.http.json("GET", path, params={"account": account}))
+
+    def evolve_schema(
+        self, database: str, name: str, schema: pa.Schema, *, account: str | None = None
+    ) -> TableDescription:
+        """Union ``schema`` into the table's (new columns, widened types): needs ALTER. The
+        schema travels as an Arrow IPC stream, so its types arrive exactly."""
+        if not isinstance(schema, pa.Schema):
+            raise InvalidInputError(
+                f"schema must be a pyarrow.Schema such as pa.schema([('note', pa.string())]), "
+                f"not a {type(schema).__name__}",
+                parameter="schema",
+            )
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, schema):
+            pass
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/schema"
+        reply = self.http.call(
+            "POST",
+            path,
+            content=sink.getvalue(),
+            content_type=ARROW_STREAM,
+            params={"account": account},
+        )
+        return _table(reply.json())
+
+    def rename_column(
+        self, database: str, name: str, old: str, new: str, *, account: str | None = None
+    ) -> TableDescription:
+        """Rename a column (needs ALTER); its field id, data, tags and grants stay."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/columns/{_q(old)}/rename"
+        return _table(self.http.json("POST", path, json={"to": new}, params={"account": account}))
+
+    def set_properties(
+        self,
+        database: str,
+        name: str,
+        properties: dict[str, str | None],
+        *,
+        account: str | None = None,
+    ) -> None:
+        """Set table properties (needs ALTER); a value of None removes the key."""
+        require_mapping("properties", properties, "{'owner': 'sales'}")
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/properties"
+        body = {
+            "properties": {str(k): None if v is None else str(v) for k, v in properties.items()}
+        }
+        self.http.call("PATCH", path, json=body, params={"account": account})
+
+    def properties(self, database: str, name: str, *, account: str | None = None) -> dict[str, str]:
+        """A visible table's properties."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/properties"
+        return dict(self.http.json("GET", path, params={"account": account})["properties"])
+
+    def current_snapshot(
+        self, database: str, name: str, *, account: str | None = None
+    ) -> int | None:
+        """The id of a visible table's current snapshot (None before any data)."""
+        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/snapshot"
+        snap = self.http.json("GET", path, params={"account": account})["snapshot_id"]
+        return None if snap is None else int(snap)
 
     def list_tables(self, database: str, account: str | None = None) -> builtins.list[str]:
         """Names of the tables the caller holds some permission on."""

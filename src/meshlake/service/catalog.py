@@ -665,7 +665,12 @@ class CatalogAPI(ServiceBase):
 
     @in_unit
     def set_properties(
-        self, database: str, name: str, properties: dict[str, str], *, account: str | None = None
+        self,
+        database: str,
+        name: str,
+        properties: dict[str, str | None],
+        *,
+        account: str | None = None,
     ) -> None:
         """Set table properties (needs ALTER); a value of None removes the key."""
         rt = self.resolve_table(database, name, account)

@@ -1,4 +1,4 @@
-"""``meshlake table ...``: create, list, show and drop tables."""
+"""``meshlake table ...``: create, list, show, alter and drop tables."""
 
 import json
 from datetime import date, datetime
@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meshlake.cli.errors import RemoteUnavailableError
 from meshlake.cli.output import Output, bold, examples
 from meshlake.cli.resources import parse_dotted
 from meshlake.cli.state import get_state
@@ -240,12 +239,103 @@ def table_show(ctx: typer.Context, table: TableArg, account: AccountOpt = None) 
     """Describe a table: the columns you may see, its snapshots and schema history."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
-    try:
-        describe = state.op("catalog.describe_table")
-    except RemoteUnavailableError:  # a server: its table view (columns, no snapshots yet)
-        describe = state.op("catalog.get_table")
-    desc = describe(db, name, account=account)
+    desc = state.op("catalog.describe_table")(db, name, account=account)
     state.out.emit(desc, lambda: _show(state.out, desc))
+
+
+@table_app.command(
+    "add-columns",
+    epilog=examples(
+        "meshlake table add-columns sales.orders -c note:varchar -c discount:decimal(10,2)",
+        "meshlake table add-columns sales.orders -c amount:double   # widen an integer column",
+    ),
+)
+def table_add_columns(
+    ctx: typer.Context,
+    table: TableArg,
+    column: Annotated[
+        list[str],
+        typer.Option(
+            "--column",
+            "-c",
+            metavar="NAME:TYPE",
+            help="A new column, or an existing one with a wider type (repeatable).",
+        ),
+    ],
+    account: AccountOpt = None,
+) -> None:
+    """Add columns to a table, or widen existing ones (needs ALTER): a new Iceberg schema;
+    rows written before read NULL in the new columns."""
+    state = get_state(ctx)
+    db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
+    columns = parse_columns(column)
+    import pyarrow as pa  # the data stack: only when a command needs it
+
+    from meshlake.storage.types import arrow_type
+
+    schema = pa.schema([(n, arrow_type(t)) for n, t in columns.items()])
+    desc = state.op("catalog.evolve_schema")(db, name, schema, account=account)
+    state.out.emit(
+        desc,
+        f"table {bold(f'{db}.{name}')} now has {len(desc.columns)} columns you can see",
+    )
+
+
+@table_app.command("rename-column")
+def table_rename_column(
+    ctx: typer.Context,
+    table: TableArg,
+    old: Annotated[str, typer.Argument(metavar="COLUMN", help="The column's name.")],
+    new: Annotated[str, typer.Argument(metavar="NEW_NAME", help="Its new name.")],
+    account: AccountOpt = None,
+) -> None:
+    """Rename a column (needs ALTER); its data, tags, grants and filters follow it."""
+    state = get_state(ctx)
+    db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
+    desc = state.op("catalog.rename_column")(db, name, old, new, account=account)
+    state.out.emit(desc, f"renamed column {bold(old)} of {bold(f'{db}.{name}')} to {bold(new)}")
+
+
+@table_app.command(
+    "properties",
+    epilog=examples(
+        "meshlake table properties sales.orders",
+        "meshlake table properties sales.orders --set owner=sales --unset draft",
+    ),
+)
+def table_properties(
+    ctx: typer.Context,
+    table: TableArg,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Set a property (repeatable)."),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option("--unset", metavar="KEY", help="Remove a property (repeatable)."),
+    ] = None,
+    account: AccountOpt = None,
+) -> None:
+    """Show a table's properties; with --set / --unset, change them first (needs ALTER)."""
+    state = get_state(ctx)
+    db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
+    changes: dict[str, str | None] = {}
+    for spec in set_ or []:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(
+                f"write KEY=VALUE, as in owner=sales, not {spec!r}", param_hint="'--set'"
+            )
+        changes[key.strip()] = value
+    for key in unset or []:
+        changes[key.strip()] = None
+    if changes:
+        state.op("catalog.set_properties")(db, name, changes, account=account)
+    props = state.op("catalog.properties")(db, name, account=account)
+    state.out.emit(
+        {"table": f"{db}.{name}", "properties": props},
+        lambda: state.out.fields(props or {"(none)": ""}, title=f"Properties of {db}.{name}"),
+    )
 
 
 @table_app.command("drop")

@@ -15,6 +15,7 @@ from meshlake.resources import resource_from_dict
 from meshlake.server.auth import CurrentSession, Scrub, SessionRoute
 from meshlake.server.routes import DEFAULT, Limit, Offset
 from meshlake.server.wire import page
+from meshlake.storage.types import arrow_type
 
 __all__ = ["router"]
 
@@ -127,6 +128,62 @@ def get_table(
     return scrub.body(s.catalog.get_table(database, name, account))
 
 
+@router.get("/databases/{database}/tables/{name}/description", tags=["catalog"])
+def describe_table(
+    database: str, name: str, s: CurrentSession, scrub: Scrub, account: str | None = None
+) -> Any:
+    """A table's visible columns, its snapshots and its schema history (visible columns
+    only); never its storage location."""
+    return scrub.body(s.catalog.describe_table(database, name, account))
+
+
+@router.get("/databases/{database}/tables/{name}/snapshot", tags=["catalog"])
+def current_snapshot(
+    database: str, name: str, s: CurrentSession, account: str | None = None
+) -> dict[str, Any]:
+    """The id of a visible table's current snapshot (``null`` before any data)."""
+    return {"snapshot_id": s.catalog.current_snapshot(database, name, account=account)}
+
+
+class RenameColumnBody(BaseModel):
+    to: str
+
+
+@router.post("/databases/{database}/tables/{name}/columns/{column}/rename", tags=["catalog"])
+def rename_column(
+    database: str,
+    name: str,
+    column: str,
+    body: RenameColumnBody,
+    s: CurrentSession,
+    scrub: Scrub,
+    account: str | None = None,
+) -> Any:
+    """Rename a column (ALTER); its data, tags, grants and filters follow it."""
+    return scrub.body(s.catalog.rename_column(database, name, column, body.to, account=account))
+
+
+class PropertiesBody(BaseModel):
+    properties: dict[str, str | None]
+
+
+@router.get("/databases/{database}/tables/{name}/properties", tags=["catalog"])
+def table_properties(
+    database: str, name: str, s: CurrentSession, account: str | None = None
+) -> dict[str, Any]:
+    """A visible table's properties."""
+    return {"properties": s.catalog.properties(database, name, account=account)}
+
+
+@router.patch("/databases/{database}/tables/{name}/properties", tags=["catalog"])
+def set_table_properties(
+    database: str, name: str, body: PropertiesBody, s: CurrentSession, account: str | None = None
+) -> dict[str, Any]:
+    """Set table properties (ALTER); a ``null`` value removes the key. Answers them all."""
+    s.catalog.set_properties(database, name, dict(body.properties), account=account)
+    return {"properties": s.catalog.properties(database, name, account=account)}
+
+
 @router.delete("/databases/{database}/tables/{name}", tags=["catalog"])
 def drop_table(
     database: str, name: str, s: CurrentSession, scrub: Scrub, account: str | None = None
@@ -209,6 +266,75 @@ async def overwrite_rows(
         s.catalog.overwrite, database, name, rows, data=data, account=account
     )
     return {"snapshot_id": snap}
+
+
+_SCHEMA_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'JSON `{"columns": {"name": "type", ...}}` (the type names of table '
+        f"creation), or an Arrow IPC stream (`Content-Type: {ARROW_STREAM}`) whose schema is "
+        "the columns; its rows, if any, are ignored.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "columns": {"type": "object", "additionalProperties": {"type": "string"}}
+                    },
+                    "required": ["columns"],
+                }
+            }
+        },
+    }
+}
+
+
+async def _schema_of(request: Request) -> pa.Schema:
+    """The columns of a schema change: an Arrow IPC stream's schema or JSON ``columns``.
+
+    Raises:
+        InvalidInputError: not an Arrow stream, or not ``{"columns": {"name": "type"}}``, or
+            an unknown type name.
+    """
+    raw = await request.body()
+    if len(raw) > MAX_WRITE_BYTES:
+        raise InvalidInputError(f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB")
+    if ARROW_STREAM in request.headers.get("content-type", ""):
+        try:
+            with pa.ipc.open_stream(raw) as reader:
+                return reader.schema
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInputError(f"the body is not an Arrow IPC stream: {exc}") from exc
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"the body is not JSON: {exc}") from exc
+    columns = body.get("columns") if isinstance(body, dict) else None
+    if (
+        not isinstance(columns, dict)
+        or not columns
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items())
+    ):
+        raise InvalidInputError('send {"columns": {"name": "type", ...}} or an Arrow IPC stream')
+    return pa.schema([(k, arrow_type(v)) for k, v in columns.items()])
+
+
+@router.post(
+    "/databases/{database}/tables/{name}/schema", tags=["catalog"], openapi_extra=_SCHEMA_BODY
+)
+async def evolve_schema(
+    database: str,
+    name: str,
+    request: Request,
+    s: CurrentSession,
+    scrub: Scrub,
+    account: str | None = None,
+) -> Any:
+    """Union columns into the table's schema (ALTER): new columns (old rows read NULL) and
+    widened types. Answers the table as the caller now sees it."""
+    schema = await _schema_of(request)
+    desc = await run_in_threadpool(s.catalog.evolve_schema, database, name, schema, account=account)
+    return scrub.body(desc)
 
 
 # ---------------------------------------------------------------- tags
