@@ -25,6 +25,7 @@ def test_model_groups_and_lookups(mesh_cli: Cli) -> None:
     for args in (
         ["ml", "job", "no-such-job"],
         ["ml", "alias", "churn", "1", "champion"],
+        ["ml", "set-status", "churn", "1", "Approved"],
         ["ml", "pipeline", "show", "no-such-execution"],
         ["ml", "evaluate", "no-such-job"],
     ):

@@ -416,3 +416,8 @@ def test_tables_are_altered_against_a_server(server: Server, config_home: Path) 
         return getattr(run("--json", *args, config=config_home, env=env, code=code), stream)
 
     alter_script(go, "sales.altered_remotely")
+    checkpoint = json.loads(go("audit", "checkpoint"))  # signed in the server's folder
+    assert checkpoint["signature"] and checkpoint["file"] == ""
+    assert json.loads(go("audit", "verify"))["ok"] is True
+    human = run("audit", "checkpoint", config=config_home, env=env)
+    assert "in the server's digest folder" in human.stdout

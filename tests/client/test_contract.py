@@ -113,6 +113,12 @@ def scenario(as_: Callable[[str], Any]) -> Iterator[tuple[str, Callable[[], Any]
     yield "principals", lambda: as_("c/u").principals.list("p")
     yield "root only", lambda: as_("p/admin").accounts.create("x")
     yield "db of", lambda: as_("c/admin").catalog.get_database("rl_sales")
+    yield "checkpoint", lambda: type(as_("p/admin").checkpoint_audit()).__name__
+    yield "checkpoint denied", lambda: as_("p/u").checkpoint_audit()
+    yield (
+        "verify after checkpoint",
+        lambda: (lambda r: (r.ok, r.checkpoints, r.problem))(as_("p/admin").verify_audit()),
+    )
     yield (
         "own audit",
         lambda: [(e.principal, e.action, e.resource, e.category) for e in as_("p/u").audit()],
@@ -152,4 +158,9 @@ def test_embedded_and_http_sessions_agree(
         "decide for another": "AccessDeniedError",
         "after revoke": "AccessDeniedError",
         "root only": "AccessDeniedError",
+        "checkpoint denied": "AccessDeniedError",
     }
+    steps = dict(results["http"])
+    assert steps["checkpoint"] == "Checkpoint"
+    ok, checkpoints, _ = steps["verify after checkpoint"]
+    assert ok is True and checkpoints >= 1

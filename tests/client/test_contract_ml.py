@@ -148,16 +148,25 @@ def test_registry_metadata_and_lineage_agree(
     a_emb, a_rem = both(mesh, app, ANALYST)
     assert outcome(lambda: a_rem.ml.approve(version)) == outcome(lambda: a_emb.ml.approve(version))
     assert outcome(lambda: a_rem.ml.approve(version))[1] == "AccessDeniedError"
+    assert outcome(lambda: a_rem.ml.set_status(version, "Rejected")) == outcome(
+        lambda: a_emb.ml.set_status(version, "Rejected")
+    )
     o_emb, o_rem = both(mesh, app, OUTSIDER)
     assert outcome(lambda: o_rem.ml.describe_model_group("risk-http")) == outcome(
         lambda: o_emb.ml.describe_model_group("risk-http")
     )
     assert norm(o_rem.ml.list_model_groups()) == []
     emb.grant(APPROVER, ModelGroup("risk-http"), ["APPROVE", "DESCRIBE"])
-    _, approver = both(mesh, app, APPROVER)
+    ap_emb, approver = both(mesh, app, APPROVER)
     approved = approver.ml.approve(version, reason="reviewed")
     assert approved.status == "Approved"
     assert seen(mesh, approved) == seen(mesh, emb.ml.model_version("risk-http", 1))
+    back = approver.ml.set_status(approved, "pendingmanualapproval", reason="second look")
+    assert back.status == "PendingManualApproval"
+    assert outcome(lambda: approver.ml.set_status(back, "shipped")) == outcome(
+        lambda: ap_emb.ml.set_status(back, "shipped")
+    )
+    approved = approver.ml.approve(back, reason="reviewed")
     aliased = approver.ml.set_alias(approved, "champion")
     assert aliased.aliases == ("champion",)
     assert seen(mesh, rem.ml.model_version("risk-http", alias="champion")) == seen(

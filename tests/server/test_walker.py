@@ -54,6 +54,7 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("DELETE", "/v1/tokens/{token_id}"): (None, None),
     ("GET", "/v1/audit"): ({"limit": 1000}, None),
     ("POST", "/v1/audit/verify"): (None, None),
+    ("POST", "/v1/audit/checkpoints"): (None, None),
     ("GET", "/v1/databases"): (None, None),
     ("POST", "/v1/databases"): (None, {"name": "evil"}),
     ("POST", "/v1/links"): (None, {"name": "l", "account": "p", "database": "sales"}),
@@ -176,6 +177,10 @@ REQUESTS: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
     ("GET", "/v1/ml/model-groups/{name}/versions/{version}"): (None, None),
     ("POST", "/v1/ml/model-groups/{name}/versions/{version}/approve"): (None, {}),
     ("POST", "/v1/ml/model-groups/{name}/versions/{version}/reject"): (None, {}),
+    ("POST", "/v1/ml/model-groups/{name}/versions/{version}/status"): (
+        None,
+        {"status": "Approved"},
+    ),
     ("POST", "/v1/ml/model-groups/{name}/versions/{version}/alias"): (None, {"alias": "x"}),
     ("GET", "/v1/ml/model-groups/{name}/model"): (None, None),
     ("GET", "/v1/ml/model-groups/{name}/versions/{version}/lineage"): (None, None),

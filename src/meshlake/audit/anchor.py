@@ -101,6 +101,7 @@ class Checkpoint:
             "head_hash": self.head_hash,
             "previous": self.previous,
             "key_id": self.key_id,
+            "signature": self.signature,
             "file": self.file,
             "sha256": self.sha256,
         }

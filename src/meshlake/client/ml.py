@@ -363,6 +363,10 @@ class RemoteML:
         """Set a version Rejected (needs APPROVE)."""
         return self._version_call(version, "reject", {"reason": reason})
 
+    def set_status(self, version: ModelVersion, status: str, *, reason: str = "") -> ModelVersion:
+        """Change a version's approval status (needs APPROVE)."""
+        return self._version_call(version, "status", {"status": status, "reason": reason})
+
     def set_alias(self, version: ModelVersion, alias: str) -> ModelVersion:
         """Point an alias at a version (needs APPROVE)."""
         return self._version_call(version, "alias", {"alias": alias})

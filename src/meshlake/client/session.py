@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
+from meshlake.audit.anchor import Checkpoint
 from meshlake.audit.log import AuditEvent
 from meshlake.audit.verify import VerifyReport
 from meshlake.client.http import ARROW_STREAM, HttpTransport, outcome
@@ -973,6 +974,17 @@ class RemoteSession:
             )
             for d in body["items"]
         ]
+
+    def checkpoint_audit(self) -> Checkpoint | None:
+        """Sign the audit chain's head into the server's digest folder now (admins); None
+        when the log is empty. The checkpoint's ``file`` is empty (a server path)."""
+        d = self.http.json("POST", "/v1/audit/checkpoints")
+        if d is None:
+            return None
+        fields = {k: v for k, v in d.items() if k in Checkpoint.__dataclass_fields__}
+        fields["time"] = datetime.fromisoformat(fields["time"])
+        fields.setdefault("file", "")  # the digest file is the server's: never sent
+        return Checkpoint(**fields)
 
     def verify_audit(self) -> VerifyReport:
         """Check the audit hash chain (admins)."""

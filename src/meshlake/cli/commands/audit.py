@@ -87,10 +87,13 @@ def audit_checkpoint(ctx: typer.Context) -> None:
     if cp is None:
         state.out.emit(None, "the audit log is empty: nothing to checkpoint")
         return
+    where = (
+        "in the server's digest folder"
+        if state.remote
+        else bold(str(state.settings().digests_dir / cp.file))
+    )
     state.out.emit(
-        cp,
-        f"checkpoint {cp.number} anchors event {cp.seq} ({cp.events} events): "
-        f"{bold(str(state.settings().digests_dir / cp.file))}",
+        cp, f"checkpoint {cp.number} anchors event {cp.seq} ({cp.events} events): {where}"
     )
 
 

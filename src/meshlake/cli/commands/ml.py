@@ -216,6 +216,29 @@ def ml_approve(
     state.out.emit(done, f"{done.ref}: {done.status}")
 
 
+@ml_app.command(
+    "set-status",
+    epilog=examples("meshlake ml set-status risk 3 PendingManualApproval --reason 'new data'"),
+)
+def ml_set_status(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument()],
+    version: Annotated[int, typer.Argument()],
+    status: Annotated[
+        str,
+        typer.Argument(help="PendingManualApproval, Approved or Rejected (any letter case)."),
+    ],
+    account: Annotated[str | None, typer.Option(help="The group's account.")] = None,
+    reason: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Set a model version's approval status, e.g. back to PendingManualApproval for another
+    review (needs APPROVE on its group; audited)."""
+    state = get_state(ctx)
+    mv = state.op("ml.model_version")(group, version, account=account)
+    done = state.op("ml.set_status")(mv, status, reason=reason)
+    state.out.emit(done, f"{done.ref}: {done.status}")
+
+
 @ml_app.command("models")
 def ml_models(
     ctx: typer.Context,

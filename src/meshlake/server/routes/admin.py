@@ -140,6 +140,14 @@ def list_audit(
     return {"items": scrub.body([audit_event(e) for e in events]), "next_cursor": nxt}
 
 
+@router.post("/audit/checkpoints", tags=["audit"])
+def checkpoint_audit(s: CurrentSession, scrub: Scrub) -> Any:
+    """Sign the audit chain's head into the server's digest folder now (admins): the new
+    checkpoint, the newest one when the head is already anchored, ``null`` for an empty log."""
+    checkpoint = s.checkpoint_audit()
+    return None if checkpoint is None else scrub.body(checkpoint)
+
+
 @router.post("/audit/verify", tags=["audit"])
 def verify_audit(s: CurrentSession, scrub: Scrub) -> Any:
     """Check the hash chain against the newest signed checkpoint (admins)."""

@@ -236,6 +236,26 @@ def approve(
     return scrub.body(s.ml.approve(mv, reason=body.reason))
 
 
+class StatusBody(BaseModel):
+    status: str
+    reason: str = ""
+
+
+@router.post(VERSION + "/status")
+def set_status(
+    name: str,
+    version: VersionNumber,
+    body: StatusBody,
+    s: CurrentSession,
+    scrub: Scrub,
+    account: str | None = None,
+) -> Any:
+    """Set a version's approval status (needs APPROVE): ``PendingManualApproval``,
+    ``Approved`` or ``Rejected``."""
+    mv = s.ml.model_version(name, version, account=account)
+    return scrub.body(s.ml.set_status(mv, body.status, reason=body.reason))
+
+
 @router.post(VERSION + "/reject")
 def reject(
     name: str,
