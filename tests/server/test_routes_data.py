@@ -163,6 +163,30 @@ def test_rows_are_appended_as_json_or_arrow(world: meshlake.Mesh, client: TestCl
     )
 
 
+def test_columns_are_added_as_json_type_names(world: meshlake.Mesh, client: TestClient) -> None:
+    admin = bearer(world, "p/admin")
+    world.session("p/admin").catalog.create_table("sales", "s", {"a": "bigint"}, [[1]])
+    path = "/v1/databases/sales/tables/s/schema"
+    r = client.post(
+        path, json={"columns": {"note": "varchar", "d": "decimal(10,2)"}}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert [(c["name"], c["type"]) for c in r.json()["columns"]] == [
+        ("a", "BIGINT"),
+        ("note", "VARCHAR"),
+        ("d", "DECIMAL(10,2)"),
+    ]
+    for bad in ({"columns": {"x": "varcharr"}}, {"columns": {}}, {"columns": ["x"]}, {}):
+        error_of(client.post(path, json=bad, headers=admin), 400, "invalid_input")
+    error_of(client.post(path, content=b"{", headers=admin), 400, "invalid_input")
+    error_of(
+        client.post(path, content=b"not arrow", headers={**admin, "Content-Type": ARROW}),
+        400,
+        "invalid_input",
+    )
+    assert len(world.session("p/admin").catalog.get_table("sales", "s").columns) == 3
+
+
 def test_arrow_results_are_streamed_batch_by_batch(
     world: meshlake.Mesh, client: TestClient
 ) -> None:

@@ -96,3 +96,12 @@ def run_through(
             value = exc
         out.append((label, normalize(value)))
     return out
+
+
+def agreed_errors(results: dict[str, list[tuple[str, Any]]]) -> dict[str, str]:
+    """Check that both faces' runs of a scenario gave the same outcome at every step; return
+    the error class of each step that failed (by label), as normalised by the contract
+    tests (``("error", class name, message)``)."""
+    for (label, embedded), (_, remote) in zip(results["embedded"], results["http"], strict=True):
+        assert remote == embedded, label
+    return {label: v[1] for label, v in results["http"] if isinstance(v, tuple) and v[0] == "error"}

@@ -212,32 +212,43 @@ _ROWS_BODY = {
 }
 
 
+async def _arrow_or_json(request: Request) -> tuple[pa.Table | None, Any]:
+    """The body of a write: an Arrow IPC stream (as a table) or JSON (parsed).
+
+    Raises:
+        InvalidInputError: larger than :data:`MAX_WRITE_BYTES`, or not what its
+            ``Content-Type`` says.
+    """
+    too_large = InvalidInputError(
+        f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB: send the rows in parts"
+    )
+    size = request.headers.get("content-length")
+    if size is not None and size.isdigit() and int(size) > MAX_WRITE_BYTES:
+        raise too_large
+    raw = await request.body()
+    if len(raw) > MAX_WRITE_BYTES:
+        raise too_large
+    if ARROW_STREAM in request.headers.get("content-type", ""):
+        try:
+            with pa.ipc.open_stream(raw) as reader:
+                return reader.read_all(), None
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInputError(f"the body is not an Arrow IPC stream: {exc}") from exc
+    try:
+        return None, json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"the body is not JSON: {exc}") from exc
+
+
 async def _rows_of(request: Request) -> tuple[list[list[Any]] | None, pa.Table | None]:
     """The rows of a write: an Arrow IPC stream or JSON ``{"rows": [...]}``.
 
     Raises:
         InvalidInputError: too large, not an Arrow stream, or not ``{"rows": [[...]]}``.
     """
-    size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_WRITE_BYTES:
-        raise InvalidInputError(
-            f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB: send the rows in parts"
-        )
-    raw = await request.body()
-    if len(raw) > MAX_WRITE_BYTES:
-        raise InvalidInputError(
-            f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB: send the rows in parts"
-        )
-    if ARROW_STREAM in request.headers.get("content-type", ""):
-        try:
-            with pa.ipc.open_stream(raw) as reader:
-                return None, reader.read_all()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InvalidInputError(f"the body is not an Arrow IPC stream: {exc}") from exc
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInputError(f"the body is not JSON: {exc}") from exc
+    data, body = await _arrow_or_json(request)
+    if data is not None:
+        return None, data
     rows = body.get("rows") if isinstance(body, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise InvalidInputError('send {"rows": [[...], ...]} or an Arrow IPC stream')
@@ -296,19 +307,9 @@ async def _schema_of(request: Request) -> pa.Schema:
         InvalidInputError: not an Arrow stream, or not ``{"columns": {"name": "type"}}``, or
             an unknown type name.
     """
-    raw = await request.body()
-    if len(raw) > MAX_WRITE_BYTES:
-        raise InvalidInputError(f"the body is larger than {MAX_WRITE_BYTES >> 20} MiB")
-    if ARROW_STREAM in request.headers.get("content-type", ""):
-        try:
-            with pa.ipc.open_stream(raw) as reader:
-                return reader.schema
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InvalidInputError(f"the body is not an Arrow IPC stream: {exc}") from exc
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInputError(f"the body is not JSON: {exc}") from exc
+    data, body = await _arrow_or_json(request)
+    if data is not None:
+        return data.schema
     columns = body.get("columns") if isinstance(body, dict) else None
     if (
         not isinstance(columns, dict)
