@@ -151,3 +151,37 @@ def test_asking_about_another_principal_follows_rule_0s_order(world: meshlake.Me
     with pytest.raises(meshlake.InvalidInputError, match="unknown action"):
         admin.explain("FLY", Table("db", "t"), principal="p/u")
     assert not admin.decide("SELECT", Table("db", "t"), principal="p/u").allowed
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pa.field("u", pa.sparse_union([pa.field("a", pa.int32())])),
+        pa.field("st", pa.struct([("q", pa.int32())])),
+        pa.field("l", pa.list_(pa.int64())),
+        pa.field("m", pa.map_(pa.string(), pa.int64())),
+        pa.field("du", pa.duration("s")),
+        pa.field("n", pa.null()),
+        pa.field("id", pa.string()),  # not a widening of bigint
+        pa.field("s", pa.int64()),  # not a widening of varchar
+    ],
+    ids=lambda f: f"{f.name}:{f.type}",
+)
+def test_a_schema_change_that_cannot_be_stored_or_read_changes_nothing(
+    world: meshlake.Mesh, field: pa.Field
+) -> None:
+    from meshlake.catalog.models import IntentRow
+
+    admin = _admin(world)
+    before = admin.catalog.describe_table("db", "t")
+    events = audit_size(world)
+    with pytest.raises(meshlake.InvalidInputError):
+        admin.catalog.evolve_schema("db", "t", pa.schema([field]))
+    after = admin.catalog.describe_table("db", "t")
+    assert after.columns == before.columns and after.schema_history == before.schema_history
+    assert audit_size(world) == events
+    assert admin.query("SELECT id, s FROM db.t").rows() == [(1, "a")]
+    with world.runtime.store.read() as session:  # the change's intent ended, rolled back
+        assert {r.state for r in session.query(IntentRow).all()} <= {"done", "rolled_back"}
+    admin.catalog.evolve_schema("db", "t", pa.schema([("ok", pa.float64())]))  # still alters
+    assert [c["name"] for c in admin.catalog.get_table("db", "t").columns] == ["id", "s", "ok"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -588,9 +589,7 @@ class CatalogAPI(ServiceBase):
                 raise InvalidInputError(
                     f"column {f.name} differs only in case from column {known}: use {known}"
                 )
-        intent = self._alter_intent(rt, "alter_table")
-        self.rt.tables.evolve(rt.table.iceberg_id, schema)
-        self._sync_columns(rt, "alter_table", intent)
+        self._alter(rt, "alter_table", lambda: self.rt.tables.evolve(rt.table.iceberg_id, schema))
         return self.get_table(database, name, account)
 
     def rename_column(
@@ -607,10 +606,23 @@ class CatalogAPI(ServiceBase):
             raise ConflictError(
                 f"column {clash} already exists in {database}.{name}: choose another name"
             )
-        intent = self._alter_intent(rt, "rename_column")
-        self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
-        self._sync_columns(rt, "rename_column", intent)
+        self._alter(
+            rt, "rename_column", lambda: self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
+        )
         return self.get_table(database, name, account)
+
+    def _alter(self, rt: ResolvedTable, action: str, commit: Callable[[], None]) -> None:
+        """One schema change: its intent, the Iceberg ``commit``, then the store's columns.
+        A change refused before its commit (InvalidInputError) ends its intent as rolled
+        back; any other failure leaves it to repair, which finds out whether it committed."""
+        intent = self._alter_intent(rt, action)
+        try:
+            commit()
+        except InvalidInputError:  # refused before the commit: nothing changed
+            with contextlib.suppress(Exception), self.rt.store.transaction(bump=False) as session:
+                close_intent(session, intent, "rolled_back")
+            raise
+        self._sync_columns(rt, action, intent)
 
     def _alter_intent(self, rt: ResolvedTable, action: str) -> str:
         """Commit the intent of a schema change before its Iceberg commit."""

@@ -29,6 +29,8 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     ValidationException,
 )
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from pyiceberg.io.pyarrow import UnsupportedPyArrowTypeException
 from pyiceberg.table import Table as IcebergTable
 from sqlalchemy import select
 from sqlalchemy import text as sa_text
@@ -522,8 +524,30 @@ class TableStore:
         self._update_schema(iceberg_id, lambda update: update.union_by_name(schema))
 
     def evolve(self, iceberg_id: str, schema: pa.Schema) -> None:
-        """Union ``schema`` into the table's schema (new columns, widened types)."""
-        self._update_schema(iceberg_id, lambda update: update.union_by_name(schema))
+        """Union ``schema`` into the table's schema (new columns, widened types).
+
+        The resulting schema is checked before the commit, so a refused change leaves the
+        table as it was.
+
+        Raises:
+            InvalidInputError: a type Iceberg cannot store or governed scans cannot read
+                (nested, union, duration, null ...), or a change of an existing column's
+                type that is not a widening (int to bigint, float to double, a decimal's
+                precision).
+        """
+
+        def change(update: Any) -> None:
+            try:
+                update.union_by_name(schema)
+                result = update._apply()  # the schema the commit would write
+            except (UnsupportedPyArrowTypeException, IcebergValidationError) as exc:
+                raise InvalidInputError(f"cannot change the schema: {_first_line(exc)}") from exc
+            except (TypeError, ValueError) as exc:  # pyiceberg's type conversion
+                raise InvalidInputError(f"cannot change the schema: {_first_line(exc)}") from exc
+            for field in result.fields:
+                duckdb_type_of_iceberg(field.field_type)  # InvalidInputError: not readable
+
+        self._update_schema(iceberg_id, change)
 
     def rename_column(self, iceberg_id: str, old: str, new: str) -> None:
         """Rename a column; its field id (and so its data) stays."""
@@ -679,3 +703,8 @@ class TableStore:
             }
             for sid, schema in sorted(table.schemas().items())
         ]
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message, first line only."""
+    return (str(exc) or type(exc).__name__).splitlines()[0]
