@@ -185,3 +185,26 @@ def test_a_schema_change_that_cannot_be_stored_or_read_changes_nothing(
         assert {r.state for r in session.query(IntentRow).all()} <= {"done", "rolled_back"}
     admin.catalog.evolve_schema("db", "t", pa.schema([("ok", pa.float64())]))  # still alters
     assert [c["name"] for c in admin.catalog.get_table("db", "t").columns] == ["id", "s", "ok"]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([1], pa.duration("s")),
+        pa.array([None], pa.null()),
+        pa.UnionArray.from_sparse(pa.array([0], pa.int8()), [pa.array([1], pa.int32())]),
+        pa.array([{"q": 1}]),
+        pa.array([[1, 2]]),
+    ],
+    ids=lambda c: str(c.type),
+)
+def test_a_table_of_a_type_that_cannot_be_stored_or_read_is_not_created(
+    world: meshlake.Mesh, column: pa.Array
+) -> None:
+    admin = _admin(world)
+    events = audit_size(world)
+    with pytest.raises(meshlake.InvalidInputError):
+        admin.catalog.create_table("db", "odd", data=pa.table({"id": [1], "c": column}))
+    assert admin.catalog.list_tables("db") == ["t"] and audit_size(world) == events
+    admin.catalog.create_table("db", "odd", data=pa.table({"id": [1]}))  # the name is free
+    assert admin.query("SELECT id FROM db.odd").rows() == [(1,)]

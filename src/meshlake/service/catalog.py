@@ -357,10 +357,10 @@ class CatalogAPI(ServiceBase):
             )
         try:  # step 2: Iceberg
             iceberg_id, table = self.rt.tables.create(f"db{db.id}", name, data.schema, loc, data)
+            cols = TableStore.columns(table)  # InvalidInputError: a type scans cannot read
         except BaseException:
             self._undo_create(intent, iceberg_id, loc)
             raise
-        cols = TableStore.columns(table)
         try:  # step 3: the store rows, the audit event and the intent's completion
             with self.change(
                 "create_table",

@@ -395,9 +395,10 @@ class TableStore:
                 if namespace not in {n[0] for n in self.catalog.list_namespaces()}:
                     with contextlib.suppress(NamespaceAlreadyExistsError):  # a racing writer
                         self.catalog.create_namespace(namespace)
-                table = self.catalog.create_table(
-                    identifier, schema=schema, location=location, properties=properties or {}
-                )
+                with _schema_errors("cannot create the table"):
+                    table = self.catalog.create_table(
+                        identifier, schema=schema, location=location, properties=properties or {}
+                    )
         except BaseException:
             self._remove_new_files(location, before)
             raise
@@ -537,13 +538,9 @@ class TableStore:
         """
 
         def change(update: Any) -> None:
-            try:
+            with _schema_errors("cannot change the schema"):
                 update.union_by_name(schema)
                 result = update._apply()  # the schema the commit would write
-            except (UnsupportedPyArrowTypeException, IcebergValidationError) as exc:
-                raise InvalidInputError(f"cannot change the schema: {_first_line(exc)}") from exc
-            except (TypeError, ValueError) as exc:  # pyiceberg's type conversion
-                raise InvalidInputError(f"cannot change the schema: {_first_line(exc)}") from exc
             for field in result.fields:
                 duckdb_type_of_iceberg(field.field_type)  # InvalidInputError: not readable
 
@@ -703,6 +700,18 @@ class TableStore:
             }
             for sid, schema in sorted(table.schemas().items())
         ]
+
+
+@contextlib.contextmanager
+def _schema_errors(what: str) -> Iterator[None]:
+    """pyiceberg's refusals of an Arrow schema (a type Iceberg cannot store, a change of
+    type that is not a widening) as InvalidInputError."""
+    try:
+        yield
+    except (UnsupportedPyArrowTypeException, IcebergValidationError) as exc:
+        raise InvalidInputError(f"{what}: {_first_line(exc)}") from exc
+    except (TypeError, ValueError) as exc:  # pyiceberg's type conversion
+        raise InvalidInputError(f"{what}: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
