@@ -208,3 +208,36 @@ def test_a_table_of_a_type_that_cannot_be_stored_or_read_is_not_created(
     assert admin.catalog.list_tables("db") == ["t"] and audit_size(world) == events
     admin.catalog.create_table("db", "odd", data=pa.table({"id": [1]}))  # the name is free
     assert admin.query("SELECT id FROM db.odd").rows() == [(1,)]
+
+
+def test_a_column_named_by_a_grant_or_filter_is_not_renamed(world: meshlake.Mesh) -> None:
+    """Grants and data filters name columns by name: renaming one would take a hidden column
+    out of an exclude list (showing it) or break a row filter. Refused, nothing changes."""
+    admin = _admin(world)
+    root = world.session("root")
+    for p in ("p/inc", "p/exc"):
+        root.principals.create(p)
+    admin.catalog.evolve_schema("db", "t", pa.schema([("ssn", pa.string()), ("n", pa.int64())]))
+    admin.grant("p/inc", Table("db", "t", columns=["id"]), ["SELECT"])
+    admin.grant("p/exc", Table("db", "t", excluded_columns=["ssn"]), ["SELECT"])
+    admin.filters.create("db", "t", "small", row_filter="n < 10", all_rows=False)
+    cases = {
+        "id": "grants to p/inc",
+        "ssn": "grants to p/exc",
+        "n": "data filters small",
+    }
+    for column, named in cases.items():
+        with pytest.raises(meshlake.ConflictError, match=named):
+            admin.catalog.rename_column("db", "t", column, "renamed")
+    assert [c["name"] for c in admin.catalog.get_table("db", "t").columns] == [
+        "id",
+        "s",
+        "ssn",
+        "n",
+    ]
+    exc = world.session("p/exc")
+    assert exc.query("SELECT * FROM db.t").columns == ["id", "s", "n"]
+    admin.catalog.rename_column("db", "t", "s", "label")  # named by nothing
+    assert exc.query("SELECT * FROM db.t").columns == ["id", "label", "n"]
+    admin.revoke("p/exc", Table("db", "t", excluded_columns=["ssn"]), ["SELECT"])
+    admin.catalog.rename_column("db", "t", "ssn", "tax_id")  # no longer named

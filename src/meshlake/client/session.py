@@ -240,7 +240,8 @@ class RemoteCatalog(_Part):
     def rename_column(
         self, database: str, name: str, old: str, new: str, *, account: str | None = None
     ) -> TableDescription:
-        """Rename a column (needs ALTER); its field id, data, tags and grants stay."""
+        """Rename a column (needs ALTER); its field id, data and tags stay (refused while a
+        grant or data filter names it)."""
         path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/columns/{_q(old)}/rename"
         return _table(self.http.json("POST", path, json={"to": new}, params={"account": account}))
 

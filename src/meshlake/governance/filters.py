@@ -15,7 +15,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from meshlake.errors import InvalidInputError
 
-__all__ = ["MAX_FILTER_LENGTH", "compile_row_filter"]
+__all__ = ["MAX_FILTER_LENGTH", "compile_row_filter", "row_filter_columns"]
 
 MAX_FILTER_LENGTH = 2048
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Like)
@@ -145,3 +145,13 @@ def compile_row_filter(text: str, columns: dict[str, str]) -> str:
 
     walk(tree)  # type: ignore[arg-type]
     return tree.sql(dialect="duckdb", identify=True)
+
+
+def row_filter_columns(sql: str) -> frozenset[str]:
+    """The column names a compiled row filter compares (lower case).
+
+    >>> sorted(row_filter_columns('"region" = \\'us\\' AND "amount" > 10'))
+    ['amount', 'region']
+    """
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    return frozenset(c.name.lower() for c in tree.find_all(exp.Column))

@@ -29,6 +29,7 @@ from meshlake.errors import (
 )
 from meshlake.governance.access import database_access, table_access
 from meshlake.governance.engine import ResolvedTable
+from meshlake.governance.filters import row_filter_columns
 from meshlake.governance.locations import canonical_location, covering_location, is_inside
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
@@ -595,7 +596,12 @@ class CatalogAPI(ServiceBase):
     def rename_column(
         self, database: str, name: str, old: str, new: str, *, account: str | None = None
     ) -> TableDescription:
-        """Rename a column (needs ALTER); its field id, data, tags and grants stay."""
+        """Rename a column (needs ALTER); its field id, data and tags stay.
+
+        Raises:
+            ConflictError: the new name is taken, or a grant or data filter names the column
+                (they name columns by name: revoke or drop them first).
+        """
         rt = self.resolve_table(database, name, account)
         if old not in rt.table.columns:
             raise NotFoundError(f"column {old} not found in {database}.{name}")
@@ -606,10 +612,47 @@ class CatalogAPI(ServiceBase):
             raise ConflictError(
                 f"column {clash} already exists in {database}.{name}: choose another name"
             )
+        self._refuse_named_column(rt, old)
         self._alter(
             rt, "rename_column", lambda: self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
         )
         return self.get_table(database, name, account)
+
+    def _refuse_named_column(self, rt: ResolvedTable, column: str) -> None:
+        """Refuse to rename a column that grants or data filters name: they name columns by
+        name, so a renamed column would drop out of an include list and out of an exclude
+        list (becoming visible to whom it was hidden from), and break a row filter.
+
+        Raises:
+            ConflictError: naming the grants' grantees and the filters.
+        """
+        st = self.state()
+        low = column.lower()
+        grantees = sorted(
+            {
+                g.grantee
+                for g in st.grants_by_id.values()
+                if g.kind == "table"
+                and g.target_id == rt.table.id
+                and low
+                in {c.lower() for c in g.spec.get("columns") or g.spec.get("excluded") or ()}
+            }
+        )
+        filters = sorted(
+            f.name
+            for f in (st.filters[i] for i in st.filters_of_table.get(rt.table.id, ()))
+            if low in _lowered(f.columns or f.excluded_columns)
+            or (f.row_filter is not None and low in row_filter_columns(f.row_filter))
+        )
+        if grantees or filters:
+            named = [f"grants to {', '.join(grantees)}"] if grantees else []
+            named += [f"data filters {', '.join(filters)}"] if filters else []
+            raise ConflictError(
+                f"column {column} of {rt.ref.database}.{rt.table.name} is named by "
+                f"{' and '.join(named)}: they name columns by name, so renaming it would "
+                "change what they allow; revoke or drop them, rename, then grant or create "
+                "them again with the new name"
+            )
 
     def _alter(self, rt: ResolvedTable, action: str, commit: Callable[[], None]) -> None:
         """One schema change: its intent, the Iceberg ``commit``, then the store's columns.
@@ -812,3 +855,8 @@ def _db_info(db: DbInfo) -> DatabaseInfo:
         else None
     )
     return DatabaseInfo(db.name, db.account, db.description, db.location, link)
+
+
+def _lowered(names: Any) -> set[str]:
+    """Column names in lower case (SQL compares them so); none for ``None``."""
+    return {str(n).lower() for n in names or ()}

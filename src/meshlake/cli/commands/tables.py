@@ -289,7 +289,8 @@ def table_rename_column(
     new: Annotated[str, typer.Argument(metavar="NEW_NAME", help="Its new name.")],
     account: AccountOpt = None,
 ) -> None:
-    """Rename a column (needs ALTER); its data, tags, grants and filters follow it."""
+    """Rename a column (needs ALTER); its data and tags follow it. Refused while a grant
+    or data filter names the column: they name columns by name."""
     state = get_state(ctx)
     db, name = parse_dotted(table, 2, "DB.TABLE", "DB.TABLE")
     desc = state.op("catalog.rename_column")(db, name, old, new, account=account)

@@ -159,7 +159,8 @@ def rename_column(
     scrub: Scrub,
     account: str | None = None,
 ) -> Any:
-    """Rename a column (ALTER); its data, tags, grants and filters follow it."""
+    """Rename a column (ALTER); its data and tags follow it. Refused (409) while a grant
+    or data filter names the column."""
     return scrub.body(s.catalog.rename_column(database, name, column, body.to, account=account))
 
 
