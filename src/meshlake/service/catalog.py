@@ -38,6 +38,7 @@ from meshlake.resources import Catalog, Location
 from meshlake.service.events import database_scope, table_scope
 from meshlake.service.intents import (
     INTENT_PROPERTY,
+    ROLLED_BACK,
     close_intent,
     open_intent,
     pending_create,
@@ -410,7 +411,7 @@ class CatalogAPI(ServiceBase):
         try:
             self.rt.tables.undo_create(iceberg_id)  # the entry and the files it wrote
             with self.rt.store.transaction(bump=False) as session:
-                close_intent(session, intent, "rolled_back")
+                close_intent(session, intent, ROLLED_BACK)
         except Exception:
             pass
 
@@ -663,7 +664,7 @@ class CatalogAPI(ServiceBase):
             commit()
         except InvalidInputError:  # refused before the commit: nothing changed
             with contextlib.suppress(Exception), self.rt.store.transaction(bump=False) as session:
-                close_intent(session, intent, "rolled_back")
+                close_intent(session, intent, ROLLED_BACK)
             raise
         self._sync_columns(rt, action, intent)
 
@@ -824,7 +825,7 @@ class CatalogAPI(ServiceBase):
         except BaseException:
             # nothing was committed: the intent ends
             with contextlib.suppress(Exception), self.rt.store.transaction(bump=False) as session:
-                close_intent(session, intent, "rolled_back")
+                close_intent(session, intent, ROLLED_BACK)
             raise
         # the rows are committed: audit them now (or, if this fails, repair will)
         with self.change(
