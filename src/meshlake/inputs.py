@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from meshlake.errors import InvalidInputError
 
-__all__ = ["require_arrow_table", "require_mapping", "require_str_list"]
+__all__ = ["require_arrow_schema", "require_arrow_table", "require_mapping", "require_str_list"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -86,3 +86,18 @@ def require_arrow_table(parameter: str, value: Any) -> pa.Table:
     raise InvalidInputError(
         f"{parameter} must be a pyarrow.Table, not {_kind(value)}{hint}", parameter=parameter
     )
+
+
+def require_arrow_schema(parameter: str, value: Any) -> pa.Schema:
+    """``value`` if it is a ``pyarrow.Schema``.
+
+    >>> require_arrow_schema("schema", pa.schema([("note", pa.string())])).names
+    ['note']
+    """
+    if not isinstance(value, pa.Schema):
+        raise InvalidInputError(
+            f"{parameter} must be a pyarrow.Schema such as pa.schema([('note', pa.string())]), "
+            f"not a {type(value).__name__}",
+            parameter=parameter,
+        )
+    return value

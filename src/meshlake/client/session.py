@@ -24,9 +24,8 @@ from meshlake.audit.anchor import Checkpoint
 from meshlake.audit.log import AuditEvent
 from meshlake.audit.verify import VerifyReport
 from meshlake.client.http import ARROW_STREAM, HttpTransport, outcome
-from meshlake.errors import InvalidInputError
 from meshlake.governance.engine import Decision
-from meshlake.inputs import require_mapping
+from meshlake.inputs import require_arrow_schema, require_arrow_table, require_mapping
 from meshlake.products.search import Hit
 from meshlake.query.results import QueryResult
 from meshlake.resources import Resource, resource_to_dict
@@ -203,14 +202,14 @@ class RemoteCatalog(_Part):
 
     def get_table(self, database: str, name: str, account: str | None = None) -> TableDescription:
         """A table's visible columns."""
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
+        path = _table_path(database, name)
         return _table(self.http.json("GET", path, params={"account": account}))
 
     def describe_table(
         self, database: str, name: str, account: str | None = None
     ) -> TableDescription:
         """:meth:`get_table` plus snapshots and the schema history (visible columns only)."""
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/description"
+        path = _table_path(database, name, "description")
         return _table(self.http.json("GET", path, params={"account": account}))
 
     def evolve_schema(
@@ -218,20 +217,10 @@ class RemoteCatalog(_Part):
     ) -> TableDescription:
         """Union ``schema`` into the table's (new columns, widened types): needs ALTER. The
         schema travels as an Arrow IPC stream, so its types arrive exactly."""
-        if not isinstance(schema, pa.Schema):
-            raise InvalidInputError(
-                f"schema must be a pyarrow.Schema such as pa.schema([('note', pa.string())]), "
-                f"not a {type(schema).__name__}",
-                parameter="schema",
-            )
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, schema):
-            pass
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/schema"
         reply = self.http.call(
             "POST",
-            path,
-            content=sink.getvalue(),
+            _table_path(database, name, "schema"),
+            content=_arrow_stream(require_arrow_schema("schema", schema)),
             content_type=ARROW_STREAM,
             params={"account": account},
         )
@@ -242,7 +231,7 @@ class RemoteCatalog(_Part):
     ) -> TableDescription:
         """Rename a column (needs ALTER); its field id, data and tags stay (refused while a
         grant or data filter names it)."""
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/columns/{_q(old)}/rename"
+        path = _table_path(database, name, "columns", old, "rename")
         return _table(self.http.json("POST", path, json={"to": new}, params={"account": account}))
 
     def set_properties(
@@ -255,7 +244,7 @@ class RemoteCatalog(_Part):
     ) -> None:
         """Set table properties (needs ALTER); a value of None removes the key."""
         require_mapping("properties", properties, "{'owner': 'sales'}")
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/properties"
+        path = _table_path(database, name, "properties")
         body = {
             "properties": {str(k): None if v is None else str(v) for k, v in properties.items()}
         }
@@ -263,14 +252,14 @@ class RemoteCatalog(_Part):
 
     def properties(self, database: str, name: str, *, account: str | None = None) -> dict[str, str]:
         """A visible table's properties."""
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/properties"
+        path = _table_path(database, name, "properties")
         return dict(self.http.json("GET", path, params={"account": account})["properties"])
 
     def current_snapshot(
         self, database: str, name: str, *, account: str | None = None
     ) -> int | None:
         """The id of a visible table's current snapshot (None before any data)."""
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/snapshot"
+        path = _table_path(database, name, "snapshot")
         snap = self.http.json("GET", path, params={"account": account})["snapshot_id"]
         return None if snap is None else int(snap)
 
@@ -280,7 +269,7 @@ class RemoteCatalog(_Part):
 
     def drop_table(self, database: str, name: str, account: str | None = None) -> DroppedTable:
         """Drop a table."""
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}"
+        path = _table_path(database, name)
         return DroppedTable(**self.http.json("DELETE", path, params={"account": account}))
 
     def _write(
@@ -292,17 +281,13 @@ class RemoteCatalog(_Part):
         data: pa.Table | None,
         account: str | None,
     ) -> int | None:
-        path = f"/v1/databases/{_q(database)}/tables/{_q(name)}/rows"
+        path = _table_path(database, name, "rows")
         if data is not None:
-            if not isinstance(data, pa.Table):
-                raise InvalidInputError(f"data must be a pyarrow Table, not {type(data).__name__}")
-            sink = io.BytesIO()
-            with pa.ipc.new_stream(sink, data.schema) as writer:
-                writer.write_table(data)
+            data = require_arrow_table("data", data)
             response = self.http.call(
                 method,
                 path,
-                content=sink.getvalue(),
+                content=_arrow_stream(data.schema, data),
                 content_type=ARROW_STREAM,
                 params={"account": account},
             )
@@ -495,6 +480,20 @@ def _execution(d: dict[str, Any]) -> QueryExecution:
     fields = {k: v for k, v in d.items() if k in QueryExecution.__dataclass_fields__}
     fields.setdefault("result_path", None)
     return QueryExecution(**fields)
+
+
+def _table_path(database: str, name: str, *rest: str) -> str:
+    """The API path of a table (and of ``rest`` below it), each part quoted."""
+    return "/".join([f"/v1/databases/{_q(database)}/tables/{_q(name)}", *map(_q, rest)])
+
+
+def _arrow_stream(schema: pa.Schema, table: pa.Table | None = None) -> bytes:
+    """An Arrow IPC stream of ``table`` (or of ``schema`` alone: no batches)."""
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        if table is not None:
+            writer.write_table(table)
+    return sink.getvalue()
 
 
 def _result(response: Any) -> QueryResult:

@@ -33,7 +33,7 @@ from meshlake.governance.filters import row_filter_columns
 from meshlake.governance.locations import canonical_location, covering_location, is_inside
 from meshlake.governance.state import DbInfo, GovernanceState
 from meshlake.ids import check_name
-from meshlake.inputs import require_arrow_table, require_mapping
+from meshlake.inputs import require_arrow_schema, require_arrow_table, require_mapping
 from meshlake.resources import Catalog, Location
 from meshlake.service.events import database_scope, table_scope
 from meshlake.service.intents import (
@@ -571,12 +571,7 @@ class CatalogAPI(ServiceBase):
         The change is a new Iceberg schema; old rows read NULL for new columns.
         """
         rt = self.resolve_table(database, name, account)
-        if not isinstance(schema, pa.Schema):
-            raise InvalidInputError(
-                f"schema must be a pyarrow.Schema such as pa.schema([('note', pa.string())]), "
-                f"not a {type(schema).__name__}",
-                parameter="schema",
-            )
+        require_arrow_schema("schema", schema)
         self._require_table_perm(rt, "ALTER")
         for f in schema:
             check_name("column", f.name)
@@ -613,9 +608,11 @@ class CatalogAPI(ServiceBase):
             raise ConflictError(
                 f"column {clash} already exists in {database}.{name}: choose another name"
             )
-        self._refuse_named_column(rt, old)
         self._alter(
-            rt, "rename_column", lambda: self.rt.tables.rename_column(rt.table.iceberg_id, old, new)
+            rt,
+            "rename_column",
+            lambda: self.rt.tables.rename_column(rt.table.iceberg_id, old, new),
+            renamed=old,
         )
         return self.get_table(database, name, account)
 
@@ -635,8 +632,7 @@ class CatalogAPI(ServiceBase):
                 for g in st.grants_by_id.values()
                 if g.kind == "table"
                 and g.target_id == rt.table.id
-                and low
-                in {c.lower() for c in g.spec.get("columns") or g.spec.get("excluded") or ()}
+                and low in _lowered(g.spec.get("columns") or g.spec.get("excluded"))
             }
         )
         filters = sorted(
@@ -655,11 +651,18 @@ class CatalogAPI(ServiceBase):
                 "them again with the new name"
             )
 
-    def _alter(self, rt: ResolvedTable, action: str, commit: Callable[[], None]) -> None:
+    def _alter(
+        self,
+        rt: ResolvedTable,
+        action: str,
+        commit: Callable[[], None],
+        *,
+        renamed: str | None = None,
+    ) -> None:
         """One schema change: its intent, the Iceberg ``commit``, then the store's columns.
         A change refused before its commit (InvalidInputError) ends its intent as rolled
         back; any other failure leaves it to repair, which finds out whether it committed."""
-        intent = self._alter_intent(rt, action)
+        intent = self._alter_intent(rt, action, renamed)
         try:
             commit()
         except InvalidInputError:  # refused before the commit: nothing changed
@@ -668,12 +671,16 @@ class CatalogAPI(ServiceBase):
             raise
         self._sync_columns(rt, action, intent)
 
-    def _alter_intent(self, rt: ResolvedTable, action: str) -> str:
-        """Commit the intent of a schema change before its Iceberg commit."""
+    def _alter_intent(self, rt: ResolvedTable, action: str, renamed: str | None = None) -> str:
+        """Commit the intent of a schema change before its Iceberg commit, after checking,
+        under the store's write lock, the permission and (for a rename) that no grant or
+        filter names the ``renamed`` column."""
         with self.unit(bump=False) as unit:
             if rt.table.id not in self.state().tables:
                 raise NotFoundError(f"table {rt.ref.database}.{rt.table.name} not found")
             self._require_table_perm(rt, "ALTER")
+            if renamed is not None:
+                self._refuse_named_column(rt, renamed)
             return open_intent(
                 unit.session,
                 action,
