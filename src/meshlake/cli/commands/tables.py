@@ -26,6 +26,16 @@ AccountOpt = Annotated[
 ]
 
 
+TYPES = (
+    "bigint, integer, double, varchar, boolean, date, timestamp, timestamptz, decimal(p,s), binary"
+)
+
+
+def _columns(what: str) -> Any:
+    """The repeatable ``--column`` / ``-c NAME:TYPE`` option, ``what`` saying what it adds."""
+    return typer.Option("--column", "-c", metavar="NAME:TYPE", help=f"{what}: {TYPES}.")
+
+
 def parse_columns(specs: list[str]) -> dict[str, str]:
     """``name:type`` options as an ordered ``{name: type}``.
 
@@ -176,16 +186,7 @@ def _show(out: Output, desc: "TableDescription") -> None:
 def table_create(
     ctx: typer.Context,
     table: TableArg,
-    column: Annotated[
-        list[str],
-        typer.Option(
-            "--column",
-            "-c",
-            metavar="NAME:TYPE",
-            help="A column, repeated in order: bigint, integer, double, varchar, boolean, date, "
-            "timestamp, timestamptz, decimal(p,s), binary.",
-        ),
-    ],
+    column: Annotated[list[str], _columns("A column, repeated in order")],
     rows_json: Annotated[
         str | None,
         typer.Option(
@@ -254,13 +255,7 @@ def table_add_columns(
     ctx: typer.Context,
     table: TableArg,
     column: Annotated[
-        list[str],
-        typer.Option(
-            "--column",
-            "-c",
-            metavar="NAME:TYPE",
-            help="A new column, or an existing one with a wider type (repeatable).",
-        ),
+        list[str], _columns("A new column, or an existing one with a wider type (repeatable)")
     ],
     account: AccountOpt = None,
 ) -> None:
