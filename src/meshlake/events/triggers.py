@@ -362,21 +362,20 @@ class TriggerRunner:
         )
         result: dict[str, Any] | None = None
         error = None
-        key = (TriggerRunRow.trigger_id == trigger.id, TriggerRunRow.event_pk == row.id)
-        with self._leased(*key):
+        mine = (  # the run, while it is this runner's and running
+            TriggerRunRow.trigger_id == trigger.id,
+            TriggerRunRow.event_pk == row.id,
+            TriggerRunRow.state == RUNNING,
+            TriggerRunRow.claimed_by == self.worker_id,
+        )
+        with self._leased(*mine):
             try:
                 result = self.act(call)
             except Exception as exc:  # recorded on the run: a failing action never stops others
                 error = f"{type(exc).__name__}: {exc}"
         with self._session() as session, session.begin():
             run = session.scalars(
-                select(TriggerRunRow)
-                .where(
-                    *key,
-                    TriggerRunRow.state == RUNNING,
-                    TriggerRunRow.claimed_by == self.worker_id,
-                )
-                .with_for_update()
+                select(TriggerRunRow).where(*mine).with_for_update()
             ).one_or_none()
             if run is None:  # the lease ran out and another runner took the run back
                 log.warning(
@@ -403,9 +402,9 @@ class TriggerRunner:
                 run.next_attempt_at = run.finished_at + timedelta(seconds=delay)
 
     @contextmanager
-    def _leased(self, *key: Any) -> Iterator[None]:
-        """Renew the lease of the run matched by ``key`` (this runner's, running) every third
-        of the lease until the block ends."""
+    def _leased(self, *mine: Any) -> Iterator[None]:
+        """Renew the lease of the run matched by ``mine`` (this runner's, running) every
+        third of the lease until the block ends."""
         done = threading.Event()
 
         def beat() -> None:
@@ -415,11 +414,7 @@ class TriggerRunner:
                     with self._session() as session, session.begin():
                         session.execute(
                             update(TriggerRunRow)
-                            .where(
-                                *key,
-                                TriggerRunRow.state == RUNNING,
-                                TriggerRunRow.claimed_by == self.worker_id,
-                            )
+                            .where(*mine)
                             .values(lease_until=datetime.now(UTC) + self.lease)
                             .execution_options(synchronize_session=False)
                         )

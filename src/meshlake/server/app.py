@@ -228,11 +228,11 @@ def serve(
         settings = replace(settings, allowed_roots=())
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise InvalidInputError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
-    threads = query_threads if query_threads is not None else config_query_threads()
-    if threads is not None:
-        if threads < 1:
-            raise InvalidInputError(f"query threads must be at least 1, not {threads}")
-        os.environ[ENV_QUERY_THREADS] = str(threads)  # read when the engine starts
+    if query_threads is not None:
+        if query_threads < 1:
+            raise InvalidInputError(f"query threads must be at least 1, not {query_threads}")
+        os.environ[ENV_QUERY_THREADS] = str(query_threads)  # read when an engine starts
+    config_query_threads()  # a bad $MESHLAKE_QUERY_THREADS fails here, not in each worker
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
     if forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = forwarded_allow_ips
