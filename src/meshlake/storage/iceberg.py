@@ -706,12 +706,16 @@ class TableStore:
 def _schema_errors(what: str) -> Iterator[None]:
     """pyiceberg's refusals of an Arrow schema (a type Iceberg cannot store, a change of
     type that is not a widening) as InvalidInputError."""
+    advice = (
+        "use plain column types (those of table creation) and change a column's type only "
+        "to a wider one (integer to bigint, float to double, a decimal's precision up)"
+    )
     try:
         yield
     except (UnsupportedPyArrowTypeException, IcebergValidationError) as exc:
-        raise InvalidInputError(f"{what}: {_first_line(exc)}") from exc
+        raise InvalidInputError(f"{what}: {_first_line(exc)}; {advice}") from exc
     except (TypeError, ValueError) as exc:  # pyiceberg's type conversion
-        raise InvalidInputError(f"{what}: {_first_line(exc)}") from exc
+        raise InvalidInputError(f"{what}: {_first_line(exc)}; {advice}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

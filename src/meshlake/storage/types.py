@@ -128,4 +128,7 @@ def duckdb_type_of_iceberg(t: it.IcebergType) -> str:
             return name
     if isinstance(t, it.DecimalType):
         return f"DECIMAL({t.precision},{t.scale})"
-    raise InvalidInputError(f"column type {t} is not supported by governed scans yet")
+    raise InvalidInputError(
+        f"column type {t} is not supported by governed scans yet: store it as varchar "
+        "(JSON text) or as columns of plain types"
+    )
